@@ -1,0 +1,5 @@
+import sys
+
+from packwrap.cli import main
+
+sys.exit(main())

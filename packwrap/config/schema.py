@@ -1,0 +1,187 @@
+"""Declare a builder's options once; get defaults, types, validation and did-you-mean.
+
+A plugin declares a Schema (a list of Option plus cross-option checks). `prepare`
+turns a source block's evaluated body into a Config, collecting *every* problem
+(unknown option, wrong type, missing value, conflict) with its file:line, so
+`packwrap validate` can report them all at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from packwrap.durations import parse_duration
+from packwrap.errors import PackwrapError
+
+# Option types. Values arrive from HCL/JSON already as Python values.
+STRING, INT, BOOL, DURATION, LIST, LIST_OF_LISTS, MAP, ANY = (
+    "string",
+    "int",
+    "bool",
+    "duration",
+    "list",
+    "list_of_lists",
+    "map",
+    "any",
+)
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    type: str = STRING
+    default: Any = None
+    required: bool = False
+    help: str = ""
+    aliases: tuple[str, ...] = ()  # older names (e.g. the seed demo's iso_image -> cdrom)
+    choices: tuple[Any, ...] | None = None
+    ignored: bool = False  # accepted for compatibility, has no effect (a warning says so)
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    file: str | None = None
+    line: int | None = None
+    option: str | None = None
+
+    def __str__(self) -> str:
+        return str(PackwrapError(self.message, file=self.file, line=self.line))
+
+
+class ConfigError(PackwrapError):
+    """One or more configuration problems; str() is the first, .problems has all."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        first = problems[0]
+        extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(first.message + extra, file=first.file, line=first.line)
+
+
+class Config(dict):
+    """The prepared options: a dict with attribute access (config.vm_name)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+# A check receives the prepared config and a `problem(message, option)` callback.
+Check = Callable[[Config, Callable[[str, str | None], None]], None]
+
+
+@dataclass
+class SourceBody:
+    """What the template model hands a schema: evaluated values plus where they came from."""
+
+    values: Mapping[str, Any]
+    file: str | None = None
+    line: int | None = None  # line of the source block
+    lines: Mapping[str, int] = field(default_factory=dict)  # option -> line
+
+
+class Schema:
+    def __init__(self, options: Iterable[Option], checks: Iterable[Check] = ()):
+        self.options: dict[str, Option] = {}
+        self.aliases: dict[str, str] = {}
+        for opt in options:
+            self.options[opt.name] = opt
+            for alias in opt.aliases:
+                self.aliases[alias] = opt.name
+        self.checks = list(checks)
+
+    def extend(self, options: Iterable[Option], checks: Iterable[Check] = ()) -> Schema:
+        merged = Schema(list(self.options.values()), self.checks)
+        for opt in options:
+            merged.options[opt.name] = opt
+            for alias in opt.aliases:
+                merged.aliases[alias] = opt.name
+        merged.checks.extend(checks)
+        return merged
+
+    def prepare(self, body: SourceBody) -> tuple[Config, list[Problem], list[str]]:
+        """Config with defaults applied, every problem found, and warnings."""
+        problems: list[Problem] = []
+        warnings: list[str] = []
+
+        def where(option: str | None) -> tuple[str | None, int | None]:
+            return body.file, (body.lines.get(option, body.line) if option else body.line)
+
+        def problem(message: str, option: str | None = None) -> None:
+            file, line = where(option)
+            problems.append(Problem(message, file, line, option))
+
+        config = Config()
+        for key, value in body.values.items():
+            name = self.aliases.get(key, key)
+            opt = self.options.get(name)
+            if opt is None:
+                hint = difflib.get_close_matches(key, [*self.options, *self.aliases], n=1)
+                suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+                problem(f"unknown option {key!r}{suggestion}", key)
+                continue
+            if name in config and key != name:
+                problem(f"{key!r} and {name!r} are the same option; set only one", key)
+                continue
+            if opt.ignored:
+                warnings.append(f"option {key!r} is accepted but has no effect")
+            try:
+                config[name] = _coerce(value, opt)
+            except PackwrapError as exc:
+                problem(exc.message, key)
+        for opt in self.options.values():
+            if opt.name not in config:
+                if opt.required:
+                    problem(f"missing required option {opt.name!r}")
+                config[opt.name] = opt.default
+        if not problems:
+            for check in self.checks:
+                check(config, problem)
+        return config, problems, warnings
+
+
+def _coerce(value: Any, opt: Option) -> Any:
+    t = opt.type
+    bad = f"option {opt.name!r}: expected {t.replace('_', ' ')}, got {value!r}"
+    if value is None:
+        return opt.default
+    if t == STRING:
+        if isinstance(value, (bool, list | dict)):
+            raise PackwrapError(bad)
+        value = str(value)
+    elif t == INT:
+        if isinstance(value, bool):
+            raise PackwrapError(bad)
+        try:
+            value = int(str(value), 10)
+        except ValueError:
+            raise PackwrapError(bad) from None
+    elif t == BOOL:
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        if not isinstance(value, bool):
+            raise PackwrapError(bad)
+    elif t == DURATION:
+        value = parse_duration(value, what=f"duration for {opt.name!r}")
+    elif t == LIST:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or any(isinstance(v, list | dict) for v in value):
+            raise PackwrapError(bad)
+        value = [str(v) for v in value]
+    elif t == LIST_OF_LISTS:
+        if not isinstance(value, list) or not all(isinstance(v, list) for v in value):
+            raise PackwrapError(bad)
+        value = [[str(x) for x in v] for v in value]
+    elif t == MAP and not isinstance(value, dict):
+        raise PackwrapError(bad)
+    if opt.choices is not None and value not in opt.choices:
+        allowed = ", ".join(map(str, opt.choices))
+        raise PackwrapError(f"option {opt.name!r}: {value!r} is not one of {allowed}")
+    return value

@@ -1,0 +1,57 @@
+"""Go-style durations ("1m20s", "1.5h", "500ms") as Packer writes them."""
+
+from __future__ import annotations
+
+import re
+
+from packwrap.errors import PackwrapError
+
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_duration(text: str | int | float, *, what: str = "duration") -> float:
+    """Seconds in a Go duration string; a bare number means seconds (as Packer's JSON did)."""
+    if isinstance(text, bool):
+        raise PackwrapError(f"invalid {what} {text!r}: expected a duration like 5s or 1m30s")
+    if isinstance(text, int | float):
+        return float(text)
+    s = str(text).strip()
+    sign = 1.0
+    if s[:1] in "+-":
+        sign = -1.0 if s[0] == "-" else 1.0
+        s = s[1:]
+    if s == "0":
+        return 0.0
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return sign * float(s)
+    pos, total = 0, 0.0
+    while pos < len(s):
+        m = _PART.match(s, pos)
+        if not m:
+            raise PackwrapError(f"invalid {what} {text!r}: expected a duration like 5s or 1m30s")
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos == 0:
+        raise PackwrapError(f"invalid {what} {text!r}: expected a duration like 5s or 1m30s")
+    return sign * total
+
+
+def format_duration(seconds: float) -> str:
+    """Short human form: 4.9s, 2m05s, 1h02m."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    m, s = divmod(int(round(seconds)), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"

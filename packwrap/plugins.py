@@ -1,0 +1,51 @@
+"""The Builder protocol and entry-point discovery.
+
+The core never imports a builder by module name: every builder, ours included,
+is registered in the `packwrap.builders` entry-point group (see pyproject.toml),
+keyed by the source type it claims (`qemu`, `openbsd-vmm`).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from packwrap.build.state import State
+    from packwrap.build.step import Step
+    from packwrap.config import Config, Schema
+
+ENTRY_POINT_GROUP = "packwrap.builders"
+
+
+class Builder(Protocol):
+    """What a builder plugin provides (Packer's config / builder split, in Python)."""
+
+    #: Source type this builder claims, e.g. "qemu".
+    type_name: ClassVar[str]
+    #: Its configuration: options, defaults, validation.
+    schema: ClassVar[Schema]
+
+    def steps(self, config: Config) -> list[Step]:
+        """The ordered steps for one build of a prepared config."""
+        ...
+
+    def http_ip(self, config: Config, state: State) -> str:
+        """Address the guest uses to reach the builder's HTTP server ({{ .HTTPIP }})."""
+        ...
+
+
+def available_builders() -> dict[str, type]:
+    """Source type -> builder class, for every installed plugin."""
+    found: dict[str, type] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found[ep.name] = ep  # loaded lazily by builder_for
+    return found
+
+
+def builder_for(source_type: str) -> type[Builder] | None:
+    """The builder class that embeds this source type, or None (hand off to packer)."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == source_type:
+            return ep.load()
+    return None
