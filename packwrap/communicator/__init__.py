@@ -1,0 +1,1 @@
+"""Talking to the guest after the install: SSH (paramiko), or none."""

@@ -1,0 +1,176 @@
+"""SSH communicator on paramiko: connect with Packer's timeout/attempt rules, run, upload.
+
+Host keys: a freshly installed guest has a key nobody knows yet, so by default the
+key seen on first connect is recorded in the build log (honest trust-on-first-use);
+`ssh_host_key_fingerprint` pins it ("SHA256:..."), e.g. when a site set injects a
+known host key.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packwrap.communicator.base import OutputFn
+from packwrap.errors import Cancelled, PackwrapError
+
+
+@dataclass
+class SshSettings:
+    host: str
+    port: int = 22
+    username: str = "root"
+    password: str | None = None
+    private_key_file: Path | None = None
+    agent_auth: bool = False
+    timeout: float = 300.0  # ssh_timeout: total time to get a session
+    handshake_attempts: int = 10  # ssh_handshake_attempts: failed handshakes/auths
+    host_key_fingerprint: str | None = None  # pin, "SHA256:<base64>"
+    keepalive_interval: float = 5.0
+
+
+def fingerprint(key: Any) -> str:
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+class SshCommunicator:
+    def __init__(self, client: Any, settings: SshSettings, host_key: str):
+        self._client = client
+        self.settings = settings
+        self.host_key_fingerprint = host_key
+
+    # -- connecting ---------------------------------------------------------------
+    @classmethod
+    def connect(
+        cls,
+        settings: SshSettings,
+        *,
+        cancel: threading.Event,
+        log: Callable[[str], None] = lambda _m: None,
+    ) -> SshCommunicator:
+        """Retry until a session is up, the timeout passes or the attempts are spent."""
+        import paramiko
+
+        deadline = time.monotonic() + settings.timeout
+        attempts = 0
+        last_error = "no attempt made"
+        while True:
+            if cancel.is_set():
+                raise Cancelled("interrupted while waiting for SSH")
+            if time.monotonic() >= deadline:
+                raise PackwrapError(
+                    f"timeout waiting for SSH on {settings.host}:{settings.port} "
+                    f"after {settings.timeout:.0f}s (last error: {last_error})"
+                )
+            try:
+                client = cls._open(settings)
+                key = client.get_transport().get_remote_server_key()
+                seen = fingerprint(key)
+                pinned = settings.host_key_fingerprint
+                if pinned and pinned.rstrip("=") != seen:
+                    client.close()
+                    raise PackwrapError(
+                        f"SSH host key mismatch for {settings.host}:{settings.port}: "
+                        f"expected {pinned}, got {seen}"
+                    )
+                log(f"SSH host key {key.get_name()} {seen}" + (" (pinned)" if pinned else ""))
+                return cls(client, settings, seen)
+            except paramiko.AuthenticationException as exc:
+                attempts += 1
+                last_error = f"authentication failed: {exc}"
+            except (paramiko.SSHException, EOFError) as exc:
+                attempts += 1
+                last_error = f"handshake failed: {exc or type(exc).__name__}"
+            except OSError as exc:
+                # Refused / unreachable while the guest boots: not a handshake attempt.
+                last_error = exc.strerror or str(exc)
+            if attempts >= settings.handshake_attempts:
+                raise PackwrapError(
+                    f"SSH to {settings.username}@{settings.host}:{settings.port} failed after "
+                    f"{attempts} handshake attempts: {last_error}"
+                )
+            cancel.wait(1.0)
+
+    @staticmethod
+    def _open(settings: SshSettings) -> Any:
+        import paramiko
+
+        client = paramiko.SSHClient()
+        # Trust-on-first-use, recorded in the log by connect(); pinning checks it after.
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        pkey = None
+        if settings.private_key_file:
+            try:
+                pkey = paramiko.PKey.from_path(str(settings.private_key_file))
+            except (OSError, paramiko.SSHException) as exc:
+                raise PackwrapError(
+                    f"cannot read ssh_private_key_file {settings.private_key_file}: {exc}"
+                ) from None
+        try:
+            client.connect(
+                settings.host,
+                port=settings.port,
+                username=settings.username,
+                password=settings.password,
+                pkey=pkey,
+                allow_agent=settings.agent_auth,
+                look_for_keys=False,
+                timeout=10,
+                banner_timeout=10,
+                auth_timeout=10,
+            )
+        except BaseException:
+            client.close()
+            raise
+        transport = client.get_transport()
+        if transport is not None and settings.keepalive_interval > 0:
+            transport.set_keepalive(int(settings.keepalive_interval))
+        return client
+
+    # -- using the session ------------------------------------------------------------
+    def run(self, command: str, *, on_output: OutputFn | None = None) -> int:
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise PackwrapError("SSH connection is closed")
+        channel = transport.open_session()
+        channel.set_combine_stderr(True)
+        channel.exec_command(command)
+        pending = b""
+        try:
+            while True:
+                data = channel.recv(32768)
+                if not data:
+                    break
+                pending += data
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if on_output:
+                        on_output(line.decode(errors="replace").rstrip("\r"))
+        except (OSError, EOFError):
+            return -1
+        if pending and on_output:
+            on_output(pending.decode(errors="replace").rstrip("\r"))
+        if not channel.exit_status_ready() and channel.closed and not transport.is_active():
+            return -1
+        return channel.recv_exit_status()
+
+    def upload(self, local: Path, remote: str) -> None:
+        from packwrap.communicator.scp import scp_upload
+
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise PackwrapError("SSH connection is closed")
+        scp_upload(transport, local, remote)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, EOFError, socket.error):
+            self._client.close()

@@ -1,0 +1,130 @@
+"""Steps around the communicator: temporary key, connect, remove the temporary key.
+
+Builders put these after their "boot the installed disk" step; each reads the
+guest address from state.data ("ssh_host", "ssh_port") set by that step, so the
+same steps serve QEMU (forwarded loopback port) and vmm (100.64.<id>.3:22).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from packwrap.build.state import State
+from packwrap.build.step import Step
+from packwrap.communicator.keys import make_temporary_key_pair
+from packwrap.communicator.ssh import SshCommunicator, SshSettings
+from packwrap.errors import PackwrapError
+
+
+def uses_ssh(state: State) -> bool:
+    return (state.config.get("communicator") or "ssh") == "ssh"
+
+
+def needs_temporary_key(state: State) -> bool:
+    cfg = state.config
+    return uses_ssh(state) and not (
+        cfg.get("ssh_password") or cfg.get("ssh_private_key_file") or cfg.get("ssh_agent_auth")
+    )
+
+
+class StepTemporaryKey(Step):
+    """Make a key pair when the template names no credentials (Packer's StepSSHKeyGen).
+
+    The public half reaches the guest through install.conf (`{{ .SSHPublicKey }}` in
+    the docroot's *.pkr.in files), so this step runs before the HTTP server.
+    """
+
+    name = "temporary ssh key"
+
+    def run(self, state: State) -> None:
+        if not needs_temporary_key(state):
+            return
+        directory = Path(tempfile.mkdtemp(prefix="packwrap-key-"))
+        state.data["temporary_key_dir"] = directory
+        pair = make_temporary_key_pair(directory, comment=f"packwrap-{state.build_name}")
+        state.data["ssh_private_key_file"] = pair.private_key_file
+        state.data["ssh_public_key"] = pair.public_key
+        state.ui.say("Created a temporary SSH key pair for this build")
+
+    def cleanup(self, state: State) -> None:
+        directory = state.data.pop("temporary_key_dir", None)
+        if directory:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def ssh_settings(state: State) -> SshSettings:
+    cfg = state.config
+    host = cfg.get("ssh_host") or state.data.get("ssh_host")
+    if not host:
+        raise PackwrapError("no SSH host: the builder did not report a guest address")
+    timeout, attempts = cfg.get("ssh_timeout"), cfg.get("ssh_handshake_attempts")
+    if not timeout and not attempts:  # Packer: neither set -> 5m and 10
+        timeout, attempts = 300.0, 10
+    key_file = cfg.get("ssh_private_key_file") or state.data.get("ssh_private_key_file")
+    return SshSettings(
+        host=host,
+        port=int(state.data.get("ssh_port") or cfg.get("ssh_port") or 22),
+        username=cfg.get("ssh_username") or "root",
+        password=cfg.get("ssh_password") or None,
+        private_key_file=Path(key_file) if key_file else None,
+        agent_auth=bool(cfg.get("ssh_agent_auth")),
+        timeout=float(timeout or 300.0),
+        handshake_attempts=int(attempts or 10),
+        host_key_fingerprint=cfg.get("ssh_host_key_fingerprint") or None,
+        keepalive_interval=float(cfg.get("ssh_keep_alive_interval") or 5.0),
+    )
+
+
+class StepConnect(Step):
+    name = "connect"
+
+    def run(self, state: State) -> None:
+        if not uses_ssh(state):
+            state.ui.say("Communicator none: skipping connect and provisioning")
+            return
+        settings = ssh_settings(state)
+        state.ui.say(f"Waiting for SSH on {settings.host}:{settings.port}...")
+        log = state.ui.message
+        comm = SshCommunicator.connect(settings, cancel=state.cancel_event, log=log)
+        pause = float(state.config.get("pause_before_connecting") or 0)
+        if pause > 0:
+            # Packer: connect once (proves the guest is up), wait, then reconnect.
+            comm.close()
+            state.ui.say(f"Pausing {pause:.0f}s before connecting")
+            state.sleep(pause)
+            comm = SshCommunicator.connect(settings, cancel=state.cancel_event, log=log)
+        state.data["communicator"] = comm
+        state.ui.say("Connected to SSH!")
+
+    def cleanup(self, state: State) -> None:
+        comm = state.data.pop("communicator", None)
+        if comm is not None:
+            comm.close()
+
+
+class StepCleanupTemporaryKey(Step):
+    """Remove the temporary key from root's authorized_keys (unless asked to keep it)."""
+
+    name = "remove temporary ssh key"
+
+    def run(self, state: State) -> None:
+        public = state.data.get("ssh_public_key")
+        comm = state.data.get("communicator")
+        if not public or comm is None:
+            return
+        if state.config.get("ssh_clear_authorized_keys") is False:
+            state.ui.say("Keeping the temporary SSH key in the image (ssh_clear_authorized_keys)")
+            return
+        key_body = public.split()[1]
+        state.ui.say("Removing the temporary SSH key from the image")
+        # grep -v exits 1 when nothing is left; the file is still rewritten correctly.
+        command = (
+            "f=/root/.ssh/authorized_keys; [ -f $f ] || exit 0; "
+            f"grep -v -F '{key_body}' $f > $f.packwrap; "
+            "cat $f.packwrap > $f; rm -f $f.packwrap"
+        )
+        status = comm.run(command)
+        if status != 0:
+            raise PackwrapError(f"could not remove the temporary SSH key (status {status})")

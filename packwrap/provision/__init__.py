@@ -1,0 +1,1 @@
+"""Provisioners run in order inside the installed guest over the communicator."""

@@ -1,0 +1,66 @@
+"""StepProvision: run the build's provisioners in order over the communicator."""
+
+from __future__ import annotations
+
+import fnmatch
+import sys
+
+from packwrap.build.state import State
+from packwrap.build.step import Step
+from packwrap.errors import PackwrapError
+from packwrap.provision.base import ProvisionContext
+from packwrap.provision.registry import provisioner_class
+
+
+def _applies(block_config, build_name: str) -> bool:
+    names = {build_name, f"source.{build_name}"}
+    only, exclude = block_config.get("only"), block_config.get("except")
+    if only and not any(fnmatch.fnmatch(n, pat) for n in names for pat in only):
+        return False
+    return not (exclude and any(fnmatch.fnmatch(n, pat) for n in names for pat in exclude))
+
+
+def prepare_provisioners(blocks) -> list:
+    """Validate every provisioner block up front; ConfigError lists all problems."""
+    from packwrap.config import ConfigError
+
+    prepared, problems = [], []
+    for block in blocks:
+        cls = provisioner_class(block.type, file=block.body.file, line=block.body.line)
+        config, found, _warnings = cls.schema.prepare(block.body)
+        problems.extend(found)
+        prepared.append((block, cls, config))
+    if problems:
+        raise ConfigError(problems)
+    return prepared
+
+
+class StepProvision(Step):
+    name = "provision"
+
+    def run(self, state: State) -> None:
+        if not state.provisioners:
+            return
+        comm = state.data.get("communicator")
+        if comm is None:
+            if (state.config.get("communicator") or "ssh") == "none":
+                state.ui.say("Communicator none: provisioners skipped")
+                return
+            raise PackwrapError("provisioners need a communicator, but none is connected")
+        ctx = ProvisionContext(
+            communicator=comm,
+            template_dir=state.template_dir,
+            say=state.ui.say,
+            output=state.ui.message,
+            cancel=state.cancel_event,
+            interactive=sys.stdin is not None and sys.stdin.isatty(),
+        )
+        for _block, cls, config in prepare_provisioners(state.provisioners):
+            state.check_cancelled()
+            if not _applies(config, state.build_name):
+                continue
+            if config.get("pause_before"):
+                from packwrap.durations import parse_duration
+
+                state.sleep(parse_duration(config.pause_before, what="pause_before"))
+            cls(config).provision(ctx)

@@ -1,0 +1,216 @@
+"""SSH communicator and provisioners against a real SSH server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import pytest
+
+from packwrap.build.state import State
+from packwrap.build.ui import PlainUi
+from packwrap.communicator.keys import make_temporary_key_pair
+from packwrap.communicator.ssh import SshCommunicator, SshSettings
+from packwrap.config import Config
+from packwrap.config.schema import SourceBody
+from packwrap.errors import PackwrapError
+from packwrap.provision.base import ProvisionContext
+from packwrap.provision.file import FileProvisioner
+from packwrap.provision.shell import ShellProvisioner
+from packwrap.provision.shutdown import StepShutdown
+from tests.ssh_server_support import LoopbackSshServer
+
+
+@pytest.fixture
+def keypair(tmp_path: Path):
+    return make_temporary_key_pair(tmp_path / "key")
+
+
+@pytest.fixture
+def server(keypair):
+    srv = LoopbackSshServer(authorized_key=keypair.public_key, password="s3cret")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def connect(server, keypair, **overrides) -> SshCommunicator:
+    settings = SshSettings(
+        host="127.0.0.1",
+        port=server.port,
+        private_key_file=keypair.private_key_file,
+        timeout=20,
+        handshake_attempts=3,
+    )
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    return SshCommunicator.connect(settings, cancel=threading.Event())
+
+
+def context(comm, tmp_path: Path, lines: list[str]) -> ProvisionContext:
+    return ProvisionContext(
+        communicator=comm,
+        template_dir=tmp_path,
+        say=lines.append,
+        output=lines.append,
+        cancel=threading.Event(),
+        interactive=False,
+    )
+
+
+def prepared(cls, values: dict) -> Config:
+    config, problems, _ = cls.schema.prepare(SourceBody(values, file="t.pkr.hcl", line=1))
+    assert not problems, problems
+    return config
+
+
+def test_temporary_key_is_private_and_authorizes(server, keypair, tmp_path):
+    assert keypair.private_key_file.stat().st_mode & 0o777 == 0o600
+    assert keypair.public_key.startswith("ssh-ed25519 ")
+    comm = connect(server, keypair)
+    try:
+        out: list[str] = []
+        assert comm.run("echo hello; echo oops >&2; exit 3", on_output=out.append) == 3
+        assert out == ["hello", "oops"]
+        assert comm.host_key_fingerprint.startswith("SHA256:")
+    finally:
+        comm.close()
+
+
+def test_password_auth(server, keypair):
+    comm = connect(server, keypair, private_key_file=None, password="s3cret")
+    try:
+        assert comm.run("true") == 0
+    finally:
+        comm.close()
+
+
+def test_wrong_credentials_fail_after_configured_attempts(server, keypair):
+    with pytest.raises(PackwrapError, match=r"failed after 3 handshake attempts: authentication"):
+        connect(server, keypair, private_key_file=None, password="wrong")
+    assert server.auth_attempts >= 3
+
+
+def test_pinned_host_key_mismatch_is_refused(server, keypair):
+    with pytest.raises(PackwrapError, match="host key mismatch"):
+        connect(
+            server,
+            keypair,
+            host_key_fingerprint="SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )
+
+
+def test_connection_refused_times_out_with_clear_message(keypair):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = SshSettings(host="127.0.0.1", port=port, timeout=2, handshake_attempts=3)
+    with pytest.raises(PackwrapError, match=r"timeout waiting for SSH on 127.0.0.1:\d+ after 2s"):
+        SshCommunicator.connect(settings, cancel=threading.Event())
+
+
+def test_shell_inline_env_and_failure(server, keypair, tmp_path):
+    comm = connect(server, keypair)
+    lines: list[str] = []
+    try:
+        marker = tmp_path / "marker"
+        ok = prepared(
+            ShellProvisioner,
+            {
+                "inline": [f'echo "$GREETING" > {marker}', "echo done"],
+                "environment_vars": ["GREETING=hi there"],
+                "remote_folder": str(tmp_path),
+            },
+        )
+        ShellProvisioner(ok).provision(context(comm, tmp_path, lines))
+        assert marker.read_text() == "hi there\n"
+        assert "done" in lines
+        assert not list(tmp_path.glob("script_*.sh")), "uploaded script must be removed"
+
+        failing = prepared(
+            ShellProvisioner,
+            {"inline": ["echo before", "exit 7", "echo never"], "remote_folder": str(tmp_path)},
+        )
+        with pytest.raises(PackwrapError, match=r"exited with status 7; last output: before"):
+            ShellProvisioner(failing).provision(context(comm, tmp_path, lines))
+        assert "never" not in lines
+    finally:
+        comm.close()
+
+
+def test_shell_script_file(server, keypair, tmp_path):
+    (tmp_path / "setup.sh").write_text('#!/bin/sh\necho from-script "$1"\n')
+    comm = connect(server, keypair)
+    lines: list[str] = []
+    try:
+        cfg = prepared(ShellProvisioner, {"script": "setup.sh", "remote_folder": str(tmp_path)})
+        ShellProvisioner(cfg).provision(context(comm, tmp_path, lines))
+        assert "from-script " in lines
+    finally:
+        comm.close()
+
+
+def test_shell_config_errors():
+    _, problems, _ = ShellProvisioner.schema.prepare(
+        SourceBody({"inline": ["x"], "script": "y", "environment_vars": ["1BAD"]}, "t", 3)
+    )
+    messages = [p.message for p in problems]
+    assert any("exactly one of inline, script, scripts" in m for m in messages)
+    assert any("'1BAD' is not NAME=value" in m for m in messages)
+
+
+def test_file_upload_file_and_directory(server, keypair, tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "motd").write_text("welcome\n")
+    (src / "sub" / "deep.txt").write_text("deep\n")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    comm = connect(server, keypair)
+    try:
+        ctx = context(comm, tmp_path, [])
+        one = prepared(FileProvisioner, {"source": "src/motd", "destination": str(dest / "motd")})
+        FileProvisioner(one).provision(ctx)
+        assert (dest / "motd").read_text() == "welcome\n"
+
+        tree = prepared(FileProvisioner, {"source": "src/", "destination": str(dest / "tree")})
+        FileProvisioner(tree).provision(ctx)
+        assert (dest / "tree" / "sub" / "deep.txt").read_text() == "deep\n"
+        assert (dest / "tree" / "motd").read_text() == "welcome\n"
+
+        missing = prepared(FileProvisioner, {"source": "nope", "destination": str(dest / "x")})
+        with pytest.raises(PackwrapError, match="source nope does not exist"):
+            FileProvisioner(missing).provision(ctx)
+    finally:
+        comm.close()
+
+
+def _state(config: dict) -> State:
+    ui = PlainUi("qemu.t", out=io.StringIO(), err=io.StringIO())
+    return State("qemu.t", "qemu", "t", Config(config), ui)
+
+
+def test_shutdown_times_out_then_forces():
+    forced: list[bool] = []
+    state = _state({"shutdown_timeout": 0.2, "shutdown_command": None})
+    step = StepShutdown(
+        wait_stopped=lambda st, t: False,
+        force_stop=lambda st: forced.append(True),
+        request_stop=lambda st: None,
+    )
+    with pytest.raises(PackwrapError, match="timeout while waiting for the machine to shut down"):
+        step.run(state)
+    assert forced == [True]
+    assert "stopping it by force" in state.ui.err.getvalue()
+
+
+def test_shutdown_clean_stop():
+    state = _state({"shutdown_timeout": 5})
+    step = StepShutdown(
+        wait_stopped=lambda st, t: True, force_stop=lambda st: None, request_stop=lambda st: None
+    )
+    step.run(state)
