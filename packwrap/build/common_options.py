@@ -1,0 +1,229 @@
+"""Options every builder accepts (the SDK's HTTPConfig, BootConfig, shutdown and comm blocks).
+
+A builder's schema is `Schema([*OWN, *HTTP_OPTIONS, *BOOT_OPTIONS, ...],
+[*OWN_CHECKS, *HTTP_CHECKS, *BOOT_CHECKS, ...])`. Durations arrive as seconds
+(float); an unset duration is None where the effective default depends on other
+options -- use the helpers below (boot_wait_seconds, key_interval_seconds, ...)
+rather than reading those raw values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+from packwrap.build import bootcommand
+from packwrap.config.schema import ANY, BOOL, DURATION, INT, LIST, MAP, STRING, Config, Option
+from packwrap.durations import parse_duration
+from packwrap.errors import PackwrapError
+
+Problem = Callable[[str, "str | None"], None]
+
+# --- HTTP docroot ----------------------------------------------------------------------
+
+HTTP_OPTIONS = [
+    Option("http_directory", STRING, None, help="Directory served to the guest over HTTP."),
+    Option("http_content", MAP, None, help='Map of "/path" -> file content served over HTTP.'),
+    Option("http_port_min", INT, 8000, help="Lowest port for the HTTP server."),
+    Option("http_port_max", INT, 9000, help="Port range end (exclusive unless equal to min)."),
+    Option(
+        "http_bind_address",
+        STRING,
+        None,
+        help="Address the HTTP server listens on (default: what the builder needs, "
+        "127.0.0.1 unless its network mode requires otherwise).",
+    ),
+    Option("http_interface", STRING, None, ignored=True),
+    Option("http_network_protocol", STRING, "tcp", choices=("tcp", "tcp4", "tcp6")),
+]
+
+
+def _check_http(config: Config, problem: Problem) -> None:
+    if config.http_directory and config.http_content:
+        problem("set either http_directory or http_content, not both", "http_content")
+    for key in config.http_content or {}:
+        if not str(key).startswith("/"):
+            problem(f"http_content key {key!r} must start with '/'", "http_content")
+    lo, hi = config.http_port_min, config.http_port_max
+    for name, value in (("http_port_min", lo), ("http_port_max", hi)):
+        if not 0 <= value <= 65535:
+            problem(f"{name} {value} is not a TCP port (0-65535)", name)
+    if lo > hi:
+        problem(
+            f"http_port_min ({lo}) must be less than or equal to http_port_max ({hi})",
+            "http_port_min",
+        )
+
+
+HTTP_CHECKS = [_check_http]
+
+
+def http_enabled(config: Config) -> bool:
+    """Whether the build needs an HTTP server (Packer: http_directory or http_content set)."""
+    return bool(config.get("http_directory") or config.get("http_content"))
+
+
+# --- boot command --------------------------------------------------------------------
+
+BOOT_OPTIONS = [
+    Option("boot_command", LIST, [], help="Keys typed on the console after boot_wait."),
+    Option(
+        "boot_wait",
+        DURATION,
+        None,
+        help="Wait before typing (Packer: default 10s, 0 means default, negative means 0; "
+        "packwrap: default 0 when boot_expect[0] is set).",
+    ),
+    Option("boot_key_interval", DURATION, None, help="Pause between keys (serial default 0)."),
+    Option("boot_keygroup_interval", DURATION, None, help="Pause between boot_command elements."),
+    Option(
+        "boot_expect",
+        LIST,
+        [],
+        help="packwrap: text to wait for on the serial console before typing each "
+        'boot_command element ("" = no wait).',
+    ),
+    Option("boot_expect_timeout", DURATION, 300.0, help="packwrap: timeout of each boot_expect."),
+    Option("boot_echo_check", BOOL, True, help="packwrap: check the echo of typed lines."),
+    Option(
+        "boot_secret_elements",
+        ANY,
+        [],
+        help="packwrap: indexes of boot_command elements that are secret (masked, no echo check).",
+    ),
+]
+
+
+def _check_boot(config: Config, problem: Problem) -> None:
+    for message in bootcommand.validate(config.boot_command or []):
+        problem(message, "boot_command")
+    n = len(config.boot_command or [])
+    if len(config.boot_expect or []) > n:
+        problem(
+            f"boot_expect has {len(config.boot_expect)} entries but boot_command only {n}",
+            "boot_expect",
+        )
+    if config.boot_expect_timeout is not None and config.boot_expect_timeout <= 0:
+        problem("boot_expect_timeout must be positive", "boot_expect_timeout")
+    for name in ("boot_key_interval", "boot_keygroup_interval"):
+        value = config.get(name)
+        if value is not None and value < 0:
+            problem(f"{name} must not be negative", name)
+    secrets = config.boot_secret_elements
+    if not isinstance(secrets, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) or (isinstance(i, str) and i.isdigit())
+        for i in secrets
+    ):
+        problem(
+            "boot_secret_elements must be a list of boot_command indexes", "boot_secret_elements"
+        )
+    else:
+        config["boot_secret_elements"] = [int(i) for i in secrets]
+        for i in config.boot_secret_elements:
+            if not 0 <= i < n:
+                problem(
+                    f"boot_secret_elements: no boot_command element {i}", "boot_secret_elements"
+                )
+
+
+BOOT_CHECKS = [_check_boot]
+
+
+def boot_wait_seconds(config: Config) -> float:
+    """Effective boot_wait: Packer's rules (unset/0 -> 10 s, negative -> 0), except that a
+    packwrap template waiting for the console first (boot_expect[0]) needs no fixed sleep."""
+    raw = config.get("boot_wait")
+    if raw is None:
+        expects = config.get("boot_expect") or []
+        return 0.0 if expects and expects[0] else 10.0
+    if raw == 0:
+        return 10.0
+    return max(0.0, float(raw))
+
+
+def key_interval_seconds(config: Config, env: Mapping[str, str] | None = None) -> float:
+    """boot_key_interval, else PACKER_KEY_INTERVAL, else 0: a serial line needs no pacing."""
+    if config.get("boot_key_interval") is not None:
+        return float(config.boot_key_interval)
+    env = os.environ if env is None else env
+    raw = env.get("PACKER_KEY_INTERVAL")
+    if raw:
+        try:
+            return max(0.0, parse_duration(raw, what="PACKER_KEY_INTERVAL"))
+        except PackwrapError:
+            return 0.0
+    return 0.0
+
+
+def keygroup_interval_seconds(config: Config) -> float:
+    return float(config.get("boot_keygroup_interval") or 0.0)
+
+
+# --- shutdown --------------------------------------------------------------------------
+
+SHUTDOWN_OPTIONS = [
+    Option("shutdown_command", STRING, "", help="Command run in the guest to power it off."),
+    Option("shutdown_timeout", DURATION, 300.0, help="How long to wait for the power-off."),
+]
+
+
+def _check_shutdown(config: Config, problem: Problem) -> None:
+    if config.shutdown_timeout is not None and config.shutdown_timeout <= 0:
+        problem("shutdown_timeout must be positive", "shutdown_timeout")
+
+
+SHUTDOWN_CHECKS = [_check_shutdown]
+
+
+# --- communicator --------------------------------------------------------------------
+
+COMM_OPTIONS = [
+    Option("communicator", STRING, "ssh", choices=("ssh", "none")),
+    Option("pause_before_connecting", DURATION, 0.0),
+    Option("ssh_host", STRING, None),
+    Option("ssh_port", INT, 22),
+    Option("ssh_username", STRING, None),
+    Option("ssh_password", STRING, None),
+    Option("ssh_private_key_file", STRING, None),
+    Option("ssh_timeout", DURATION, None, aliases=("ssh_wait_timeout",)),
+    Option("ssh_handshake_attempts", INT, None),
+    Option("ssh_keep_alive_interval", DURATION, 5.0),
+    Option("ssh_read_write_timeout", DURATION, 0.0),
+    Option("ssh_agent_auth", BOOL, False),
+    Option("ssh_pty", BOOL, False),
+    Option("ssh_disable_agent_forwarding", BOOL, False),
+    Option("ssh_file_transfer_method", STRING, "scp", choices=("scp", "sftp")),
+    Option("ssh_clear_authorized_keys", BOOL, False, ignored=True),
+    Option("ssh_certificate_file", STRING, None),
+]
+
+
+def _check_comm(config: Config, problem: Problem) -> None:
+    if config.communicator != "ssh":
+        return
+    if not config.ssh_username:
+        problem('ssh_username must be specified (or set communicator = "none")', "ssh_username")
+    if not 0 < config.ssh_port <= 65535:
+        problem(f"ssh_port {config.ssh_port} is not a TCP port", "ssh_port")
+    key = config.ssh_private_key_file
+    if key and not os.path.isfile(os.path.expanduser(key)):
+        problem(f"ssh_private_key_file {key!r} does not exist", "ssh_private_key_file")
+    # Packer: with neither timeout nor attempts set, 5m and 10 attempts.
+    if config.ssh_timeout is None and config.ssh_handshake_attempts is None:
+        config["ssh_timeout"], config["ssh_handshake_attempts"] = 300.0, 10
+    elif config.ssh_timeout is None:
+        config["ssh_timeout"] = 300.0
+    elif config.ssh_handshake_attempts is None:
+        config["ssh_handshake_attempts"] = 10
+
+
+COMM_CHECKS = [_check_comm]
+
+ALL_OPTIONS = [*HTTP_OPTIONS, *BOOT_OPTIONS, *SHUTDOWN_OPTIONS, *COMM_OPTIONS]
+ALL_CHECKS = [*HTTP_CHECKS, *BOOT_CHECKS, *SHUTDOWN_CHECKS, *COMM_CHECKS]
+
+
+def sensitive_config_values(config: Config) -> set[str]:
+    """Values in the common options that must never be logged."""
+    out = {config.get("ssh_password") or ""}
+    return {v for v in out if v}

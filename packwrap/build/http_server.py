@@ -1,0 +1,215 @@
+"""The docroot HTTP server the guest installs from: regular files only, nothing else.
+
+Serves, in order, an overlay directory (generated files), then http_content
+(a path -> text map), then the docroot. It answers GET and HEAD only, ignores the
+query string (OpenBSD's installer appends `?path=7.6/amd64`), lists nothing, and
+refuses any path that is not plainly inside a root: `..` segments in any encoding,
+NUL bytes, backslashes, and symlinks that resolve outside the root are all 404.
+Every request is logged (method, path, status, bytes); 404s loudly, because a
+missing file is the usual reason an unattended install stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import random
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from packwrap.errors import PackwrapError
+
+LogFn = Callable[[str], None]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False  # a port that is still in use must fail to bind
+    block_on_close = False
+
+    def __init__(self, addr, handler, family):  # type: ignore[no-untyped-def]
+        self.address_family = family
+        super().__init__(addr, handler)
+
+
+class DocrootServer:
+    """A started server; `port`, `address`; `shutdown()` frees the port."""
+
+    def __init__(
+        self,
+        *,
+        roots: list[Path],
+        content: Mapping[str, str] | None = None,
+        bind: str = "127.0.0.1",
+        port_min: int = 8000,
+        port_max: int = 9000,
+        log: LogFn | None = None,
+        warn: LogFn | None = None,
+    ):
+        self.roots = [Path(r).resolve() for r in roots]
+        self.content = {k: v.encode("utf-8") for k, v in (content or {}).items()}
+        self.log = log or (lambda _m: None)
+        self.warn = warn or self.log
+        self.requests: list[tuple[str, str, int, int]] = []  # for tests and summaries
+        self._server = self._bind(bind, port_min, port_max)
+        self.address = bind
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"http-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _bind(self, bind: str, lo: int, hi: int) -> _Server:
+        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        handler = _make_handler(self)
+        if lo == hi or hi - lo <= 1:
+            candidates = [lo]
+        else:
+            # Random start like Packer (parallel builds rarely collide), then walk the range.
+            span = list(range(lo, hi))
+            start = random.randrange(len(span))
+            candidates = span[start:] + span[:start]
+        last: OSError | None = None
+        for port in candidates:
+            try:
+                return _Server((bind, port), handler, family)
+            except OSError as exc:
+                last = exc
+                if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    break  # the address itself is wrong: no port will do
+        reason = last.strerror if last else "no port"
+        rng = f"port {lo}" if len(candidates) == 1 else f"any port in [{lo}, {hi})"
+        raise PackwrapError(f"cannot start the HTTP server on {bind}, {rng}: {reason}")
+
+    def shutdown(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=2)
+
+    # -- resolution ----------------------------------------------------------------------
+
+    def resolve(self, raw_path: str) -> tuple[Path | bytes | None, str]:
+        """(file path or content bytes or None, decoded url path) for a request path."""
+        path = urlsplit(raw_path).path
+        decoded = unquote(path, errors="strict")
+        if "\x00" in decoded or "\\" in decoded or not decoded.startswith("/"):
+            return None, decoded
+        parts = decoded.split("/")[1:]
+        if any(p in ("..", ".") for p in parts):
+            return None, decoded
+        if decoded.endswith(".pkr.in"):
+            return None, decoded  # template sources: the rendered file is what is served
+        if decoded in self.content:
+            return self.content[decoded], decoded
+        rel = "/".join(p for p in parts if p)
+        if not rel:
+            return None, decoded  # "/" -> no listing
+        for root in self.roots:
+            candidate = root / rel
+            try:
+                real = candidate.resolve(strict=True)
+            except (OSError, RuntimeError):
+                continue
+            if not real.is_relative_to(root) or not real.is_file():
+                continue
+            return real, decoded
+        return None, decoded
+
+
+def _make_handler(server: DocrootServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "packwrap"
+        sys_version = ""
+        protocol_version = "HTTP/1.0"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass  # we log our own line per request
+
+        def _serve(self, head: bool) -> None:
+            try:
+                target, shown = server.resolve(self.path)
+            except (UnicodeDecodeError, ValueError):
+                target, shown = None, self.path
+            if target is None:
+                self._send_status(HTTPStatus.NOT_FOUND, shown, head)
+                return
+            try:
+                body = target if isinstance(target, bytes) else target.read_bytes()
+            except OSError:
+                self._send_status(HTTPStatus.NOT_FOUND, shown, head)
+                return
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            sent = 0
+            if not head:
+                with contextlib.suppress(OSError):
+                    self.wfile.write(body)
+                    sent = len(body)
+            self._record(200, shown, sent)
+
+        def _send_status(self, status: HTTPStatus, shown: str, head: bool) -> None:
+            body = f"{status.value} {status.phrase}\n".encode()
+            with contextlib.suppress(OSError):
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body)
+            self._record(status.value, shown, 0)
+
+        def _record(self, status: int, path: str, size: int) -> None:
+            server.requests.append((self.command, path, status, size))
+            line = f"HTTP {self.command} {path!r} -> {status} ({size} bytes)"
+            if status == 404:
+                server.warn(f"{line}: the guest asked for a file the docroot does not have")
+            else:
+                server.log(line)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._serve(head=False)
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self._serve(head=True)
+
+        def _refuse(self) -> None:
+            self._send_status(HTTPStatus.METHOD_NOT_ALLOWED, self.path, head=False)
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse  # noqa: N815
+
+    return Handler
+
+
+def render_gen_files(
+    docroot: Path,
+    overlay: Path,
+    data: Mapping[str, object],
+    render: Callable[[str, Mapping[str, object], str], str],
+) -> list[str]:
+    """Render every `X.pkr.in` under docroot into overlay/X (mode 0600: may hold secrets)."""
+    made = []
+    for src in sorted(docroot.rglob("*.pkr.in")):
+        if not src.is_file():
+            continue
+        rel = src.relative_to(docroot)
+        dest = overlay / rel.parent / rel.name[: -len(".pkr.in")]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        text = render(src.read_text(encoding="utf-8"), data, str(src))
+        tmp = dest.with_name(dest.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, dest)
+        made.append(str(rel.parent / dest.name) if str(rel.parent) != "." else dest.name)
+    return made

@@ -1,0 +1,1 @@
+"""Steps builders reuse: HTTP docroot server, boot command, site sets."""

@@ -1,0 +1,105 @@
+"""StepHTTPServer: serve http_directory / http_content to the guest for as long as the build runs.
+
+Reads from the state bag (all optional, set by the builder before this step):
+  "http_bind_address"  where to listen (else config.http_bind_address, else 127.0.0.1)
+  "http_ip"            what {{ .HTTPIP }} renders to in generated files (default: bind)
+  "http_guest_port"    what {{ .HTTPPort }} renders to (default: the listening port)
+  "vm_name"            {{ .Name }} / {{ .VMName }}
+Puts: "http_port" (0 if no server), "http_server" (DocrootServer), "http_overlay_dir"
+(a private temp dir served before the docroot; later steps may drop files there).
+Generated files `X.pkr.in` in the docroot are rendered into the overlay as `X`.
+Cleanup stops the server (the port is free afterwards) and removes the overlay.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from packwrap.build import bootcommand
+from packwrap.build.http_server import DocrootServer, render_gen_files
+from packwrap.build.state import State
+from packwrap.build.step import Step
+from packwrap.build.ui import log_line
+from packwrap.errors import PackwrapError
+
+
+def template_data(state: State) -> dict[str, object]:
+    """The Go-template fields for boot commands and generated files."""
+    name = state.data.get("vm_name") or state.config.get("vm_name") or state.source_name
+    port = state.data.get("http_port") or 0
+    guest_port = state.data.get("http_guest_port") or port
+    return {
+        "HTTPIP": state.data.get("http_ip", ""),
+        "HTTPPort": guest_port if guest_port else "",
+        "Name": name,
+        "VMName": name,
+        "SSHPublicKey": state.data.get("ssh_public_key", ""),
+    }
+
+
+def resolve_http_directory(raw: str, state: State) -> Path:
+    """Packer resolves http_directory against the working directory; packwrap also
+    accepts it relative to the template's directory (so `packwrap build DIR` works)."""
+    p = Path(raw).expanduser()
+    candidate = p if p.is_absolute() or p.is_dir() else Path(state.template_dir) / p
+    if not candidate.is_dir():
+        raise PackwrapError(f"http_directory {raw!r} is not a directory")
+    return candidate.resolve()
+
+
+class StepHTTPServer(Step):
+    name = "http server"
+
+    def __init__(self) -> None:
+        self.server: DocrootServer | None = None
+        self.overlay: Path | None = None
+
+    def run(self, state: State) -> None:
+        config = state.config
+        directory = config.get("http_directory")
+        content = config.get("http_content")
+        state.data.setdefault("http_port", 0)
+        if not directory and not content:
+            return
+        bind = state.data.get("http_bind_address") or config.get("http_bind_address") or "127.0.0.1"
+        docroot = resolve_http_directory(directory, state) if directory else None
+        self.overlay = Path(tempfile.mkdtemp(prefix="packwrap-http-"))
+        state.data["http_overlay_dir"] = str(self.overlay)
+        ui = state.ui
+        self.server = DocrootServer(
+            roots=[self.overlay, *([docroot] if docroot else [])],
+            bind=bind,
+            port_min=int(config.get("http_port_min", 8000)),
+            port_max=int(config.get("http_port_max", 9000)),
+            log=lambda m: log_line(ui, m),
+            warn=ui.error,
+        )
+        state.data["http_port"] = self.server.port
+        state.data["http_server"] = self.server
+        state.data.setdefault("http_ip", bind)
+        data = template_data(state)
+        if content:
+            self.server.content.update(
+                {
+                    k: bootcommand.render(str(v), data, what=f"http_content[{k!r}]").encode()
+                    for k, v in content.items()
+                }
+            )
+        if docroot:
+            made = render_gen_files(
+                docroot, self.overlay, data, lambda t, d, w: bootcommand.render(t, d, what=w)
+            )
+            for rel in made:
+                log_line(ui, f"Generated {rel} from {rel}.pkr.in")
+        ui.say(f"Starting HTTP server on {bind}:{self.server.port}")
+
+    def cleanup(self, state: State) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server = None
+            state.data.pop("http_server", None)
+        if self.overlay is not None:
+            shutil.rmtree(self.overlay, ignore_errors=True)
+            self.overlay = None
