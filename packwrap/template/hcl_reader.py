@@ -1,0 +1,103 @@
+"""Read a .pkr.hcl / .pkrvars.hcl file into a syntax.Body.
+
+python-hcl2 (lark) parses the structure and gives positions; each attribute's
+expression text is then parsed by our own expr.Parser, which we evaluate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from packwrap.errors import PackwrapError
+from packwrap.template.expr import ExprSyntaxError, parse_expression
+from packwrap.template.syntax import Attr, Block, Body
+
+
+def parse_hcl(text: str, file: str) -> Body:
+    import hcl2  # lazy: lark and the grammar are slow to import
+    from lark import Token, Tree
+    from lark.exceptions import UnexpectedInput
+
+    try:
+        tree = hcl2.parses_to_tree(text)
+    except UnexpectedInput as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        raise PackwrapError(f"HCL syntax error: {detail}", file=file, line=exc.line) from None
+    except Exception as exc:  # the grammar's post-processing can raise anything
+        raise PackwrapError(f"HCL syntax error: {exc}", file=file) from None
+
+    def line_of(pos: int) -> int:
+        return text.count("\n", 0, pos) + 1
+
+    def label(node: Any) -> str:
+        if isinstance(node, Token):
+            return str(node)
+        if node.data == "identifier":
+            return str(node.children[0])
+        src = text[node.meta.start_pos : node.meta.end_pos]
+        try:
+            value = parse_expression(src)
+        except ExprSyntaxError as exc:
+            raise PackwrapError(exc.message, file=file, line=node.meta.line) from None
+        parts = value.args[0] if value.kind == "template" else None
+        if not parts or len(parts) != 1 or not isinstance(parts[0], str):
+            if parts == []:
+                return ""
+            raise PackwrapError(
+                f"block label {src} must be a plain string", file=file, line=node.meta.line
+            )
+        return parts[0]
+
+    def body_of(tree: Tree, start_line: int) -> Body:
+        body = Body(file=file, line=start_line)
+        for child in tree.children:
+            if not isinstance(child, Tree):
+                continue
+            if child.data == "attribute":
+                name = label(child.children[0])
+                expr_tree = child.children[-1]
+                start, end = expr_tree.meta.start_pos, expr_tree.meta.end_pos
+                src = text[start:end]
+                try:
+                    node = parse_expression(src)
+                except ExprSyntaxError as exc:
+                    raise PackwrapError(
+                        f"in {name} = {_short(src)}: {exc.message}",
+                        file=file,
+                        line=line_of(start + exc.pos),
+                    ) from None
+                line = child.meta.line
+                if name in body.attrs:
+                    first = body.attrs[name].line
+                    raise PackwrapError(
+                        f"attribute {name!r} is set twice (first at line {first})",
+                        file=file,
+                        line=line,
+                    )
+                body.attrs[name] = Attr(name, node, file, line, line_of(start))
+            elif child.data == "block":
+                parts = [c for c in child.children if isinstance(c, Tree)]
+                block_type = label(parts[0])
+                inner = next((c for c in parts[1:] if c.data == "body"), None)
+                labels = [label(c) for c in parts[1:] if c.data != "body"]
+                block_body = (
+                    body_of(inner, child.meta.line)
+                    if inner is not None
+                    else Body(file, child.meta.line)
+                )
+                body.blocks.append(Block(block_type, labels, block_body, file, child.meta.line))
+            elif child.data == "body":
+                inner = body_of(child, start_line)
+                body.attrs.update(inner.attrs)
+                body.blocks.extend(inner.blocks)
+        return body
+
+    root = tree.children[0] if tree.children else None
+    if root is None or not isinstance(root, Tree):
+        return Body(file=file, line=1)
+    return body_of(root, 1)
+
+
+def _short(src: str) -> str:
+    one = " ".join(src.split())
+    return one if len(one) <= 60 else one[:57] + "..."
