@@ -1,0 +1,179 @@
+"""The qemu source's options: packer-plugin-qemu's (for disk images) plus packwrap's own.
+
+Defaults follow packer-plugin-qemu (packer.md §3.1) so a Packer template means the same
+thing here. packwrap adds: `serial_console` (the guest's serial line on a pty, typed on and
+logged), `hermetic_network` (the guest reaches only the builder's HTTP server), direct
+kernel boot (`kernel`, `initrd`, `kernel_args`) and `no_reboot`.
+Names that depend on the build name (vm_name, output_directory) stay None here and are
+resolved by `names()` once the build name is known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from packwrap.build import common_options as common
+from packwrap.config.schema import (
+    BOOL,
+    INT,
+    LIST,
+    LIST_OF_LISTS,
+    Config,
+    Option,
+    Schema,
+)
+from packwrap.errors import PackwrapError
+
+FORMATS = ("qcow2", "raw")
+DISK_INTERFACES = ("virtio", "virtio-scsi", "ide", "sata", "scsi", "sd")
+ACCELERATORS = ("auto", "none", "kvm", "tcg", "hax", "hvf", "whpx", "xen")
+DISK_CACHE = ("writeback", "writethrough", "none", "unsafe", "directsync")
+DISK_DISCARD = ("unmap", "ignore")
+DISK_DETECT_ZEROES = ("unmap", "on", "off")
+
+QEMU_OPTIONS = [
+    Option("vm_name", help="disk file name (no extension added); default packer-<build name>"),
+    Option("output_directory", help="where the disk goes; default output-<build name>"),
+    Option("format", default="qcow2", choices=FORMATS),
+    Option("disk_size", default="40960M", help="bare number = MiB; suffixes b k m g t"),
+    Option("disk_compression", BOOL, default=False),
+    Option("skip_compaction", BOOL, default=False),
+    Option("disk_interface", default="virtio", choices=DISK_INTERFACES),
+    Option("disk_cache", default="writeback", choices=DISK_CACHE),
+    Option("disk_discard", default="ignore", choices=DISK_DISCARD),
+    Option("disk_detect_zeroes", default="off", choices=DISK_DETECT_ZEROES),
+    Option("accelerator", default="auto", choices=ACCELERATORS),
+    Option("machine_type", default="pc"),
+    Option("cpu_model", help="default: host under KVM, max under TCG"),
+    Option("cpus", INT, default=1),
+    Option("sockets", INT, default=0),
+    Option("cores", INT, default=0),
+    Option("threads", INT, default=0),
+    Option("memory", INT, default=512),
+    Option("net_device", default="virtio-net"),
+    Option("headless", BOOL, default=False),
+    Option("display", help="-display value; default none (packwrap types on the serial line)"),
+    Option("use_default_display", BOOL, default=False),
+    Option("vga"),
+    Option("firmware", help="-bios file"),
+    Option("qemuargs", LIST_OF_LISTS, default=[]),
+    Option("qemu_binary", default="qemu-system-x86_64"),
+    Option("qemu_img_args", "map", default={}),
+    Option("qmp_enable", BOOL, default=False),
+    Option("qmp_socket_path"),
+    Option("iso_url"),
+    Option("iso_urls", LIST, default=[]),
+    Option("iso_checksum", default=""),
+    Option("iso_target_path"),
+    Option("iso_target_extension", default="iso"),
+    Option("cdrom_interface", default="ide"),
+    Option("cd_files", LIST, default=[]),
+    Option("cd_label", default="cidata"),
+    Option("boot_steps", LIST_OF_LISTS, default=[]),
+    Option("host_port_min", INT, default=2222, aliases=("ssh_host_port_min",)),
+    Option("host_port_max", INT, default=4444, aliases=("ssh_host_port_max",)),
+    Option("skip_nat_mapping", BOOL, default=False),
+    # packwrap's own
+    Option("serial_console", BOOL, default=True, help="guest serial on a pty, logged and typed on"),
+    Option("hermetic_network", BOOL, default=False, help="guest reaches only the HTTP server"),
+    Option("kernel", help="boot this kernel directly (-kernel), e.g. bsd.rd"),
+    Option("initrd"),
+    Option("kernel_args", default=""),
+    Option("no_reboot", BOOL, default=True, help="-no-reboot: the installer's reboot ends QEMU"),
+]
+
+# Accepted so Packer templates load, but packwrap types on the serial console, not VNC.
+IGNORED_OPTIONS = [
+    Option("vnc_bind_address", ignored=True),
+    Option("vnc_port_min", INT, ignored=True),
+    Option("vnc_port_max", INT, ignored=True),
+    Option("vnc_use_password", BOOL, ignored=True),
+    Option("vnc_password", ignored=True),
+    Option("disable_vnc", BOOL, ignored=True),
+    Option("boot_key_interval_vnc", ignored=True),
+]
+
+_SIZE = re.compile(r"^(\d+)([bkmgt]?)$", re.IGNORECASE)
+
+
+def disk_size_arg(value: str) -> str:
+    """qemu-img size argument for disk_size: a bare number means MiB (Packer's rule)."""
+    m = _SIZE.match(str(value).strip())
+    if not m:
+        raise PackwrapError(f"disk_size {value!r}: expected a number with optional b/k/m/g/t")
+    number, unit = m.groups()
+    if int(number) <= 0:
+        raise PackwrapError(f"disk_size {value!r}: must be greater than zero")
+    return number + (unit.upper() if unit and unit.lower() != "b" else "" if unit else "M")
+
+
+def is_remote(url: str) -> bool:
+    return bool(re.match(r"^[a-z][a-z0-9+.-]*://", url, re.I)) and not url.startswith("file://")
+
+
+def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
+    try:
+        disk_size_arg(config.disk_size)
+    except PackwrapError as exc:
+        problem(exc.message, "disk_size")
+    if config.iso_url and config.iso_urls:
+        problem("set only one of iso_url and iso_urls", "iso_urls")
+    isos = [config.iso_url] if config.iso_url else list(config.iso_urls)
+    if not isos and not config.kernel:
+        problem("one of iso_url, iso_urls or kernel is required", None)
+    for url in isos:
+        if is_remote(url):
+            problem(
+                f"iso_url {url!r} is remote: packwrap builds from local media; run "
+                "`packwrap fetch-iso` and point iso_url at the downloaded file",
+                "iso_url" if config.iso_url else "iso_urls",
+            )
+    if isos and not config.iso_checksum:
+        problem('iso_checksum is required with iso_url (use "none" to skip the check)', None)
+    if config.initrd and not config.kernel:
+        problem("initrd needs kernel", "initrd")
+    if config.kernel_args and not config.kernel:
+        problem("kernel_args needs kernel", "kernel_args")
+    if config.boot_steps and config.get("boot_command"):
+        problem("boot_command and boot_steps are mutually exclusive", "boot_steps")
+    for i, step in enumerate(config.boot_steps):
+        if not 1 <= len(step) <= 2:
+            problem(f"boot_steps[{i}]: expected [command] or [command, description]", "boot_steps")
+    if config.format == "raw" and config.disk_compression:
+        problem('disk_compression needs format = "qcow2"', "disk_compression")
+    if config.memory < 10:
+        config["memory"] = 512  # Packer's rule: tiny values mean "default"
+    if config.cpus < 1:
+        problem("cpus must be at least 1", "cpus")
+    if config.host_port_min > config.host_port_max:
+        problem("host_port_min must be <= host_port_max", "host_port_min")
+    for i, arg in enumerate(config.qemuargs):
+        if not arg or not arg[0].startswith("-"):
+            problem(f'qemuargs[{i}]: each entry is ["-switch", "value"...]', "qemuargs")
+
+
+def _common_options() -> tuple[list[Option], list]:
+    options: list[Option] = []
+    checks: list = []
+    for name in ("HTTP", "BOOT", "SHUTDOWN", "COMM"):
+        options += list(getattr(common, f"{name}_OPTIONS", []))
+        checks += list(getattr(common, f"{name}_CHECKS", []))
+    checks += list(getattr(common, "CHECKS", []))
+    return options, checks
+
+
+def _schema() -> Schema:
+    options, checks = _common_options()
+    return Schema([*options, *QEMU_OPTIONS, *IGNORED_OPTIONS], [*checks, _check])
+
+
+SCHEMA = _schema()
+
+
+def names(config: Config, build_name: str) -> tuple[str, Path]:
+    """(vm_name, output_directory) with Packer's defaults for this build name."""
+    vm_name = config.vm_name or f"packer-{build_name}"
+    out = Path(config.output_directory or f"output-{build_name}")
+    return vm_name, out

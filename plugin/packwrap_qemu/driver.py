@@ -1,0 +1,434 @@
+"""The only place that runs qemu-img and qemu-system-*, or speaks QMP.
+
+Everything is an argument list (never a shell string). `qemu_argv` is a pure function of a
+`QemuSpec`, so the command line is unit-tested without starting anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packwrap.errors import PackwrapError
+
+#: The guest-visible address of the builder's HTTP server in hermetic mode.
+HERMETIC_HTTP_IP = "10.0.2.100"
+HERMETIC_HTTP_PORT = 80
+#: QEMU's user-mode host address (Packer's {{ .HTTPIP }} for qemu).
+USERNET_HOST_IP = "10.0.2.2"
+
+
+# --------------------------------------------------------------------------- qemu-img
+
+
+def qemu_img(args: Sequence[str], *, what: str) -> str:
+    """Run qemu-img; a failure is a one-line PackwrapError with qemu-img's own message."""
+    if shutil.which("qemu-img") is None:
+        raise PackwrapError("qemu-img not found; install qemu-utils")
+    proc = subprocess.run(["qemu-img", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        msg = (proc.stderr or proc.stdout).strip().splitlines()
+        raise PackwrapError(f"{what} failed: {msg[-1] if msg else f'exit {proc.returncode}'}")
+    return proc.stdout
+
+
+def create_disk(path: Path, fmt: str, size: str, extra: Sequence[str] = ()) -> None:
+    qemu_img(["create", "-q", "-f", fmt, *extra, str(path), size], what="qemu-img create")
+
+
+def convert_disk(src: Path, dst: Path, fmt: str, *, compress: bool, extra: Sequence[str] = ()):
+    args = ["convert", "-q", "-O", fmt, *(["-c"] if compress else []), *extra, str(src), str(dst)]
+    qemu_img(args, what="qemu-img convert")
+
+
+def make_cd(iso: Path, files: Sequence[Path], label: str) -> None:
+    """An ISO9660 image holding `files` (Packer's cd_files), made with xorriso."""
+    if shutil.which("xorriso") is None:
+        raise PackwrapError("cd_files needs xorriso; install it (apt-get install xorriso)")
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise PackwrapError(f"cd_files: {missing[0]} not found")
+    argv = ["xorriso", "-as", "mkisofs", "-quiet", "-o", str(iso), "-V", label, "-J", "-r"]
+    proc = subprocess.run([*argv, *map(str, files)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise PackwrapError(f"xorriso failed: {proc.stderr.strip().splitlines()[-1:]}")
+
+
+def disk_info(path: Path) -> dict[str, Any]:
+    return json.loads(qemu_img(["info", "--output=json", str(path)], what="qemu-img info"))
+
+
+# --------------------------------------------------------------------------- accelerator
+
+# A 64 KiB "BIOS" whose reset vector does `mov al,0x42; out 0xf4,al; hlt`: with
+# isa-debug-exit QEMU then exits with status (0x42 << 1) | 1 = 133. It proves the vCPU
+# really executes guest code under the accelerator with the CPU model the build will use.
+_PROBE_CODE = bytes([0xB0, 0x42, 0xE6, 0xF4, 0xF4])
+_PROBE_EXIT = 133
+
+
+def _probe_bios(directory: str) -> str:
+    img = bytearray(b"\xf4" * 65536)
+    img[-16 : -16 + len(_PROBE_CODE)] = _PROBE_CODE
+    path = os.path.join(directory, "probe.bin")
+    with open(path, "wb") as f:
+        f.write(img)
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def kvm_works(binary: str, cpu_model: str) -> bool:
+    """True only if KVM runs guest code with `cpu_model` (a /dev/kvm that opens is not enough:
+    on nested hosts such as kvm_pvm, `-cpu host` aborts on an MSR and real kernels hit
+    emulation failures, so the probe runs a guest and `auto` falls back to TCG)."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK) or shutil.which(binary) is None:
+        return False
+    with tempfile.TemporaryDirectory(prefix="packwrap-kvm-") as tmp:
+        argv = [binary, "-machine", "pc", "-accel", "kvm", "-cpu", cpu_model, "-m", "16",
+                "-nodefaults", "-no-user-config", "-display", "none", "-bios", _probe_bios(tmp),
+                "-device", "isa-debug-exit,iobase=0xf4,iosize=1"]  # fmt: skip
+        try:
+            proc = subprocess.run(argv, capture_output=True, timeout=10)
+        except (subprocess.TimeoutExpired, OSError):
+            return False
+        return proc.returncode == _PROBE_EXIT
+
+
+def choose_accelerator(requested: str, binary: str, cpu_model: str | None) -> tuple[str, str]:
+    """(accelerator, cpu model) for `requested` (Packer's values; auto probes KVM)."""
+    if requested == "auto":
+        requested = "kvm" if kvm_works(binary, cpu_model or "host") else "tcg"
+    cpu = cpu_model or ("host" if requested == "kvm" else "max")
+    return requested, cpu
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@dataclass
+class QemuSpec:
+    """Everything the QEMU command line depends on, resolved (no template, no defaults)."""
+
+    binary: str
+    machine: str
+    accel: str
+    cpu: str
+    memory: int
+    cpus: int
+    disk_path: Path
+    disk_format: str
+    qmp_path: Path
+    disk_interface: str = "virtio"
+    disk_cache: str = "writeback"
+    disk_discard: str = "ignore"
+    disk_detect_zeroes: str = "off"
+    sockets: int = 0
+    cores: int = 0
+    threads: int = 0
+    iso_path: Path | None = None
+    cdrom_interface: str = "ide"
+    cd_path: Path | None = None
+    kernel: Path | None = None
+    initrd: Path | None = None
+    kernel_args: str = ""
+    serial_console: bool = True
+    display: str | None = "none"
+    vga: str | None = None
+    firmware: str | None = None
+    net_device: str = "virtio-net"
+    hermetic: bool = False
+    http_port: int | None = None  # the builder's server on 127.0.0.1 (hermetic guestfwd)
+    fwd_command: str = ""  # "busybox nc 127.0.0.1" style prefix; the port is appended
+    ssh_host_port: int | None = None  # hostfwd 127.0.0.1:<port> -> guest :22
+    ssh_guest_port: int = 22
+    no_reboot: bool = True
+    user_args: list[list[str]] = field(default_factory=list)  # qemuargs, already rendered
+
+
+_NET_MODELS = {"virtio-net": "virtio-net-pci"}
+
+
+def _netdev(spec: QemuSpec) -> str:
+    parts = ["user", "id=n0"]
+    if spec.hermetic:
+        if spec.http_port is not None:
+            cmd = f"{spec.fwd_command} {spec.http_port}"
+            if "," in cmd:
+                raise PackwrapError(f"guestfwd command {cmd!r} must not contain a comma")
+            parts.append("restrict=on")
+            parts.append(f"guestfwd=tcp:{HERMETIC_HTTP_IP}:{HERMETIC_HTTP_PORT}-cmd:{cmd}")
+        else:
+            parts.append("restrict=on")
+    if spec.ssh_host_port:
+        parts.append(f"hostfwd=tcp:127.0.0.1:{spec.ssh_host_port}-:{spec.ssh_guest_port}")
+    return ",".join(parts)
+
+
+def _disk_args(spec: QemuSpec) -> list[tuple[str, str]]:
+    opts = (
+        f"file={spec.disk_path},format={spec.disk_format},cache={spec.disk_cache},"
+        f"discard={spec.disk_discard},detect-zeroes={spec.disk_detect_zeroes}"
+    )
+    iface = spec.disk_interface
+    if iface == "virtio":
+        return [("-drive", f"{opts},if=none,id=d0"), ("-device", "virtio-blk-pci,drive=d0")]
+    if iface == "virtio-scsi":
+        return [
+            ("-drive", f"{opts},if=none,id=d0"),
+            ("-device", "virtio-scsi-pci,id=scsi0"),
+            ("-device", "scsi-hd,bus=scsi0.0,drive=d0"),
+        ]
+    if iface == "sata":
+        return [
+            ("-drive", f"{opts},if=none,id=d0"),
+            ("-device", "ahci,id=ahci0"),
+            ("-device", "ide-hd,bus=ahci0.0,drive=d0"),
+        ]
+    return [("-drive", f"{opts},if={iface},index=0")]
+
+
+def default_args(spec: QemuSpec) -> list[tuple[str, str | None]]:
+    """QEMU's switches as (switch, value) pairs; user qemuargs may replace them by switch."""
+    args: list[tuple[str, str | None]] = [
+        ("-machine", spec.machine),
+        ("-accel", spec.accel),
+        ("-cpu", spec.cpu),
+        ("-m", f"{spec.memory}M"),
+    ]
+    smp = [f"cpus={spec.cpus}"] + [
+        f"{k}={v}"
+        for k, v in (("sockets", spec.sockets), ("cores", spec.cores), ("threads", spec.threads))
+        if v
+    ]
+    args.append(("-smp", ",".join(smp)))
+    if spec.display is not None:
+        args.append(("-display", spec.display))
+    if spec.vga:
+        args.append(("-vga", spec.vga))
+    if spec.firmware:
+        args.append(("-bios", spec.firmware))
+    args += _disk_args(spec)
+    for index, cd in ((2, spec.iso_path), (3, spec.cd_path)):
+        if cd:
+            cd_opts = f"media=cdrom,if={spec.cdrom_interface},index={index},readonly=on"
+            args.append(("-drive", f"file={cd},{cd_opts}"))
+    if spec.iso_path and not spec.kernel:
+        args.append(("-boot", "once=d"))
+    if spec.kernel:
+        args.append(("-kernel", str(spec.kernel)))
+        if spec.initrd:
+            args.append(("-initrd", str(spec.initrd)))
+        if spec.kernel_args:
+            args.append(("-append", spec.kernel_args))
+    args.append(("-netdev", _netdev(spec)))
+    model = _NET_MODELS.get(spec.net_device, spec.net_device)
+    args.append(("-device", f"{model},netdev=n0,romfile="))
+    return args
+
+
+def control_args(spec: QemuSpec) -> list[str]:
+    """Switches packwrap needs to drive QEMU; qemuargs never replace these."""
+    argv = ["-nodefaults", "-no-user-config", "-S"]
+    if spec.no_reboot:
+        argv.append("-no-reboot")
+    argv += ["-qmp", f"unix:{spec.qmp_path},server=on,wait=off"]
+    if spec.serial_console:
+        argv += ["-chardev", "pty,id=ser0", "-serial", "chardev:ser0"]
+    return argv
+
+
+def qemu_argv(spec: QemuSpec) -> list[str]:
+    """The full command line. Like Packer, a switch given in qemuargs drops every default
+    pair with that switch (e.g. one `-device` replaces all default devices)."""
+    overridden = {arg[0] for arg in spec.user_args}
+    argv = [spec.binary]
+    for switch, value in default_args(spec):
+        if switch not in overridden:
+            argv += [switch] if value is None else [switch, value]
+    for arg in spec.user_args:
+        argv += arg
+    argv += control_args(spec)
+    return argv
+
+
+def guestfwd_command(port_free_check: bool = True) -> str:
+    """The command QEMU runs per guest connection to 10.0.2.100:80 (it appends the port).
+
+    busybox nc is one small process per connection; without busybox a Python helper does
+    the same. QEMU splits guestfwd options on commas, so the command must have none."""
+    if shutil.which("busybox"):
+        return "busybox nc 127.0.0.1"
+    return f"{sys.executable} -m packwrap_qemu.fwd"
+
+
+# --------------------------------------------------------------------------- QMP
+
+
+class Qmp:
+    """A QMP client on a unix socket: commands in order, events collected by a reader thread."""
+
+    def __init__(self, path: Path, timeout: float = 10.0, alive=lambda: True):
+        deadline = time.monotonic() + timeout
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        while True:
+            try:
+                self.sock.connect(str(path))
+                break
+            except OSError as exc:
+                if time.monotonic() > deadline or not alive():
+                    self.sock.close()
+                    raise PackwrapError(f"cannot connect to QEMU's QMP socket: {exc}") from None
+                time.sleep(0.02)
+        self._file = self.sock.makefile("rb")
+        self.events: list[dict[str, Any]] = []
+        self.event_seen = threading.Event()
+        self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        greeting = self._file.readline()
+        if not greeting:
+            raise PackwrapError("QEMU closed its QMP socket before greeting")
+        self._reader = threading.Thread(target=self._read, name="qmp-reader", daemon=True)
+        self._reader.start()
+        self.execute("qmp_capabilities")
+
+    def _read(self) -> None:
+        try:
+            for line in self._file:
+                msg = json.loads(line)
+                if "event" in msg:
+                    self.events.append(msg)
+                    self.event_seen.set()
+                else:
+                    self._replies.put(msg)
+        except (OSError, ValueError):
+            pass
+        self._replies.put(None)  # EOF: QEMU is gone
+
+    @property
+    def closed(self) -> bool:
+        return not self._reader.is_alive()
+
+    def execute(self, command: str, timeout: float = 10.0, **arguments: Any) -> Any:
+        msg: dict[str, Any] = {"execute": command}
+        if arguments:
+            msg["arguments"] = arguments
+        with self._lock:
+            try:
+                self.sock.sendall(json.dumps(msg).encode() + b"\n")
+                reply = self._replies.get(timeout=timeout)
+            except (OSError, queue.Empty) as exc:
+                raise PackwrapError(f"QMP {command} failed: {exc or 'no reply'}") from None
+        if reply is None:
+            raise PackwrapError(f"QMP {command}: QEMU closed the connection")
+        if "error" in reply:
+            raise PackwrapError(f"QMP {command}: {reply['error'].get('desc', reply['error'])}")
+        return reply.get("return")
+
+    def shutdown_reasons(self) -> list[str]:
+        shutdowns = [e for e in self.events if e["event"] == "SHUTDOWN"]
+        return [e.get("data", {}).get("reason", "") for e in shutdowns]
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self._reader.join(timeout=2)
+
+
+# --------------------------------------------------------------------------- the VM process
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    # Linux: QEMU gets SIGTERM if packwrap dies without cleaning up (e.g. SIGKILL).
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+_LINUX = sys.platform.startswith("linux")
+
+
+class QemuProcess:
+    """A QEMU started paused (-S) with QMP; `cont` lets it run once the console is open."""
+
+    def __init__(
+        self, argv: list[str], qmp_path: Path, stderr_log: Path, *, die_with_parent: bool = True
+    ):
+        binary = argv[0]
+        if shutil.which(binary) is None:
+            raise PackwrapError(f"{binary} not found; install QEMU (e.g. qemu-system-x86)")
+        self.argv = argv
+        self.stderr_log = stderr_log
+        with open(stderr_log, "wb") as err:
+            # Own session: a terminal's Ctrl-C reaches packwrap, which stops QEMU in cleanup.
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if die_with_parent and _LINUX else None,
+            )
+        self.pid = self.proc.pid
+        try:
+            self.qmp = Qmp(qmp_path, alive=lambda: self.proc.poll() is None)
+        except PackwrapError:
+            self.stop()
+            raise PackwrapError(f"QEMU failed to start: {self.stderr_tail()}") from None
+
+    def stderr_tail(self, n: int = 3) -> str:
+        try:
+            lines = self.stderr_log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        return " | ".join(lines[-n:]) or f"exit status {self.proc.poll()}"
+
+    def serial_pty(self, label: str = "ser0") -> str:
+        for dev in self.qmp.execute("query-chardev"):
+            if dev.get("label") == label and dev.get("filename", "").startswith("pty:"):
+                return dev["filename"][4:]
+        raise PackwrapError(f"QEMU reported no pty for chardev {label!r}")
+
+    def cont(self) -> None:
+        self.qmp.execute("cont")
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.proc.poll()
+
+    def shutdown_reason(self) -> str | None:
+        """The last SHUTDOWN event's reason (guest-shutdown, guest-reset, host-signal...)."""
+        if self.proc.poll() is not None:
+            self.qmp._reader.join(timeout=1)  # let the last events arrive
+        reasons = self.qmp.shutdown_reasons()
+        return reasons[-1] if reasons else None
+
+    def stop(self, grace: float = 3.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds; always reaps the process."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "qmp", None) is not None:
+            self.qmp.close()

@@ -1,0 +1,37 @@
+"""Compact (and optionally compress) a qcow2 disk with `qemu-img convert` (Packer's
+stepConvertDisk): the result replaces the disk atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packwrap.build.step import Step
+from packwrap_qemu import driver
+
+if TYPE_CHECKING:
+    from packwrap.build.state import State
+
+
+class StepConvertDisk(Step):
+    name = "convert disk"
+
+    def run(self, state: State) -> None:
+        config = state.config
+        if config.format == "raw" or config.skip_compaction:
+            return
+        disk = Path(state.data["disk_path"])
+        tmp = disk.with_name(disk.name + ".convert")
+        what = "Compressing" if config.disk_compression else "Compacting"
+        state.ui.say(f"{what} disk {disk}")
+        extra = list((config.qemu_img_args or {}).get("convert", []))
+        try:
+            driver.convert_disk(
+                disk, tmp, config.format, compress=config.disk_compression, extra=extra
+            )
+            os.replace(tmp, disk)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()

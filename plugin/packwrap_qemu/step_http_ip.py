@@ -1,0 +1,37 @@
+"""Decide where the guest finds the builder's HTTP server ({{ .HTTPIP }}, {{ .HTTPPort }}).
+
+Hermetic: the guest sees 10.0.2.100:80, which a guestfwd relays to the server on
+127.0.0.1 (StepRunQemu). Otherwise Packer's user-net address 10.0.2.2 and the real port;
+QEMU's user network maps 10.0.2.2 to the host's loopback, so 127.0.0.1 suffices as bind
+address in both modes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from packwrap.build.step import Step
+from packwrap_qemu import driver
+
+if TYPE_CHECKING:
+    from packwrap.build.state import State
+
+
+class StepHTTPIPDiscover(Step):
+    name = "discover HTTP address"
+
+    def run(self, state: State) -> None:
+        config = state.config
+        bind = config.get("http_bind_address") or "127.0.0.1"
+        if config.hermetic_network:
+            if bind not in ("127.0.0.1", "0.0.0.0"):
+                state.ui.error(
+                    f"http_bind_address {bind} is ignored with hermetic_network: the guest "
+                    "reaches the server through 127.0.0.1"
+                )
+                bind = "127.0.0.1"
+            state.data["http_ip"] = driver.HERMETIC_HTTP_IP
+            state.data["http_guest_port"] = driver.HERMETIC_HTTP_PORT
+        else:
+            state.data["http_ip"] = driver.USERNET_HOST_IP
+        state.data["http_bind_address"] = bind

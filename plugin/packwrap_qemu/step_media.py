@@ -1,0 +1,93 @@
+"""Find the boot media on disk (ISO, kernel, initrd) and verify the ISO's checksum.
+
+packwrap builds from local files: iso_url may be a path or a file:// URL; a remote
+iso_url is used through iso_target_path, where `packwrap fetch-iso` downloads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packwrap.build.step import Step
+from packwrap.errors import PackwrapError
+from packwrap_qemu import driver
+from packwrap_qemu.config import is_remote
+
+if TYPE_CHECKING:
+    from packwrap.build.state import State
+
+
+def local_path(url: str) -> Path:
+    return Path(url.removeprefix("file://")).expanduser()
+
+
+def _read_text(location: str) -> str:
+    if is_remote(location):
+        raise PackwrapError(f"checksum file {location} is remote; download it with fetch-iso")
+    return local_path(location).read_text()
+
+
+def verify_checksum(path: Path, spec: str) -> str | None:
+    """Check `path` against Packer's iso_checksum forms; the digest checked, or None."""
+    from packwrap.media.checksums import parse_iso_checksum
+
+    checksum = parse_iso_checksum(spec, filename=path.name, read_text=_read_text)
+    if checksum is None:
+        return None
+    h = hashlib.new(checksum.algo)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != checksum.hexdigest:
+        raise PackwrapError(
+            f"{path}: {checksum.algo} checksum mismatch (expected {checksum.hexdigest}, "
+            f"got {h.hexdigest()})"
+        )
+    return str(checksum)
+
+
+class StepResolveMedia(Step):
+    name = "resolve boot media"
+
+    def __init__(self) -> None:
+        self.cd_dir: str | None = None
+
+    def run(self, state: State) -> None:
+        config = state.config
+        urls = [config.iso_url] if config.iso_url else list(config.iso_urls)
+        if urls:
+            state.data["iso_path"] = self._iso(urls, config, state)
+        for key in ("kernel", "initrd"):
+            if config.get(key):
+                path = local_path(config[key])
+                if not path.is_file():
+                    raise PackwrapError(f"{key} {path} not found")
+                state.data[f"{key}_path"] = path.resolve()
+        if config.cd_files:
+            self.cd_dir = tempfile.mkdtemp(prefix="packwrap-cd-")
+            iso = Path(self.cd_dir) / "cidata.iso"
+            driver.make_cd(iso, [Path(p) for p in config.cd_files], config.cd_label)
+            state.data["cd_path"] = iso
+
+    def _iso(self, urls: list[str], config, state: State) -> Path:
+        candidates = [local_path(u) for u in urls if not is_remote(u)]
+        if config.iso_target_path:
+            candidates.append(Path(config.iso_target_path).expanduser())
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            if any(is_remote(u) for u in urls):
+                raise PackwrapError(
+                    f"ISO not downloaded yet ({urls[0]}); run `packwrap fetch-iso` first"
+                )
+            raise PackwrapError(f"ISO {candidates[0]} not found")
+        checked = verify_checksum(path, config.iso_checksum)
+        state.ui.message(f"Using ISO {path}" + (f" ({checked} OK)" if checked else ""))
+        return path.resolve()
+
+    def cleanup(self, state: State) -> None:
+        if self.cd_dir:
+            shutil.rmtree(self.cd_dir, ignore_errors=True)

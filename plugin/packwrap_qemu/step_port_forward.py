@@ -1,0 +1,40 @@
+"""Pick a loopback port forwarded to the guest's SSH port (communicator = "ssh")."""
+
+from __future__ import annotations
+
+import random
+import socket
+from typing import TYPE_CHECKING
+
+from packwrap.build.step import Step
+from packwrap.errors import PackwrapError
+
+if TYPE_CHECKING:
+    from packwrap.build.state import State
+
+
+def free_port(lo: int, hi: int) -> int:
+    """A port in [lo, hi) that 127.0.0.1 can bind now (random start, like Packer)."""
+    ports = list(range(lo, max(hi, lo + 1)))
+    start = random.randrange(len(ports))
+    for port in ports[start:] + ports[:start]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise PackwrapError(f"no free port for SSH forwarding in [{lo}, {hi})")
+
+
+class StepPortForward(Step):
+    name = "forward SSH port"
+
+    def run(self, state: State) -> None:
+        config = state.config
+        if config.communicator != "ssh" or config.skip_nat_mapping:
+            return
+        port = free_port(config.host_port_min, config.host_port_max)
+        state.data["ssh_host_port"] = port
+        state.data["ssh_host"] = "127.0.0.1"
+        state.ui.message(f"Forwarding 127.0.0.1:{port} to the guest's port {config.ssh_port}")

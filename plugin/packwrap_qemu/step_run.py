@@ -1,0 +1,147 @@
+"""Start QEMU paused, open its serial console, then let it run.
+
+QEMU starts with -S; the pty it made for the serial line is found through QMP
+(query-chardev) and opened before `cont`, so no early console output is lost.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packwrap.build.step import Step
+from packwrap.errors import PackwrapError
+from packwrap_qemu import driver
+
+if TYPE_CHECKING:
+    from packwrap.build.state import State
+
+_VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+
+
+def render_qemuargs(args: list[list[str]], data: dict[str, object]) -> list[list[str]]:
+    """qemuargs with Packer's template data ({{ .HTTPIP }}, {{ .OutputDir }}, ...)."""
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in data:
+            known = ", ".join(sorted(data))
+            raise PackwrapError(f"qemuargs: unknown template variable .{m.group(1)} ({known})")
+        return str(data[m.group(1)])
+
+    return [[_VAR.sub(sub, part) for part in arg] for arg in args]
+
+
+def log_paths(state: State) -> tuple[Path, Path]:
+    """(console log, QEMU stderr log): in the build's log dir, else next to the disk."""
+    log_dir = Path(state.data.get("log_dir") or state.data["output_dir"])
+    log_dir.mkdir(parents=True, exist_ok=True)
+    vm = state.data["vm_name"]
+    return log_dir / f"{vm}.console.log", log_dir / f"{vm}.qemu.log"
+
+
+def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
+    config = state.config
+    accel, cpu = driver.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
+    http_port = state.data.get("http_port")
+    data = {
+        "HTTPIP": state.data.get("http_ip", ""),
+        "HTTPPort": state.data.get("http_guest_port", http_port or ""),
+        "HTTPDir": config.get("http_directory") or "",
+        "OutputDir": state.data["output_dir"],
+        "Name": state.data["vm_name"],
+        "SSHHostPort": state.data.get("ssh_host_port", ""),
+    }
+    display = config.display
+    if display is None and not config.use_default_display:
+        display = "none"  # packwrap types on the serial console: no window needed
+    return driver.QemuSpec(
+        binary=config.qemu_binary,
+        machine=config.machine_type,
+        accel=accel,
+        cpu=cpu,
+        memory=config.memory,
+        cpus=config.cpus,
+        sockets=config.sockets,
+        cores=config.cores,
+        threads=config.threads,
+        disk_path=Path(state.data["disk_path"]).resolve(),
+        disk_format=config.format,
+        disk_interface=config.disk_interface,
+        disk_cache=config.disk_cache,
+        disk_discard=config.disk_discard,
+        disk_detect_zeroes=config.disk_detect_zeroes,
+        qmp_path=qmp_path,
+        iso_path=state.data.get("iso_path"),
+        cdrom_interface=config.cdrom_interface,
+        cd_path=state.data.get("cd_path"),
+        kernel=state.data.get("kernel_path"),
+        initrd=state.data.get("initrd_path"),
+        kernel_args=config.kernel_args or "",
+        serial_console=config.serial_console,
+        display=display,
+        vga=config.vga,
+        firmware=config.firmware,
+        net_device=config.net_device,
+        hermetic=config.hermetic_network,
+        http_port=http_port,
+        fwd_command=driver.guestfwd_command(),
+        ssh_host_port=state.data.get("ssh_host_port"),
+        ssh_guest_port=config.get("ssh_port") or 22,
+        no_reboot=config.no_reboot,
+        user_args=render_qemuargs(config.qemuargs or [], data),
+    )
+
+
+class StepRunQemu(Step):
+    name = "start QEMU"
+
+    def __init__(self) -> None:
+        self.qmp_dir: str | None = None
+        self.vm: driver.QemuProcess | None = None
+
+    def run(self, state: State) -> None:
+        config = state.config
+        if config.qmp_socket_path:
+            qmp_path = Path(config.qmp_socket_path).resolve()
+            qmp_path.unlink(missing_ok=True)
+        else:  # a short private path: unix socket paths are limited to ~108 bytes
+            self.qmp_dir = tempfile.mkdtemp(prefix="packwrap-qmp-")
+            qmp_path = Path(self.qmp_dir) / "qmp.sock"
+        spec = build_spec(state, qmp_path)
+        argv = driver.qemu_argv(spec)
+        console_log, qemu_log = log_paths(state)
+        state.ui.say(f"Starting QEMU ({spec.accel}, {spec.machine}, {spec.memory} MB)")
+        state.ui.message(f"Command: {shlex.join(argv)}")
+        # -on-error=abort leaves the VM running for inspection, so it must outlive us.
+        keep = state.options.on_error == "abort"
+        self.vm = vm = driver.QemuProcess(argv, qmp_path, qemu_log, die_with_parent=not keep)
+        state.data["qemu"] = vm
+        state.data["qemu_pid"] = vm.pid
+        state.data["qemu_accelerator"] = spec.accel
+        state.data.setdefault("cleanup_hints", []).append(
+            f"QEMU pid {vm.pid} may still be running: kill {vm.pid}"
+        )
+        state.ui.message(f"QEMU pid {vm.pid}; its messages go to {qemu_log}")
+        if config.serial_console:
+            from packwrap.build.console import SerialConsole
+
+            pty = vm.serial_pty()
+            state.data["console"] = SerialConsole(pty, console_log, ui=state.ui)
+            state.data["console_log"] = console_log
+            state.ui.message(f"Serial console {pty}, logged to {console_log}")
+        vm.cont()
+
+    def cleanup(self, state: State) -> None:
+        console = state.data.pop("console", None)
+        if console is not None:
+            console.close()
+        if self.vm is not None:
+            if self.vm.exit_code is None:
+                state.ui.message(f"Stopping QEMU (pid {self.vm.pid})")
+            self.vm.stop()
+        if self.qmp_dir:
+            shutil.rmtree(self.qmp_dir, ignore_errors=True)

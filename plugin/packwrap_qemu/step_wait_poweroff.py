@@ -1,0 +1,87 @@
+"""Wait for the guest to power off by itself (the installer's end), within shutdown_timeout.
+
+QEMU's exit plus the QMP SHUTDOWN reason decide: guest-shutdown (power-off) or, under
+-no-reboot, guest-reset (the installer's final reboot) mean success. The console is
+watched too, so an installer that reports failure fails the build at once instead of
+waiting out the timeout.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING
+
+from packwrap.build.step import Step
+from packwrap.durations import format_duration
+from packwrap.errors import PackwrapError
+
+if TYPE_CHECKING:
+    from packwrap.build.console import SerialConsole
+    from packwrap.build.state import State
+    from packwrap_qemu.driver import QemuProcess
+
+#: What OpenBSD's installer prints when an autoinstall fails (install.sub).
+FAILURE_PATTERNS = re.compile(
+    r"failed; check /tmp/ai/ai\.log|Question has no answer in response file"
+)
+SUCCESS_REASONS = ("guest-shutdown", "guest-reset")
+DEFAULT_TIMEOUT = 300.0
+_POLL = 0.1
+
+
+class BuildFailed(PackwrapError):
+    """A failed install; `details` are the console's last lines."""
+
+    def __init__(self, message: str, details: list[str]):
+        lines = [ln.strip() for ln in details if ln.strip()]
+        tail = " | ".join(lines[-4:])
+        super().__init__(f"{message}; console: {tail}" if tail else message)
+        self.details = details
+
+
+def console_tail(console: SerialConsole | None, n: int = 15) -> list[str]:
+    return console.tail(n) if console is not None else []
+
+
+class StepWaitForPowerOff(Step):
+    name = "wait for power-off"
+
+    def run(self, state: State) -> None:
+        vm: QemuProcess = state.data["qemu"]
+        console: SerialConsole | None = state.data.get("console")
+        timeout = float(state.config.get("shutdown_timeout") or DEFAULT_TIMEOUT)
+        state.ui.say(f"Waiting for the guest to power off (timeout {format_duration(timeout)})")
+        start = time.monotonic()
+        deadline = start + timeout
+        scanned = 0
+        while vm.exit_code is None:
+            scanned = self._check_console(console, scanned)
+            if time.monotonic() >= deadline:
+                raise BuildFailed(
+                    f"Timeout while waiting for machine to shut down "
+                    f"(shutdown_timeout {format_duration(timeout)})",
+                    console_tail(console),
+                )
+            state.sleep(_POLL)  # raises Cancelled on Ctrl-C / SIGTERM
+        self._check_console(console, scanned)
+        rc, reason = vm.exit_code, vm.shutdown_reason()
+        if rc != 0 or (reason is not None and reason not in SUCCESS_REASONS):
+            why = f"QEMU exited with status {rc}" + (f" ({reason})" if reason else "")
+            if rc != 0:
+                why += f": {vm.stderr_tail()}"
+            raise BuildFailed(why, console_tail(console))
+        state.data["shutdown_reason"] = reason
+        took = format_duration(time.monotonic() - start)
+        state.ui.say(f"Guest powered off ({reason or 'QEMU exited'}) after {took}")
+
+    @staticmethod
+    def _check_console(console: SerialConsole | None, scanned: int) -> int:
+        if console is None:
+            return scanned
+        mark = console.mark()
+        # Re-scan a little overlap so a message split across two reads is still seen.
+        text = console.text_since(max(0, scanned - 200))
+        if FAILURE_PATTERNS.search(text):
+            raise BuildFailed("the installer failed", console_tail(console))
+        return mark
