@@ -1,0 +1,70 @@
+"""The body of `packwrap fetch-iso` (the typer wrapper is packwrap/commands/fetch_iso.py)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from packwrap.errors import UsageError
+from packwrap.media.fetch import FetchRequest, fetch
+from packwrap.media.progress import make_progress
+
+
+def run(
+    *,
+    release: str | None,
+    arch: str | None,
+    mirrors: list[str],
+    file: str | None,
+    signify_key: Path | None,
+    output: Path | None,
+    checksum: str | None,
+    insecure_unsigned: bool,
+    quiet: bool,
+    force: bool,
+    cwd: Path | None = None,
+) -> None:
+    # RLIMIT_FSIZE: get EFBIG (a clean "disk full" error) rather than dying on SIGXFSZ.
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    project = None
+    if release is None and (file is None or not file.startswith(("http://", "https://"))):
+        from packwrap.media.project import find_project
+
+        project = find_project(cwd or Path.cwd())
+        if project is not None:
+            release = project.release
+            arch = arch or project.arch
+            mirrors = mirrors or project.mirrors
+            file = file or project.iso_file
+            if release is None and checksum is None:
+                raise UsageError(
+                    f"{project.vars_file}: no `release` variable; pass --release",
+                )
+    req = FetchRequest(
+        release=release,
+        arch=arch or "amd64",
+        mirrors=mirrors,
+        filename=file,
+        signify_key=signify_key,
+        output=output,
+        checksum=checksum,
+        insecure_unsigned=insecure_unsigned,
+        force=force,
+    )
+    progress = make_progress(quiet)
+    result = fetch(req, progress=progress)
+    for warning in result.warnings:
+        print(warning, file=sys.stderr)
+    if quiet:
+        print(result.path)
+    else:
+        print(result.how + (" (cached copy re-verified, no download)" if result.from_cache else ""))
+        print(f"verified: {result.path}")
+    if project is not None:
+        from packwrap.media.project import iso_url_for, write_back
+
+        written = write_back(project, iso_url_for(result.path), result.iso_checksum)
+        if not quiet:
+            print(f"recorded iso_url and iso_checksum in {written}")

@@ -1,0 +1,372 @@
+"""fetch-iso, the whole flow: expected checksum -> cache -> download -> verify -> output.
+
+1. Expected checksum: `--checksum` (Packer forms), or the release's signed SHA256.sig
+   verified with a signify key (cached, re-verified on each use, so a second fetch needs
+   no network), or -- only with --insecure-unsigned -- the unsigned SHA256.
+2. Under a per-file lock: a cached copy is re-hashed and used; else the file is
+   downloaded into a partial file, hashed on the way, and moved into the cache by an
+   atomic rename only when its checksum matches.
+3. The output is a hard link to the cached file (reflink, then copy, as fallbacks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import hashlib
+import os
+from pathlib import Path
+
+from packwrap.errors import PackwrapError, UsageError
+from packwrap.media import download as dl
+from packwrap.media.cache import MediaCache, check_filename, job_key
+from packwrap.media.checksums import Checksum, lookup, parse_checksum_list, parse_iso_checksum
+from packwrap.media.keys import find_key, key_file_name, no_key_error
+from packwrap.media.progress import NullProgress, Progress
+from packwrap.media.signify import load_public_key, verify_embedded
+
+DEFAULT_MIRROR = "https://cdn.openbsd.org/pub/OpenBSD"
+
+
+@dataclasses.dataclass
+class FetchRequest:
+    release: str | None = None
+    arch: str = "amd64"
+    mirrors: list[str] = dataclasses.field(default_factory=list)
+    filename: str | None = None  # default install<XY>.iso; may be a full URL
+    signify_key: Path | None = None
+    output: Path | None = None  # a directory
+    checksum: str | None = None  # Packer iso_checksum forms
+    insecure_unsigned: bool = False
+    force: bool = False
+
+
+@dataclasses.dataclass
+class FetchResult:
+    path: Path  # the verified file the user asked for (output or cache)
+    cache_path: Path
+    sha256: str
+    how: str  # "signify: openbsd-76-base.pub, key ... -> SHA256 -> install76.iso OK"
+    from_cache: bool
+    warnings: list[str]
+    bytes_fetched: int = 0
+    resumed_from: int = 0
+    url: str | None = None
+
+    @property
+    def iso_checksum(self) -> str:
+        return f"sha256:{self.sha256}"
+
+
+@dataclasses.dataclass
+class _Expected:
+    checksum: Checksum | None
+    how: str  # verification description, without the trailing " -> file OK"
+    warnings: list[str]
+
+
+def fetch(
+    req: FetchRequest,
+    *,
+    cache: MediaCache | None = None,
+    options: dl.Options | None = None,
+    progress: Progress | None = None,
+    session=None,
+) -> FetchResult:
+    cache = cache or MediaCache()
+    options = options or dl.Options()
+    progress = progress or NullProgress()
+    filename, urls = _resolve_urls(req)
+    _session = session
+    created_session = False
+
+    def get_session():
+        nonlocal _session, created_session
+        if _session is None:
+            _session, created_session = dl.new_session(), True
+        return _session
+
+    try:
+        expected = _expected_checksum(req, filename, cache, options, progress, get_session)
+        job = job_key(expected.checksum, urls[0])
+
+        def waiting(lock: Path) -> None:
+            progress.note(f"waiting for another packwrap fetching {filename} (lock {lock})")
+
+        with cache.lock(job, on_wait=waiting):
+            cached = _cached_copy(cache, expected.checksum, filename, options)
+            if cached is not None:
+                sha256 = cached.parent.name
+                cache_path, fetched, resumed, url = cached, 0, 0, None
+            else:
+                cache_path, sha256, fetched, resumed, url = _download_verified(
+                    req, filename, urls, expected.checksum, cache, options, progress, get_session
+                )
+        path = _place_output(cache_path, req.output, filename, sha256, req.force)
+        return FetchResult(
+            path=path,
+            cache_path=cache_path,
+            sha256=sha256,
+            how=f"{expected.how} -> {filename} OK",
+            from_cache=cached is not None,
+            warnings=expected.warnings,
+            bytes_fetched=fetched,
+            resumed_from=resumed,
+            url=url,
+        )
+    finally:
+        if created_session and _session is not None:
+            _session.close()
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def _resolve_urls(req: FetchRequest) -> tuple[str, list[str]]:
+    mirrors = [m.rstrip("/") for m in (req.mirrors or [DEFAULT_MIRROR])]
+    for m in mirrors:
+        if not m.startswith(("http://", "https://")):
+            raise UsageError(f"--mirror {m}: only http:// and https:// mirrors are supported")
+    name = req.filename
+    if name and name.startswith(("http://", "https://")):
+        return check_filename(name.rstrip("/").rsplit("/", 1)[-1]), [name]
+    if req.release:
+        from packwrap.media.keys import release_tag
+
+        name = name or f"install{release_tag(req.release)}.iso"
+        check_filename(name)
+        _check_arch(req.arch)
+        return name, [f"{m}/{req.release}/{req.arch}/{name}" for m in mirrors]
+    if not name:
+        raise UsageError("give --release (OpenBSD media) or --file (any media)")
+    return check_filename(name), [f"{m}/{name}" for m in mirrors]
+
+
+def _check_arch(arch: str) -> None:
+    if not arch or "/" in arch or arch.startswith("."):
+        raise UsageError(f"--arch {arch!r} is not an architecture name")
+
+
+def _list_urls(req: FetchRequest, list_name: str) -> list[str]:
+    mirrors = [m.rstrip("/") for m in (req.mirrors or [DEFAULT_MIRROR])]
+    return [f"{m}/{req.release}/{req.arch}/{list_name}" for m in mirrors]
+
+
+# --------------------------------------------------------------------------- expected checksum
+
+
+def _expected_checksum(req, filename, cache, options, progress, get_session) -> _Expected:
+    if req.checksum is not None:
+        return _from_checksum_option(req, filename, options, progress, get_session)
+    if not req.release:
+        raise UsageError(
+            "media outside an OpenBSD release tree need --checksum (Packer iso_checksum forms)"
+        )
+    key_src = find_key(req.release, req.signify_key)
+    if key_src is None:
+        if not req.insecure_unsigned:
+            raise no_key_error(req.release)
+        return _from_unsigned_list(req, filename, cache, options, progress, get_session)
+    key = load_public_key(key_src.path)
+    if key_src.origin == "blueprint" or key.name != key_file_name(req.release):
+        progress.note(f"using signify key {key_src.path}")
+    list_path = cache.list_path(req.release, req.arch, "SHA256.sig")
+    message = None
+    source = str(list_path)
+    cacheable = req.release != "snapshots"
+    if cacheable and not req.force and list_path.is_file():
+        try:
+            message = verify_embedded(list_path.read_bytes(), key, source)
+        except PackwrapError:
+            message = None  # stale or for another key: fetch a fresh one
+        if message is not None and _entry(message, filename) is None:
+            message = None
+    if message is None:
+        source, data = dl.fetch_small(
+            get_session(), _list_urls(req, "SHA256.sig"), options, progress=progress
+        )
+        message = verify_embedded(data, key, source)
+        if cacheable:
+            from packwrap.media.cache import atomic_write
+
+            atomic_write(list_path, data)
+    entry = _entry(message, filename)
+    if entry is None:
+        raise PackwrapError(f"{filename} is not listed in the signed SHA256", file=source)
+    return _Expected(entry, f"signify: {key.name}, key {key.keynum_hex} -> SHA256", [])
+
+
+def _entry(message: bytes, filename: str) -> Checksum | None:
+    return lookup(parse_checksum_list(message.decode("utf-8", "replace")), filename)
+
+
+def _from_unsigned_list(req, filename, cache, options, progress, get_session) -> _Expected:
+    warning = (
+        f"WARNING: no signify key for OpenBSD {req.release}; trusting the UNSIGNED SHA256 "
+        "(--insecure-unsigned)"
+    )
+    source, data = dl.fetch_small(
+        get_session(), _list_urls(req, "SHA256"), options, progress=progress
+    )
+    entry = _entry(data, filename)
+    if entry is None:
+        raise PackwrapError(f"{filename} is not listed in SHA256", file=source)
+    return _Expected(entry, "UNSIGNED SHA256 (--insecure-unsigned)", [warning])
+
+
+def _from_checksum_option(req, filename, options, progress, get_session) -> _Expected:
+    def read_text(location: str) -> str:
+        if location.startswith(("http://", "https://")):
+            _, data = dl.fetch_small(get_session(), [location], options, progress=progress)
+            return data.decode("utf-8", "replace")
+        try:
+            return Path(location).expanduser().read_text(errors="replace")
+        except OSError as exc:
+            raise PackwrapError(
+                f"cannot read checksum file: {exc.strerror}", file=location
+            ) from None
+
+    checksum = parse_iso_checksum(req.checksum, filename=filename, read_text=read_text)
+    if checksum is None:
+        return _Expected(
+            None,
+            "checksum: none (NOT verified)",
+            ["WARNING: --checksum none: the file is NOT verified"],
+        )
+    warnings = []
+    if req.release:
+        warnings.append("note: --checksum given, signify was not used")
+    return _Expected(checksum, f"checksum: {checksum} (--checksum)", warnings)
+
+
+# --------------------------------------------------------------------------- cache + download
+
+
+def hash_file(path: Path, algos: list[str], chunk: int = 1 << 20) -> dict[str, str]:
+    hashes = {a: hashlib.new(a) for a in algos}
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    with open(path, "rb") as f:
+        while n := f.readinto(buf):
+            for h in hashes.values():
+                h.update(view[:n])
+    return {a: h.hexdigest() for a, h in hashes.items()}
+
+
+def _cached_copy(cache: MediaCache, expected: Checksum | None, filename: str, options):
+    """A cached file is trusted only after re-hashing it (a hard link may have been edited)."""
+    if expected is None:
+        return None
+    path = cache.lookup(expected, filename)
+    if path is None:
+        return None
+    algos = sorted({expected.algo, "sha256"})
+    digests = hash_file(path, algos, options.chunk_size)
+    if digests[expected.algo] == expected.hexdigest and digests["sha256"] == path.parent.name:
+        return path
+    cache.discard(path)  # corrupted: fetch it again
+    return None
+
+
+def _download_verified(req, filename, urls, expected, cache, options, progress, get_session):
+    algos = sorted({"sha256"} | ({expected.algo} if expected else set()))
+    part = cache.partial_path(job_key(expected, urls[0]), filename)
+    for round_ in (1, 2):
+        result = dl.download(
+            get_session(),
+            urls,
+            part,
+            algos,
+            options,
+            progress=progress,
+            cross_url_resume=expected is not None,
+        )
+        actual = result.digests[expected.algo] if expected else None
+        if expected is None or actual == expected.hexdigest:
+            break
+        # Never keep a file that failed its check: it would poison the next resume.
+        dl._Partial(part, algos).remove()
+        if result.spliced_sources and round_ == 1:
+            progress.note(f"{filename}: checksum mismatch after a resume; downloading it whole")
+            continue
+        raise PackwrapError(
+            f"checksum mismatch for {filename} from {result.url}: expected "
+            f"{expected.algo}:{expected.hexdigest}, got {expected.algo}:{actual}"
+        )
+    sha256 = result.digests["sha256"]
+    cache_path = cache.store(part, sha256, filename, expected)
+    with contextlib.suppress(FileNotFoundError):
+        part.with_name(part.name + ".json").unlink()
+    with contextlib.suppress(OSError):
+        part.parent.rmdir()
+    return cache_path, sha256, result.bytes_fetched, result.resumed_from, result.url
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _place_output(cache_path: Path, output: Path | None, filename: str, sha256: str, force: bool):
+    if output is None:
+        return cache_path
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"--output {output}: not a directory")
+    output.mkdir(parents=True, exist_ok=True)
+    dest = output / filename
+    if dest.exists() or dest.is_symlink():
+        try:
+            if os.path.samefile(dest, cache_path):
+                return dest
+        except OSError:
+            pass
+        if not force:
+            if dest.is_file() and hash_file(dest, ["sha256"])["sha256"] == sha256:
+                return dest  # the same verified content is already there
+            raise PackwrapError(
+                "exists and differs from the verified file; use --force to replace it",
+                file=str(dest),
+            )
+    tmp = output / f".{filename}.packwrap-tmp"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        _link_or_copy(cache_path, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return dest
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Hard link (no copy); across file systems a reflink, then a real copy."""
+    try:
+        os.link(src, dst)
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise PackwrapError(f"cannot link {src} to {dst}: {exc.strerror}") from None
+    try:
+        _reflink(src, dst)
+        return
+    except OSError:
+        with contextlib.suppress(OSError):
+            dst.unlink()
+    import shutil
+
+    try:
+        shutil.copyfile(src, dst)
+    except OSError as exc:
+        if exc.errno in dl.DISK_FULL:
+            raise dl.DiskFull(f"disk full copying {src} to {dst}") from None
+        raise PackwrapError(f"cannot copy {src} to {dst}: {exc.strerror}") from None
+
+
+def _reflink(src: Path, dst: Path) -> None:
+    import fcntl
+
+    ficlone = 0x40049409  # Linux FICLONE ioctl (btrfs, xfs, ...)
+    with open(src, "rb") as s, open(dst, "wb") as d:
+        fcntl.ioctl(d.fileno(), ficlone, s.fileno())
