@@ -48,9 +48,6 @@ class QemuBuilder:
     schema: ClassVar[Schema] = SCHEMA
 
     def steps(self, config: Config) -> list[Step]:
-        if config.get("boot_steps"):
-            # boot_steps is Packer's alternative spelling: one element per step.
-            config = Config(config, boot_command=[s[0] for s in config.boot_steps])
         steps: list[Step | None] = [
             StepResolveMedia(),
             StepPrepareOutputDir(),

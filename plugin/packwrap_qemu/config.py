@@ -124,10 +124,10 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
     if not isos and not config.kernel:
         problem("one of iso_url, iso_urls or kernel is required", None)
     for url in isos:
-        if is_remote(url):
+        if is_remote(url) and not config.iso_target_path:
             problem(
                 f"iso_url {url!r} is remote: packwrap builds from local media; run "
-                "`packwrap fetch-iso` and point iso_url at the downloaded file",
+                "`packwrap fetch-iso` and set iso_target_path (or iso_url) to the downloaded file",
                 "iso_url" if config.iso_url else "iso_urls",
             )
     if isos and not config.iso_checksum:
@@ -136,11 +136,6 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
         problem("initrd needs kernel", "initrd")
     if config.kernel_args and not config.kernel:
         problem("kernel_args needs kernel", "kernel_args")
-    if config.boot_steps and config.get("boot_command"):
-        problem("boot_command and boot_steps are mutually exclusive", "boot_steps")
-    for i, step in enumerate(config.boot_steps):
-        if not 1 <= len(step) <= 2:
-            problem(f"boot_steps[{i}]: expected [command] or [command, description]", "boot_steps")
     if config.format == "raw" and config.disk_compression:
         problem('disk_compression needs format = "qcow2"', "disk_compression")
     if config.memory < 10:
@@ -152,6 +147,20 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
     for i, arg in enumerate(config.qemuargs):
         if not arg or not arg[0].startswith("-"):
             problem(f'qemuargs[{i}]: each entry is ["-switch", "value"...]', "qemuargs")
+
+
+def _check_boot_steps(config: Config, problem: Callable[[str, str | None], None]) -> None:
+    """boot_steps ([[keys, description], ...]) is Packer's other spelling of boot_command:
+    it becomes the boot_command (before the common checks validate that)."""
+    if not config.boot_steps:
+        return
+    if config.get("boot_command"):
+        problem("boot_command and boot_steps are mutually exclusive", "boot_steps")
+        return
+    for i, step in enumerate(config.boot_steps):
+        if not 1 <= len(step) <= 2:
+            problem(f"boot_steps[{i}]: expected [command] or [command, description]", "boot_steps")
+    config["boot_command"] = [step[0] for step in config.boot_steps if step]
 
 
 def _common_options() -> tuple[list[Option], list]:
@@ -166,7 +175,8 @@ def _common_options() -> tuple[list[Option], list]:
 
 def _schema() -> Schema:
     options, checks = _common_options()
-    return Schema([*options, *QEMU_OPTIONS, *IGNORED_OPTIONS], [*checks, _check])
+    checks = [_check_boot_steps, *checks, _check]
+    return Schema([*options, *QEMU_OPTIONS, *IGNORED_OPTIONS], checks)
 
 
 SCHEMA = _schema()

@@ -1,0 +1,159 @@
+"""The qemu builder's steps with stand-ins for QEMU and the console (unit seams only)."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pytest
+from packwrap_qemu.artifact import artifact_files, make_artifact
+from packwrap_qemu.builder import QemuBuilder
+from packwrap_qemu.step_http_ip import StepHTTPIPDiscover
+from packwrap_qemu.step_output_dir import StepPrepareOutputDir
+from packwrap_qemu.step_run import render_qemuargs
+from packwrap_qemu.step_wait_poweroff import StepWaitForPowerOff
+
+from packwrap.build.state import BuildOptions, State
+from packwrap.build.ui import PlainUi
+from packwrap.config.schema import SourceBody
+from packwrap.errors import Cancelled, PackwrapError
+
+
+def make_state(tmp_path, force=False, **values) -> State:
+    values = {"kernel": "bsd.rd", "communicator": "none",
+              "output_directory": str(tmp_path / "out"), **values}  # fmt: skip
+    body = SourceBody(values, file="t", line=1)
+    config, problems, _ = QemuBuilder.schema.prepare(body)
+    assert problems == []
+    out = io.StringIO()
+    state = State("qemu.t", "qemu", "t", config, PlainUi("qemu.t", out, out),
+                  options=BuildOptions(force=force))  # fmt: skip
+    state.ui_text = out  # type: ignore[attr-defined]
+    return state
+
+
+def test_output_dir_refuses_existing_then_force_replaces(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old").write_text("x")
+    with pytest.raises(PackwrapError, match="already exists; use -force"):
+        StepPrepareOutputDir().run(make_state(tmp_path))
+    state = make_state(tmp_path, force=True)
+    StepPrepareOutputDir().run(state)
+    assert list((tmp_path / "out").iterdir()) == []
+    assert state.data["vm_name"] == "packer-t"
+
+
+def test_output_dir_removed_only_when_the_build_failed(tmp_path):
+    state = make_state(tmp_path)
+    step = StepPrepareOutputDir()
+    step.run(state)
+    step.cleanup(state)
+    assert (tmp_path / "out").is_dir()
+    state.halted = True
+    step.cleanup(state)
+    assert not (tmp_path / "out").exists()
+
+
+def test_http_address_hermetic_and_packer_style(tmp_path):
+    state = make_state(tmp_path, hermetic_network=True)
+    StepHTTPIPDiscover().run(state)
+    assert (state.data["http_ip"], state.data["http_guest_port"]) == ("10.0.2.100", 80)
+    assert state.data["http_bind_address"] == "127.0.0.1"
+    state = make_state(tmp_path)
+    StepHTTPIPDiscover().run(state)
+    assert state.data["http_ip"] == "10.0.2.2" and "http_guest_port" not in state.data
+
+
+class FakeVM:
+    def __init__(self, exit_after=None, rc=0, reason="guest-shutdown"):
+        self.exit_after, self.rc, self.reason, self.polls = exit_after, rc, reason, 0
+
+    @property
+    def exit_code(self):
+        self.polls += 1
+        return self.rc if self.exit_after is not None and self.polls > self.exit_after else None
+
+    def shutdown_reason(self):
+        return self.reason
+
+    def stderr_tail(self):
+        return "qemu: boom"
+
+
+class FakeConsole:
+    def __init__(self, text=""):
+        self.buf = text
+
+    def mark(self):
+        return len(self.buf)
+
+    def text_since(self, mark):
+        return self.buf[mark:]
+
+    def tail(self, n=15):
+        return self.buf.strip().splitlines()[-n:]
+
+
+def run_wait(tmp_path, vm, console=None, **values):
+    state = make_state(tmp_path, **values)
+    state.data.update(qemu=vm, console=console)
+    StepWaitForPowerOff().run(state)
+    return state
+
+
+def test_power_off_and_reboot_are_success(tmp_path):
+    assert run_wait(tmp_path, FakeVM(2)).data["shutdown_reason"] == "guest-shutdown"
+    assert run_wait(tmp_path, FakeVM(0, reason="guest-reset")).data["shutdown_reason"]
+
+
+def test_qemu_error_exit_fails_with_console_tail(tmp_path):
+    with pytest.raises(PackwrapError) as err:
+        run_wait(tmp_path, FakeVM(0, rc=1, reason=None), FakeConsole("boot\nkernel panic\n"))
+    assert "QEMU exited with status 1: qemu: boom" in str(err.value)
+    assert "kernel panic" in str(err.value)
+
+
+def test_installer_failure_fails_fast(tmp_path):
+    console = FakeConsole(
+        'Question has no answer in response file: "Password for root account"\n'
+        "failed; check /tmp/ai/ai.log\n(I)nstall, (U)pgrade, (A)utoinstall or (S)hell?\n"
+    )
+    with pytest.raises(PackwrapError) as err:
+        run_wait(tmp_path, FakeVM(None), console, shutdown_timeout="1h")
+    assert "installer failed" in str(err.value)
+    assert "Password for root account" in str(err.value)
+    assert err.value.details[-1].startswith("(I)nstall")
+
+
+def test_timeout(tmp_path):
+    with pytest.raises(PackwrapError, match="Timeout while waiting for machine to shut down"):
+        run_wait(tmp_path, FakeVM(None), FakeConsole("boot>\n"), shutdown_timeout="300ms")
+
+
+def test_cancel_wakes_the_wait(tmp_path):
+    state = make_state(tmp_path, shutdown_timeout="1h")
+    state.data.update(qemu=FakeVM(None), console=None)
+    threading.Timer(0.2, state.cancel_event.set).start()
+    with pytest.raises(Cancelled):
+        StepWaitForPowerOff().run(state)
+
+
+def test_qemuargs_template_data():
+    data = {"HTTPIP": "10.0.2.100", "HTTPPort": 80, "Name": "vm"}
+    assert render_qemuargs([["-name", "{{ .Name }}-{{.HTTPPort}}"]], data) == [["-name", "vm-80"]]
+    with pytest.raises(PackwrapError, match="unknown template variable .Nope"):
+        render_qemuargs([["-x", "{{ .Nope }}"]], data)
+
+
+def test_artifact_lists_the_disk_not_the_logs(tmp_path):
+    state = make_state(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("packer-t", "packer-t.console.log", "packer-t.qemu.log"):
+        (out / name).write_text("x")
+    assert artifact_files(out) == [str(out / "packer-t")]
+    state.data.update(output_dir=out, disk_path=out / "packer-t", vm_name="packer-t")
+    artifact = make_artifact(state)
+    assert (artifact.builder_id, artifact.id) == ("transcend.qemu", "VM")
+    assert artifact.description == f"VM files in directory: {out}"
+    assert artifact.state["diskType"] == "qcow2"
