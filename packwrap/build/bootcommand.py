@@ -102,7 +102,9 @@ _DURATION_PART = re.compile(r"(" + _NUMBER + r")(ns|us|µs|μs|ms|s|m|h)")
 
 
 def _go_duration(text: str) -> float:
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    # Whole nanoseconds, like Go's time.Duration, so "10us" is exactly 1e-05 s.
+    ns = sum(round(float(n) * _UNIT_SECONDS[u] * 1e9) for n, u in _DURATION_PART.findall(text))
+    return ns / 1e9
 
 
 def parse(text: str) -> list[Expr]:

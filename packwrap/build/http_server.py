@@ -30,7 +30,9 @@ LogFn = Callable[[str], None]
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = False  # a port that is still in use must fail to bind
+    # SO_REUSEADDR: a pinned port in TIME_WAIT from the last build is reusable at once;
+    # on Linux a port another socket *listens* on still fails to bind.
+    allow_reuse_address = True
     block_on_close = False
 
     def __init__(self, addr, handler, family):  # type: ignore[no-untyped-def]
@@ -147,19 +149,19 @@ def _make_handler(server: DocrootServer) -> type[BaseHTTPRequestHandler]:
             except OSError:
                 self._send_status(HTTPStatus.NOT_FOUND, shown, head)
                 return
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            sent = 0
-            if not head:
-                with contextlib.suppress(OSError):
+            # Logged before answering, so the log line exists when the guest has the file.
+            self._record(200, shown, 0 if head else len(body))
+            with contextlib.suppress(OSError):
+                self.send_response(HTTPStatus.OK)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if not head:
                     self.wfile.write(body)
-                    sent = len(body)
-            self._record(200, shown, sent)
 
         def _send_status(self, status: HTTPStatus, shown: str, head: bool) -> None:
             body = f"{status.value} {status.phrase}\n".encode()
+            self._record(status.value, shown, 0)
             with contextlib.suppress(OSError):
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
@@ -167,7 +169,6 @@ def _make_handler(server: DocrootServer) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 if not head:
                     self.wfile.write(body)
-            self._record(status.value, shown, 0)
 
         def _record(self, status: int, path: str, size: int) -> None:
             server.requests.append((self.command, path, status, size))
