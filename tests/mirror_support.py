@@ -205,13 +205,14 @@ class MirrorServer:
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._url = ""
+        self._active = 0  # requests being served (see wait_idle)
 
     # -- control
     @property
     def url(self) -> str:
-        assert self._httpd is not None
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        assert self._url, "server not started"
+        return self._url  # kept after stop(): requests to it then fail (connection refused)
 
     def add_rule(self, path: str, rule: Rule) -> Rule:
         with self._lock:
@@ -222,11 +223,17 @@ class MirrorServer:
         with self._lock:
             self.rules.clear()
 
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no request is being served, so the log is complete."""
+        wait_for(lambda: self._active == 0, timeout)
+
     def bytes_sent(self, path: str) -> int:
+        self.wait_idle()
         with self._lock:
             return sum(r.bytes_sent for r in self.log if r.path == path)
 
     def requests_for(self, path: str) -> list[RequestLog]:
+        self.wait_idle()
         with self._lock:
             return [r for r in self.log if r.path == path]
 
@@ -234,6 +241,8 @@ class MirrorServer:
         handler = _make_handler(self)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
+        host, port = self._httpd.server_address[:2]
+        self._url = f"http://{host}:{port}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -280,6 +289,15 @@ def _make_handler(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass  # keep pytest output clean; the RequestLog has what tests need
+
+        def handle_one_request(self) -> None:
+            with server._lock:
+                server._active += 1
+            try:
+                super().handle_one_request()
+            finally:
+                with server._lock:
+                    server._active -= 1
 
         def do_HEAD(self) -> None:
             self._serve(head=True)
