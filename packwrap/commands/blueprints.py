@@ -8,8 +8,8 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("blueprints")
     def blueprints_cmd() -> None:
-        """List blueprints with a one-line description each."""
-        from packwrap.blueprint.registry import list_blueprints
+        """List blueprints with a one-line description each (and their releases)."""
+        from packwrap.blueprint.registry import describe_blueprints
 
-        for bp in list_blueprints():
-            typer.echo(f"{bp.name:<16} {bp.description}")
+        for line in describe_blueprints():
+            typer.echo(line)

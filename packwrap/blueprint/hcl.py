@@ -1,0 +1,216 @@
+"""HCL text for blueprints: value literals, `packer fmt` alignment, and HCL -> HCL JSON.
+
+Blueprint templates write `name = value` with single spaces; `fmt` then aligns the `=` of
+consecutive single-line attributes the way hclwrite (`packer fmt`) does, so templates stay
+readable and the output is fmt-clean. `to_json` turns the rendered HCL into Packer's JSON
+syntax for `--format json`, so one template serves both formats.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def quote(text: str, template: bool = False) -> str:
+    """An HCL quoted string whose value is `text` literally, or with `template=True` a
+    string template whose `${...}` interpolations stay live."""
+    out = json.dumps(text, ensure_ascii=False)
+    return out if template else out.replace("${", "$${").replace("%{", "%%{")
+
+
+def literal(value: Any, template: bool = False) -> str:
+    """A single-line HCL literal for a Python value (`template`: strings interpolate)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return quote(value, template)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(literal(v, template) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(
+            f"{k if _IDENT.match(k) else quote(k)} = {literal(v, template)}"
+            for k, v in value.items()
+        )
+        return "{ " + items + " }" if items else "{}"
+    raise TypeError(f"no HCL literal for {type(value).__name__}")
+
+
+def type_expr(text: str) -> str:
+    """A type constraint spaced like `packer fmt`: list(object({ a = string, b = number }))."""
+    out = re.sub(r"\s+", "", text)
+    out = out.replace("=", " = ").replace(",", ", ").replace("{", "{ ").replace("}", " }")
+    return out.replace("{  }", "{}")
+
+
+def multiline_list(values: list[Any], indent: str = "  ", template: bool = False) -> str:
+    """A list with one element per line (boot_command style), trailing comma included."""
+    if not values:
+        return "[]"
+    inner = "".join(f"{indent}  {literal(v, template)},\n" for v in values)
+    return "[\n" + inner + indent + "]"
+
+
+# --- alignment ---------------------------------------------------------------------------
+
+_ATTR = re.compile(
+    r"^(?P<indent>\s*)(?P<key>[A-Za-z_][A-Za-z0-9_-]*|\"[^\"]*\")\s*=\s*(?P<rest>.*)$"
+)
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _balance(text: str) -> int:
+    """Open minus close brackets outside strings and comments."""
+    text = _STRING.sub('""', text)
+    text = re.split(r"\s(#|//)", " " + text, maxsplit=1)[0]
+    return sum(text.count(c) for c in "[{(") - sum(text.count(c) for c in "]})")
+
+
+def fmt(text: str) -> str:
+    """Align `=` of consecutive single-line attributes; trim trailing space and blank runs.
+
+    A line opening a multi-line value, a blank line, a comment or a block line ends a run
+    (hclwrite's rule). Indentation is taken as written (templates indent by 2).
+    """
+    lines = [line.rstrip() for line in text.splitlines()]
+    # collapse runs of blank lines, drop blank lines right after `{` and before `}`
+    cleaned: list[str] = []
+    for line in lines:
+        if not line and (not cleaned or not cleaned[-1] or cleaned[-1].endswith("{")):
+            continue
+        if line.strip().startswith("}") and cleaned and not cleaned[-1]:
+            cleaned.pop()
+        cleaned.append(line)
+    while cleaned and not cleaned[-1]:
+        cleaned.pop()
+
+    out: list[str] = []
+    run: list[tuple[str, str, str]] = []
+    depth = 0
+
+    def flush() -> None:
+        width = max((len(k) for _, k, _ in run), default=0)
+        out.extend(f"{ind}{k.ljust(width)} = {rest}" for ind, k, rest in run)
+        run.clear()
+
+    for line in cleaned:
+        m = _ATTR.match(line)
+        if depth > 0:  # inside a multi-line value: copy as written
+            depth = max(0, depth + _balance(line))
+        elif m and _balance(m["rest"]) == 0:
+            run.append((m["indent"], m["key"], m["rest"]))
+            continue
+        elif m:  # opens a multi-line value: not aligned, ends the run
+            flush()
+            line = f"{m['indent']}{m['key']} = {m['rest']}"
+            depth = _balance(m["rest"])
+        flush()
+        out.append(line)
+    flush()
+    return "\n".join(out) + "\n"
+
+
+# --- HCL -> HCL JSON ---------------------------------------------------------------------
+
+
+def _unquote(text: str) -> Any:
+    """python-hcl2 keeps quotes on strings and wraps expressions as ${...}."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return json.loads(text)  # HCL escapes are JSON's; $${ stays (JSON is a template too)
+    return text
+
+
+def _value(v: Any, key: str | None = None) -> Any:
+    if isinstance(v, str):
+        if key == "type":  # a type expression: JSON syntax wants it as a bare string
+            return v[2:-1] if v.startswith("${") and v.endswith("}") else v
+        return _unquote(v)
+    if isinstance(v, list):
+        return [_value(x) for x in v]
+    if isinstance(v, dict):
+        return {_label(k): _value(x) for k, x in v.items() if not k.startswith("__")}
+    return v
+
+
+def _label(key: str) -> str:
+    return _unquote(key) if key.startswith('"') else key
+
+
+def _is_block_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(x, dict) and _contains_block(x) for x in value)
+    )
+
+
+def _contains_block(d: dict) -> bool:
+    if d.get("__is_block__"):
+        return True
+    return (
+        len(d) == 1
+        and isinstance(next(iter(d.values())), dict)
+        and _contains_block(next(iter(d.values())))
+    )
+
+
+def _block_body(d: dict) -> dict:
+    body: dict[str, Any] = {}
+    for key, value in d.items():
+        if key.startswith("__"):  # python-hcl2 markers: __is_block__, __comments__
+            continue
+        if _is_block_list(value):
+            converted = [_labelled(x) for x in value]
+            body[_label(key)] = converted[0] if len(converted) == 1 else converted
+        else:
+            body[_label(key)] = _value(value, key)
+    return body
+
+
+def _labelled(d: dict) -> dict:
+    """{'"qemu"': {'"name"': {...block...}}} -> {"qemu": {"name": {...}}}; no labels: body."""
+    if d.get("__is_block__"):
+        return _block_body(d)
+    ((key, inner),) = d.items()
+    return {_label(key): _labelled(inner)}
+
+
+def _merge_top(items: list[dict]) -> Any:
+    """Several top-level blocks of one type: merge by label where labels differ."""
+    merged: dict[str, Any] = {}
+    for item in items:
+        for k, v in item.items():
+            if k in merged and isinstance(merged[k], dict) and isinstance(v, dict):
+                merged[k] = {**merged[k], **v}
+            elif k in merged:
+                return items
+            else:
+                merged[k] = v
+    return merged
+
+
+def to_json(hcl_text: str) -> str:
+    """Packer HCL2 JSON syntax for an HCL file (the subset blueprints emit)."""
+    import hcl2
+
+    data = hcl2.loads(hcl_text)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key.startswith("__"):
+            continue
+        if _is_block_list(value):
+            blocks = [_labelled(x) for x in value]
+            if key == "build" or key == "packer":  # unlabelled blocks
+                out[key] = blocks[0] if len(blocks) == 1 else blocks
+            else:
+                out[key] = _merge_top(blocks)
+        else:
+            out[key] = _value(value, key)
+    return json.dumps(out, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,171 @@
+"""`packwrap new`: pick the blueprint instance, settle the values, render, write.
+
+Everything that can be wrong with the request (blueprint, release, arch, builder, --var,
+target directory) is checked before the root password is asked for and before any file
+is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packwrap.blueprint import installer, registry
+from packwrap.blueprint.model import Blueprint
+from packwrap.blueprint.project import META_FILE, check_target, project_meta, write_project
+from packwrap.blueprint.render import BUILDERS, Options, Rendered, render_project
+from packwrap.blueprint.values import (
+    LOCKED_PASSWORD,
+    check_password_hash,
+    parse_var_args,
+    resolve_values,
+)
+from packwrap.errors import UsageError
+
+PASSWORD_VAR = "root_password_hash"
+
+
+@dataclass
+class Plan:
+    """A checked request: what will be rendered, before the password is known."""
+
+    blueprint: Blueprint
+    options: Options
+    overrides: dict[str, Any]
+    target: Path
+    force: bool
+
+
+def full_variables(bp: Blueprint) -> Blueprint:
+    """Add the installer's variables (packwrap.autoinstall) when the blueprint asks for them;
+    the blueprint's own table for such a name overrides what it sets (e.g. a default)."""
+    if bp.parameters.get("installer_variables"):
+        bp.add_variables(installer.installer_variables())
+    return bp
+
+
+def _builders(bp: Blueprint, arch: str, builder: str) -> list[str]:
+    allowed = bp.data.get("arches", {}).get(arch, {}).get("builders", list(BUILDERS))
+    if builder == "all":
+        chosen = [b for b in BUILDERS if b in allowed]
+    elif builder in BUILDERS:
+        if builder not in allowed:
+            raise UsageError(f"--builder {builder}: not available for --arch {arch}")
+        chosen = [builder]
+    else:
+        raise UsageError(f"--builder {builder!r}: expected openbsd-vmm, qemu or all")
+    return chosen
+
+
+def plan(
+    blueprint_name: str,
+    target: Path | None,
+    *,
+    arch: str | None = None,
+    builder: str = "all",
+    fmt: str = "hcl",
+    var_args: Iterable[str] = (),
+    pure_packer: bool = False,
+    force: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Plan:
+    inst = registry.resolve(blueprint_name, env)
+    bp = full_variables(inst.blueprint)
+    arches = [str(a) for a in bp.parameters.get("arches", ["amd64"])]
+    arch = arch or str(bp.parameters.get("default_arch", arches[0]))
+    if arch not in arches:
+        raise UsageError(f"--arch {arch!r}: blueprint {bp.name} knows {', '.join(arches)}")
+    if fmt not in ("hcl", "json"):
+        raise UsageError(f"--format {fmt!r}: expected hcl or json")
+    options = Options(
+        name=inst.name,
+        release=inst.release,
+        arch=arch,
+        builders=_builders(bp, arch, builder),
+        format=fmt,
+        pure_packer=pure_packer,
+    )
+    overrides = parse_var_args(var_args, bp.variables)
+    if PASSWORD_VAR in overrides:
+        check_password_hash(str(overrides[PASSWORD_VAR]))
+    target = Path(target) if target is not None else Path(blueprint_name)
+    check_target(target, force)
+    return Plan(bp, options, overrides, target, force)
+
+
+def settle_password(
+    p: Plan,
+    *,
+    password: str | None,
+    no_password: bool,
+    prompt: Callable[[], str] | None,
+) -> None:
+    """The root password becomes `root_password_hash` (bcrypt) or the 13-asterisk lock.
+
+    Order: --root-password, --var root_password_hash, --no-root-password, then the prompt
+    (terminals only); with none of them it is an error, never a silent default.
+    """
+    given = [password is not None, PASSWORD_VAR in p.overrides, no_password]
+    if sum(given) > 1:
+        raise UsageError(
+            "give only one of --root-password, --var root_password_hash, --no-root-password"
+        )
+    if password is not None:
+        if not password:
+            raise UsageError("--root-password: empty password (use --no-root-password to lock it)")
+        p.overrides[PASSWORD_VAR] = installer.hash_password(password)
+    elif no_password:
+        p.overrides[PASSWORD_VAR] = LOCKED_PASSWORD
+    elif PASSWORD_VAR not in p.overrides:
+        if prompt is None:
+            raise UsageError(
+                "no root password: pass --root-password PW, --var root_password_hash=HASH, "
+                "or --no-root-password (locks it; log in with ssh_public_key_file)"
+            )
+        secret = prompt()
+        if not secret:
+            raise UsageError("empty root password (use --no-root-password to lock it)")
+        p.overrides[PASSWORD_VAR] = installer.hash_password(secret)
+
+
+def base_context(bp: Blueprint, options: Options) -> dict[str, Any]:
+    return {
+        "name": options.name,
+        "blueprint": bp.name,
+        "release": options.release or "",
+        "release_short": (options.release or "").replace(".", ""),
+        "arch": options.arch,
+        "arch_info": bp.data.get("arches", {}).get(options.arch, {}),
+    }
+
+
+def render_plan(p: Plan) -> tuple[Rendered, dict[str, Any]]:
+    ctx = base_context(p.blueprint, p.options)
+    defaults = resolve_values(p.blueprint.variables, ctx, {})
+    values = resolve_values(p.blueprint.variables, ctx, p.overrides)
+    rendered = render_project(p.blueprint, p.options, values, defaults=defaults)
+    sensitive = {v.name for v in p.blueprint.variables.values() if v.sensitive}
+    rendered.files.append(
+        project_meta(
+            blueprint=p.blueprint.name,
+            instance=p.options.name,
+            release=p.options.release,
+            arch=p.options.arch,
+            builders=p.options.builders,
+            fmt=p.options.format,
+            pure_packer=p.options.pure_packer,
+            values=values,
+            sensitive=sensitive,
+            rendered=rendered,
+            regenerate=[str(x) for x in p.blueprint.parameters.get("regenerate", [])],
+        )
+    )
+    return rendered, values
+
+
+def execute(p: Plan) -> list[Path]:
+    rendered, _ = render_plan(p)
+    assert rendered.get(META_FILE) is not None
+    return write_project(p.target, rendered, force=p.force)

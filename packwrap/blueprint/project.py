@@ -1,0 +1,156 @@
+"""Write a rendered project to disk: all of it or none of it, never a user's file lost.
+
+Everything is written into a temporary directory next to the target first; only when
+every file is there is it moved into place (a rename of the whole directory when the
+target does not exist yet). With --force into an existing directory, only the files the
+blueprint writes are replaced, each atomically; other files are left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from packwrap.blueprint.render import Rendered, RenderedFile, sha256
+from packwrap.errors import PackwrapError, UsageError
+
+META_DIR = ".packwrap"
+META_FILE = f"{META_DIR}/project.json"
+PRIVATE = 0o600
+
+
+def check_target(target: Path, force: bool) -> None:
+    """Refuse a non-empty target unless --force (checked before anything is asked)."""
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{target}: exists and is not a directory")
+    if target.is_dir() and any(target.iterdir()) and not force:
+        count = sum(1 for _ in target.iterdir())
+        raise UsageError(
+            f"{target}: directory is not empty ({count} entries); use --force to replace "
+            "the files the blueprint writes (other files are kept)"
+        )
+
+
+def _conflicts(target: Path, files: list[RenderedFile]) -> None:
+    for f in files:
+        dest = target / f.path
+        if dest.is_dir():
+            raise UsageError(f"{dest}: is a directory, the blueprint writes a file there")
+        for parent in dest.relative_to(target).parents:
+            p = target / parent
+            if parent != Path(".") and p.exists() and not p.is_dir():
+                raise UsageError(f"{p}: is a file, the blueprint writes a directory there")
+
+
+def write_file_atomic(path: Path, text: str, secret: bool) -> None:
+    """Write via a temp file in the same directory + os.replace (no half-written file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, PRIVATE if secret else 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_project(target: Path, rendered: Rendered, *, force: bool) -> list[Path]:
+    """Write every rendered file under `target`; returns the written paths."""
+    target = Path(target)
+    check_target(target, force)
+    files = sorted(rendered.files, key=lambda f: (f.path == META_FILE, f.path))
+    _conflicts(target, files)
+    parent = target.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.packwrap-new-", dir=parent))
+    moved: list[Path] = []
+    try:
+        for f in files:
+            dest = staging / f.path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(f.content, encoding="utf-8")
+            os.chmod(dest, PRIVATE if f.secret else 0o666 & ~_umask())
+        if not target.exists():
+            for d in [staging, *(p for p in staging.rglob("*") if p.is_dir())]:
+                os.chmod(d, 0o777 & ~_umask())
+            os.rename(staging, target)
+            return [target / f.path for f in files]
+        was_empty = not any(target.iterdir())
+        try:
+            for f in files:
+                dest = target / f.path
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / f.path, dest)
+                moved.append(dest)
+        except OSError as exc:
+            if was_empty:  # nothing of the user's was there: take it all back
+                for p in moved:
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+            raise PackwrapError(f"{target}: cannot write the project: {exc}") from None
+        return moved
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def digest_secret(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()
+
+
+def project_meta(
+    *,
+    blueprint: str,
+    instance: str,
+    release: str | None,
+    arch: str,
+    builders: list[str],
+    fmt: str,
+    pure_packer: bool,
+    values: dict[str, Any],
+    sensitive: set[str],
+    rendered: Rendered,
+    regenerate: list[str],
+) -> RenderedFile:
+    """.packwrap/project.json: what was generated, so `refresh` can regenerate it."""
+    from packwrap import __version__
+
+    meta = {
+        "packwrap_version": __version__,
+        "blueprint": blueprint,
+        "instance": instance,
+        "release": release,
+        "arch": arch,
+        "builders": builders,
+        "format": fmt,
+        "pure_packer": pure_packer,
+        # secrets are kept as digests only: enough to see that they changed
+        "values": {k: digest_secret(v) if k in sensitive else v for k, v in values.items()},
+        "regenerate": regenerate,
+        "files": {f.path: sha256(f.content) for f in rendered.files if f.path != META_FILE},
+    }
+    return RenderedFile(META_FILE, json.dumps(meta, indent=2, sort_keys=False) + "\n")
+
+
+def read_meta(project_dir: Path) -> dict[str, Any] | None:
+    path = Path(project_dir) / META_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PackwrapError(f"cannot read: {exc}", file=str(path)) from None
