@@ -37,6 +37,13 @@ class Scope:
         return Scope(roots, self.functions, self.cwd, self.root_dir, self.env, self.state)
 
 
+class Forbidden:
+    """A root name that exists but may not be used here (var.x in a variable default)."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
 class LazyMap(Mapping[str, Any]):
     """name -> value computed on first use (locals), with cycle detection."""
 
@@ -162,7 +169,10 @@ def _eval(node: Node, scope: Scope) -> Any:  # noqa: C901 -- one rule per node k
         if name not in scope.roots:
             hint = _hint(name, scope.roots)
             raise EvalError(f"unknown name {name!r}{hint}", node.pos)
-        return scope.roots[name]
+        value = scope.roots[name]
+        if isinstance(value, Forbidden):
+            raise EvalError(value.message, node.pos)
+        return value
     if k == "getattr":
         target_node, name = a
         target = _eval(target_node, scope)

@@ -92,7 +92,8 @@ def legacy_body(data: Any, file: str) -> Body:
                 f"variable {name!r}: default must be a string", file=file, line=line
             )
         body = Body(file=file, line=line)
-        body.attrs["default"] = Attr("default", _node(default), file, line)
+        if default is not None:  # a null default means the variable is required
+            body.attrs["default"] = Attr("default", _node(default), file, line)
         if name in sensitive:
             body.attrs["sensitive"] = Attr("sensitive", Node("lit", 0, (True,)), file, line)
         root.blocks.append(Block("variable", [name], body, file, line))

@@ -9,7 +9,15 @@ from typing import Any
 
 from packwrap.config.schema import SourceBody
 from packwrap.errors import PackwrapError, UsageError
-from packwrap.template.evaluate import EvalError, FuncError, LazyMap, Scope, evaluate, to_string
+from packwrap.template.evaluate import (
+    EvalError,
+    Forbidden,
+    FuncError,
+    LazyMap,
+    Scope,
+    evaluate,
+    to_string,
+)
 from packwrap.template.expr import ExprSyntaxError, parse_expression
 from packwrap.template.functions import FUNCTIONS
 from packwrap.template.model import BlockSpec, BuildSpec, SourceSpec, Template
@@ -100,6 +108,7 @@ class _Loader:
         self.dir = (path if path.is_dir() else path.parent).resolve()
         self.warnings: list[str] = []
         self.scope_state: dict[str, Any] = {}
+        self.legacy = False
 
     # -- helpers -------------------------------------------------------------
     def scope(self, roots: Mapping[str, Any]) -> Scope:
@@ -139,6 +148,7 @@ class _Loader:
                     "data sources are not supported by packwrap", file=block.file, line=block.line
                 )
 
+        self.legacy = fmt == "legacy"
         variables = self.declare(root)
         self.assign(variables, autos)
         values = self.finish_variables(variables)
@@ -169,6 +179,8 @@ class _Loader:
     def declare(self, root: Body) -> dict[str, _Variable]:
         variables: dict[str, _Variable] = {}
         empty = self.scope({})
+        forbid = Forbidden("variables may not be used in a variable default")
+        defaults_scope = self.scope({"var": forbid, "local": forbid})
 
         def add(name: str, block: Block) -> None:
             if name in variables:
@@ -198,11 +210,10 @@ class _Loader:
             var = _Variable(name, block, vtype, "default" in attrs, False)
             if "sensitive" in attrs:
                 var.sensitive = bool(self.eval_attr(attrs["sensitive"], empty))
-            if "default" in attrs:
+            if "default" in attrs and not self.legacy:
                 a = attrs["default"]
-                default = self.eval_attr(a, self.scope({}))
+                default = self.eval_attr(a, defaults_scope)
                 var.value = self.convert(var, default, a.file, a.line, "default")
-                var.has_default = default is not None or vtype == "any"
             variables[name] = var
 
         for block in root.blocks:
@@ -308,6 +319,8 @@ class _Loader:
             var.origin = f"{attr.file}:{attr.line}"
 
     def finish_variables(self, variables: dict[str, _Variable]) -> dict[str, Any]:
+        if self.legacy:
+            self.legacy_defaults(variables)
         values: dict[str, Any] = {}
         for var in variables.values():
             if var.value is None and not var.has_default and var.origin == "default":
@@ -338,6 +351,22 @@ class _Loader:
                         line=attrs["condition"].line,
                     )
         return values
+
+    def legacy_defaults(self, variables: dict[str, _Variable]) -> None:
+        """Legacy defaults may use {{user `x`}}: evaluate them once overrides are known."""
+
+        def thunk(var: _Variable):
+            def value() -> Any:
+                if var.origin != "default" or "default" not in var.block.body.attrs:
+                    return var.value
+                return self.eval_attr(var.block.body.attrs["default"], scope)
+
+            return value
+
+        lazy = LazyMap("var", {name: thunk(v) for name, v in variables.items()})
+        scope = self.scope({"var": lazy})
+        for name, var in variables.items():
+            var.value = lazy[name]
 
     # -- locals ----------------------------------------------------------------
     def locals(self, root: Body, values: dict[str, Any], path_obj: dict) -> tuple[LazyMap, set]:
