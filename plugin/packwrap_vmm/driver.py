@@ -1,0 +1,338 @@
+"""The one place that runs vmctl(8) and ifconfig(8) (argument lists, never a shell string).
+
+Everything vmd tells us is read from deterministic sources: `vmctl start`'s
+"started vm N successfully, tty /dev/X" line and `vmctl status` parsed by the
+column names of its header (7.x: ID PID VCPUS MAXMEM CURMEM TTY OWNER STATE NAME;
+6.x had no STATE), never by a loose regex over the whole output (the Go plugin's
+`(\\d+)` matched a MAXMEM of `1.0G` on a stopped vm.conf VM).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from packwrap.errors import PackwrapError
+
+#: vmctl(8) LOCAL INTERFACES: default `local prefix` of vm.conf(5).
+DEFAULT_LOCAL_PREFIX = "100.64.0.0/10"
+
+_STARTED = re.compile(r"^vmctl: started vm (\d+) successfully, tty (\S+)$")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,62}$")
+
+
+class VmctlError(PackwrapError):
+    """vmctl failed; the message says what is missing when we can tell."""
+
+
+@dataclass(frozen=True)
+class VmStatus:
+    """One row of `vmctl status`; `-` fields are None."""
+
+    id: int
+    pid: int | None
+    name: str
+    tty: str | None = None  # as shown: "ttyp8" (OpenBSD) or "pts/3" (the QEMU stand-in)
+    state: str | None = None  # None on pre-7.x vmctl (no STATE column)
+    owner: str | None = None
+    maxmem: str | None = None
+    curmem: str | None = None
+    vcpus: int | None = None
+
+    @property
+    def running(self) -> bool:
+        if self.state is not None:
+            return self.state not in ("stopped", "unknown") and self.pid is not None
+        return self.pid is not None
+
+    @property
+    def tty_path(self) -> str | None:
+        if not self.tty:
+            return None
+        return self.tty if self.tty.startswith("/") else "/dev/" + self.tty
+
+
+def parse_status(text: str) -> list[VmStatus]:
+    """Rows of `vmctl status` output, located by the header's column names."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    header_at = next((i for i, ln in enumerate(lines) if ln.split()[:1] == ["ID"]), None)
+    if header_at is None:
+        return []
+    cols = lines[header_at].split()
+    if "NAME" not in cols or cols[-1] != "NAME":
+        raise VmctlError(f"unexpected `vmctl status` header: {lines[header_at].strip()!r}")
+    rows: list[VmStatus] = []
+    for line in lines[header_at + 1 :]:
+        fields = line.split(None, len(cols) - 1)
+        if len(fields) != len(cols):
+            raise VmctlError(f"unexpected `vmctl status` row: {line.strip()!r}")
+        row = {c: (None if v == "-" else v) for c, v in zip(cols, fields, strict=True)}
+        try:
+            rows.append(
+                VmStatus(
+                    id=int(row["ID"] or 0),
+                    pid=int(row["PID"]) if row.get("PID") else None,
+                    name=row["NAME"] or "",
+                    tty=row.get("TTY"),
+                    state=row.get("STATE"),
+                    owner=row.get("OWNER"),
+                    maxmem=row.get("MAXMEM"),
+                    curmem=row.get("CURMEM"),
+                    vcpus=int(row["VCPUS"]) if row.get("VCPUS") else None,
+                )
+            )
+        except ValueError:
+            raise VmctlError(f"unexpected `vmctl status` row: {line.strip()!r}") from None
+    return rows
+
+
+def parse_started(stderr: str) -> tuple[int, str] | None:
+    """(id, tty path) from `vmctl start`'s success line, or None."""
+    for line in stderr.splitlines():
+        m = _STARTED.match(line.strip())
+        if m:
+            return int(m.group(1)), m.group(2)
+    return None
+
+
+def local_addresses(
+    vm_id: int, index: int = 0, prefix: str = DEFAULT_LOCAL_PREFIX
+) -> tuple[str, str]:
+    """(host tap, guest) addresses of a VM's `-L` interface number `index`.
+
+    vmd (priv.c vm_priv_addr): prefix | (id << 8) | ((index + 1) * 2), guest = +1;
+    so ids of 256 and more carry into the next octet (id 300 -> 100.65.44.2).
+    """
+    net = ipaddress.ip_network(prefix, strict=False)
+    offset = (vm_id << 8) | ((index + 1) * 2)
+    if vm_id <= 0 or offset + 1 >= net.num_addresses:
+        raise VmctlError(f"vm id {vm_id} has no local address in {prefix}")
+    host = net.network_address + offset
+    return str(host), str(host + 1)
+
+
+def parse_ifconfig_tap(text: str) -> dict[tuple[int, int], str]:
+    """{(vm id, interface index): inet} from `ifconfig tap` (descriptions `vm<ID>-if<N>-<name>`)."""
+    found: dict[tuple[int, int], str] = {}
+    key: tuple[int, int] | None = None
+    for line in text.splitlines():
+        if line and not line[0].isspace():  # a new interface block "tap0: flags=..."
+            key = None
+            continue
+        words = line.split()
+        if words[:1] == ["description:"] and len(words) > 1:
+            m = re.match(r"^vm(\d+)-if(\d+)-", words[1])
+            key = (int(m.group(1)), int(m.group(2))) if m else None
+        elif words[:1] == ["inet"] and len(words) > 1 and key is not None:
+            found.setdefault(key, words[1])
+    return found
+
+
+def valid_vm_name(name: str) -> bool:
+    """vmctl(8): letters, digits, '.', '-', '_'; starts with a letter; at most 63 chars."""
+    return bool(_NAME.match(name))
+
+
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+class Driver:
+    """vmctl and ifconfig as Python calls. `doas` prefixes `doas -n` (never prompts)."""
+
+    def __init__(
+        self,
+        vmctl_path: str | None = None,
+        *,
+        doas: bool = False,
+        run: Runner = subprocess.run,
+        env: dict[str, str] | None = None,
+    ):
+        self.env = dict(os.environ if env is None else env)
+        self.vmctl = resolve_vmctl(vmctl_path, self.env)
+        self.doas = doas
+        self._run = run
+
+    # --- command lines (pure; unit-tested against vmctl(8)'s synopsis) -----------------
+
+    def argv(self, *args: str) -> list[str]:
+        prefix = ["doas", "-n"] if self.doas else []
+        return [*prefix, self.vmctl, *args]
+
+    @staticmethod
+    def create_args(path: str, fmt: str, *, size: str | None = None, base: str | None = None):
+        if base:
+            return ["create", "-b", base, f"{fmt}:{path}"]
+        if not size:
+            raise VmctlError("vmctl create needs a size or a base image")
+        return ["create", "-s", size, f"{fmt}:{path}"]
+
+    @staticmethod
+    def start_args(
+        name: str,
+        *,
+        disk: str,
+        template: str | None = None,
+        memory: str | None = None,
+        boot_device: str | None = None,
+        boot: str | None = None,
+        cdrom: str | None = None,
+        local: bool = True,
+    ) -> list[str]:
+        # OpenBSD getopt does not permute: every flag before the name.
+        args = ["start"]
+        if local:
+            args.append("-L")
+        args += ["-d", disk]
+        if template:
+            args += ["-t", template]
+        if memory:
+            args += ["-m", memory]
+        if boot_device:
+            args += ["-B", boot_device]
+        if boot:
+            args += ["-b", boot]
+        if cdrom:
+            args += ["-r", cdrom]
+        args.append(name)
+        return args
+
+    @staticmethod
+    def stop_args(target: str, *, force: bool = False, wait: bool = False) -> list[str]:
+        flags = ("f" if force else "") + ("w" if wait else "")
+        return ["stop", *([f"-{flags}"] if flags else []), target]
+
+    # --- running ----------------------------------------------------------------------
+
+    def run(
+        self, args: Sequence[str], *, timeout: float | None = 120
+    ) -> subprocess.CompletedProcess:
+        argv = self.argv(*args)
+        try:
+            return self._run(
+                argv, capture_output=True, text=True, env=self.env, timeout=timeout, check=False
+            )
+        except FileNotFoundError:
+            missing = "doas" if self.doas and not shutil.which("doas") else self.vmctl
+            raise VmctlError(
+                f"{missing} not found: on OpenBSD it is part of the base system; "
+                "elsewhere set vmctl_path (or PACKWRAP_VMCTL) to a vmctl stand-in"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise VmctlError(f"`{' '.join(argv)}` did not finish in {timeout:.0f}s") from None
+
+    def _fail(self, what: str, proc: subprocess.CompletedProcess) -> VmctlError:
+        return VmctlError(f"{what}: {explain(proc.stderr or proc.stdout, doas=self.doas)}")
+
+    def check_ready(self) -> None:
+        """Fail early, in one line, when doas would prompt or vmd is not running."""
+        if self.doas:
+            try:
+                ok = (
+                    self._run(
+                        ["doas", "-n", "true"],
+                        capture_output=True,
+                        text=True,
+                        env=self.env,
+                        check=False,
+                        timeout=30,
+                    ).returncode
+                    == 0
+                )
+            except FileNotFoundError:
+                ok = False
+            if not ok:
+                raise VmctlError(
+                    "doas = true but `doas -n true` fails (doas would prompt): add "
+                    "`permit nopass <you> as root cmd vmctl` to /etc/doas.conf, or use a "
+                    "vm.conf template owned by you (vm_template) and doas = false"
+                )
+        proc = self.run(["status"])
+        if proc.returncode != 0 and not _status_says_empty(proc):
+            raise self._fail("vmctl status failed", proc)
+
+    def create(self, path: str, fmt: str, *, size: str | None = None, base: str | None = None):
+        proc = self.run(self.create_args(path, fmt, size=size, base=base))
+        if proc.returncode != 0:
+            raise self._fail("vmctl create failed", proc)
+
+    def start(self, name: str, **kw) -> tuple[int | None, str | None]:
+        """Start a VM; (id, tty path) from vmctl's success line (None if it printed none)."""
+        proc = self.run(self.start_args(name, **kw))
+        if proc.returncode != 0:
+            raise self._fail(f"vmctl start {name} failed", proc)
+        started = parse_started(proc.stderr)
+        return started if started else (None, None)
+
+    def status(self, target: str | None = None) -> list[VmStatus]:
+        proc = self.run(["status", *([target] if target else [])])
+        if proc.returncode != 0:
+            if _status_says_empty(proc):
+                return []
+            raise self._fail("vmctl status failed", proc)
+        return parse_status(proc.stdout)
+
+    def find(self, name: str) -> VmStatus | None:
+        """The row of VM `name` (vmctl status NAME prints every row's header even when the
+        name is unknown, so existence is decided by the rows, not the exit code)."""
+        return next((vm for vm in self.status(name) if vm.name == name), None)
+
+    def stop(
+        self, target: str, *, force: bool = False, wait: bool = False, timeout: float | None = 120
+    ) -> bool:
+        """Stop a VM; False when vmd does not know it (already gone)."""
+        proc = self.run(self.stop_args(target, force=force, wait=wait), timeout=timeout)
+        text = (proc.stderr or "") + (proc.stdout or "")
+        if "vm not found" in text or "not running" in text:
+            return False
+        if proc.returncode != 0:
+            raise self._fail(f"vmctl stop {target} failed", proc)
+        return True
+
+    def ifconfig_tap(self) -> dict[tuple[int, int], str]:
+        """Tap addresses by (vm id, if index); {} when `ifconfig tap` is unavailable (Linux)."""
+        exe = shutil.which("ifconfig", path=self.env.get("PATH"))
+        if not exe:
+            return {}
+        try:
+            proc = self._run(
+                [exe, "tap"], capture_output=True, text=True, env=self.env, check=False, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return {}
+        return parse_ifconfig_tap(proc.stdout) if proc.returncode == 0 else {}
+
+
+def resolve_vmctl(configured: str | None, env: dict[str, str]) -> str:
+    """vmctl_path from the template, else $PACKWRAP_VMCTL, else `vmctl` on PATH."""
+    candidate = configured or env.get("PACKWRAP_VMCTL") or "vmctl"
+    if os.sep in candidate:
+        return candidate
+    return shutil.which(candidate, path=env.get("PATH")) or candidate
+
+
+def _status_says_empty(proc: subprocess.CompletedProcess) -> bool:
+    # vmctl status exits 1 when vmd knows no VM at all, after printing the header.
+    return proc.stdout.lstrip().startswith("ID") and not (proc.stderr or "").strip()
+
+
+def explain(text: str, *, doas: bool = False) -> str:
+    """vmctl's error text, plus what to do when we recognise the cause."""
+    text = " ".join((text or "").split()) or "no output"
+    if "vmd.sock" in text and "No such file" in text:
+        return f"{text} (vmd is not running: `rcctl enable vmd && rcctl start vmd`)"
+    if "vmd.sock" in text and "Connection refused" in text:
+        return f"{text} (vmd is not running: `rcctl start vmd`)"
+    if ("vmd.sock" in text and "Permission denied" in text) or "Permission denied" in text:
+        hint = "" if doas else " or set doas = true"
+        return (
+            f"{text} (not allowed: use a vm.conf template with `owner <you>` and "
+            f"`allow instance {{...}}` as vm_template{hint})"
+        )
+    if "doas" in text and ("password" in text.lower() or "Authorization" in text):
+        return f"{text} (doas would prompt: add a nopass rule for vmctl to /etc/doas.conf)"
+    return text
