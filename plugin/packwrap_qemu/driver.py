@@ -167,7 +167,7 @@ _NET_MODELS = {"virtio-net": "virtio-net-pci"}
 def _netdev(spec: QemuSpec) -> str:
     parts = ["user", "id=n0"]
     if spec.hermetic:
-        if spec.http_port is not None:
+        if spec.http_port:
             cmd = f"{spec.fwd_command} {spec.http_port}"
             if "," in cmd:
                 raise PackwrapError(f"guestfwd command {cmd!r} must not contain a comma")
@@ -267,7 +267,7 @@ def qemu_argv(spec: QemuSpec) -> list[str]:
     return argv
 
 
-def guestfwd_command(port_free_check: bool = True) -> str:
+def guestfwd_command() -> str:
     """The command QEMU runs per guest connection to 10.0.2.100:80 (it appends the port).
 
     busybox nc is one small process per connection; without busybox a Python helper does
@@ -397,6 +397,7 @@ class QemuProcess:
             lines = self.stderr_log.read_text(errors="replace").strip().splitlines()
         except OSError:
             lines = []
+        lines = [ln for ln in lines if not ln.startswith("char device redirected")]
         return " | ".join(lines[-n:]) or f"exit status {self.proc.poll()}"
 
     def serial_pty(self, label: str = "ser0") -> str:

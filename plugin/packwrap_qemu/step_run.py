@@ -46,7 +46,7 @@ def log_paths(state: State) -> tuple[Path, Path]:
 def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
     config = state.config
     accel, cpu = driver.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
-    http_port = state.data.get("http_port")
+    http_port = state.data.get("http_port") or None  # 0: no HTTP server
     data = {
         "HTTPIP": state.data.get("http_ip", ""),
         "HTTPPort": state.data.get("http_guest_port", http_port or ""),

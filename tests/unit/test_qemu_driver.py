@@ -170,3 +170,35 @@ def test_qemu_img_errors_are_one_line(tmp_path):
         driver.create_disk(tmp_path / "d", "qcow2", "nonsense")
     assert str(err.value).startswith("qemu-img create failed: ")
     assert "\n" not in str(err.value)
+
+
+def test_python_guestfwd_relay_reaches_only_the_given_loopback_port():
+    import subprocess
+    import sys
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+
+    def serve():
+        conn, _ = srv.accept()
+        data = conn.recv(100)
+        conn.sendall(b"got " + data)
+        conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    proc = subprocess.run(
+        [sys.executable, "-m", "packwrap_qemu.fwd", str(port)],
+        input=b"GET /",
+        capture_output=True,
+        timeout=10,
+    )
+    srv.close()
+    assert proc.stdout == b"got GET /"
+
+
+def test_guestfwd_command_falls_back_to_python(mocker):
+    mocker.patch("shutil.which", return_value=None)
+    assert driver.guestfwd_command().endswith("-m packwrap_qemu.fwd")
