@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -380,7 +381,7 @@ def _make_handler(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
                             offset += n
                         if limit == pause_at:
                             self.wfile.flush()
-                            server._stop.wait(rule.stall_seconds)  # type: ignore[union-attr]
+                            self._stall(rule.stall_seconds)  # type: ignore[union-attr]
             except (BrokenPipeError, ConnectionResetError, OSError):
                 pass
             if stop_at < start + length and rule is not None and rule.cut_reset:
@@ -391,6 +392,18 @@ def _make_handler(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
                     )
                 self.close_connection = True
             return sent
+
+        def _stall(self, seconds: float) -> None:
+            """Send nothing for `seconds`; end early if the client hangs up or on stop()."""
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and not server._stop.is_set():
+                readable, _, _ = select.select([self.connection], [], [], 0.05)
+                if readable:
+                    try:
+                        if not self.connection.recv(1, socket.MSG_PEEK):
+                            return  # the client closed its end
+                    except OSError:
+                        return
 
         def _error(self, path: str, code: int, rng, if_range, head: bool) -> None:
             self._html(path, code, rng, if_range, head)
