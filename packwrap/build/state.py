@@ -27,6 +27,18 @@ class BuildOptions:
     machine_readable: bool = False
 
 
+class StateBag(dict):
+    """The state bag; remembers the last serial console put in it, so the build can show
+    the console's last lines in an error even after the console step's cleanup removed it."""
+
+    last_console: Any = None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key == "console" and value is not None:
+            self.last_console = value
+        super().__setitem__(key, value)
+
+
 @dataclass
 class State:
     build_name: str  # "qemu.openbsd-76" (Packer's <type>.<name>)
@@ -40,7 +52,7 @@ class State:
     #: Provisioner blocks of the build, evaluated (type, body, file, line).
     provisioners: list[Any] = field(default_factory=list)
     #: The state bag proper: http_ip, http_port, disk_path, vm, console, ...
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=StateBag)
     artifact: Artifact | None = None
     halted: bool = False  # a step failed
     error: BaseException | None = None

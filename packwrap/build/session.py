@@ -1,0 +1,483 @@
+"""One `packwrap build` run: load, prepare, run builds in parallel, post-process, report.
+
+Embedded builds (a plugin claims the source type) run in threads, at most
+-parallel-builds at once (0 = no limit; -debug = 1), each with its own colour,
+BuildUi and log file `<log dir>/packwrap-<build>.log` (log dir: $PACKWRAP_LOG_DIR,
+else `<template dir>/.packwrap/logs`). Builds whose source type no plugin claims
+are handed, all together, to a real `packer build` with the same flags and
+`-only=` those builds. SIGINT/SIGTERM set one cancel event shared by every build
+(cleanup always runs; a second Ctrl-C only says so); SIGQUIT (Ctrl-\\) prints the
+last console lines of every running build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from packwrap.build.runner import run_steps
+from packwrap.build.state import BuildOptions, State
+from packwrap.build.ui import COLOURS, ERROR_COLOUR, BuildUi, Terminal
+from packwrap.config.schema import ConfigError
+from packwrap.durations import format_duration
+from packwrap.errors import Cancelled, PackwrapError
+
+if TYPE_CHECKING:
+    from packwrap.build.artifact import Artifact
+    from packwrap.template import BuildSpec, Template
+    from packwrap.template.cliargs import PackerFlags
+
+EXIT_CANCELLED = 130
+
+
+@dataclass
+class BuildResult:
+    name: str
+    artifacts: list[Artifact] = field(default_factory=list)
+    error: str | None = None
+    details: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    log_path: Path | None = None
+
+
+@dataclass
+class Prepared:
+    build: BuildSpec
+    builder: Any
+    config: Any
+    chains: list
+    colour: str
+
+
+class GlobalUi:
+    """Lines that belong to no build (`==> Builds finished...`)."""
+
+    def __init__(self, terminal: Terminal):
+        self.terminal = terminal
+
+    def say(self, message: str) -> None:
+        if self.terminal.machine:
+            self.terminal.machine_line("", "ui", "say", message)
+        else:
+            self.terminal.line(message)
+
+    message = say
+
+    def error(self, message: str) -> None:
+        if self.terminal.machine:
+            self.terminal.machine_line("", "ui", "error", message)
+        else:
+            self.terminal.line(message, colour=ERROR_COLOUR, stderr=True)
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def log_dir_for(template: Template, env: Mapping[str, str]) -> Path:
+    configured = env.get("PACKWRAP_LOG_DIR")
+    return Path(configured) if configured else Path(template.dir) / ".packwrap" / "logs"
+
+
+class BuildSession:
+    def __init__(
+        self,
+        flags: PackerFlags,
+        *,
+        out: Any = None,
+        err: Any = None,
+        env: Mapping[str, str] | None = None,
+        ask: Callable[[str], str] | None = None,
+        install_signals: bool = True,
+    ):
+        self.flags = flags
+        self.env = os.environ if env is None else env
+        color = None if flags.color else False
+        self.terminal = Terminal(
+            out or sys.stdout,
+            err or sys.stderr,
+            color=color,
+            timestamp=flags.timestamp_ui,
+            machine=flags.machine_readable,
+        )
+        self.ui = GlobalUi(self.terminal)
+        self.cancel_event = threading.Event()
+        self.install_signals = install_signals
+        self.ask = ask
+        self._ask_lock = threading.Lock()
+        self.running: dict[str, State] = {}
+        self.packer_proc: subprocess.Popen[str] | None = None
+        self.run_uuid = str(uuid.uuid4())
+        self._interrupts = 0
+
+    # -- entry point ------------------------------------------------------------------
+
+    def run(self) -> int:
+        from packwrap.plugins import builder_for
+        from packwrap.template import load_template, select_builds
+
+        path = Path(self.flags.path or ".")
+        template = load_template(path, settings=self.flags.settings, env=self.env)
+        if self.flags.warn_undeclared:
+            for w in template.warnings:
+                self.ui.error(f"Warning: {w}")
+        self._refresh_blueprint(template)
+        builds = select_builds(template, self.flags.only, self.flags.except_)
+        embedded: list[Prepared] = []
+        handoff: list[BuildSpec] = []
+        problems = []
+        for i, build in enumerate(builds):
+            builder_cls = builder_for(build.source.type)
+            if builder_cls is None:
+                handoff.append(build)
+                continue
+            builder = builder_cls()
+            config, found, warnings = builder.schema.prepare(build.source.body)
+            problems.extend(found)
+            for w in warnings:
+                self.ui.error(f"Warning: {build.name}: {w}")
+            from packwrap.postprocess import prepare_chains
+
+            try:
+                chains = prepare_chains(build.post_processors)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                chains = []
+            embedded.append(Prepared(build, builder, config, chains, COLOURS[i % len(COLOURS)]))
+        if problems:
+            raise ConfigError(problems)
+        packer = None
+        if handoff:
+            packer = shutil.which("packer", path=self.env.get("PATH"))
+            if packer is None:
+                names = ", ".join(b.name for b in handoff)
+                types = ", ".join(sorted({repr(b.source.type) for b in handoff}))
+                raise PackwrapError(
+                    f"no packwrap builder for source type {types} (build {names}) and no "
+                    "`packer` on PATH to hand it to: install Packer, or skip it with -except"
+                )
+        os.environ["PACKER_RUN_UUID"] = self.run_uuid
+        log_dir = log_dir_for(template, self.env)
+        old = self._install_handlers()
+        try:
+            results = self._run_all(template, embedded, handoff, packer, log_dir)
+        finally:
+            self._restore_handlers(old)
+        return self._summary(results, embedded=bool(embedded))
+
+    def _refresh_blueprint(self, template: Template) -> None:
+        try:
+            from packwrap.blueprint.regenerate import refresh
+        except ImportError:
+            return
+        refresh(template.dir, template.variables, self.ui)
+
+    # -- running ------------------------------------------------------------------------
+
+    def _run_all(
+        self,
+        template: Template,
+        embedded: list[Prepared],
+        handoff: list[BuildSpec],
+        packer: str | None,
+        log_dir: Path,
+    ) -> list[BuildResult]:
+        limit = 1 if self.flags.debug else self.flags.parallel_builds
+        slots = threading.Semaphore(limit if limit > 0 else max(1, len(embedded)))
+        results: list[BuildResult] = []
+        lock = threading.Lock()
+
+        def worker(p: Prepared) -> None:
+            with slots:
+                result = self._run_build(template, p, log_dir)
+            with lock:
+                results.append(result)
+
+        threads = [
+            threading.Thread(target=worker, args=(p,), name=f"build-{p.build.name}", daemon=True)
+            for p in embedded
+        ]
+        if self.terminal.color and len(embedded) > 1:
+            for p in embedded:
+                self.terminal.line(
+                    f"{p.build.name}: output will be in this color.", colour=p.colour
+                )
+            self.terminal.line("")
+        for t in threads:
+            t.start()
+        handoff_result: list[BuildResult] = []
+        if handoff and packer:
+            handoff_result = self._hand_off(handoff, packer)
+        for t in threads:
+            # join with a timeout so the main thread keeps receiving signals
+            while t.is_alive():
+                t.join(0.2)
+        order = {p.build.name: i for i, p in enumerate(embedded)}
+        results.sort(key=lambda r: order.get(r.name, 0))
+        return results + handoff_result
+
+    def _run_build(self, template: Template, p: Prepared, log_dir: Path) -> BuildResult:
+        from packwrap.build.common_options import sensitive_config_values
+        from packwrap.postprocess import PPContext, run_chains
+
+        build = p.build
+        log_path = log_dir / f"packwrap-{safe_name(build.name)}.log"
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            log_path.write_text("", encoding="utf-8")  # one log per build: the last run
+        except OSError as exc:
+            self.ui.error(f"Warning: cannot write the build log {log_path}: {exc.strerror}")
+            log_path = None  # type: ignore[assignment]
+        ui = BuildUi(
+            build.name,
+            self.terminal,
+            colour=p.colour,
+            log_path=log_path,
+            secrets=set(template.sensitive) | sensitive_config_values(p.config),
+        )
+        result = BuildResult(build.name, log_path=log_path)
+        state = State(
+            build_name=build.name,
+            source_type=build.source.type,
+            source_name=build.source.name,
+            config=p.config,
+            ui=ui,
+            options=BuildOptions(
+                force=self.flags.force,
+                on_error=self.flags.on_error,
+                debug=self.flags.debug,
+                timestamp_ui=self.flags.timestamp_ui,
+                machine_readable=self.flags.machine_readable,
+            ),
+            cancel_event=self.cancel_event,
+            template_dir=Path(template.dir),
+            provisioners=list(build.provisioners),
+        )
+        state.data["log_dir"] = str(log_dir)
+        state.data["run_uuid"] = self.run_uuid
+        ui.log(f"packwrap build {build.name}: run {self.run_uuid}")
+        start = time.monotonic()
+        self.running[build.name] = state
+        try:
+            steps = p.builder.steps(p.config)
+            run_steps(steps, state, ask=self._ask)
+            artifact = p.builder.artifact(p.config, state)
+            state.artifact = artifact
+            if artifact is not None:
+                ctx = PPContext(
+                    build_name=build.source.name,
+                    builder_type=build.source.type,
+                    full_name=build.name,
+                    run_uuid=self.run_uuid,
+                    ui=ui,
+                    force=self.flags.force,
+                )
+                result.artifacts = run_chains(p.chains, artifact, ctx)
+            elapsed = format_duration(time.monotonic() - start)
+            self._build_line(ui, f"Build '{build.name}' finished after {elapsed}.", p.colour)
+        except PackwrapError as exc:
+            result.cancelled = isinstance(exc, Cancelled) or self.cancel_event.is_set()
+            result.error = ui.mask(str(exc))
+            result.details = [ui.mask(d) for d in getattr(exc, "details", [])]
+            console = getattr(state.data, "last_console", None)
+            if not result.details and console is not None and not result.cancelled:
+                result.details = [f"console: {line}" for line in console.tail(10)]
+            elapsed = format_duration(time.monotonic() - start)
+            what = "was cancelled" if result.cancelled else "errored"
+            self._build_line(
+                ui, f"Build '{build.name}' {what} after {elapsed}: {result.error}", ERROR_COLOUR
+            )
+            for line in result.details:
+                self._build_line(ui, f"    {line}", ERROR_COLOUR)
+            if log_path:
+                self._build_line(ui, f"    build log: {log_path}", ERROR_COLOUR)
+        finally:
+            self.running.pop(build.name, None)
+            ui.close()
+        return result
+
+    def _build_line(self, ui: BuildUi, text: str, colour: str) -> None:
+        ui.log(text)
+        if self.terminal.machine:
+            kind = "error" if colour == ERROR_COLOUR else "say"
+            self.terminal.machine_line("", "ui", kind, ui.mask(text))
+        else:
+            self.terminal.line(ui.mask(text), colour=colour, stderr=colour == ERROR_COLOUR)
+
+    def _ask(self, prompt: str) -> str:
+        with self._ask_lock:
+            if self.ask is not None:
+                return self.ask(prompt)
+            from packwrap.build.runner import _default_ask
+
+            return _default_ask(prompt)
+
+    # -- hand-off to packer -------------------------------------------------------------
+
+    def packer_argv(self, packer: str, handoff: list[BuildSpec]) -> list[str]:
+        f = self.flags
+        argv = [packer, "build"]
+        for kind, value in f.settings:
+            argv += ["-var", value] if kind == "var" else [f"-var-file={value}"]
+        if f.force:
+            argv.append("-force")
+        if f.debug:
+            argv.append("-debug")
+        if f.on_error != "cleanup":
+            argv.append(f"-on-error={f.on_error}")
+        if f.parallel_builds:
+            argv.append(f"-parallel-builds={f.parallel_builds}")
+        if f.timestamp_ui:
+            argv.append("-timestamp-ui")
+        if f.machine_readable:
+            argv.append("-machine-readable")
+        if not f.color:
+            argv.append("-color=false")
+        names: list[str] = []
+        for b in handoff:
+            for n in (b.name, b.short_name if b.build_name else None):
+                if n and n not in names:
+                    names.append(n)
+        argv.append("-only=" + ",".join(names))
+        argv.append(str(f.path or "."))
+        return argv
+
+    def _hand_off(self, handoff: list[BuildSpec], packer: str) -> list[BuildResult]:
+        argv = self.packer_argv(packer, handoff)
+        self.ui.say(f"==> Handing {', '.join(b.name for b in handoff)} to {packer}")
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                start_new_session=True,  # signals reach it through us, once
+            )
+        except OSError as exc:
+            raise PackwrapError(f"cannot run {packer}: {exc.strerror}") from None
+        self.packer_proc = proc
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                with self.terminal.lock:
+                    self.terminal.out.write(line)
+                    self.terminal.out.flush()
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            self.packer_proc = None
+        name = "packer: " + ", ".join(b.name for b in handoff)
+        if rc == 0:
+            return [BuildResult(name)]
+        cancelled = self.cancel_event.is_set()
+        return [
+            BuildResult(name, error=f"packer build exited with status {rc}", cancelled=cancelled)
+        ]
+
+    # -- signals ------------------------------------------------------------------------
+
+    def _install_handlers(self) -> dict[int, Any]:
+        old: dict[int, Any] = {}
+        if not self.install_signals or threading.current_thread() is not threading.main_thread():
+            return old
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, self._on_cancel)
+        if hasattr(signal, "SIGQUIT"):
+            old[signal.SIGQUIT] = signal.signal(signal.SIGQUIT, self._on_quit)
+        return old
+
+    def _restore_handlers(self, old: dict[int, Any]) -> None:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+    def _on_cancel(self, signum: int, _frame: Any) -> None:
+        self._interrupts += 1
+        name = signal.Signals(signum).name
+        if self._interrupts == 1:
+            self.cancel_event.set()
+            self.ui.error(f"==> {name} received: cancelling builds and cleaning up...")
+        else:
+            self.ui.error("==> Cleanup in progress; it cannot be skipped, please wait.")
+        proc = self.packer_proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.send_signal(signum)
+
+    def _on_quit(self, _signum: int, _frame: Any) -> None:
+        self.print_console_tails()
+
+    def print_console_tails(self, n: int = 10) -> None:
+        for name, state in list(self.running.items()):
+            console = getattr(state.data, "last_console", None) or state.data.get("console")
+            if console is None:
+                self.ui.say(f"    {name}: no serial console yet")
+                continue
+            self.ui.say(f"==> {name}: last console lines:")
+            for line in console.tail(n):
+                self.ui.say(f"    {name} console: {line}")
+
+    # -- summary ------------------------------------------------------------------------
+
+    def _summary(self, results: list[BuildResult], *, embedded: bool = True) -> int:
+        failed = [r for r in results if r.error]
+        if not embedded:
+            # only packer ran: it printed its own summary
+            if self.cancel_event.is_set():
+                return EXIT_CANCELLED
+            return 1 if failed else 0
+        ok = [r for r in results if not r.error and r.artifacts]
+        if failed:
+            self.ui.say("")
+            self.ui.say("==> Some builds didn't complete successfully and had errors:")
+            for r in failed:
+                self.ui.say(f"--> {r.name}: {r.error}")
+        self.ui.say("")
+        if ok:
+            self.ui.say("==> Builds finished. The artifacts of successful builds are:")
+            for r in ok:
+                self._report_artifacts(r)
+        else:
+            self.ui.say("==> Builds finished but no artifacts were created.")
+        if self.cancel_event.is_set() or any(r.cancelled for r in failed):
+            return EXIT_CANCELLED
+        return 1 if failed else 0
+
+    def _report_artifacts(self, r: BuildResult) -> None:
+        term = self.terminal
+        if term.machine:
+            term.machine_line(r.name, "artifact-count", str(len(r.artifacts)))
+        for i, a in enumerate(r.artifacts):
+            if term.machine:
+                n = str(i)
+                term.machine_line(r.name, "artifact", n, "builder-id", a.builder_id)
+                term.machine_line(r.name, "artifact", n, "id", a.id)
+                term.machine_line(r.name, "artifact", n, "string", a.description)
+                term.machine_line(r.name, "artifact", n, "files-count", str(len(a.files)))
+                for j, f in enumerate(a.files):
+                    term.machine_line(r.name, "artifact", n, "file", str(j), f)
+                term.machine_line(r.name, "artifact", n, "end")
+            self.ui.say(f"--> {r.name}: {a.description}")
+
+
+def run_build(flags: PackerFlags, **kwargs: Any) -> int:
+    return BuildSession(flags, **kwargs).run()

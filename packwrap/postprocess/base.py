@@ -1,0 +1,136 @@
+"""The post-processor interface and Packer's chain semantics (core/build.go).
+
+For each chain the builder's artifact goes through the post-processors in order;
+each returns a new artifact and whether to keep its input. The builder's artifact
+is kept when there are no post-processors or when the first post-processor of any
+chain keeps it; an intermediate artifact is listed only when the next one keeps
+it; the last artifact of each chain is always listed. (packwrap never destroys
+files of dropped artifacts: it only leaves them out of the list.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from packwrap.config.schema import BOOL, Config, ConfigError, Option, Schema
+from packwrap.errors import PackwrapError
+
+if TYPE_CHECKING:
+    from packwrap.build.artifact import Artifact
+    from packwrap.build.ui import Ui
+    from packwrap.template.model import BlockSpec
+
+ENTRY_POINT_GROUP = "packwrap.post_processors"
+
+#: Keys every post-processor block accepts (handled here, not by the post-processor).
+COMMON_OPTIONS = [
+    Option("keep_input_artifact", BOOL, None),
+    Option("name", default=None),
+    Option("only", "any", None),
+    Option("except", "any", None),
+]
+
+
+@dataclass
+class PPContext:
+    """What a post-processor knows about the build (Packer's packer_* config keys)."""
+
+    build_name: str  # packer_build_name: the source name ("openbsd-76")
+    builder_type: str  # packer_builder_type ("qemu")
+    full_name: str  # "qemu.openbsd-76", for messages
+    run_uuid: str
+    ui: Ui
+    force: bool = False
+    cwd: Path = field(default_factory=Path.cwd)
+
+
+class PostProcessor(Protocol):
+    type_name: ClassVar[str]
+    schema: ClassVar[Schema]
+    #: True when the input artifact must be kept whatever keep_input_artifact says.
+    force_keep: ClassVar[bool]
+
+    def run(self, config: Config, artifact: Artifact, ctx: PPContext) -> tuple[Artifact, bool]:
+        """The new artifact and whether the input artifact is kept by default."""
+        ...
+
+
+def _builtin() -> dict[str, Callable[[], Any]]:
+    from packwrap.postprocess.checksum import ChecksumPostProcessor
+    from packwrap.postprocess.manifest import ManifestPostProcessor
+
+    return {"manifest": ManifestPostProcessor, "checksum": ChecksumPostProcessor}
+
+
+def post_processor_for(type_name: str) -> Any | None:
+    """An instance of the post-processor for this type, or None."""
+    builtin = _builtin()
+    if type_name in builtin:
+        return builtin[type_name]()
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == type_name:
+            return ep.load()()
+    return None
+
+
+@dataclass
+class PreparedPP:
+    type: str
+    impl: Any
+    config: Config
+    keep_input_artifact: bool | None
+
+
+def prepare_chains(chains: list[list[BlockSpec]]) -> list[list[PreparedPP]]:
+    """Prepare every post-processor's config; ConfigError lists every problem."""
+    problems = []
+    out: list[list[PreparedPP]] = []
+    for chain in chains:
+        prepared: list[PreparedPP] = []
+        for block in chain:
+            impl = post_processor_for(block.type)
+            if impl is None:
+                raise PackwrapError(
+                    f"post-processor {block.type!r} is not supported by packwrap "
+                    "(supported: manifest, checksum)",
+                    file=block.body.file,
+                    line=block.body.line,
+                )
+            schema = impl.schema.extend(COMMON_OPTIONS)
+            config, found, _warnings = schema.prepare(block.body)
+            problems.extend(found)
+            prepared.append(PreparedPP(block.type, impl, config, config.get("keep_input_artifact")))
+        out.append(prepared)
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def run_chains(
+    chains: list[list[PreparedPP]], artifact: Artifact, ctx: PPContext
+) -> list[Artifact]:
+    """Artifacts to report, in Packer's order (the builder's first when kept)."""
+    results: list[Artifact] = []
+    keep_original = not chains
+    for chain in chains:
+        prior = artifact
+        for i, pp in enumerate(chain):
+            ctx.ui.say(f"Running post-processor: {pp.config.get('name') or ''} (type {pp.type})")
+            new, keep = pp.impl.run(pp.config, prior, ctx)
+            if pp.keep_input_artifact is not None and not (
+                keep and getattr(pp.impl, "force_keep", False)
+            ):
+                keep = pp.keep_input_artifact
+            if i == 0:
+                keep_original = keep_original or keep
+            elif keep:
+                results.append(prior)
+            prior = new
+        results.append(prior)
+    if keep_original:
+        results.insert(0, artifact)
+    return results

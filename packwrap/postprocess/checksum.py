@@ -1,0 +1,88 @@
+"""The checksum post-processor, in Packer's exact format (packer.md §4.4).
+
+For each checksum type and each artifact file, appends `<hex>\\t<basename>\\n` to the
+output file (default `packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum`,
+parent directories created). The returned artifact (BuilderId
+packer.post-processor.checksum, Id "") lists the input files plus the checksum files
+it created; the input is always kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from packwrap.build.artifact import Artifact
+from packwrap.config.schema import LIST, STRING, Config, Option, Schema
+from packwrap.errors import PackwrapError
+
+if TYPE_CHECKING:
+    from packwrap.postprocess.base import PPContext
+
+BUILDER_ID = "packer.post-processor.checksum"
+TYPES = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
+DEFAULT_OUTPUT = "packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum"
+
+
+def _check(config: Config, problem) -> None:  # type: ignore[no-untyped-def]
+    for t in config.checksum_types:
+        if t not in TYPES:
+            problem(
+                f"unrecognized checksum type {t!r} (one of {', '.join(TYPES)})", "checksum_types"
+            )
+
+
+def file_digest(path: Path, kind: str) -> str:
+    h = hashlib.new(kind)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class ChecksumPostProcessor:
+    type_name: ClassVar[str] = "checksum"
+    force_keep: ClassVar[bool] = True
+    schema: ClassVar[Schema] = Schema(
+        [
+            Option("checksum_types", LIST, ["md5"]),
+            Option("output", STRING, DEFAULT_OUTPUT),
+        ],
+        [_check],
+    )
+
+    def run(self, config: Config, artifact: Artifact, ctx: PPContext) -> tuple[Artifact, bool]:
+        from packwrap.build.bootcommand import render
+
+        data: dict[str, object] = dict(artifact.state.get("generated_data") or {})
+        data.update(BuildName=ctx.build_name, BuilderType=ctx.builder_type)
+        created: list[str] = []
+        for kind in config.checksum_types or ["md5"]:
+            data["ChecksumType"] = kind
+            target = Path(render(config.output or DEFAULT_OUTPUT, data, what="checksum output"))
+            if not target.is_absolute():
+                target = ctx.cwd / target
+            for name in artifact.files:
+                if not target.exists() and str(target) not in created:
+                    created.append(str(target))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    digest = file_digest(Path(name), kind)
+                except OSError as exc:
+                    raise PackwrapError(f"checksum: cannot read {name}: {exc.strerror}") from None
+                fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                    fh.write(f"{digest}\t{os.path.basename(name)}\n")
+        files = [*artifact.files, *created]
+        for c in created:
+            ctx.ui.message(f"Checksums written to {c}")
+        new = Artifact(
+            builder_id=BUILDER_ID,
+            id="",
+            files=files,
+            description="Created artifact from files: " + ", ".join(files),
+            state=dict(artifact.state),
+        )
+        return new, True

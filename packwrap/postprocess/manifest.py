@@ -1,0 +1,136 @@
+"""The manifest post-processor, in Packer's exact file format (packer.md §4.3).
+
+{"builds": [{name, builder_type, build_time, files: [{name, size}] | null, artifact_id,
+packer_run_uuid, custom_data}], "last_run_uuid": "..."} with 2-space indent, no
+trailing newline, Go's HTML-safe escapes, mode 0664. Builds are appended; the file is
+reset only under -force when its last_run_uuid is another run's. `<output>.lock`
+(O_EXCL, 3 tries) serialises parallel builds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from packwrap.config.schema import BOOL, MAP, STRING, Config, Option, Schema
+from packwrap.errors import PackwrapError
+
+if TYPE_CHECKING:
+    from packwrap.build.artifact import Artifact
+    from packwrap.postprocess.base import PPContext
+
+BUILDER_ID = "packer.post-processor.manifest"
+
+
+def go_json(data: Any) -> str:
+    """json.MarshalIndent(data, "", "  ") as Go writes it (HTML characters escaped)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+class FileLock:
+    """Packer's manifest lock: create `<path>.lock` with O_EXCL, 3 tries."""
+
+    def __init__(self, path: Path, tries: int = 3, delay: float = 0.5):
+        self.path = Path(str(path) + ".lock")
+        self.tries = tries
+        self.delay = delay
+
+    def __enter__(self) -> FileLock:
+        for attempt in range(self.tries):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                os.close(fd)
+                return self
+            except FileExistsError:
+                if attempt + 1 < self.tries:
+                    time.sleep(self.delay)
+        raise PackwrapError(
+            f"cannot lock {self.path}: another build holds it (remove it if no build runs)"
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+def write_atomic(path: Path, text: str, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class ManifestPostProcessor:
+    type_name: ClassVar[str] = "manifest"
+    force_keep: ClassVar[bool] = True
+    schema: ClassVar[Schema] = Schema(
+        [
+            Option("output", STRING, "packer-manifest.json"),
+            Option("strip_path", BOOL, False),
+            Option("strip_time", BOOL, False),
+            Option("custom_data", MAP, None),
+        ]
+    )
+
+    def run(self, config: Config, artifact: Artifact, ctx: PPContext) -> tuple[Artifact, bool]:
+        output = Path(config.output or "packer-manifest.json")
+        if not output.is_absolute():
+            output = ctx.cwd / output
+        files = []
+        for f in artifact.files:
+            p = Path(f)
+            size = p.stat().st_size if p.exists() else 0
+            files.append({"name": p.name if config.strip_path else str(f), "size": size})
+        entry: dict[str, Any] = {
+            "name": ctx.build_name,
+            "builder_type": ctx.builder_type,
+        }
+        if not config.strip_time:
+            entry["build_time"] = int(time.time())
+        entry.update(
+            files=files or None,
+            artifact_id=artifact.id,
+            packer_run_uuid=ctx.run_uuid,
+            custom_data=_custom_data(config.custom_data, artifact),
+        )
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(output):
+            manifest = {"builds": [], "last_run_uuid": ""}
+            if output.exists():
+                try:
+                    manifest = json.loads(output.read_text(encoding="utf-8") or "{}")
+                except (OSError, ValueError) as exc:
+                    raise PackwrapError(f"{output}: not a readable manifest: {exc}") from None
+                if not isinstance(manifest, dict) or not isinstance(
+                    manifest.get("builds", []), list
+                ):
+                    raise PackwrapError(f"{output}: not a Packer manifest")
+                manifest.setdefault("builds", [])
+                if ctx.force and manifest.get("last_run_uuid") != ctx.run_uuid:
+                    manifest = {"builds": []}
+            manifest["builds"] = [*(manifest.get("builds") or []), entry]
+            manifest["last_run_uuid"] = ctx.run_uuid
+            ordered = {"builds": manifest["builds"], "last_run_uuid": ctx.run_uuid}
+            write_atomic(output, go_json(ordered), 0o664)
+        ctx.ui.message(f"Manifest written to {output}")
+        return artifact, True
+
+
+def _custom_data(custom: dict[str, Any] | None, artifact: Artifact) -> dict[str, str] | None:
+    if not custom:
+        return None
+    from packwrap.build.bootcommand import render
+
+    generated = dict(artifact.state.get("generated_data") or {})
+    return {k: render(str(v), generated, what=f"custom_data.{k}") for k, v in custom.items()}
