@@ -21,8 +21,14 @@ def parse_hcl(text: str, file: str) -> Body:
     try:
         tree = hcl2.parses_to_tree(text)
     except UnexpectedInput as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        raise PackwrapError(f"HCL syntax error: {detail}", file=file, line=exc.line) from None
+        line = _unterminated_string(text, exc.line)
+        if line:
+            raise PackwrapError(
+                "HCL syntax error: unterminated string", file=file, line=line
+            ) from None
+        raise PackwrapError(
+            f"HCL syntax error: {_describe(exc)}", file=file, line=exc.line
+        ) from None
     except Exception as exc:  # the grammar's post-processing can raise anything
         raise PackwrapError(f"HCL syntax error: {exc}", file=file) from None
 
@@ -101,3 +107,45 @@ def parse_hcl(text: str, file: str) -> Body:
 def _short(src: str) -> str:
     one = " ".join(src.split())
     return one if len(one) <= 60 else one[:57] + "..."
+
+
+def _describe(exc: Exception) -> str:
+    token = getattr(exc, "token", None)
+    char = getattr(exc, "char", None)
+    column = getattr(exc, "column", None)
+    if token is not None:
+        what = "end of file" if token.type == "$END" else repr(str(token).strip() or str(token))
+    elif char is not None:
+        what = repr(char)
+    else:
+        return str(exc).splitlines()[0] if str(exc) else "invalid syntax"
+    return f"unexpected {what} at column {column}"
+
+
+def _unterminated_string(text: str, error_line: int) -> int | None:
+    """python-hcl2 lets a quoted string run across lines; HCL does not. Find the first
+    line before the error with an unbalanced quote, outside heredocs and comments."""
+    heredoc = None
+    for number, line in enumerate(text.split("\n")[:error_line], 1):
+        if heredoc:
+            if line.strip() == heredoc:
+                heredoc = None
+            continue
+        quotes, i = 0, 0
+        while i < len(line):
+            c = line[i]
+            if c == "\\":
+                i += 2
+                continue
+            if c == '"':
+                quotes += 1
+            elif quotes % 2 == 0 and (c == "#" or line.startswith("//", i)):
+                break
+            elif quotes % 2 == 0 and line.startswith("<<", i):
+                marker = line[i + 2 :].lstrip("-").strip()
+                heredoc = marker or None
+                break
+            i += 1
+        if quotes % 2:
+            return number
+    return None
