@@ -14,13 +14,15 @@ from packwrap.blueprint.model import Variable
 from packwrap.errors import PackwrapError
 
 
-def _attr(module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(f"packwrap.autoinstall.{module}"), name)
-    except (ImportError, AttributeError):
-        raise PackwrapError(
-            f"packwrap.autoinstall.{module}.{name} is not available in this installation"
-        ) from None
+def _attr(module: str, name: str, *more_modules: str) -> Any:
+    for mod in (module, *more_modules):
+        try:
+            return getattr(importlib.import_module(f"packwrap.autoinstall.{mod}"), name)
+        except (ImportError, AttributeError):
+            continue
+    raise PackwrapError(
+        f"packwrap.autoinstall.{module}.{name} is not available in this installation"
+    )
 
 
 def known_releases() -> list[str]:
@@ -58,7 +60,7 @@ def render_install_conf(values: Mapping[str, Any], release: str) -> str:
 
 
 def render_disklabel(layout: Any) -> str:
-    return _attr("render", "render_disklabel")(layout)
+    return _attr("render", "render_disklabel", "disklabel")(layout)
 
 
 def hash_password(password: str) -> str:

@@ -63,6 +63,7 @@ class BlueprintDir:
     name: str
     path: Path
     meta: dict[str, Any]
+    error: PackwrapError | None = None  # a broken blueprint fails only when it is used
 
     @property
     def description(self) -> str:
@@ -106,6 +107,13 @@ class Blueprint:
 
 
 def load_blueprint_dir(path: Path) -> BlueprintDir:
+    try:
+        return _load_blueprint_dir(path)
+    except PackwrapError as exc:
+        return BlueprintDir(name=path.name, path=path, meta={}, error=exc)
+
+
+def _load_blueprint_dir(path: Path) -> BlueprintDir:
     meta_path = path / METADATA
     try:
         with meta_path.open("rb") as f:

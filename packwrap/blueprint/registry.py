@@ -76,6 +76,8 @@ def _chain(name: str, candidates: list[BlueprintDir]) -> list[BlueprintDir]:
                 file=str(child.path / METADATA),
             )
         d = candidates[match]
+        if d.error is not None:
+            raise d.error
         if any(c.path == d.path for c in chain):
             raise PackwrapError(
                 f"blueprint {d.name!r}: `extends` loops back to itself", file=str(d.path / METADATA)
@@ -87,11 +89,19 @@ def _chain(name: str, candidates: list[BlueprintDir]) -> list[BlueprintDir]:
     return chain
 
 
-def list_blueprints(env: Mapping[str, str] | None = None) -> list[Blueprint]:
-    """One layered Blueprint per name (the first on the path), sorted by name."""
+def list_blueprints(
+    env: Mapping[str, str] | None = None,
+) -> list[Blueprint | tuple[str, PackwrapError]]:
+    """One layered Blueprint per name (the first on the path), sorted by name; a broken
+    one is listed as (name, error) so the others still show."""
     candidates = _candidates(env)
-    names = sorted({c.name for c in candidates})
-    return [layer(_chain(n, candidates)) for n in names]
+    out: list[Blueprint | tuple[str, PackwrapError]] = []
+    for n in sorted({c.name for c in candidates}):
+        try:
+            out.append(layer(_chain(n, candidates)))
+        except PackwrapError as exc:
+            out.append((n, exc))
+    return out
 
 
 def load_blueprint(name: str, env: Mapping[str, str] | None = None) -> Blueprint:
@@ -163,8 +173,12 @@ def describe_blueprints(env: Mapping[str, str] | None = None) -> list[str]:
     """`name  description` lines, then the releases (`openbsd-76 ...`) where there are any."""
     lines = []
     blueprints = list_blueprints(env)
-    width = max((len(bp.name) for bp in blueprints), default=0) + 2
+    width = max((len(b[0] if isinstance(b, tuple) else b.name) for b in blueprints), default=0)
+    width += 2
     for bp in blueprints:
+        if isinstance(bp, tuple):
+            lines.append(f"{bp[0].ljust(width)}(broken: {bp[1]})")
+            continue
         first = bp.description.splitlines()[0] if bp.description else ""
         lines.append(f"{bp.name.ljust(width)}{first}")
         if bp.releases_source is not None:

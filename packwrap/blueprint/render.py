@@ -2,7 +2,7 @@
 
 Rules for the files under a blueprint's `project/`:
 - `X.j2` is rendered with Jinja2 to `X`; other files are copied as they are.
-- `__name__` in a path becomes the instance name (`openbsd-76.pkr.hcl`).
+- `__name__` in a path becomes the instance name (`openbsd-76.pkr.hcl`); `dot_x` becomes `.x`.
 - names starting with `_` are partials for `{% include %}`, not output files; a child
   blueprint overrides a partial by shipping one with the same path.
 - `{% extends "<parent>/<path>" %}` reaches a parent blueprint's file by its name.
@@ -72,15 +72,21 @@ def emitted_variables(bp: Blueprint, options: Options) -> list[Variable]:
 
 
 def installer_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Values as render_install_conf wants them: the key file read into `ssh_public_key`."""
+    """Values as render_install_conf wants them: the key in `ssh_public_key_file` becomes
+    the answer `root_ssh_key` (unless that is set directly)."""
     out = dict(values)
     key_file = values.get("ssh_public_key_file")
-    if key_file and not out.get("ssh_public_key"):
+    if key_file and not out.get("root_ssh_key"):
         path = Path(str(key_file)).expanduser()
         try:
-            out["ssh_public_key"] = path.read_text().strip()
+            key = path.read_text().strip()
         except OSError as exc:
             raise PackwrapError(f"ssh_public_key_file {str(key_file)!r}: {exc.strerror}") from None
+        if "\n" in key or not key.startswith(("ssh-", "ecdsa-", "sk-")):
+            raise PackwrapError(
+                f"ssh_public_key_file {str(key_file)!r}: expected one OpenSSH public key line"
+            )
+        out["root_ssh_key"] = key
     return out
 
 
@@ -153,6 +159,8 @@ def _is_partial(name: str) -> bool:
 
 def output_path(template_path: str, options: Options) -> str:
     out = template_path.replace("__name__", options.name)
+    # `dot_x` -> `.x`: dot files in a blueprint would act on the blueprint's own tree
+    out = "/".join("." + p[4:] if p.startswith("dot_") else p for p in out.split("/"))
     return out[:-3] if out.endswith(".j2") else out
 
 

@@ -1,0 +1,313 @@
+"""The blueprint engine: search path, `extends` layering, values, HCL text, regeneration."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import hcl2
+import pytest
+
+from packwrap.blueprint import hcl, installer, registry
+from packwrap.blueprint.model import Variable
+from packwrap.blueprint.regenerate import refresh
+from packwrap.blueprint.values import coerce, parse_var_args
+from packwrap.cli import main
+from packwrap.errors import PackwrapError, UsageError
+
+PACKER = shutil.which("packer")
+
+
+def _stub_install_conf(values, release):
+    return f"System hostname = {values['hostname']}\nPassword for root account = x\n"
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path):
+    try:
+        from packwrap.autoinstall.render import render_install_conf  # noqa: F401
+    except ImportError:
+        monkeypatch.setattr(installer, "render_install_conf", _stub_install_conf)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("PACKWRAP_BLUEPRINT_PATH", raising=False)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+# --- search path and extends ---------------------------------------------------------------
+
+
+def test_search_path_order_env_then_xdg_then_builtin(tmp_path):
+    env = {"PACKWRAP_BLUEPRINT_PATH": f"{tmp_path}/a:{tmp_path}/b", "XDG_CONFIG_HOME": "/x"}
+    path = registry.search_path(env)
+    assert path[:3] == [tmp_path / "a", tmp_path / "b", Path("/x/packwrap/blueprints")]
+    assert (path[3] / "openbsd" / "blueprint.toml").is_file()
+    home = registry.search_path({"HOME": "/home/u"})
+    assert home[0] == Path("/home/u/.config/packwrap/blueprints")
+
+
+def test_user_blueprint_extends_openbsd_via_env_var(tmp_path, monkeypatch, capsys):
+    user = tmp_path / "mine"
+    write(
+        user / "web" / "blueprint.toml",
+        """
+        description = "OpenBSD web server"
+        extends = "openbsd"
+
+        [variables.hostname]
+        default = "www"
+
+        [variables.httpd_port]
+        type = "number"
+        default = 8080
+        help = "Port httpd listens on."
+        """,
+    )
+    write(
+        user / "web" / "project" / "site" / "etc" / "rc.conf.local.j2",
+        "httpd_flags=\n# port {{ values.httpd_port }}\n",
+    )
+    write(user / "web" / "project" / "README.md.j2", "# {{ name }}: my web server\n")
+    monkeypatch.setenv("PACKWRAP_BLUEPRINT_PATH", str(user))
+
+    assert main(["blueprints"]) == 0
+    out = capsys.readouterr().out
+    assert "web" in out and "OpenBSD web server" in out
+    assert "web-76" in out  # releases come with the parent
+
+    target = tmp_path / "proj"
+    assert (
+        main(["new", "web-77", str(target), "--no-root-password", "--var", "httpd_port=8443"]) == 0
+    )
+    # the child's own file, the child's override, and the parent's files
+    assert (target / "site" / "etc" / "rc.conf.local").read_text().endswith("# port 8443\n")
+    assert (target / "README.md").read_text() == "# web-77: my web server\n"
+    assert (target / "web-77.pkr.hcl").is_file()
+    values = hcl2.loads((target / "web-77.auto.pkrvars.hcl").read_text())
+    assert values["hostname"] == '"www"'
+    assert values["httpd_port"] == 8443
+    assert values["release"] == '"7.7"'
+    if PACKER:
+        r = subprocess.run(
+            [PACKER, "fmt", "-check", "."], cwd=target, capture_output=True, check=False
+        )
+        assert r.returncode == 0, r.stdout
+
+
+def test_user_blueprint_may_shadow_and_extend_the_builtin_of_the_same_name(tmp_path, monkeypatch):
+    xdg = tmp_path / "xdg" / "packwrap" / "blueprints"
+    write(
+        xdg / "openbsd" / "blueprint.toml",
+        """
+        extends = "openbsd"
+        [variables.memory]
+        default = 4096
+        """,
+    )
+    bp = registry.load_blueprint("openbsd")
+    assert [d.path for d in bp.chain][0] == xdg / "openbsd"
+    assert len(bp.chain) == 2
+    assert bp.variables["memory"].default == 4096
+    assert bp.variables["memory"].type == "number"  # the rest comes from the parent
+    assert bp.description  # the parent's description
+
+
+def test_extends_errors(tmp_path, monkeypatch):
+    root = tmp_path / "bps"
+    write(root / "a" / "blueprint.toml", 'extends = "b"\n')
+    write(root / "b" / "blueprint.toml", 'extends = "a"\n')
+    write(root / "c" / "blueprint.toml", 'extends = "nope"\n')
+    write(root / "d" / "blueprint.toml", "[variables.x]\ntpye = 'string'\n")
+    monkeypatch.setenv("PACKWRAP_BLUEPRINT_PATH", str(root))
+    with pytest.raises(PackwrapError, match="loops back"):
+        registry.load_blueprint("a")
+    with pytest.raises(PackwrapError, match="extends 'nope', which is not on the search path"):
+        registry.load_blueprint("c")
+    with pytest.raises(PackwrapError, match="unknown key"):
+        registry.load_blueprint("d")
+
+
+def test_instance_names_resolve_to_the_one_openbsd_blueprint():
+    inst = registry.resolve("openbsd-76")
+    assert (inst.blueprint.name, inst.release, inst.name) == ("openbsd", "7.6", "openbsd-76")
+    inst = registry.resolve("openbsd")
+    assert inst.release == "7.6" and inst.name == "openbsd-76"
+    with pytest.raises(UsageError, match=r"known releases: 7\.5, 7\.6, 7\.7, 7\.8"):
+        registry.resolve("openbsd-99")
+    with pytest.raises(UsageError, match="unknown blueprint 'freebsd-14'"):
+        registry.resolve("freebsd-14")
+
+
+# --- values -------------------------------------------------------------------------------
+
+
+def test_coerce_types_and_errors():
+    assert coerce(Variable("m", "number"), "2048") == 2048
+    assert coerce(Variable("b", "bool"), "yes") is True
+    assert coerce(Variable("l", "list(string)"), "a, b") == ["a", "b"]
+    assert coerce(Variable("l", "list(string)"), '["a b"]') == ["a b"]
+    layout = coerce(Variable("d", "list(object({mount=string}))"), '[{"mount": "/"}]')
+    assert layout == [{"mount": "/"}]
+    with pytest.raises(UsageError, match="variable m: 'x' is not a number"):
+        coerce(Variable("m", "number"), "x")
+    with pytest.raises(UsageError, match="is not a bool"):
+        coerce(Variable("b", "bool"), "2")
+    with pytest.raises(UsageError, match="is not JSON"):
+        coerce(Variable("d", "list(object({mount=string}))"), "{oops")
+    with pytest.raises(UsageError, match="is not one of raw, qcow2"):
+        coerce(Variable("f", choices=["raw", "qcow2"]), "vdi")
+
+
+def test_parse_var_args_did_you_mean_and_password_hint():
+    variables = {"hostname": Variable("hostname"), "memory": Variable("memory", "number")}
+    assert parse_var_args(["memory=1", "hostname=a=b"], variables) == {
+        "memory": 1,
+        "hostname": "a=b",
+    }
+    with pytest.raises(UsageError, match="did you mean 'memory'"):
+        parse_var_args(["memroy=1"], variables)
+    with pytest.raises(UsageError, match="use --root-password"):
+        parse_var_args(["root_password=x"], variables)
+
+
+# --- HCL text -----------------------------------------------------------------------------
+
+
+def test_literal_escapes_interpolation_unless_asked():
+    assert hcl.literal("a${b}%{c}") == '"a$${b}%%{c}"'
+    assert hcl.literal("<wait${var.w}>", template=True) == '"<wait${var.w}>"'
+    assert hcl.literal([True, 1, "x"]) == '[true, 1, "x"]'
+    assert hcl.literal({"mount": "/", "a b": 1}) == '{ mount = "/", "a b" = 1 }'
+    assert hcl.type_expr("list(object({a=string,b = number}))") == (
+        "list(object({ a = string, b = number }))"
+    )
+
+
+SAMPLE = """\
+source "qemu" "x" {
+  a = 1
+  longer_name = "v"
+  # a comment ends the run
+  b = [
+    "one",
+  ]
+  cc = true
+  d = "x = y"
+}
+"""
+
+
+def test_fmt_aligns_like_packer_fmt(tmp_path):
+    out = hcl.fmt(SAMPLE)
+    assert '  a           = 1\n  longer_name = "v"\n' in out
+    assert "  b = [\n" in out
+    assert '  cc = true\n  d  = "x = y"\n' in out
+    if PACKER:
+        (tmp_path / "t.pkr.hcl").write_text(out)
+        r = subprocess.run(
+            [PACKER, "fmt", "-check", "-diff", "."],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert r.returncode == 0, r.stdout
+
+
+def test_to_json_converts_blocks_labels_and_expressions():
+    text = hcl.fmt(
+        'variable "v" {\n  type = list(string)\n  default = ["a$${x}"]\n}\n'
+        'source "qemu" "n" {\n  memory = var.m\n  name = "${var.v}-x"\n}\n'
+        'build {\n  sources = ["source.qemu.n"]\n'
+        '  post-processor "manifest" {\n  }\n'
+        '  post-processor "checksum" {\n    checksum_types = ["sha256"]\n  }\n}\n'
+    )
+    doc = json.loads(hcl.to_json(text))
+    assert doc["variable"]["v"] == {"type": "list(string)", "default": ["a$${x}"]}
+    assert doc["source"]["qemu"]["n"] == {"memory": "${var.m}", "name": "${var.v}-x"}
+    assert doc["build"]["post-processor"] == [
+        {"manifest": {}},
+        {"checksum": {"checksum_types": ["sha256"]}},
+    ]
+
+
+# --- regeneration -------------------------------------------------------------------------
+
+
+class RecordingUi:
+    def __init__(self):
+        self.lines = []
+
+    def say(self, m):
+        self.lines.append(("say", m))
+
+    def message(self, m):
+        self.lines.append(("message", m))
+
+    def error(self, m):
+        self.lines.append(("error", m))
+
+
+def _unquote(value):
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if isinstance(value, list):
+        return [_unquote(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _unquote(v) for k, v in value.items()}
+    return value
+
+
+def _project(tmp_path) -> tuple[Path, dict]:
+    """A fresh project and its variables as `packwrap build` would evaluate them."""
+    target = tmp_path / "p"
+    assert main(["new", "openbsd-76", str(target), "--no-root-password"]) == 0
+    try:
+        from packwrap.template import load_template
+
+        return target, dict(load_template(target).variables)
+    except ImportError:
+        text = (target / "openbsd-76.auto.pkrvars.hcl").read_text()
+        return target, _unquote(hcl2.loads(text))
+
+
+def test_refresh_regenerates_unmodified_files_when_variables_change(tmp_path):
+    target, values = _project(tmp_path)
+    conf = target / "http" / "install.conf.pkr.in"
+    ui = RecordingUi()
+    assert refresh(target, values, ui) == []  # nothing changed
+    assert ui.lines == []
+    assert refresh(target, {**values, "hostname": "db7"}, ui) == ["http/install.conf.pkr.in"]
+    assert "db7" in conf.read_text()
+    assert any("Regenerated http/install.conf.pkr.in" in m and "hostname" in m for _, m in ui.lines)
+    # recorded: the same values again change nothing
+    ui.lines.clear()
+    assert refresh(target, {**values, "hostname": "db7"}, ui) == []
+    assert ui.lines == []
+
+
+def test_refresh_keeps_hand_edited_files_and_warns(tmp_path):
+    target, values = _project(tmp_path)
+    conf = target / "http" / "install.conf.pkr.in"
+    conf.write_text(conf.read_text() + "# my change\n")
+    ui = RecordingUi()
+    assert refresh(target, values, ui) == []
+    assert ui.lines == []  # edited, but the variables did not change: nothing to say
+    assert refresh(target, {**values, "hostname": "db7"}, ui) == []
+    assert "# my change" in conf.read_text() and "db7" not in conf.read_text()
+    assert any(kind == "error" and "edited by hand" in m for kind, m in ui.lines)
+
+
+def test_refresh_restores_a_deleted_file_and_ignores_non_projects(tmp_path):
+    target, values = _project(tmp_path)
+    (target / "http" / "disklabel").unlink()
+    assert refresh(target, values, RecordingUi()) == ["http/disklabel"]
+    assert (target / "http" / "disklabel").read_text().startswith("/ ")
+    assert refresh(tmp_path / "elsewhere", values, RecordingUi()) == []
