@@ -1,0 +1,25 @@
+"""The Go plugin's artifact (packer.md §1.7): one disk image file."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from packwrap.build.artifact import Artifact
+
+if TYPE_CHECKING:
+    from packwrap.config.schema import Config
+
+BUILDER_ID = "packer.openbsd-vmm"
+
+
+def make_artifact(config: Config, disk: str) -> Artifact:
+    return Artifact(
+        builder_id=BUILDER_ID,
+        id="VMM",
+        files=[disk],
+        description=f"Image: {config.vm_name}",
+        state={
+            "diskName": f"{config.vm_name}.{config.disk_format}",
+            "diskType": config.disk_format,
+        },
+    )

@@ -1,0 +1,140 @@
+"""The openbsd-vmm source's options: the Go plugin's (packer.md §1.3), same names and
+meaning, its pre-PR#8 names as aliases, the SDK blocks every builder accepts, and
+packwrap's own.
+
+Decisions for templates written for the talk-era plugin (the seed demo: no
+vm_template, no boot_device, ssh_username without credentials):
+- `vm_template` is optional. Without it vmctl starts the VM without `-t`, which
+  vmd allows only for root: run as root or set `doas = true` (a warning says so at
+  build time). With it, an unprivileged user owning the vm.conf parent needs nothing.
+- `boot_device` unset: `net` when `boot` (a kernel such as bsd.rd) is given, `cdrom`
+  when only `cdrom` is given. A VM started without -B is *restarted* by vmd when the
+  installer reboots, so the install would never be seen to end (the Go plugin at
+  HEAD then polls forever; the talk-era plugin always passed `-B net`).
+- `communicator` unset: provisioning (second boot from disk, SSH) happens only when
+  the build has provisioners; an install-only template like the seed builds with a
+  single boot. `communicator = "ssh"` always boots the disk again and connects.
+  Credentials: at most one of ssh_password, ssh_private_key_file, ssh_agent_auth
+  (the Go plugin demanded exactly one; packwrap makes a temporary key when none).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+
+from packwrap.build import common_options as common
+from packwrap.config.schema import BOOL, DURATION, STRING, Config, Option, Schema
+
+FORMATS = ("raw", "qcow2")
+BOOT_DEVICES = ("cdrom", "disk", "net")
+_SCALED = re.compile(r"^\d+(\.\d+)?[BKMGTPE]?$", re.IGNORECASE)  # scan_scaled(3)
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,62}$")
+
+VMM_OPTIONS = [
+    Option("vm_name", required=True, help="VM name (vmctl start NAME), disk and log base name"),
+    Option("vm_template", help="vm.conf(5) parent VM (vmctl start -t); see docs/openbsd-hosts.md"),
+    Option("boot_device", choices=BOOT_DEVICES, help="vmctl start -B for the install boot"),
+    Option("boot", aliases=("bios",), help="vmctl start -b: kernel (bsd.rd) for the install"),
+    Option("cdrom", aliases=("iso_image",), help="vmctl start -r: ISO for the install boot"),
+    Option("disk_format", default="raw", choices=FORMATS),
+    Option("disk_base", help="vmctl create -b: qcow2 base image"),
+    Option("disk_size", help="vmctl create -s, e.g. 1500M or 20G"),
+    Option("memory", aliases=("ram_size",), help="vmctl start -m, e.g. 1G"),
+    Option("log_directory", default="", help="console log <log_directory>/<vm_name>.log"),
+    Option("output_directory", required=True),
+    Option("user_data", ignored=True),
+    Option("console", ignored=True),  # pre-PR#8: the console was always used
+    Option("gen_files_extension", default="pkr.in"),
+    Option("gen_files_pattern", help="generated files' name prefix; default vm_name"),
+    # packwrap's own
+    Option("vmctl_path", help="vmctl to run; default $PACKWRAP_VMCTL, else vmctl on PATH"),
+    Option("doas", BOOL, default=False, help="run vmctl through `doas -n` (never prompts)"),
+    Option("install_timeout", DURATION, default=3600.0, help="limit for the install boot"),
+    Option("ssh_host_key_fingerprint", STRING, help="pin the guest's SSH host key"),
+]
+
+# `communicator` is redeclared with no default so "unset" can be told from "ssh".
+_COMM = [
+    Option("communicator", STRING, None, choices=("ssh", "none")),
+    *[o for o in common.COMM_OPTIONS if o.name != "communicator"],
+]
+
+Problem = Callable[[str, "str | None"], None]
+
+
+def _check(config: Config, problem: Problem) -> None:
+    if not _NAME.match(config.vm_name or ""):
+        problem(
+            f"vm_name {config.vm_name!r}: vmctl(8) names are letters, digits, '.', '-', '_', "
+            "start with a letter, at most 63 characters",
+            "vm_name",
+        )
+    if config.disk_base and config.disk_format != "qcow2":
+        problem('disk_base needs disk_format = "qcow2" (vmctl create -b)', "disk_base")
+    if not config.disk_base and not config.disk_size:
+        problem("disk_size must be specified when there is no disk_base", "disk_size")
+    for name in ("disk_size", "memory"):
+        value = config.get(name)
+        if value and not _SCALED.match(value):
+            problem(f"{name} {value!r}: expected a size like 1500M or 2G", name)
+    if config.boot_device == "net" and not config.boot:
+        problem('boot_device = "net" needs boot (a kernel such as bsd.rd)', "boot_device")
+    if not (config.boot or config.cdrom or config.boot_device or config.vm_template):
+        problem(
+            "nothing to install from: set boot (bsd.rd), cdrom (installNN.iso) or vm_template", None
+        )
+    if config.install_timeout is not None and config.install_timeout <= 0:
+        problem("install_timeout must be positive", "install_timeout")
+    credentials = [n for n in ("ssh_password", "ssh_private_key_file") if config.get(n)]
+    if config.get("ssh_agent_auth"):
+        credentials.append("ssh_agent_auth")
+    if len(credentials) > 1:
+        problem(f"set only one of {', '.join(credentials)}", credentials[-1])
+    if config.gen_files_pattern is None:
+        config["gen_files_pattern"] = config.vm_name
+    config["gen_files_extension"] = (config.gen_files_extension or "pkr.in").lstrip(".")
+
+
+SCHEMA = Schema(
+    [*VMM_OPTIONS, *common.HTTP_OPTIONS, *common.BOOT_OPTIONS, *common.SHUTDOWN_OPTIONS, *_COMM],
+    [
+        _check,
+        *common.HTTP_CHECKS,
+        *common.BOOT_CHECKS,
+        *common.SHUTDOWN_CHECKS,
+        *common.COMM_CHECKS,
+    ],
+)
+
+
+def install_boot_device(config: Config) -> str | None:
+    """-B for the install boot (see the module docstring for the defaults)."""
+    if config.boot_device:
+        return config.boot_device
+    if config.boot:
+        return "net"
+    if config.cdrom:
+        return "cdrom"
+    return None
+
+
+def wants_provisioning(config: Config, has_provisioners: bool) -> bool:
+    """Second boot from disk + SSH: communicator "ssh", or unset with provisioners."""
+    if config.communicator is None:
+        return has_provisioners
+    return config.communicator == "ssh"
+
+
+def media_path(value: str | None, template_dir: str | os.PathLike[str]) -> str | None:
+    """A local path for vmctl (which gets no shell): `~` expanded, relative paths taken
+    from the working directory as Packer does, else from the template's directory."""
+    if not value:
+        return value
+    path = os.path.expanduser(value)
+    if not os.path.isabs(path) and not os.path.exists(path):
+        candidate = os.path.join(os.fspath(template_dir), path)
+        if os.path.exists(candidate):
+            path = candidate
+    return os.path.abspath(path)

@@ -1,0 +1,43 @@
+"""`vmctl create [-b base | -s size] fmt:<out>/<vm_name>.<fmt>`; a failed build's disk goes.
+
+The Go plugin left a half-installed image behind after a failure; here the cleanup
+removes it (the runner skips cleanups under -on-error=abort, and lists the disk then).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from packwrap.build.step import Step
+from packwrap_vmm.config import media_path
+from packwrap_vmm.step_output_dir import disk_path
+from packwrap_vmm.vmm import driver
+
+if TYPE_CHECKING:
+    from packwrap.build.state import State
+
+
+class StepCreateDisk(Step):
+    name = "create disk"
+
+    def __init__(self) -> None:
+        self.path = None
+
+    def run(self, state: State) -> None:
+        cfg = state.config
+        path = disk_path(state)
+        base = media_path(cfg.disk_base, state.template_dir)
+        what = f"from base {base}" if base else f"of {cfg.disk_size}"
+        state.ui.say(f"Creating {cfg.disk_format} disk image {path} {what}")
+        state.data.setdefault("cleanup_hints", []).append(f"disk image: {path}")
+        driver(state).create(str(path), cfg.disk_format, size=cfg.disk_size, base=base)
+        self.path = path
+        state.data["disk_path"] = str(path)
+        state.data["disk_image"] = str(path)  # the Go plugin's state key
+
+    def cleanup(self, state: State) -> None:
+        if self.path is not None and state.failed:
+            state.ui.say(f"Removing disk image {self.path} (the build did not finish)")
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()

@@ -1,0 +1,142 @@
+"""Start the VM (`vmctl start`, every flag before the name), find its id, tty and
+addresses, and open its serial console.
+
+No `-c`: the Go plugin ran `vmctl start -c` and wrote keys into vmctl's stdin,
+which vmctl hands to cu(1). We open the VM's pty ourselves instead (the VM's owner
+may: vmd gives the tty to the user who started it), because then
+- there is no cu(1) in the path, so a `~` at the start of a typed line is just a
+  `~` (cu would take it as its escape character; `~.` would drop the console);
+- no stdin-pipe hack and no fixed sleep: we know when the console is open;
+- we read everything the guest prints (logged to <log_directory>/<vm_name>.log),
+  so the boot command can wait for prompts and the install wait can spot failures.
+
+Id and tty come from vmctl's "started vm N successfully, tty /dev/X" line and from
+`vmctl status NAME` parsed by column. The host side of the first -L interface is
+100.64.<id>.2 (vmctl(8) LOCAL INTERFACES; ids >= 256 carry into the next octet), the
+guest .3; `ifconfig tap` (description vm<ID>-if0-<name>) is consulted when it works
+and wins if it disagrees (a `local prefix` in vm.conf moves the addresses).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packwrap.build.console import SerialConsole
+from packwrap.build.step import Step
+from packwrap.errors import PackwrapError
+from packwrap_vmm.config import install_boot_device, media_path
+from packwrap_vmm.driver import local_addresses
+from packwrap_vmm.vmm import driver, is_local_address
+
+if TYPE_CHECKING:
+    from packwrap.build.state import State
+
+
+def console_log_path(state: State) -> Path:
+    cfg = state.config
+    directory = cfg.get("log_directory") or state.data.get("log_dir") or "."
+    path = Path(os.path.expanduser(directory)) / f"{cfg.vm_name}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class StepStartVM(Step):
+    def __init__(self, purpose: str = "install"):
+        self.purpose = purpose  # "install" (boots the installer) | "provision" (the disk)
+        self.name = f"start vm ({purpose})"
+        self.started = False
+        self.console: SerialConsole | None = None
+
+    def run(self, state: State) -> None:
+        cfg = state.config
+        drv = driver(state)
+        name = cfg.vm_name
+        if self.purpose == "install":
+            drv.check_ready()
+            if not cfg.vm_template and not cfg.doas and os.geteuid() != 0:
+                state.ui.error(
+                    "vm_template is not set: vmd lets only root start a VM without -t; "
+                    "if vmctl says 'Permission denied', set doas = true or use a vm.conf "
+                    "template owned by you (see docs/openbsd-hosts.md)"
+                )
+        else:
+            self._close_previous_console(state)
+        running = drv.find(name)
+        if running is not None and running.running:
+            raise PackwrapError(
+                f"a VM named {name!r} is already running (id {running.id}); stop it with "
+                f"`vmctl stop -f -w {name}` or choose another vm_name"
+            )
+        kwargs: dict = {
+            "disk": state.data["disk_path"],
+            "template": cfg.vm_template,
+            "memory": cfg.memory,
+        }
+        if self.purpose == "install":
+            kwargs.update(
+                boot_device=install_boot_device(cfg),
+                boot=media_path(cfg.boot, state.template_dir),
+                cdrom=media_path(cfg.cdrom, state.template_dir),
+            )
+        argv = drv.start_args(name, **kwargs)
+        state.ui.say(f"Starting VM {name} for the {self.purpose}: vmctl {' '.join(argv[1:])}")
+        hint = f"VM {name} (stop it with: vmctl stop -f -w {name})"
+        if hint not in state.data.setdefault("cleanup_hints", []):
+            state.data["cleanup_hints"].append(hint)
+        self.started = True  # from here on cleanup stops it, even if the start half-failed
+        vm_id, tty = drv.start(name, **kwargs)
+        row = drv.find(name)
+        if row is not None:
+            vm_id = vm_id if vm_id is not None else row.id
+            tty = tty or row.tty_path
+        if vm_id is None or not tty:
+            raise PackwrapError(
+                f"vmctl started {name} but neither its output nor `vmctl "
+                "status` names its id and tty"
+            )
+        host, guest = local_addresses(vm_id)
+        tap = drv.ifconfig_tap().get((vm_id, 0))
+        if tap and tap != host:
+            state.ui.message(f"ifconfig tap says vm{vm_id}-if0 is {tap} (not {host}); using it")
+            host = tap
+            guest = str(ipaddress.ip_address(tap) + 1)
+        state.data.update(vm_id=vm_id, vm_tty=tty, host_ip=host, vm_ip=guest, ssh_host=guest)
+        state.ui.message(f"VM id {vm_id}, console {tty}, host {host}, guest {guest}")
+        if self.purpose == "install":
+            state.data["http_ip"] = host
+            if not cfg.get("http_bind_address"):
+                # Listen on the tap address when it is ours (OpenBSD); otherwise the VM's
+                # network is emulated (the vmctl stand-in) and reaches us on loopback.
+                state.data["http_bind_address"] = host if is_local_address(host) else "127.0.0.1"
+        log = console_log_path(state)
+        try:
+            self.console = SerialConsole(tty, log, ui=state.ui)
+        except OSError as exc:
+            raise PackwrapError(f"cannot open the VM's console {tty}: {exc.strerror}") from None
+        state.data["console"] = self.console
+        state.data["console_log"] = str(log)
+        state.ui.message(f"Console output is logged to {log}")
+
+    def _close_previous_console(self, state: State) -> None:
+        old = state.data.pop("console", None)
+        if old is not None:
+            old.close()
+
+    def cleanup(self, state: State) -> None:
+        if self.console is not None:
+            self.console.close()
+            if state.data.get("console") is self.console:
+                state.data.pop("console", None)
+            self.console = None
+        if not self.started:
+            return
+        name = state.config.vm_name
+        drv = driver(state)
+        row = drv.find(name)
+        if row is None or not row.running:
+            return
+        state.ui.say(f"Stopping VM {name} (id {row.id})")
+        drv.stop(name, force=True, wait=True)

@@ -1,0 +1,71 @@
+"""Wait for the installer to finish: the VM disappears when the guest reboots.
+
+vmd terminates a VM started with a forced boot device (-B) when the guest reboots,
+and autoinstall(8) always ends with a reboot (openbsd-install.md §2.3). So the
+install is over when `vmctl status NAME` no longer lists the VM as running. The Go
+plugin polled every 5 s forever and ignored Ctrl-C; here the poll is every second,
+limited by install_timeout, cancellable, and it fails fast when the console shows
+the installer's own failure message (with the console's last lines).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from packwrap.build.console import ConsoleError
+from packwrap.build.step import Step
+from packwrap.durations import format_duration
+from packwrap_vmm.vmm import driver
+
+if TYPE_CHECKING:
+    from packwrap.build.state import State
+
+#: What install.sub prints when autoinstall gives up (openbsd-install.md §1.1, §1.2).
+FAILURE_MARKERS = ("failed; check /tmp/ai/ai.log", "Question has no answer")
+
+
+class StepWaitInstall(Step):
+    name = "wait for install"
+
+    def __init__(self, poll_interval: float = 1.0):
+        self.poll_interval = poll_interval
+
+    def run(self, state: State) -> None:
+        cfg = state.config
+        name = cfg.vm_name
+        timeout = float(cfg.get("install_timeout") or 3600.0)
+        console = state.data.get("console")
+        mark = console.mark() if console is not None else 0
+        drv = driver(state)
+        state.ui.say(
+            f"Waiting for the install to finish (VM {name} stops when the installer "
+            f"reboots; timeout {format_duration(timeout)})"
+        )
+        start = time.monotonic()
+        while True:
+            state.check_cancelled()
+            if console is not None:
+                text = console.text_since(mark)
+                marker = next((m for m in FAILURE_MARKERS if m in text), None)
+                if marker:
+                    raise ConsoleError(
+                        f"the installer failed ({marker!r} on the console); see "
+                        f"{state.data.get('console_log', 'the console log')}",
+                        console.tail(15),
+                    )
+            row = drv.find(name)
+            if row is None or not row.running:
+                break
+            if time.monotonic() - start >= timeout:
+                tail = console.tail(15) if console is not None else []
+                raise ConsoleError(
+                    f"the install did not finish within {format_duration(timeout)} "
+                    f"(install_timeout): VM {name} is still running; stopping it",
+                    tail,
+                )
+            state.sleep(self.poll_interval)
+        state.ui.say(
+            f"Install finished: VM {name} stopped after {format_duration(time.monotonic() - start)}"
+        )
+        state.data.pop("vm_tty", None)
