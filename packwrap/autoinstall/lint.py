@@ -1,0 +1,305 @@
+"""`packwrap lint`: check a response file against a release's real questions.
+
+Two passes. A static one matches every line's key against every question of the release
+(install.sub's rule, §1.2) to learn which question the line is meant for: no question ->
+a typo (with the closest key suggested); several -> a broad key. Then the simulated
+installer (simulate.py) asks the questions in order and consumes lines the way
+`_autorespond` does; a line taken by a question it was not meant for is a stolen answer.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from packwrap.autoinstall.checks import value_problem
+from packwrap.autoinstall.findings import Finding
+from packwrap.autoinstall.matching import Entry, canonical_key, key_matches, parse
+from packwrap.autoinstall.release import Prompt, Release, load_release
+from packwrap.autoinstall.simulate import InstallContext, SimResult, simulate
+
+__all__ = ["Finding", "lint", "InstallContext"]
+
+_ISSUES = (
+    "Directory does not contain SHA256.sig",
+    "Cannot determine prefetch area",
+    "Cannot create prefetch area",
+    "Cannot fetch SHA256.sig",
+    "Signature check of SHA256.sig failed",
+)
+
+
+def _placeholders(text: str) -> list[str]:
+    return re.findall(r"\{(\w+)\}", text)
+
+
+def _instantiate(text: str, candidates: Mapping[str, list[str]], limit: int = 400) -> list[str]:
+    names = list(dict.fromkeys(_placeholders(text)))
+    if not names:
+        return [text]
+    pools = [candidates.get(n) or ["{" + n + "}"] for n in names]
+    out = []
+    for combo in itertools.islice(itertools.product(*pools), limit):
+        filled = text
+        for n, v in zip(names, combo, strict=True):
+            filled = filled.replace("{" + n + "}", v)
+        out.append(filled)
+    return out
+
+
+def _key_spans(key: str) -> list[str]:
+    """Every run of whole words of a key: stand-ins for a placeholder the key spells out."""
+    words = key.split()
+    spans = [" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)]
+    return [s for s in spans if s != key.strip()]  # the key must also match literal text
+
+
+class _Intentions:
+    """Which question(s) each line's key can answer."""
+
+    def __init__(self, rel: Release, entries: list[Entry], ctx: InstallContext):
+        self.rel = rel
+        self.prompts = [p for p in rel.prompts]
+        values = {p.id: [] for p in self.prompts}
+        probe = {p.id: p for p in self.prompts}
+        for e in entries:  # answers that name things questions mention later
+            for pid in ("network_interface", "user_setup", "user_setup_again", "hostname"):
+                if any(key_matches(q, e.key) for q in _instantiate(probe[pid].text, {})):
+                    values[pid].append(e.value.strip())
+        hostnames = [h.split(".")[0] for h in values["hostname"]] or ["host"]
+        logins = [v for v in values["user_setup"] + values["user_setup_again"]] or ["user"]
+        sets = rel.all_sets(2) + [rel.site_set()] + [rel.site_set(h) for h in hostnames]
+        cds = list(ctx.cd_devices) or ["cd0"]
+        self.candidates = {
+            "if": list(dict.fromkeys([*ctx.interfaces, *values["network_interface"], "vlan0"])),
+            "login": logins,
+            "zone": list(rel.zone_dirs),
+            "disk": list(dict.fromkeys([*ctx.disks, "sd0", "sd1", "sd2", "wd0", "wd1"])),
+            "cd": cds,
+            "set": sets,
+            "issue": [*_ISSUES, *(f"Unverified sets: {s}" for s in sets)],
+            "locations": [" ".join(cds + list(rel.set_locations)), " ".join(rel.set_locations)],
+        }
+        self.instances = {
+            p.id: [q for t in p.texts for q in _instantiate(t, self.candidates)]
+            for p in self.prompts
+        }
+
+    def matches(self, key: str) -> list[Prompt]:
+        found = [p for p in self.prompts if any(key_matches(q, key) for q in self.instances[p.id])]
+        if found:
+            return found
+        spans = _key_spans(key)
+        for p in self.prompts:
+            texts = [t for t in p.texts if _placeholders(t)]
+            pools = {n: spans for t in texts for n in _placeholders(t)}
+            if any(key_matches(q, key) for t in texts for q in _instantiate(t, pools)):
+                found.append(p)
+        return found
+
+    def intended(self, key: str, matched: list[Prompt]) -> Prompt | None:
+        if len(matched) == 1:
+            return matched[0]
+        wanted = key.strip().rstrip("?").rstrip().lower()
+        exact = [
+            p
+            for p in matched
+            if any(canonical_key(q).lower() == wanted for q in self.instances[p.id])
+        ]
+        return exact[0] if len(exact) == 1 else None
+
+    def text(self, p: Prompt) -> str:
+        """The question as this machine would see it (placeholders filled)."""
+        return (self.instances.get(p.id) or [p.text])[0]
+
+    def suggestion(self, key: str) -> str | None:
+        keys = {canonical_key(q) for qs in self.instances.values() for q in qs}
+        keys = {k for k in keys if "{" not in k}
+        lowered = {k.lower(): k for k in keys}
+        close = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.5)
+        return lowered[close[0]] if close else None
+
+
+def _format_lines(text: str) -> list[Finding]:
+    out = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip(" \t\r")
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            out.append(Finding(number, "warning", "not a 'question = answer' line: ignored"))
+        elif line.startswith("="):
+            out.append(Finding(number, "warning", "line starts with '=': ignored"))
+        elif not line.partition("=")[2].strip(" \t"):
+            out.append(
+                Finding(
+                    number, "warning", "nothing after '=': ignored (an empty answer is impossible)"
+                )
+            )
+        elif re.search(r"\s#", line.partition("=")[2]):
+            out.append(
+                Finding(
+                    number,
+                    "warning",
+                    "'#' after the answer is not a comment: it is part of the answer",
+                )
+            )
+    return out
+
+
+def _round_blocks(res: SimResult) -> list[tuple[int, int]]:
+    """(line of a 'Location of sets' answer, its set round), in file order."""
+    blocks = [(r["line"], n) for n, r in res.set_rounds.items() if r.get("line")]
+    return sorted(blocks)
+
+
+def lint(
+    text: str,
+    release: str,
+    *,
+    path: str | None = None,
+    answers_context: InstallContext | Mapping[str, Any] | None = None,
+) -> list[Finding]:
+    """Findings for a response file (hand-written or rendered, .pkr.in placeholders allowed)."""
+    rel = load_release(release)
+    ctx = InstallContext.coerce(answers_context)
+    entries = parse(text)
+    findings: list[Finding] = _format_lines(text)
+    intents = _Intentions(rel, entries, ctx)
+
+    intended: dict[int, Prompt | None] = {}
+    matched: dict[int, list[Prompt]] = {}
+    for e in entries:
+        matched[e.line] = intents.matches(e.key)
+        intended[e.line] = intents.intended(e.key, matched[e.line])
+        if not matched[e.line]:
+            hint = intents.suggestion(e.key)
+            extra = f"; did you mean '{hint}'?" if hint else ""
+            findings.append(
+                Finding(
+                    e.line,
+                    "error",
+                    f"'{e.key}' matches no question of the {rel.release} installer{extra}",
+                )
+            )
+
+    res = simulate(rel, entries, ctx)
+    findings.extend(res.findings)
+    by_line = {e.line: e for e in entries}
+
+    # Stolen answers: a line taken by a question it was not meant for.
+    for line, c in res.consumed.items():
+        meant = intended.get(line)
+        if meant is not None and meant.id != c.prompt.id:
+            findings.append(
+                Finding(
+                    line,
+                    "error",
+                    f'meant for "{intents.text(meant)}" but "{c.question}" is asked first and '
+                    f"takes it: the key '{c.entry.key}' is too broad",
+                )
+            )
+        elif meant is None and len(matched.get(line, [])) > 1:
+            victims = [
+                other
+                for other in entries
+                if other.line != line
+                and intended.get(other.line) is not None
+                and intended[other.line].id == c.prompt.id
+                and (
+                    other.line not in res.consumed
+                    or res.consumed[other.line].prompt.id != c.prompt.id
+                )
+            ]
+            if victims:
+                findings.append(
+                    Finding(
+                        line,
+                        "error",
+                        f"the key '{c.entry.key}' steals the answer to \"{c.question}\" from "
+                        f"line {victims[0].line}",
+                    )
+                )
+            else:
+                names = "; ".join(p.text for p in matched[line][:4])
+                findings.append(
+                    Finding(
+                        line,
+                        "warning",
+                        f"the key '{c.entry.key}' matches several questions ({names}); the first "
+                        "one asked takes it -- write the question up to its '?'",
+                    )
+                )
+
+    # A line placed in one set round's block but taken by an earlier round.
+    blocks = _round_blocks(res)
+    defaulted = {(a[0], a[4]) for a in res.asked if a[3] is None}
+    for line, c in res.consumed.items():
+        block = max((n for start, n in blocks if start < line), default=0)
+        if c.set_round and block > c.set_round and (c.prompt.id, block) in defaulted:
+            how = "the repeated" if c.repeat else "the"
+            fix = " (it repeats until 'done': answer 'done' first)" if c.repeat else ""
+            findings.append(
+                Finding(
+                    line,
+                    "error",
+                    f'written for set round {block} but taken by {how} "{c.question}" of set '
+                    f"round {c.set_round}{fix}; round {block} then gets the default",
+                )
+            )
+
+    # Lines never consumed.
+    for e in entries:
+        if e.line in res.consumed:
+            continue
+        meant = intended.get(e.line)
+        candidates = matched.get(e.line, [])
+        judge = meant or (candidates[0] if len({p.kind for p in candidates}) == 1 else None)
+        if judge is not None:
+            problem = value_problem(judge, e.value, rel)
+            if problem:
+                findings.append(
+                    Finding(e.line, problem[0], f'"{intents.text(judge)}": {problem[1]}')
+                )
+        if res.aborted or not matched.get(e.line):
+            continue
+        if meant is None:
+            findings.append(
+                Finding(
+                    e.line, "warning", f"the key '{e.key}' matches several questions; never used"
+                )
+            )
+        elif not meant.answerable:
+            findings.append(
+                Finding(
+                    e.line,
+                    "warning",
+                    f'"{intents.text(meant)}" is asked before the response file is read: never used',
+                )
+            )
+        elif meant.interactive_only:
+            findings.append(
+                Finding(
+                    e.line, "warning", f'"{intents.text(meant)}" is never asked under autoinstall'
+                )
+            )
+        elif not meant.machine:
+            findings.append(
+                Finding(
+                    e.line,
+                    "warning",
+                    f'never used: "{intents.text(meant)}" is not asked with these answers '
+                    f"({meant.condition})",
+                )
+            )
+    del by_line
+
+    unique = sorted(set(findings), key=lambda f: (f.line, f.severity != "error", f.message))
+    return [Finding(f.line, f.severity, f.message, path) for f in unique]
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    return any(f.is_error for f in findings)

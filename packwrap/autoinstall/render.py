@@ -1,0 +1,319 @@
+"""Render install.conf from the installer variables.
+
+Only what differs from the installer's defaults plus what an unattended install needs:
+the hostname, the root password, the timezone (no default offline), the set location and
+the questions a set location or a site set raises. Keys are the canonical form (the
+question up to its first '?'), in the order the installer asks, so `packwrap lint`
+proves every line lands on its question. Inconsistent variables raise PackwrapError
+instead of writing a line the installer would never ask or would misread.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
+from typing import Any
+
+from packwrap.autoinstall.checks import LOGIN, RESERVED_LOGINS, ZONE
+from packwrap.autoinstall.disklabel import render_disklabel
+from packwrap.autoinstall.matching import canonical_key, expand_templates
+from packwrap.autoinstall.passwords import LOCKED, check_password_value
+from packwrap.autoinstall.release import Release, load_release
+from packwrap.autoinstall.simulate import InstallContext
+from packwrap.autoinstall.siteset import SITE_SUBDIR
+from packwrap.autoinstall.variables import resolve
+from packwrap.errors import PackwrapError
+
+__all__ = ["render_install_conf", "render_disklabel", "answers_context", "DEFAULT_HTTP_BASE"]
+
+DEFAULT_HTTP_BASE = "http://{{ .HTTPIP }}:{{ .HTTPPort }}"
+_SERVER = re.compile(r"^(https?://)?[A-Za-z0-9:.\[\]_-]+$")
+
+
+class _Lines:
+    def __init__(self, rel: Release):
+        self.rel = rel
+        self.lines: list[str] = []
+
+    def add(self, pid: str, value: Any, *, key: str | None = None, **fmt: str) -> None:
+        prompt = self.rel[pid]
+        text = prompt.text
+        for name, val in fmt.items():
+            text = text.replace("{" + name + "}", val)
+        value = str(value)
+        if not value.strip() or "\n" in value or "\r" in value:
+            raise PackwrapError(f"answer to {prompt.text!r} must be one non-empty line")
+        self.lines.append(f"{key or canonical_key(text)} = {value.strip()}")
+
+
+def _fail(name: str, message: str) -> PackwrapError:
+    return PackwrapError(f"variable {name}: {message}")
+
+
+def _one_line(v: dict[str, Any], name: str) -> str:
+    value = str(v[name]).strip()
+    if "\n" in value or "\r" in value:
+        raise _fail(name, "must be a single line")
+    return value
+
+
+def _ip_ok(value: str, version: int) -> bool:
+    try:
+        if "/" in value:
+            return ipaddress.ip_interface(value).version == version
+        return ipaddress.ip_address(value).version == version
+    except ValueError:
+        return False
+
+
+def select_sets(rel: Release, tokens: str, *, ncpu: int = 1) -> list[str]:
+    """The sets the installer ends up with for a `Set name(s)` answer (select_sets)."""
+    avail = rel.all_sets(ncpu)
+    selected = list(avail)
+    for token in tokens.split():
+        if token in ("done", "abort"):
+            raise _fail("sets", f"{token!r} is not a set pattern")
+        remove = token.startswith("-")
+        pattern = token[1:] if token[:1] in "+-" else token
+        pattern = "*" if pattern == "all" else pattern
+        hits = [s for s in avail if fnmatchcase(s, pattern)]
+        if not hits:
+            raise _fail("sets", f"{token!r} matches none of the sets ({' '.join(avail)})")
+        for s in hits:
+            if remove:
+                selected = [x for x in selected if x != s]
+            elif s not in selected:
+                selected.append(s)
+    return [s for s in avail if s in selected]
+
+
+def _split_base(http_base: str) -> tuple[str, str]:
+    m = re.match(r"^(https?://)?([^/]+)(/.*)?$", http_base.strip())
+    if not m:
+        raise PackwrapError(f"http_base {http_base!r} is not an http://host:port URL")
+    server = (m.group(1) or "http://") + m.group(2)
+    path = (m.group(3) or "").strip("/")
+    if not _SERVER.match(expand_templates(server)):
+        raise PackwrapError(f"http_base {http_base!r}: the installer cannot use this server")
+    return server, path
+
+
+def answers_context(values: Mapping[str, Any]) -> InstallContext:
+    """The machine the rendered file is checked against: the default VM, adjusted to the
+    interface, disks and site sets the variables name."""
+    v = resolve(values)
+    disks = ["sd0"]
+    if v["root_disk"] and v["root_disk"] not in disks:
+        disks = [v["root_disk"]]
+    if v["sets_location"] == "disk":
+        disks.append(v["sets_disk"] or "sd1")
+    interfaces = (v["network_interface"],) if v["network_interface"] else ("vio0",)
+    return InstallContext(interfaces=interfaces, disks=tuple(dict.fromkeys(disks)))
+
+
+def render_install_conf(
+    values: Mapping[str, Any], release: str, *, http_base: str = DEFAULT_HTTP_BASE
+) -> str:
+    rel = load_release(release)
+    v = resolve(values)
+    out = _Lines(rel)
+
+    hostname = _one_line(v, "hostname")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", hostname):
+        raise _fail("hostname", f"{hostname!r} is not a host name (letters, digits, '-', '.')")
+    out.add("hostname", hostname)
+
+    # -- network --------------------------------------------------------------------------
+    nic = _one_line(v, "network_interface")
+    ipv4, ipv6 = _one_line(v, "ipv4"), _one_line(v, "ipv6")
+    if nic:
+        out.add("network_interface", nic)
+    if_fmt = {"if": nic} if nic else {}
+    # Without a known interface name the shorter key "IPv4 address for" still matches only
+    # that question (lint proves it).
+    if ipv4 in ("a", "dhcp"):
+        ipv4 = "autoconf"
+    if ipv4 not in ("autoconf", "none") and not _ip_ok(ipv4, 4):
+        raise _fail("ipv4", f"{ipv4!r} is not 'autoconf', 'none' or an IPv4 address")
+    if ipv6 in ("a",):
+        ipv6 = "autoconf"
+    if ipv6 not in ("autoconf", "none") and not _ip_ok(ipv6, 6):
+        raise _fail("ipv6", f"{ipv6!r} is not 'autoconf', 'none' or an IPv6 address")
+    static4 = ipv4 not in ("autoconf", "none")
+    static6 = ipv6 not in ("autoconf", "none")
+    if ipv4 != "autoconf":
+        out.add("ipv4_address", ipv4, key=None if nic else "IPv4 address for", **if_fmt)
+    if static4 and "/" not in ipv4:
+        mask = _one_line(v, "ipv4_netmask")
+        try:
+            ipaddress.IPv4Network(f"0.0.0.0/{mask}")
+        except ValueError:
+            raise _fail("ipv4_netmask", f"{mask!r} is not a netmask") from None
+        if mask != "255.255.255.0":
+            out.add("ipv4_netmask", mask, key=None if nic else "Netmask for", **if_fmt)
+    if ipv6 != "none":
+        out.add("ipv6_address", ipv6, key=None if nic else "IPv6 address for", **if_fmt)
+    route4, route6 = _one_line(v, "ipv4_route"), _one_line(v, "ipv6_route")
+    if static4:
+        if not route4:
+            raise _fail("ipv4_route", "required with a static ipv4 (an address or 'none')")
+        if route4 != "none" and not _ip_ok(route4, 4):
+            raise _fail("ipv4_route", f"{route4!r} is not an IPv4 address or 'none'")
+        out.add("ipv4_route", route4)
+    elif route4:
+        raise _fail("ipv4_route", "applies only to a static ipv4 (DHCP gives the route)")
+    if route6 not in ("", "none"):
+        if not static6:
+            raise _fail("ipv6_route", "applies only to a static ipv6")
+        if not _ip_ok(route6, 6) or "/" in route6:
+            raise _fail("ipv6_route", f"{route6!r} is not an IPv6 address or 'none'")
+        out.add("ipv6_route", route6)
+    dhcp = ipv4 == "autoconf"
+    domain = _one_line(v, "dns_domain")
+    servers = [str(s).strip() for s in v["dns_nameservers"]]
+    if dhcp and (domain or servers):
+        name = "dns_domain" if domain else "dns_nameservers"
+        raise _fail(name, "the installer does not ask it when DHCP configures the network")
+    if domain:
+        out.add("dns_domain", domain)
+    if servers:
+        bad = [s for s in servers if not (_ip_ok(s, 4) or _ip_ok(s, 6)) or "/" in s]
+        if bad:
+            raise _fail("dns_nameservers", f"not IP addresses: {', '.join(bad)}")
+        out.add("dns_nameservers", " ".join(servers))
+    networked = ipv4 != "none" or ipv6 != "none"
+
+    # -- accounts and services ------------------------------------------------------------
+    root_pw = _one_line(v, "root_password_hash")
+    if not root_pw:
+        raise _fail("root_password_hash", "required (a bcrypt hash or '*************')")
+    check_password_value(root_pw, "root_password_hash")
+    out.add("root_password", root_pw)
+    if v["root_ssh_key"]:
+        out.add("root_ssh_key", _one_line(v, "root_ssh_key"))
+    if not v["sshd"]:
+        out.add("sshd", "no")
+    if not v["x_window_system"]:
+        out.add("x_window_system", "no")
+    if v["xenodm"]:
+        out.add("xenodm", "yes")
+    if not v["com0_console"]:
+        out.add("com0_console", "no")
+    elif int(v["com0_speed"]) != 115200:
+        out.add("com0_speed", str(int(v["com0_speed"])))
+
+    login = _one_line(v, "user_name")
+    if login:
+        if login in RESERVED_LOGINS or not LOGIN.match(login) or len(login) > 31:
+            raise _fail("user_name", f"{login!r} is not a usable login ([a-z][-a-z0-9_]*, <= 31)")
+        out.add("user_setup", login)
+        fullname = _one_line(v, "user_fullname")
+        if fullname and fullname != login:
+            if any(c in fullname for c in ":&,") or len(fullname) > 100:
+                raise _fail("user_fullname", "no ':', '&' or ',', at most 100 characters")
+            out.add("user_fullname", fullname, login=login)
+        user_pw = _one_line(v, "user_password_hash") or LOCKED
+        check_password_value(user_pw, "user_password_hash")
+        out.add("user_password", user_pw, login=login)
+        if v["user_ssh_key"]:
+            out.add("user_ssh_key", _one_line(v, "user_ssh_key"), login=login)
+    else:
+        for name in ("user_fullname", "user_password_hash", "user_ssh_key"):
+            if v[name]:
+                raise _fail(name, "needs user_name")
+    if v["root_ssh_login"] != "no":
+        if not v["sshd"]:
+            raise _fail("root_ssh_login", "asked only when sshd is enabled")
+        out.add("root_ssh_login", v["root_ssh_login"])
+
+    tz = _one_line(v, "timezone")
+    if not tz or not ZONE.match(tz) or tz.rstrip("/") in rel.zone_dirs:
+        raise _fail("timezone", f"{tz!r} is not a full timezone name (e.g. UTC, Europe/Berlin)")
+    out.add("timezone", tz.rstrip("/"))
+
+    # -- disks ----------------------------------------------------------------------------
+    disk = _one_line(v, "root_disk")
+    if disk:
+        if not re.fullmatch(r"[a-z]{2,}\d+|[0-9a-f]{16}", disk):
+            raise _fail("root_disk", f"{disk!r} is not a disk name (sd0, wd0) or a DUID")
+        out.add("root_disk", disk)
+    passphrase = str(v["encrypt_passphrase"])
+    if passphrase:
+        if not rel.autoinstall_encryption or "new_passphrase" not in rel:
+            raise _fail("encrypt_passphrase", f"OpenBSD {rel.release} cannot encrypt unattended")
+        if "\n" in passphrase or "\r" in passphrase:
+            raise _fail("encrypt_passphrase", "must be a single line")
+        out.add("encrypt_root", "p")
+        out.lines.append(f"{canonical_key(rel['new_passphrase'].text)} = {passphrase}")
+    if v["disk_partitioning"] == "whole-gpt":
+        out.add("disk_partitioning", "gpt")
+        out.add("gpt_proceed", "yes")
+    if v["disklabel_layout"]:
+        if not networked:
+            raise _fail("disklabel_layout", "the template is fetched over HTTP: needs a network")
+        render_disklabel(v["disklabel_layout"])  # validate now, not at build time
+        out.add("disklabel_template", http_base.rstrip("/") + "/disklabel")
+
+    # -- sets -----------------------------------------------------------------------------
+    location = v["sets_location"]
+    site, per_host = bool(v["site_set"]), bool(v["site_set_per_host"])
+    if per_host and not site:
+        raise _fail("site_set_per_host", "needs site_set = true")
+    if site and not networked:
+        raise _fail("site_set", "the site set is served over HTTP: needs a network")
+    site_names_line = site and not per_host
+    proxy = _one_line(v, "http_proxy")
+    if proxy and location != "http":
+        raise _fail("http_proxy", "applies only to sets_location = http")
+    sets = str(v["sets"]).strip()
+    selected = select_sets(rel, sets)
+    missing = [s for s in rel.required_sets() if s not in selected]
+    if missing:
+        raise _fail("sets", f"{sets!r} leaves out {', '.join(missing)}, which an install needs")
+
+    out.add("sets_location", location, locations="")
+    if location == "cd0":
+        if v["sets_path"]:
+            out.add("sets_path", _one_line(v, "sets_path"))
+    elif location == "disk":
+        if v["sets_disk"]:
+            out.add("sets_disk", _one_line(v, "sets_disk"))
+        if v["sets_path"]:
+            out.add("sets_path", _one_line(v, "sets_path"))
+    else:
+        if not networked:
+            raise _fail("sets_location", "http needs a network (ipv4 or ipv6)")
+        server = _one_line(v, "sets_http_server")
+        if not server:
+            raise _fail("sets_http_server", "required with sets_location = http")
+        if not _SERVER.match(expand_templates(server)):
+            raise _fail("sets_http_server", f"{server!r} is not host[:port] (http:// allowed)")
+        if proxy:
+            out.add("http_proxy", proxy)
+        out.add("http_server", server)
+        directory = _one_line(v, "sets_http_directory")
+        # A later site round writes its own directory: this round must not leave it unset.
+        if directory or site:
+            out.add("http_directory", directory or rel["http_directory"].default)
+    if sets:
+        out.add("set_names", sets)
+    if site_names_line:
+        out.add("set_names", "done")
+    if location != "http" or "{{" in str(v["sets_http_server"]):
+        out.add("unverified", "yes", issue="Directory does not contain SHA256.sig")
+
+    if site:
+        server, base_path = _split_base(http_base)
+        out.add("sets_location", "http", locations="")
+        if proxy:
+            out.add("http_proxy", "none")
+        out.add("http_server", server)
+        out.add("http_directory", f"{base_path}/{SITE_SUBDIR}" if base_path else SITE_SUBDIR)
+        out.add("install_missing", "yes")
+        if site_names_line:
+            out.add("set_names", "site*")
+        out.add("unverified", "yes", issue="Directory does not contain SHA256.sig")
+
+    return "\n".join(out.lines) + "\n"
