@@ -56,7 +56,7 @@ def _size(raw: Any, where: str, last: bool) -> str:
 
 
 def render_disklabel(layout: Iterable[Mapping[str, Any]]) -> str:
-    """A disklabel(8) -T template for a list of {mount, size, percent}; PackwrapError on bad input."""
+    """A disklabel(8) -T template for [{mount, size, percent}]; PackwrapError on bad input."""
     entries = list(layout or [])
     if not entries:
         raise PackwrapError("disklabel_layout is empty (leave it empty to use the auto layout)")

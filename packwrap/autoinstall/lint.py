@@ -277,7 +277,8 @@ def lint(
                 Finding(
                     e.line,
                     "warning",
-                    f'"{intents.text(meant)}" is asked before the response file is read: never used',
+                    f'"{intents.text(meant)}" is asked before the response file is read: '
+                    "never used",
                 )
             )
         elif meant.interactive_only:

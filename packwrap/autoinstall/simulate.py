@@ -184,10 +184,8 @@ class Simulator:
                 x = self.ask_yn("x_window_system")
             if x:
                 self.ask_yn("xenodm")
-        if ctx.com_port:
-            if self.ask_yn("com0_console", "yes" if ctx.serial_console else "no"):
-                default_speed = ctx.console_speed if ctx.serial_console else "9600"
-                self.ask("com0_speed", default_speed)
+        if ctx.com_port and self.ask_yn("com0_console", "yes" if ctx.serial_console else "no"):
+            self.ask("com0_speed", ctx.console_speed if ctx.serial_console else "9600")
         self._user()
         if sshd:
             self.ask("root_ssh_login")
@@ -511,16 +509,15 @@ class Simulator:
         preselected = [s for s in avail if s in self.default_sets or s == host_set]
         if not avail:
             self.abort(None, f"the {source} set directory has no sets: the autoinstall aborts")
-        if f"INSTALL.{self.rel.arch}" not in files:
-            if not self.ask_yn("install_missing"):
-                if self.last_line is None:
-                    self.finding(
-                        None,
-                        "warning",
-                        f'"INSTALL.{self.rel.arch} not found. Use sets found here anyway?" '
-                        f"gets the default no: the sets in the {source} directory are skipped",
-                    )
-                return
+        if f"INSTALL.{self.rel.arch}" not in files and not self.ask_yn("install_missing"):
+            if self.last_line is None:
+                self.finding(
+                    None,
+                    "warning",
+                    f'"INSTALL.{self.rel.arch} not found. Use sets found here anyway?" '
+                    f"gets the default no: the sets in the {source} directory are skipped",
+                )
+            return
         selected = self._select_sets(avail, preselected)
         if not selected:
             return

@@ -1,4 +1,7 @@
-"""Every installer answer as a typed blueprint variable (blueprints/openbsd/installer-variables.toml)."""
+"""Every installer answer as a typed blueprint variable.
+
+Loaded from blueprints/openbsd/installer-variables.toml.
+"""
 
 from __future__ import annotations
 

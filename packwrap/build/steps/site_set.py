@@ -1,0 +1,80 @@
+"""StepSiteSet: build the project's site/ directory into site sets the installer can fetch.
+
+Runs after StepHTTPServer and writes into its private overlay (served before the docroot)
+under site/: siteNN.tgz (or siteNN-<hostname>.tgz) and index.txt. The rendered
+install.conf names that directory (packwrap.autoinstall.render). Release, hostname and
+per-host come from the constructor, else from the blueprint project's
+.packwrap/project.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from packwrap.build.state import State
+from packwrap.build.step import Step
+from packwrap.errors import PackwrapError
+
+
+def _project_meta(project_dir: Path) -> dict[str, Any]:
+    path = project_dir / ".packwrap" / "project.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PackwrapError(f"cannot read the project record: {exc}", file=str(path)) from None
+    return data if isinstance(data, dict) else {}
+
+
+class StepSiteSet(Step):
+    name = "site-set"
+
+    def __init__(
+        self,
+        *,
+        site_dir: str | Path | None = None,
+        release: str | None = None,
+        hostname: str | None = None,
+        per_host: bool | None = None,
+    ) -> None:
+        self.site_dir = Path(site_dir) if site_dir else None
+        self.release = release
+        self.hostname = hostname
+        self.per_host = per_host
+
+    def run(self, state: State) -> None:
+        from packwrap.autoinstall.siteset import SITE_SUBDIR, build_site_sets
+
+        site_dir = self.site_dir or Path(state.template_dir) / "site"
+        if not site_dir.is_absolute():
+            site_dir = Path(state.template_dir) / site_dir
+        if not site_dir.is_dir():
+            if self.site_dir:  # asked for explicitly: say it is missing
+                raise PackwrapError(f"site set directory {site_dir} does not exist")
+            return
+        meta = _project_meta(Path(state.template_dir))
+        values = meta.get("values") or {}
+        release = self.release or meta.get("release") or state.data.get("release")
+        if not release:
+            raise PackwrapError(
+                f"{site_dir}: cannot name the site set without the OpenBSD release "
+                "(no .packwrap/project.json)"
+            )
+        hostname = self.hostname or values.get("hostname")
+        per_host = (
+            self.per_host
+            if self.per_host is not None
+            else bool(values.get("site_set_per_host", False))
+        )
+        overlay = state.data.get("http_overlay_dir")
+        if not overlay:
+            raise PackwrapError("site sets need the HTTP server's overlay (StepHTTPServer first)")
+        out = Path(overlay) / SITE_SUBDIR
+        names = build_site_sets(
+            site_dir, out, release=str(release), hostname=hostname, per_host=per_host
+        )
+        state.data["site_sets"] = names
+        state.ui.say(f"Site set {', '.join(names)} from {site_dir} served as /{SITE_SUBDIR}/")
