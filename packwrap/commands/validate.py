@@ -151,29 +151,58 @@ def _lint_response_file(template: Template, report: Report) -> None:
         lint_mod = importlib.import_module("packwrap.autoinstall.lint")
     except ModuleNotFoundError as exc:
         if exc.name in ("packwrap.autoinstall.lint", "packwrap.autoinstall"):
-            return  # not written yet: nothing to lint with
+            return  # not installed: nothing to lint with
         raise
     docroot = template.dir / "http"
-    candidates = [docroot / "install.conf", docroot / "install.conf.pkr.in"]
+    candidates = [docroot / "install.conf.pkr.in", docroot / "install.conf"]
     target = next((p for p in candidates if p.is_file()), None)
     if target is None:
         return
-    release = _release_of(template)
-    findings = lint_mod.lint(target.read_text(encoding="utf-8"), release)
+    record = _project_record(template.dir)
+    release = str(record.get("release") or _release_of(template) or "7.6")
+    findings = lint_mod.lint(
+        target.read_text(encoding="utf-8"),
+        release,
+        path=str(target),
+        answers_context=_answers_context(record),
+    )
     for f in findings:
-        line = getattr(f, "line", None)
+        line = getattr(f, "line", 0)
         message = getattr(f, "message", str(f))
-        severity = str(getattr(f, "severity", "error")).lower()
         text = f"{target}:{line}: {message}" if line else f"{target}: {message}"
-        if severity.startswith("warn"):
-            report.warnings.append(text)
-        else:
+        if getattr(f, "severity", "error") == "error":
             report.problem(text)
+        else:
+            report.warnings.append(text)
+
+
+def _project_record(project_dir: Any) -> dict:
+    """.packwrap/project.json of a project made by `packwrap new` (release, values)."""
+    import json
+
+    try:
+        data = json.loads((project_dir / ".packwrap" / "project.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _answers_context(record: dict) -> Any:
+    values = record.get("values")
+    if not isinstance(values, dict):
+        return None
+    from packwrap.autoinstall.render import answers_context
+    from packwrap.errors import PackwrapError
+
+    try:
+        return answers_context(values)
+    except PackwrapError:
+        return None
 
 
 def _release_of(template: Template) -> str | None:
     for name in ("release", "openbsd_release", "os_version"):
         value = template.variables.get(name)
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
+        if isinstance(value, str | int | float) and not isinstance(value, bool) and value:
             return str(value)
     return None
