@@ -67,7 +67,10 @@ _register_commands()
 def main(argv: list[str] | None = None) -> int:
     """Entry point: PackwrapError becomes one line on stderr and its exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        # with standalone_mode=False click returns typer.Exit's code instead of raising
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int):
+            return rc
     except PackwrapError as exc:
         typer.echo(f"Error: {exc}", err=True)
         return exc.exit_code
