@@ -100,17 +100,23 @@ def _split_base(http_base: str) -> tuple[str, str]:
     return server, path
 
 
-def answers_context(values: Mapping[str, Any]) -> InstallContext:
+def answers_context(values: Mapping[str, Any], release: str = "7.6") -> InstallContext:
     """The machine the rendered file is checked against: the default VM, adjusted to the
-    interface, disks and site sets the variables name."""
+    interface, disks and site set the variables name."""
     v = resolve(values)
+    rel = load_release(release)
+    host = str(v["hostname"]).split(".")[0] if v["site_set_per_host"] else None
     disks = ["sd0"]
     if v["root_disk"] and v["root_disk"] not in disks:
         disks = [v["root_disk"]]
     if v["sets_location"] == "disk":
         disks.append(v["sets_disk"] or "sd1")
     interfaces = (v["network_interface"],) if v["network_interface"] else ("vio0",)
-    return InstallContext(interfaces=interfaces, disks=tuple(dict.fromkeys(disks)))
+    return InstallContext(
+        interfaces=interfaces,
+        disks=tuple(dict.fromkeys(disks)),
+        docroot_sets=(rel.site_set(host),),
+    )
 
 
 def render_install_conf(
@@ -208,6 +214,8 @@ def render_install_conf(
     if login:
         if login in RESERVED_LOGINS or not LOGIN.match(login) or len(login) > 31:
             raise _fail("user_name", f"{login!r} is not a usable login ([a-z][-a-z0-9_]*, <= 31)")
+        if login in ("n", "no", "y", "yes"):  # the installer reads these as answers
+            raise _fail("user_name", f"{login!r} reads as an answer to 'Setup a user?'")
         out.add("user_setup", login)
         fullname = _one_line(v, "user_fullname")
         if fullname and fullname != login:

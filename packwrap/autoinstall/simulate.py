@@ -48,8 +48,9 @@ class InstallContext:
     timezone_hint: str | None = None
     netbooted: bool = False
     #: Files in the build's own docroot set directory (HTTP servers written with Go-template
-    #: placeholders); None = the site sets (siteNN.tgz and siteNN-<hostname>.tgz).
+    #: placeholders, or listed in docroot_servers); None = siteNN.tgz and siteNN-<host>.tgz.
     docroot_sets: tuple[str, ...] | None = None
+    docroot_servers: tuple[str, ...] = ()  # host[:port] of the build's own HTTP server
 
     @classmethod
     def coerce(cls, value: InstallContext | Mapping[str, Any] | None) -> InstallContext:
@@ -493,7 +494,7 @@ class Simulator:
             self.http_server = re.sub(r"^[a-z]+://", "", resp)
             break
         self.ask("http_directory")
-        if has_template(raw):
+        if has_template(raw) or self.http_server in self.ctx.docroot_servers:
             files = list(self.ctx.docroot_sets or ())
             if self.ctx.docroot_sets is None:
                 files = [self.rel.site_set(), self.rel.site_set(self.hostname)]

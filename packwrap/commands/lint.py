@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
             from packwrap.autoinstall.render import answers_context
 
             try:
-                context = answers_context(values)
+                context = answers_context(values, release)
             except PackwrapError:
                 context = None
         findings = lint(text, release, path=str(file), answers_context=context)
