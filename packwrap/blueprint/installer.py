@@ -65,3 +65,8 @@ def render_disklabel(layout: Any) -> str:
 
 def hash_password(password: str) -> str:
     return _attr("passwords", "hash_password")(password)
+
+
+def check_password_value(value: str, name: str) -> None:
+    """The installer's rule for a password answer (bcrypt, cost >= 10, or the lock-out)."""
+    _attr("passwords", "check_password_value")(value, name)

@@ -22,7 +22,7 @@ from packwrap.blueprint.values import (
     parse_var_args,
     resolve_values,
 )
-from packwrap.errors import UsageError
+from packwrap.errors import PackwrapError, UsageError
 
 PASSWORD_VAR = "root_password_hash"
 
@@ -92,7 +92,12 @@ def plan(
         check_password_hash(str(overrides[PASSWORD_VAR]))
     target = Path(target) if target is not None else Path(blueprint_name)
     check_target(target, force)
-    return Plan(bp, options, overrides, target, force)
+    p = Plan(bp, options, overrides, target, force)
+    # Render once with a stand-in password, so a bad combination of values (or a missing
+    # ssh key file) is reported before anyone is asked for a password.
+    trial = Plan(bp, options, {PASSWORD_VAR: LOCKED_PASSWORD, **overrides}, target, force)
+    render_plan(trial)
+    return p
 
 
 def settle_password(
@@ -163,6 +168,26 @@ def render_plan(p: Plan) -> tuple[Rendered, dict[str, Any]]:
         )
     )
     return rendered, values
+
+
+def leftovers(p: Plan) -> list[str]:
+    """Files an earlier `new` generated here that this one will not write (e.g. the
+    .pkr.hcl after switching to --format json): reported, never deleted."""
+    from packwrap.blueprint.project import read_meta
+
+    try:
+        meta = read_meta(p.target) if p.target.is_dir() else None
+    except PackwrapError:
+        return []
+    if not meta:
+        return []
+    rendered, _ = render_plan(p)
+    new_paths = {f.path for f in rendered.files}
+    return sorted(
+        path
+        for path in meta.get("files", {})
+        if path not in new_paths and (p.target / path).exists()
+    )
 
 
 def execute(p: Plan) -> list[Path]:

@@ -125,13 +125,14 @@ def resolve_values(
     return values
 
 
-def check_password_hash(value: str) -> None:
-    """Only a bcrypt hash or the 13-asterisk lock-out may reach install.conf."""
-    if value == LOCKED_PASSWORD:
-        return
-    if value.startswith(("$2a$", "$2b$", "$2y$")) and len(value) == 60:
-        return
-    raise UsageError(
-        "root_password_hash must be a bcrypt hash ($2b$...) or 13 asterisks; "
-        "to give a plaintext password use --root-password"
-    )
+def check_password_hash(value: str, name: str = "root_password_hash") -> None:
+    """Only a bcrypt hash or the 13-asterisk lock-out may reach install.conf (the
+    installer package's rule; a usage error here because it came from --var)."""
+    from packwrap.blueprint import installer
+
+    try:
+        installer.check_password_value(value, name)
+    except UsageError:
+        raise
+    except PackwrapError as exc:
+        raise UsageError(f"{exc}; to give a plaintext password use --root-password") from None

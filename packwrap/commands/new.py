@@ -42,7 +42,11 @@ def register(app: typer.Typer) -> None:
             False, "--force", help="Write into a non-empty DIR, replacing the blueprint's files."
         ),
     ) -> None:
-        """Write a Packer project (template, variables, install.conf) from a blueprint."""
+        """Write a Packer project (template, variables, install.conf) from a blueprint.
+
+        root's password is asked for (twice, not echoed) on a terminal; otherwise give
+        --root-password, --var root_password_hash=HASH or --no-root-password.
+        """
         import sys
 
         from packwrap.blueprint import new
@@ -69,8 +73,15 @@ def register(app: typer.Typer) -> None:
             no_password=no_root_password,
             prompt=ask if sys.stdin.isatty() else None,
         )
+        leftovers = new.leftovers(plan)
         written = new.execute(plan)
         target = plan.target
+        for path in leftovers:
+            typer.echo(
+                f"Warning: {target / path} is from an earlier `packwrap new` and was not "
+                "rewritten; delete it if it is not needed",
+                err=True,
+            )
         typer.echo(
             f"Wrote {plan.options.name} ({', '.join(plan.options.builders)}, "
             f"{plan.options.format}) to {target}/: {len(written)} files."

@@ -242,7 +242,7 @@ def test_without_a_password_and_without_a_terminal_new_fails(tmp_path, capsys, m
 
 
 def test_var_root_password_hash_is_taken_as_is_and_plaintext_refused(tmp_path, capsys):
-    good = bcrypt.hashpw(b"x", bcrypt.gensalt(4)).decode()
+    good = bcrypt.hashpw(b"x", bcrypt.gensalt(10)).decode()
     assert run_new("openbsd-76", str(tmp_path / "a"), "--var", f"root_password_hash={good}") == 0
     assert good in (tmp_path / "a" / "openbsd-76.auto.pkrvars.hcl").read_text()
     assert run_new("openbsd-76", str(tmp_path / "b"), "--var", "root_password_hash=hunter2") == 2
@@ -265,6 +265,10 @@ def test_var_values_reach_pkrvars_with_their_types(tmp_path):
             "hermetic_network=false",
             "--var",
             "disk_format=raw",
+            "--var",
+            "ipv4=192.0.2.10/24",
+            "--var",
+            "ipv4_route=192.0.2.1",
             "--var",
             "dns_nameservers=192.0.2.1,192.0.2.2",
         )
@@ -406,3 +410,109 @@ def test_packwrap_template_model_loads_the_project(tmp_path, fmt):
     assert values["boot_command"][-1] == "http://{{ .HTTPIP }}:{{ .HTTPPort }}/install.conf<enter>"
     assert values["vm_name"] == "openbsd-76.qcow2"
     assert values["hermetic_network"] is True
+
+
+_PTY_MAIN = """
+import sys
+from packwrap.blueprint import installer
+try:
+    from packwrap.autoinstall.render import render_install_conf  # noqa: F401
+except ImportError:
+    installer.render_install_conf = lambda values, release: (
+        "Password for root account = " + values["root_password_hash"] + "\\n")
+from packwrap.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_password_is_prompted_without_echo_on_a_terminal(tmp_path):
+    """A real pty: the prompt asks twice, the typed password never shows, only its hash lands."""
+    import pty
+    import select
+    import sys
+    import time
+
+    master, slave = pty.openpty()
+    target = tmp_path / "p"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    env.pop("PACKWRAP_BLUEPRINT_PATH", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PTY_MAIN, "new", "openbsd-76", str(target)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    seen = b""
+
+    def read_until(text: bytes, timeout: float = 30) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while text not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"timed out waiting for {text!r}; got {seen!r}"
+            if select.select([master], [], [], left)[0]:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    chunk = b""
+                assert chunk, f"process ended before {text!r}; got {seen!r}"
+                seen += chunk
+
+    try:
+        read_until(b"Password for root: ")
+        os.write(master, PASSWORD.encode() + b"\r")
+        read_until(b"Repeat for confirmation: ")
+        os.write(master, PASSWORD.encode() + b"\r")
+        read_until(b"Wrote openbsd-76")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert PASSWORD.encode() not in seen
+    values = unquote_tree(hcl2.loads((target / "openbsd-76.auto.pkrvars.hcl").read_text()))
+    assert bcrypt.checkpw(PASSWORD.encode(), values["root_password_hash"].encode())
+
+
+def test_force_with_another_format_reports_the_old_files_and_keeps_them(tmp_path, capsys):
+    target = tmp_path / "p"
+    assert run_new("openbsd-76", str(target), "--no-root-password") == 0
+    capsys.readouterr()
+    assert (
+        run_new("openbsd-76", str(target), "--format", "json", "--force", "--no-root-password") == 0
+    )
+    err = capsys.readouterr().err
+    assert "openbsd-76.pkr.hcl is from an earlier `packwrap new`" in err
+    assert (target / "openbsd-76.pkr.hcl").exists() and (target / "openbsd-76.pkr.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("arch", "builders"), [("arm64", ["qemu"]), ("i386", ["openbsd-vmm", "qemu"])]
+)
+def test_other_arches(tmp_path, arch, builders):
+    target = tmp_path / arch
+    assert run_new("openbsd-76", str(target), "--arch", arch, "--no-root-password") == 0
+    doc = unquote_tree(hcl2.loads((target / "openbsd-76.pkr.hcl").read_text()))
+    assert sorted(k for block in doc["source"] for k in block) == builders
+    values = unquote_tree(hcl2.loads((target / "openbsd-76.auto.pkrvars.hcl").read_text()))
+    assert values["arch"] == arch
+    assert values["iso_url"] == "iso/install76.iso"
+    assert (
+        values["qemu_binary"] == {"arm64": "qemu-system-aarch64", "i386": "qemu-system-i386"}[arch]
+    )
+    if PACKER:
+        r = packer(target, "validate", "-syntax-only", ".")
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["hcl", "json"])
+def test_packwrap_validate_accepts_a_fresh_project(tmp_path, fmt, capsys):
+    """Issue 2's first promise: `packwrap new openbsd-76 X && cd X && packwrap validate`."""
+    target = tmp_path / "p"
+    assert run_new("openbsd-76", str(target), "--format", fmt, "--no-root-password") == 0
+    capsys.readouterr()
+    assert main(["validate", str(target)]) == 0, capsys.readouterr()
