@@ -115,7 +115,8 @@ class SerialConsole:
                 tty.setraw(self.fd)
         self.ui = ui
         self.cu_escape = cu_escape
-        self.secrets: set[str] = {s for s in secrets if s}
+        # Masked: our own secrets plus the build UI's (the template's sensitive values).
+        self.secrets: set[str] = {s for s in secrets if s} | set(getattr(ui, "secrets", ()))
         self._buf = bytearray()
         self._base = 0  # absolute offset of _buf[0]
         self._cursor = 0  # absolute offset where the next expect() starts searching

@@ -58,8 +58,8 @@ def run_steps(steps: Sequence[Step], state: State, *, ask: AskFn = _default_ask)
         state.error = exc
         if isinstance(exc, Cancelled):
             log_line(state.ui, f"build interrupted during step {state.current_step!r}")
-        else:
-            log_line(state.ui, f"step {state.current_step!r} failed: {exc}")
+        elif not isinstance(exc, PackwrapError):  # a PackwrapError was logged by _run_one
+            log_line(state.ui, f"step {state.current_step!r} failed: {exc!r}")
         if state.options.on_error in ("abort", "run-cleanup-provisioner"):
             state.ui.error(
                 f"Step {state.current_step!r} failed; -on-error=abort: skipping cleanup, "

@@ -170,3 +170,63 @@ def test_serial_actions_keep_waits_and_text() -> None:
         bc.Send(b"\r", ""),
         bc.Send(b"\t", ""),
     ]
+
+
+# --- fuzzing: nothing but PackwrapError, and typing is total --------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from(
+    [
+        "<",
+        ">",
+        "wait",
+        "Wait",
+        "on",
+        "Off",
+        "enter",
+        "leftCtrl",
+        "f1",
+        "f13",
+        "-",
+        ".",
+        "1",
+        "0",
+        "ms",
+        "µs",
+        "h",
+        "{{",
+        "}}",
+        " .HTTPIP ",
+        ".Name",
+        "{{-",
+        "-}}",
+        "a",
+        "~",
+        "\r",
+        "界",
+    ]
+)
+
+
+@given(st.lists(_PIECES | st.text(max_size=4), max_size=20).map("".join))
+def test_fuzz_parse_and_render_raise_only_packwrap_errors(text: str) -> None:
+    try:
+        rendered = bc.render(text, DATA)
+        exprs = bc.parse(rendered)
+    except PackwrapError as exc:
+        assert str(exc)
+        return
+    for e in exprs:
+        assert isinstance(e, Wait | Key)
+        if isinstance(e, Wait):
+            assert e.seconds > 0
+    bc.serial_actions(exprs)  # every parsed key has bytes
+
+
+@given(st.text(max_size=30))
+def test_fuzz_plain_text_round_trips(text: str) -> None:
+    # text without "<" is typed exactly as written
+    text = text.replace("<", "")
+    assert bc.parse(text) == lit(text)

@@ -30,6 +30,9 @@ from packwrap.errors import PackwrapError
 class StepTypeBootCommand(Step):
     name = "boot command"
 
+    def __init__(self, config: object = None) -> None:  # config: accepted, read from state
+        pass
+
     def run(self, state: State) -> None:
         config = state.config
         commands: list[str] = list(config.get("boot_command") or [])
@@ -46,6 +49,9 @@ class StepTypeBootCommand(Step):
             if i in secrets_idx:
                 for chunk in _literal_runs(text):
                     console.add_secret(chunk)
+                    add = getattr(state.ui, "add_secret", None)
+                    if add is not None:
+                        add(chunk)  # the build log masks it too
 
         wait = boot_wait_seconds(config)
         if wait > 0:

@@ -52,7 +52,7 @@ def resolve_http_directory(raw: str, state: State) -> Path:
 class StepHTTPServer(Step):
     name = "http server"
 
-    def __init__(self) -> None:
+    def __init__(self, config: object = None) -> None:  # config: accepted, read from state
         self.server: DocrootServer | None = None
         self.overlay: Path | None = None
 
