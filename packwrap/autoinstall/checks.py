@@ -163,6 +163,10 @@ def value_problem(prompt: Prompt, raw: str, release: Release) -> tuple[str, str]
     if prompt.kind == "password":
         return password_problem(raw)
     value = expand_templates(raw)
+    check = VALUE_CHECKS.get(prompt.id)
+    message = check(value, release) if check else None
+    if message:
+        return ("error", message)
     if prompt.kind == "yesno":
         if value.lower() not in ("y", "yes", "n", "no"):
             return ("error", f"{raw!r} is not yes or no: the autoinstall aborts at this question")
@@ -172,9 +176,4 @@ def value_problem(prompt: Prompt, raw: str, release: Release) -> tuple[str, str]
         return ("error", f"{raw!r} is not one of the allowed answers ({allowed})")
     if prompt.accept and not prompt.accepts(value):
         return ("error", f"{raw!r} is not an answer this question takes")
-    check = VALUE_CHECKS.get(prompt.id)
-    if check:
-        message = check(value, release)
-        if message:
-            return ("error", message)
     return None

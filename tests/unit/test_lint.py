@@ -1,0 +1,222 @@
+"""`packwrap lint` on small hand-written response files: each class of finding, by line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from packwrap.autoinstall.lint import lint
+from packwrap.autoinstall.passwords import hash_password
+from packwrap.cli import main
+
+HASH = hash_password("root-pw")
+UHASH = hash_password("user-pw")
+
+GOOD = f"""\
+# a hand-written 7.6 response file
+System hostname = web1
+Password for root account = {HASH}
+Setup a user = alice
+Password for user alice = {UHASH}
+Public ssh key for user alice = ssh-ed25519 AAAAC3Nza alice@laptop
+What timezone are you in = Europe/Berlin
+Location of sets = cd0
+Set name(s) = -game* -x*
+Directory does not contain SHA256.sig. Continue without verification = yes
+"""
+
+
+def found(text: str, release: str = "7.6", **kw) -> list[tuple[int, str, str]]:
+    return [(f.line, f.severity, f.message) for f in lint(text, release, **kw)]
+
+
+def test_a_good_file_is_clean_and_pkr_in_placeholders_are_fine():
+    assert lint(GOOD, "7.6") == []
+    pkr_in = (
+        GOOD
+        + (
+            "Location of sets = http\n"
+            "HTTP Server = http://{{ .HTTPIP }}:{{ .HTTPPort }}\n"
+            "Server directory = site\n"
+            "INSTALL.amd64 not found. Use sets found here anyway = yes\n"
+            "Set name(s) = site*\n"
+            "Directory does not contain SHA256.sig. Continue without verification = yes\n"
+        )
+    ).replace("Set name(s) = -game* -x*\n", "Set name(s) = -game* -x*\nSet name(s) = done\n")
+    assert lint(pkr_in, "7.6") == []
+
+
+def test_typo_key_matches_no_question_and_gets_a_suggestion():
+    text = GOOD.replace("Setup a user = alice", "Setup an user = alice")
+    f = found(text)
+    assert (
+        4,
+        "error",
+        "'Setup an user' matches no question of the 7.6 installer; did you mean 'Setup a user'?",
+    ) in f
+
+
+def test_broad_key_steals_another_questions_answer():
+    # "Password" is meant for the user, but the root password question comes first and
+    # takes it; the root line then answers nothing and the user has no password.
+    text = (
+        "System hostname = web1\n"
+        f"Password = {UHASH}\n"
+        f"Password for root account = {HASH}\n"
+        "Setup a user = alice\n"
+        "What timezone are you in = UTC\n"
+    )
+    f = found(text)
+    assert (
+        2,
+        "error",
+        "the key 'Password' steals the answer to \"Password for root account?\" from line 3",
+    ) in f
+    assert any(line == 0 and "Password for user alice?" in msg for line, _, msg in f)
+
+
+def test_set_names_for_a_later_round_taken_by_the_repeated_question():
+    text = (
+        "System hostname = web1\n"
+        f"Password for root account = {HASH}\n"
+        "What timezone are you in = UTC\n"
+        "Location of sets = cd0\n"
+        "Set name(s) = -game*\n"
+        "Directory does not contain SHA256.sig. Continue without verification = yes\n"
+        "Location of sets = http\n"
+        "HTTP Server = http://{{ .HTTPIP }}:{{ .HTTPPort }}\n"
+        "Server directory = site\n"
+        "INSTALL.amd64 not found. Use sets found here anyway = yes\n"
+        "Set name(s) = site*\n"
+        "Directory does not contain SHA256.sig. Continue without verification = yes\n"
+    )
+    errors = [(line, msg) for line, sev, msg in found(text) if sev == "error"]
+    assert errors == [
+        (
+            11,
+            "written for set round 2 but taken by the repeated \"Set name(s)? (or 'abort' or "
+            "'done')\" of set round 1 (it repeats until 'done': answer 'done' first); "
+            "round 2 then gets the default",
+        )
+    ]
+
+
+def test_unanswered_question_without_default():
+    text = "System hostname = web1\nLocation of sets = cd0\n"
+    f = found(text)
+    assert f[0][:2] == (0, "error")
+    assert '"Password for root account?"' in f[0][2] and "no default" in f[0][2]
+
+
+def test_offline_install_needs_a_timezone():
+    text = GOOD.replace("What timezone are you in = Europe/Berlin\n", "")
+    assert any(line == 0 and "What timezone are you in?" in msg for line, sev, msg in found(text))
+
+
+def test_yes_no_question_answered_otherwise():
+    text = GOOD.replace(
+        "Location of sets = cd0", "Start sshd(8) by default = maybe\nLocation of sets = cd0"
+    )
+    assert (
+        8,
+        "error",
+        "\"Start sshd(8) by default?\": 'maybe' is not yes or no: the autoinstall aborts "
+        "at this question",
+    ) in found(text)
+
+
+@pytest.mark.parametrize(
+    ("line", "answer", "expected"),
+    [
+        ("Location of sets = ftp", "ftp", "'ftp' is not one of the allowed answers"),
+        ("Which speed should com0 use = 12345", "12345", "'12345' is not one of"),
+        ("Allow root ssh login = sometimes", "sometimes", "'sometimes' is not one of"),
+    ],
+)
+def test_choice_outside_the_allowed_answers(line, answer, expected):
+    text = GOOD.replace("Location of sets = cd0", line + ("\nLocation of sets = cd0"))
+    text = text.replace("Location of sets = ftp\nLocation of sets = cd0", "Location of sets = ftp")
+    hits = [(n, sev, msg) for n, sev, msg in found(text) if expected in msg]
+    assert hits and hits[0][0] == 8 and hits[0][1] == "error", found(text)
+
+
+def test_plaintext_passwords_are_errors():
+    text = GOOD.replace(HASH, "hunter2").replace(UHASH, "alice123")
+    f = [(line, sev) for line, sev, msg in found(text) if "plaintext password" in msg]
+    assert f == [(3, "error"), (5, "error")]
+
+
+def test_line_never_asked_and_interactive_editor():
+    text = GOOD.replace(
+        "What timezone", "Exit to (S)hell, (H)alt or (R)eboot = halt\nWhat timezone"
+    )
+    assert (
+        7,
+        "warning",
+        '"Exit to (S)hell, (H)alt or (R)eboot?" is never asked under autoinstall',
+    ) in found(text)
+    text = GOOD.replace(
+        "Location of sets",
+        "Use (A)uto layout, (E)dit auto layout, or create (C)ustom layout = c\nLocation of sets",
+    )
+    assert any(
+        line == 8 and sev == "error" and "interactive disklabel editor" in msg
+        for line, sev, msg in found(text)
+    )
+
+
+def test_user_questions_unused_without_a_user_and_bad_login():
+    text = GOOD.replace("Setup a user = alice", "Setup a user = Alice")
+    f = found(text)
+    assert any(line == 4 and "not a usable loginname" in msg for line, _, msg in f)
+
+
+def test_encryption_differs_by_release():
+    text = GOOD.replace(
+        "Location of sets",
+        "Encrypt the root disk with a (p)assphrase or (k)eydisk = p\n"
+        "New passphrase = correct horse\nLocation of sets",
+    )
+    assert lint(text, "7.6") == []
+    f = found(text, "7.5")
+    assert any(line == 8 and "matches no question of the 7.5 installer" in m for line, _, m in f)
+
+
+def test_lint_command_exit_codes(tmp_path: Path, monkeypatch, capsys):
+    project = tmp_path / "proj"
+    (project / "http").mkdir(parents=True)
+    conf = project / "http" / "install.conf.pkr.in"
+    conf.write_text(GOOD)
+    monkeypatch.chdir(project)
+    assert main(["lint"]) == 0
+    assert "OK for OpenBSD 7.6" in capsys.readouterr().out
+
+    conf.write_text(GOOD + "Terminal type = vt100\nNo such question here = 1\n")
+    assert main(["lint", "--release", "7.7"]) == 1
+    err = capsys.readouterr().err
+    assert "http/install.conf.pkr.in:12: error: 'No such question here' matches no question" in err
+
+    warn_only = tmp_path / "w.conf"
+    warn_only.write_text(GOOD + "Hostname without equals\n")
+    assert main(["lint", str(warn_only)]) == 0
+    out = capsys.readouterr()
+    assert "w.conf:11: warning: not a 'question = answer' line" in out.out + out.err
+
+    assert main(["lint", str(tmp_path / "missing.conf")]) == 1
+    assert main(["lint", str(warn_only), "--release", "5.0"]) == 1
+    assert "unknown OpenBSD release '5.0'" in capsys.readouterr().err
+
+
+def test_lint_command_takes_the_release_from_the_project(tmp_path: Path, monkeypatch, capsys):
+    (tmp_path / "http").mkdir()
+    (tmp_path / ".packwrap").mkdir()
+    (tmp_path / ".packwrap" / "project.json").write_text('{"release": "7.5", "values": {}}')
+    text = GOOD.replace(
+        "Location of sets",
+        "Encrypt the root disk with a (p)assphrase or (k)eydisk = p\nLocation of sets",
+    )
+    (tmp_path / "http" / "install.conf").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    assert main(["lint"]) == 1
+    assert "matches no question of the 7.5 installer" in capsys.readouterr().err
