@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from vmctlq_common import locked, read_json, write_json  # noqa: E402
+from vmctlq_dhcp import FilterSockets  # noqa: E402
 
 requests: list[str] = []
 
@@ -38,12 +40,15 @@ def main(d: Path, vm_id: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: requests.append("force"))
     signal.signal(signal.SIGINT, lambda *_: requests.append("force"))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    filters = [FilterSockets(rec["filter_dir"], i) for i in range(rec.get("nlocal", 0))]
     proc = subprocess.Popen(
         rec["qemu_argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr
     )
     slave = None
     reason = "exited"
     try:
+        for f, (_net, host, _guest) in zip(filters, rec.get("local", []), strict=True):
+            f.start(router=host, dns=host, alive=lambda: proc.poll() is None)
         qmp = Qmp(proc)
         qmp.command("qmp_capabilities")
         chardevs = qmp.command("query-chardev")
@@ -88,6 +93,7 @@ def main(d: Path, vm_id: int) -> int:
         proc.wait()
         if slave is not None:
             os.close(slave)
+        shutil.rmtree(rec["filter_dir"], ignore_errors=True)
         with locked(d):
             cur = read_json(path)
             if cur and cur.get("state") != "failed":
