@@ -228,6 +228,33 @@ def _regex_replace(scope: Scope, s: Any, pattern: Any, repl: Any) -> str:
     return rx.sub(_go_replacement(to_string(repl)), to_string(s))
 
 
+def _compile(pattern: Any) -> re.Pattern[str]:
+    try:
+        return re.compile(to_string(pattern))
+    except re.error as exc:
+        raise FuncError(f"invalid regular expression {pattern!r}: {exc}") from None
+
+
+def _match_value(m: re.Match[str]) -> Any:
+    # Like HCL: no groups -> the match; named groups -> a map; else a list of groups.
+    if m.re.groupindex:
+        return {k: m.group(k) for k in m.re.groupindex}
+    if m.re.groups:
+        return list(m.groups())
+    return m.group(0)
+
+
+def _regex(scope: Scope, pattern: Any, s: Any) -> Any:
+    m = _compile(pattern).search(to_string(s))
+    if m is None:
+        raise FuncError("pattern did not match")
+    return _match_value(m)
+
+
+def _regexall(scope: Scope, pattern: Any, s: Any) -> list:
+    return [_match_value(m) for m in _compile(pattern).finditer(to_string(s))]
+
+
 def _replace(scope: Scope, s: Any, old: Any, new: Any) -> str:
     s, old, new = to_string(s), to_string(old), to_string(new)
     if len(old) > 1 and old.startswith("/") and old.endswith("/"):
@@ -347,6 +374,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "merge": _merge,
     "min": lambda scope, *a: min(_numbers(a)),
     "pathexpand": _str(os.path.expanduser),
+    "regex": _regex,
+    "regexall": _regexall,
     "regex_replace": _regex_replace,
     "replace": _replace,
     "sha256": _str(lambda s: hashlib.sha256(s.encode()).hexdigest()),
