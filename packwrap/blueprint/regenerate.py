@@ -112,7 +112,12 @@ def refresh(project_dir: Path | str, variables: Mapping[str, Any], ui: Any = Non
         write_file_atomic(path, f.content, f.secret)
         meta["files"][f.path] = want
         written.append(f.path)
-        why = f"variables changed: {', '.join(changed)}" if changed else "it was missing"
+        if have is None:
+            why = "it was missing"
+        elif changed:
+            why = f"variables changed: {', '.join(changed)}"
+        else:
+            why = "the blueprint renders it differently now"
         ui.say(f"Regenerated {f.path} ({why})")
     if written or (changed and not kept_edit):
         # Record the values the files now reflect. While a hand-edited file lags behind,
