@@ -338,7 +338,8 @@ class SerialConsole:
             if attempt == tries:
                 raise ConsoleError(
                     f"typed {self.mask(text)!r} {tries} times but the guest echoed "
-                    f"{shown!r}: keys are being lost on the serial console",
+                    f"{shown!r}: keys are being lost on the serial console (if this guest "
+                    "does not echo what it receives, set boot_echo_check = false)",
                     self.tail(),
                 )
             if log:

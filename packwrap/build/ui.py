@@ -222,9 +222,14 @@ class _ProgressHandle:
         if self.closed:
             return
         self.closed = True
+        elapsed = time.monotonic() - self.start
         if self.id is not None:
             self.ui.terminal.stop_progress(self.id)
-        self.ui.log(f"{self.message}: done after {time.monotonic() - self.start:.1f}s")
+            if elapsed >= 2.0:  # the live line is gone: leave a record of a long wait
+                from packwrap.durations import format_duration
+
+                self.ui.message(f"{self.message}: {format_duration(elapsed)}")
+        self.ui.log(f"{self.message}: done after {elapsed:.1f}s")
 
 
 class BuildUi:

@@ -376,3 +376,32 @@ build {
     manifest = json.loads((tmp_path / "packer-manifest.json").read_text())
     assert manifest["builds"][0]["name"] == "x"
     assert manifest["builds"][0]["builder_type"] == "null"
+
+
+def test_sigquit_prints_the_console_tail_of_running_builds(tmp_path: Path) -> None:
+    import io
+
+    from packwrap.build.session import BuildSession
+    from packwrap.build.state import State
+    from packwrap.config import Config
+    from packwrap.template.cliargs import parse_packer_flags
+
+    class FakeConsole:
+        def tail(self, n: int) -> list[str]:
+            return ["Welcome to the OpenBSD/amd64 7.6 installation program.", "(I)nstall?"][-n:]
+
+    out = io.StringIO()
+    session = BuildSession(
+        parse_packer_flags([], command="build"), out=out, err=out, install_signals=False
+    )
+    state = State("qemu.a", "qemu", "a", Config(), None)
+    state.data["console"] = FakeConsole()
+    session.running["qemu.a"] = state
+    session.running["qemu.b"] = State("qemu.b", "qemu", "b", Config(), None)
+    session.print_console_tails()
+    assert out.getvalue().splitlines() == [
+        "==> qemu.a: last console lines:",
+        "    qemu.a console: Welcome to the OpenBSD/amd64 7.6 installation program.",
+        "    qemu.a console: (I)nstall?",
+        "    qemu.b: no serial console yet",
+    ]
