@@ -102,7 +102,36 @@ def _check_build(build: Any, template: Template, report: Report) -> list[str]:
     for p in problems:
         report.problem(str(p))
     report.warnings.extend(f"{build.name}: {w}" for w in warnings)
+    # What `packwrap build` prepares before starting: provisioners and post-processors.
+    # One block at a time, so one unsupported type does not hide the other problems.
+    for block in build.provisioners:
+        _prepare(report, "packwrap.provision.step", "prepare_provisioners", [block])
+    for chain in build.post_processors:
+        for block in chain:
+            _prepare(report, "packwrap.postprocess", "prepare_chains", [[block]])
     return []
+
+
+def _prepare(report: Report, module: str, function: str, blocks: list) -> None:
+    """Run another part's prepare function, when it is installed, collecting problems."""
+    import importlib
+
+    from packwrap.config.schema import ConfigError
+    from packwrap.errors import PackwrapError
+
+    if not blocks:
+        return
+    try:
+        prepare = getattr(importlib.import_module(module), function)
+    except (ModuleNotFoundError, AttributeError):
+        return  # that part of packwrap is not there: `packwrap build` would say so
+    try:
+        prepare(blocks)
+    except ConfigError as exc:
+        for p in exc.problems:
+            report.problem(str(p))
+    except PackwrapError as exc:
+        report.problem(str(exc))
 
 
 def _syntax_only(path: Any, flags: PackerFlags) -> None:

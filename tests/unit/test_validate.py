@@ -238,3 +238,27 @@ def test_seed_demo_validates_with_the_openbsd_vmm_builder(capsys):
     code, out, err = run(capsys, str(DATA / "seed-demo.json"))
     assert (code, err) == (0, ""), err
     assert out.endswith("The configuration is valid.\n")
+
+
+def test_provisioners_and_post_processors_are_prepared_too(tmp_path, capsys, fake_plugin):
+    pytest.importorskip("packwrap.postprocess")
+    pytest.importorskip("packwrap.provision.step")
+    path = tmp_path / "t.pkr.hcl"
+    path.write_text(
+        GOOD.replace(
+            'sources = ["source.fake.a"]',
+            'sources = ["source.fake.a"]\n\n'
+            '  provisioner "shell" {\n    inlin = ["true"]\n  }\n\n'
+            '  provisioner "ansible" {}\n\n'
+            '  post-processor "checksum" {\n    checksum_types = "sha256"\n  }\n\n'
+            '  post-processor "vagrant" {}',
+        )
+    )
+    code, _, err = run(capsys, str(path))
+    assert code == 1
+    lines = err.splitlines()
+    assert lines[0] == f"{path}:15: unknown option 'inlin'; did you mean 'inline'?"
+    assert lines[1].startswith(f"{path}:18: provisioner type 'ansible' is not supported")
+    assert lines[2].startswith(f"{path}:21: option 'checksum_types'")
+    assert lines[3].startswith(f"{path}:24: post-processor 'vagrant' is not supported")
+    assert lines[4] == "Error: 4 problems found."
