@@ -281,7 +281,15 @@ class SerialConsole:
 
     # -- writing ----------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
+    def write(
+        self, data: bytes, *, delay: float = 0.0, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        """Send bytes to the guest; with `delay`, one byte at a time with that pause."""
+        if delay > 0:
+            for i in range(len(data)):
+                self.write(data[i : i + 1])
+                sleep(delay)
+            return
         if self.cu_escape:
             data = escape_tilde(data, at_line_start=self._at_line_start)
         if data:

@@ -356,3 +356,18 @@ def test_boot_command_expect_timeout_names_the_prompt(pty_pair) -> None:
         StepTypeBootCommand().run(state)
     assert "waiting for '(S)hell?'" in str(info.value)
     assert info.value.details == ["boot>"]
+
+
+def test_write_with_delay(tmp_path: Path) -> None:
+    master, slave = os.openpty()
+    try:
+        console = SerialConsole(os.ttyname(slave), None)
+        pauses: list[float] = []
+        console.write(b"abc", delay=0.01, sleep=pauses.append)
+        time.sleep(0.1)
+        assert os.read(master, 100) == b"abc"
+        assert pauses == [0.01, 0.01, 0.01]
+        console.close()
+    finally:
+        os.close(master)
+        os.close(slave)
