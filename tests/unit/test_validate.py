@@ -250,7 +250,7 @@ def test_provisioners_and_post_processors_are_prepared_too(tmp_path, capsys, fak
             'sources = ["source.fake.a"]\n\n'
             '  provisioner "shell" {\n    inlin = ["true"]\n  }\n\n'
             '  provisioner "ansible" {}\n\n'
-            '  post-processor "checksum" {\n    checksum_types = "sha256"\n  }\n\n'
+            '  post-processor "checksum" {\n    outptu = "sums.txt"\n  }\n\n'
             '  post-processor "vagrant" {}',
         )
     )
@@ -259,6 +259,6 @@ def test_provisioners_and_post_processors_are_prepared_too(tmp_path, capsys, fak
     lines = err.splitlines()
     assert lines[0] == f"{path}:15: unknown option 'inlin'; did you mean 'inline'?"
     assert lines[1].startswith(f"{path}:18: provisioner type 'ansible' is not supported")
-    assert lines[2].startswith(f"{path}:21: option 'checksum_types'")
+    assert lines[2] == f"{path}:21: unknown option 'outptu'; did you mean 'output'?"
     assert lines[3].startswith(f"{path}:24: post-processor 'vagrant' is not supported")
     assert lines[4] == "Error: 4 problems found."
