@@ -30,6 +30,7 @@ _VARIABLE_KEYS = {
     "packwrap_only",
     "pure_packer_only",
     "settable",
+    "path",
 }
 
 
@@ -48,6 +49,7 @@ class Variable:
     packwrap_only: bool = False  # not emitted with --pure-packer
     pure_packer_only: bool = False  # emitted only with --pure-packer
     settable: bool = True  # False: --var rejects it (a flag or the name sets it)
+    path: bool = False  # a file name: made absolute by `new`, read by the renderer
 
     def merged(self, override: dict[str, Any]) -> Variable:
         new = copy.copy(self)

@@ -88,6 +88,11 @@ def plan(
         pure_packer=pure_packer,
     )
     overrides = parse_var_args(var_args, bp.variables)
+    for name, value in overrides.items():
+        # file names given on the command line are relative to where `new` runs; the
+        # project (and later builds) may run anywhere
+        if bp.variables[name].path and value:
+            overrides[name] = str(Path(str(value)).expanduser().absolute())
     if PASSWORD_VAR in overrides:
         check_password_hash(str(overrides[PASSWORD_VAR]))
     target = Path(target) if target is not None else Path(blueprint_name)

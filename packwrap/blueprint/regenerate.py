@@ -69,6 +69,7 @@ def refresh(project_dir: Path | str, variables: Mapping[str, Any], ui: Any = Non
         builders=list(meta.get("builders", [])),
         format=meta.get("format", "hcl"),
         pure_packer=bool(meta.get("pure_packer")),
+        base_dir=project_dir,
     )
     overrides = {}
     for name, var in bp.variables.items():

@@ -36,6 +36,7 @@ class Options:
     builders: list[str]
     format: str = "hcl"  # or "json"
     pure_packer: bool = False
+    base_dir: Path | None = None  # relative file names in values: from here (default CWD)
 
 
 @dataclass
@@ -71,13 +72,15 @@ def emitted_variables(bp: Blueprint, options: Options) -> list[Variable]:
     return out
 
 
-def installer_values(values: Mapping[str, Any]) -> dict[str, Any]:
+def installer_values(values: Mapping[str, Any], base_dir: Path | None = None) -> dict[str, Any]:
     """Values as render_install_conf wants them: the key in `ssh_public_key_file` becomes
     the answer `root_ssh_key` (unless that is set directly)."""
     out = dict(values)
     key_file = values.get("ssh_public_key_file")
     if key_file and not out.get("root_ssh_key"):
         path = Path(str(key_file)).expanduser()
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
         try:
             key = path.read_text().strip()
         except OSError as exc:
@@ -122,7 +125,9 @@ def _environment(bp: Blueprint, options: Options, values: Mapping[str, Any]):
     def install_conf() -> str:
         if not options.release:
             raise PackwrapError(f"blueprint {bp.name!r}: install_conf() needs a release")
-        return installer.render_install_conf(installer_values(values), options.release)
+        return installer.render_install_conf(
+            installer_values(values, options.base_dir), options.release
+        )
 
     def disklabel() -> str:
         layout = values.get("disklabel_layout", values.get("disklabel"))

@@ -311,3 +311,12 @@ def test_refresh_restores_a_deleted_file_and_ignores_non_projects(tmp_path):
     assert refresh(target, values, RecordingUi()) == ["http/disklabel"]
     assert (target / "http" / "disklabel").read_text().startswith("/ ")
     assert refresh(tmp_path / "elsewhere", values, RecordingUi()) == []
+
+
+def test_refresh_reads_a_relative_key_file_from_the_project_dir(tmp_path, monkeypatch):
+    target, values = _project(tmp_path)
+    (target / "root.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRelative x\n")
+    monkeypatch.chdir(tmp_path)  # not the project dir
+    changed = {**values, "ssh_public_key_file": "root.pub"}
+    assert refresh(target, changed, RecordingUi()) == ["http/install.conf.pkr.in"]
+    assert "AAAAIRelative" in (target / "http" / "install.conf.pkr.in").read_text()

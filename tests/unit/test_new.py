@@ -283,19 +283,32 @@ def test_var_values_reach_pkrvars_with_their_types(tmp_path):
     assert "web1" in (target / "http" / "install.conf.pkr.in").read_text()
 
 
-def test_ssh_public_key_file_goes_into_install_conf(tmp_path):
-    key = tmp_path / "id.pub"
-    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample me@host\n")
+def test_ssh_public_key_file_goes_into_install_conf(tmp_path, monkeypatch):
+    """A relative key file name is taken from where `new` runs and stored absolute, so a
+    later regeneration from the project directory still finds it."""
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "id.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample me@h\n")
+    monkeypatch.chdir(tmp_path)
     target = tmp_path / "p"
-    assert (
-        run_new(
-            "openbsd-76", str(target), "--no-root-password", "--var", f"ssh_public_key_file={key}"
-        )
-        == 0
+    rc = run_new(
+        "openbsd-76", "p", "--no-root-password", "--var", "ssh_public_key_file=keys/id.pub"
     )
-    assert (
-        "AAAAC3NzaC1lZDI1NTE5AAAAIExample" in (target / "http" / "install.conf.pkr.in").read_text()
-    )
+    assert rc == 0
+    conf = target / "http" / "install.conf.pkr.in"
+    assert "AAAAC3NzaC1lZDI1NTE5AAAAIExample" in conf.read_text()
+    values = unquote_tree(hcl2.loads((target / "openbsd-76.auto.pkrvars.hcl").read_text()))
+    assert values["ssh_public_key_file"] == str(tmp_path / "keys" / "id.pub")
+
+
+def test_unreadable_or_bad_key_file_is_an_error_before_any_prompt(tmp_path, capsys):
+    bad = tmp_path / "bad.pub"
+    bad.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    for arg, needle in ((tmp_path / "missing.pub", "No such file"), (bad, "one OpenSSH public")):
+        target = tmp_path / "p"
+        assert run_new("openbsd-76", str(target), "--var", f"ssh_public_key_file={arg}") == 1
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") == 1
+        assert not target.exists()
 
 
 @pytest.mark.parametrize(
