@@ -30,7 +30,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+-]*$")
 
 def check_filename(name: str) -> str:
     """Media names become path components: no separators, no dot files."""
-    if not _SAFE_NAME.match(name) or len(name) > 200:
+    if not _SAFE_NAME.fullmatch(name) or len(name) > 200:
         raise PackwrapError(f"unsafe or invalid media file name {name!r}")
     return name
 
@@ -123,7 +123,7 @@ class MediaCache:
     def list_path(self, release: str, arch: str, name: str) -> Path:
         safe = re.compile(r"^[A-Za-z0-9._-]+$")
         for part in (release, arch, name):
-            if not safe.match(part) or part.startswith("."):
+            if not safe.fullmatch(part) or part.startswith("."):
                 raise PackwrapError(f"invalid release/arch/list name {part!r}")
         return self.root / "lists" / release / arch / name
 

@@ -41,7 +41,7 @@ def make_checksum(algo: str, digest: str, source: str = "checksum") -> Checksum:
     algo = algo.lower()
     if algo not in HEX_LEN:
         raise PackwrapError(f"unsupported checksum type {algo!r} (md5, sha1, sha256, sha512)")
-    if not _HEX.match(digest) or len(digest) != HEX_LEN[algo]:
+    if not _HEX.fullmatch(digest) or len(digest) != HEX_LEN[algo]:
         raise PackwrapError(
             f"{source}: {algo} digest must be {HEX_LEN[algo]} hex characters, got {digest!r}"
         )
@@ -50,7 +50,7 @@ def make_checksum(algo: str, digest: str, source: str = "checksum") -> Checksum:
 
 def _digest_from_any(algo: str, digest: str) -> str | None:
     """signify accepts hex or base64 digests in BSD lines; normalise to hex."""
-    if _HEX.match(digest) and len(digest) == HEX_LEN[algo]:
+    if _HEX.fullmatch(digest) and len(digest) == HEX_LEN[algo]:
         return digest.lower()
     try:
         raw = base64.b64decode(digest, validate=True)
@@ -125,7 +125,7 @@ def parse_iso_checksum(
         return found
     if sep:
         return make_checksum(kind, value, spec)
-    if not _HEX.match(spec) or len(spec) not in BY_LEN:
+    if not _HEX.fullmatch(spec) or len(spec) not in BY_LEN:
         raise PackwrapError(
             f"checksum {spec!r} is neither 'none', 'type:hex', 'file:...', "
             "nor a bare md5/sha1/sha256/sha512 hex digest"

@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from packwrap.errors import UsageError
+from packwrap.errors import PackwrapError, UsageError
 from packwrap.media.fetch import FetchRequest, fetch
 from packwrap.media.progress import make_progress
 
@@ -54,7 +54,10 @@ def run(
         force=force,
     )
     progress = make_progress(quiet)
-    result = fetch(req, progress=progress)
+    try:
+        result = fetch(req, progress=progress)
+    except OSError as exc:  # cache dir not writable, disk full writing a small file, ...
+        raise os_error(exc) from None
     for warning in result.warnings:
         print(warning, file=sys.stderr)
     if quiet:
@@ -68,3 +71,10 @@ def run(
         written = write_back(project, iso_url_for(result.path), result.iso_checksum)
         if not quiet:
             print(f"recorded iso_url and iso_checksum in {written}")
+
+
+def os_error(exc: OSError) -> PackwrapError:
+    import errno
+
+    what = "disk full" if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else "error"
+    return PackwrapError(f"{what}: {exc.strerror or exc}", file=exc.filename)

@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packwrap.errors import Cancelled, PackwrapError
+from packwrap.media.hashing import StreamHasher
 from packwrap.media.progress import NullProgress, Progress, human_bytes
 
 if TYPE_CHECKING:
-    import hashlib
-
     import requests
 
 USER_AGENT = "packwrap-fetch-iso"
@@ -115,6 +114,17 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _request_errors() -> type[BaseException]:
+    import requests
+
+    return requests.exceptions.RequestException
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
 def _describe(exc: BaseException) -> str:
     import requests
 
@@ -173,6 +183,9 @@ def fetch_small(
                     continue
                 failures.append(f"{url}: {_describe(exc)}" + _attempts(attempt, True))
                 break
+            except _request_errors() as exc:  # a bad URL, too many redirects, ...
+                failures.append(f"{url}: {_one_line(exc)}")
+                break
     name = urls[0].rsplit("/", 1)[-1] if urls else "file"
     raise AllMirrorsFailed(f"could not fetch {name} from any mirror: " + "; ".join(failures))
 
@@ -211,12 +224,6 @@ class _Meta:
         os.replace(tmp, path)
 
 
-def _new_hash(algo: str) -> hashlib._Hash:
-    import hashlib
-
-    return hashlib.new(algo)
-
-
 class _Partial:
     """The partial file plus running hashes of exactly the bytes it holds."""
 
@@ -224,35 +231,31 @@ class _Partial:
         self.path = path
         self.meta_path = path.with_name(path.name + ".json")
         self.algos = algos
-        self.hashes: dict[str, hashlib._Hash] = {a: _new_hash(a) for a in algos}
+        self.hasher = StreamHasher(algos)
         self.size = 0
         self.started_at = 0  # offset where the last response's body began
         self.fh: Any = None
 
     def open_existing(self, chunk: int) -> int:
         """Adopt a partial file from an earlier run: hash its bytes once (unavoidable)."""
-        import hashlib
-
-        self.hashes = {a: hashlib.new(a) for a in self.algos}
-        self.size = 0
+        self._new_hasher()
         try:
             with open(self.path, "rb") as f:
-                buf = bytearray(chunk)
-                view = memoryview(buf)
-                while n := f.readinto(buf):
-                    for h in self.hashes.values():
-                        h.update(view[:n])
-                    self.size += n
+                while data := f.read(chunk):
+                    self.hasher.update(data)
+                    self.size += len(data)
         except FileNotFoundError:
             pass
         return self.size
 
-    def reset(self) -> None:
-        import hashlib
-
-        self.close()
-        self.hashes = {a: hashlib.new(a) for a in self.algos}
+    def _new_hasher(self) -> None:
+        self.hasher.close()
+        self.hasher = StreamHasher(self.algos)
         self.size = 0
+
+    def reset(self) -> None:
+        self.close()
+        self._new_hasher()
         with open(self.path, "wb"):
             pass
         with contextlib.suppress(FileNotFoundError):
@@ -267,9 +270,11 @@ class _Partial:
             self.fh.write(data)
         except OSError as exc:
             self._disk_error(exc)
-        for h in self.hashes.values():
-            h.update(data)
+        self.hasher.update(data)  # on the hash thread, while we receive the next chunk
         self.size += len(data)
+
+    def digests(self) -> dict[str, str]:
+        return self.hasher.hexdigests()
 
     def close(self) -> None:
         if self.fh is not None:
@@ -338,7 +343,7 @@ def download(
                             path=part_path,
                             url=url,
                             size=part.size,
-                            digests={a: h.hexdigest() for a, h in part.hashes.items()},
+                            digests=part.digests(),
                             bytes_fetched=fetched,
                             resumed_from=resumed_from,
                             spliced_sources=part.started_at > 0,
@@ -372,6 +377,8 @@ def download(
     except DiskFull:
         part.remove()
         raise
+    finally:
+        part.hasher.close()
     raise AllMirrorsFailed(f"could not download {filename} from any mirror: " + "; ".join(failures))
 
 
@@ -498,3 +505,5 @@ def _one_request(
             return got, True
     except transport as exc:
         raise MirrorFailure(_describe(exc), transient=True) from None
+    except _request_errors() as exc:  # a bad URL, too many redirects, ...
+        raise MirrorFailure(_one_line(exc), transient=False) from None

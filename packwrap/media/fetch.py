@@ -16,6 +16,7 @@ import dataclasses
 import errno
 import hashlib
 import os
+import re
 from pathlib import Path
 
 from packwrap.errors import PackwrapError, UsageError
@@ -134,6 +135,8 @@ def _resolve_urls(req: FetchRequest) -> tuple[str, list[str]]:
     if req.release:
         from packwrap.media.keys import release_tag
 
+        if not re.fullmatch(r"\d+\.\d+|snapshots", req.release):
+            raise UsageError(f"--release {req.release!r}: expected X.Y (e.g. 7.6) or snapshots")
         name = name or f"install{release_tag(req.release)}.iso"
         check_filename(name)
         _check_arch(req.arch)

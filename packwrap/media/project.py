@@ -59,7 +59,10 @@ def _load_variables(directory: Path, templates: list[Path], var_files: list[Path
         from packwrap.template import load_template
 
         template = load_template(directory)
-    except ImportError:
+    except (ImportError, PackwrapError):
+        # No template model, or a template that cannot load yet -- typically because
+        # iso_url/iso_checksum have no value before the first fetch-iso. The four
+        # variables we need are plain values: read them directly.
         return _parse_variables(templates, var_files)
     return {k: template.variables.get(k) for k in VARIABLES}
 
