@@ -314,8 +314,15 @@ def _distinct(scope: Scope, lst: Any) -> list:
     return out
 
 
+IN_DEFAULT = "__variable_default__"  # a root marker: evaluating a variable default
+
+
 def _env(scope: Scope, name: Any) -> str:
-    return scope.env.get(to_string(name), "")
+    name = to_string(name)
+    if not scope.roots.get(IN_DEFAULT):
+        # Packer allows env() only in variable defaults; packwrap everywhere.
+        scope.state.setdefault("env_outside_default", set()).add(name)
+    return scope.env.get(name, "")
 
 
 def _abspath(scope: Scope, p: Any) -> str:

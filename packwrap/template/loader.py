@@ -19,7 +19,7 @@ from packwrap.template.evaluate import (
     to_string,
 )
 from packwrap.template.expr import ExprSyntaxError, parse_expression
-from packwrap.template.functions import FUNCTIONS
+from packwrap.template.functions import FUNCTIONS, IN_DEFAULT
 from packwrap.template.model import BlockSpec, BuildSpec, SourceSpec, Template
 from packwrap.template.syntax import Attr, Block, Body
 from packwrap.template.types import TypeSyntaxError, convert, describe, is_primitive, parse_type
@@ -172,6 +172,11 @@ class _Loader:
         template.locals = {name: locals_map[name] for name in locals_map}
         for name in sensitive_locals:
             template.sensitive.update(_secrets(locals_map[name]))
+        for name in sorted(self.scope_state.get("env_outside_default", ())):
+            self.warnings.append(
+                f'env("{name}") is used outside a variable default: packwrap allows that, '
+                "but Packer does not (move it into a variable default)"
+            )
         template.warnings = self.warnings
         return template
 
@@ -180,7 +185,7 @@ class _Loader:
         variables: dict[str, _Variable] = {}
         empty = self.scope({})
         forbid = Forbidden("variables may not be used in a variable default")
-        defaults_scope = self.scope({"var": forbid, "local": forbid})
+        defaults_scope = self.scope({"var": forbid, "local": forbid, IN_DEFAULT: True})
 
         def add(name: str, block: Block) -> None:
             if name in variables:
@@ -235,8 +240,12 @@ class _Loader:
         try:
             return convert(value, var.type)
         except FuncError as exc:
+            detail = str(exc)
+            if var.sensitive:  # never echo a secret, even a malformed one
+                for secret in sorted(_secrets(value), key=len, reverse=True):
+                    detail = detail.replace(secret, "<sensitive>")
             raise PackwrapError(
-                f"variable {var.name!r} ({origin}): {exc} (type {describe(var.type)})",
+                f"variable {var.name!r} ({origin}): {detail} (type {describe(var.type)})",
                 file=file,
                 line=line,
             ) from None

@@ -229,3 +229,27 @@ def test_variable_in_default_is_refused(tmp_path):
         f"{tmp_path / 't.pkr.hcl'}:5: default = var.a: "
         "variables may not be used in a variable default"
     )
+
+
+def test_a_malformed_secret_is_not_echoed(tmp_path):
+    (tmp_path / "t.pkr.hcl").write_text(
+        'variable "pin" {\n  type      = number\n  default   = 1\n  sensitive = true\n}\n'
+    )
+    with pytest.raises(PackwrapError) as info:
+        load_template(tmp_path, var_args=["pin=hunter2"], env={})
+    assert "hunter2" not in str(info.value)
+    assert "'<sensitive>' is not a number" in str(info.value)
+
+
+def test_env_outside_a_variable_default_is_a_packwrap_extension(tmp_path):
+    (tmp_path / "t.pkr.hcl").write_text(
+        'variable "home" {\n  default = env("HOME")\n}\n'
+        'source "qemu" "x" {\n  a = env("USER")\n  b = var.home\n}\n'
+        'build {\n  sources = ["source.qemu.x"]\n}\n'
+    )
+    t = load_template(tmp_path, env={"HOME": "/h", "USER": "u"})
+    assert t.builds[0].source.body.values == {"a": "u", "b": "/h"}
+    assert t.warnings == [
+        'env("USER") is used outside a variable default: packwrap allows that, '
+        "but Packer does not (move it into a variable default)"
+    ]
