@@ -62,6 +62,7 @@ SAMPLE = [
         ["qemu", "openbsd-76"],
         [
             Attribute("vm_name", Expr("var.vm_name")),
+            Comment("a comment inside a block ends the alignment run"),
             Attribute("memory", 512),
             Attribute(
                 "boot_command",
