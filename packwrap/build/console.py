@@ -317,6 +317,7 @@ class SerialConsole:
         echo_check: bool = True,
         tries: int = 3,
         echo_timeout: float = 5.0,
+        echo_quiet: float = 0.5,
         log: Callable[[str], None] | None = None,
         secret: bool = False,
         enter: bytes = b"\r",
@@ -334,7 +335,7 @@ class SerialConsole:
                     sleep(interval)
             if not echo_check or secret or not text:
                 break
-            seen = self._await_echo(mark, text, echo_timeout, sleep)
+            seen = self._await_echo(mark, text, echo_timeout, echo_quiet, sleep)
             if text in seen:
                 break
             if attempt == 1 and not seen:
@@ -364,7 +365,12 @@ class SerialConsole:
         return echoes
 
     def _await_echo(
-        self, mark: int, text: str, timeout: float, sleep: Callable[[float], None]
+        self,
+        mark: int,
+        text: str,
+        timeout: float,
+        quiet_for: float,
+        sleep: Callable[[float], None],
     ) -> str:
         deadline = time.monotonic() + timeout
         while True:
@@ -374,9 +380,9 @@ class SerialConsole:
             now = time.monotonic()
             quiet = now - self._last_data
             # Everything that could be echoed is in, and it stopped coming: a mismatch.
-            if (len(seen) >= len(text) and quiet >= 0.3) or now >= deadline:
+            if (len(seen) >= len(text) and quiet >= min(0.3, quiet_for)) or now >= deadline:
                 return seen
-            if seen and quiet >= 0.5:
+            if seen and quiet >= quiet_for:
                 # A partial echo that stopped: a key was dropped (a slow guest costs at
                 # worst one harmless ^U + retype).
                 return seen

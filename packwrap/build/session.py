@@ -139,7 +139,15 @@ class BuildSession:
         handoff: list[BuildSpec] = []
         problems = []
         for i, build in enumerate(builds):
-            builder_cls = builder_for(build.source.type)
+            try:
+                builder_cls = builder_for(build.source.type)
+            except ImportError as exc:
+                body = build.source.body
+                raise PackwrapError(
+                    f"the {build.source.type!r} builder plugin failed to load: {exc}",
+                    file=body.file,
+                    line=body.line,
+                ) from None
             if builder_cls is None:
                 handoff.append(build)
                 continue

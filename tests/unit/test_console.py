@@ -164,7 +164,7 @@ def test_type_line_echo_ok(pty_pair) -> None:
 def test_type_line_dropped_key_is_retyped(pty_pair) -> None:
     console, guest = pty_pair(drop_once="o")
     logs: list[str] = []
-    console.type_line(keys("hello"), "hello", sleep=time.sleep, log=logs.append)
+    console.type_line(keys("hello"), "hello", sleep=time.sleep, log=logs.append, echo_quiet=0.1)
     time.sleep(0.2)
     assert guest.lines == ["hello"]
     assert len(logs) == 1
@@ -186,7 +186,7 @@ def test_type_line_gives_up_after_three_tries(pty_pair) -> None:
     t = threading.Thread(target=run_lossy, daemon=True)
     t.start()
     with pytest.raises(ConsoleError, match="typed 'box' 3 times but the guest echoed 'bo'"):
-        console.type_line(keys("box"), "box", sleep=time.sleep, echo_timeout=2)
+        console.type_line(keys("box"), "box", sleep=time.sleep, echo_timeout=2, echo_quiet=0.1)
     assert guest.lines == []  # Enter was never pressed on a wrong line
     guest.stop = True
 
