@@ -75,9 +75,13 @@ def write_project(target: Path, rendered: Rendered, *, force: bool) -> list[Path
     check_target(target, force)
     files = sorted(rendered.files, key=lambda f: (f.path == META_FILE, f.path))
     _conflicts(target, files)
+    # Stage on the same file system: next to a new target, inside an existing one (so
+    # `new . --force` needs no write access to the parent).
     parent = target.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.packwrap-new-", dir=parent))
+    where = target if target.is_dir() else parent
+    was_empty = target.is_dir() and not any(target.iterdir())
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.packwrap-new-", dir=where))
     moved: list[Path] = []
     try:
         for f in files:
@@ -90,7 +94,6 @@ def write_project(target: Path, rendered: Rendered, *, force: bool) -> list[Path
                 os.chmod(d, 0o777 & ~_umask())
             os.rename(staging, target)
             return [target / f.path for f in files]
-        was_empty = not any(target.iterdir())
         try:
             for f in files:
                 dest = target / f.path
@@ -102,6 +105,11 @@ def write_project(target: Path, rendered: Rendered, *, force: bool) -> list[Path
                 for p in moved:
                     with contextlib.suppress(OSError):
                         p.unlink()
+                for p in moved:  # and the directories made for them, when empty
+                    for d in p.relative_to(target).parents:
+                        if d != Path("."):
+                            with contextlib.suppress(OSError):
+                                (target / d).rmdir()
             raise PackwrapError(f"{target}: cannot write the project: {exc}") from None
         return moved
     finally:

@@ -335,7 +335,7 @@ def test_bad_requests_fail_with_one_line_and_write_nothing(tmp_path, capsys, arg
     assert needle in err
     assert err.startswith("Error: ") and err.count("\n") == 1
     assert not target.exists()
-    assert not list(tmp_path.glob(".*packwrap-new*"))
+    assert not list(tmp_path.rglob(".*packwrap-new*"))
 
 
 def test_unknown_release_lists_known_ones_from_the_release_data():
@@ -370,7 +370,7 @@ def test_force_replaces_only_the_blueprint_files(tmp_path):
     assert (target / "notes.txt").read_text() == "mine\n"
     assert (target / "http" / "extra.txt").read_text() == "served too\n"
     assert 'source "qemu"' in (target / "openbsd-76.pkr.hcl").read_text()
-    assert not list(tmp_path.glob(".*packwrap-new*"))
+    assert not list(tmp_path.rglob(".*packwrap-new*"))
 
 
 def test_empty_existing_directory_is_fine_and_dir_defaults_to_the_name(tmp_path, monkeypatch):
