@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import random
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -144,20 +146,25 @@ def _make_handler(server: DocrootServer) -> type[BaseHTTPRequestHandler]:
             if target is None:
                 self._send_status(HTTPStatus.NOT_FOUND, shown, head)
                 return
-            try:
-                body = target if isinstance(target, bytes) else target.read_bytes()
-            except OSError:
-                self._send_status(HTTPStatus.NOT_FOUND, shown, head)
-                return
+            if isinstance(target, bytes):
+                stream, size = io.BytesIO(target), len(target)
+            else:
+                try:
+                    stream = open(target, "rb")  # noqa: SIM115 - closed below
+                    size = os.fstat(stream.fileno()).st_size
+                except OSError:
+                    self._send_status(HTTPStatus.NOT_FOUND, shown, head)
+                    return
             # Logged before answering, so the log line exists when the guest has the file.
-            self._record(200, shown, 0 if head else len(body))
-            with contextlib.suppress(OSError):
+            self._record(200, shown, 0 if head else size)
+            with stream, contextlib.suppress(OSError):
                 self.send_response(HTTPStatus.OK)
                 self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(size))
                 self.end_headers()
                 if not head:
-                    self.wfile.write(body)
+                    # streamed: sets can be hundreds of MB
+                    shutil.copyfileobj(stream, self.wfile, 1 << 16)
 
         def _send_status(self, status: HTTPStatus, shown: str, head: bool) -> None:
             body = f"{status.value} {status.phrase}\n".encode()

@@ -227,3 +227,14 @@ def test_step_without_docroot_starts_nothing(tmp_path: Path) -> None:
 def test_step_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(PackwrapError, match="http_directory 'nope' is not a directory"):
         StepHTTPServer().run(_state(tmp_path, http_directory="nope"))
+
+
+def test_large_file_streamed(tmp_path: Path, docroot: Path) -> None:
+    big = os.urandom(3 << 20)
+    (docroot / "base76.tgz").write_bytes(big)
+    srv = DocrootServer(roots=[docroot], port_min=0, port_max=0)
+    try:
+        assert get(srv.port, "/base76.tgz?path=7.6/amd64") == (200, big)
+        assert srv.requests[-1] == ("GET", "/base76.tgz", 200, 3 << 20)
+    finally:
+        srv.shutdown()
