@@ -28,7 +28,10 @@ def register(app: typer.Typer) -> None:
         root_password: str = typer.Option(
             None,
             "--root-password",
-            help="root's password, stored only as a bcrypt hash (prompted on a terminal).",
+            envvar="PACKWRAP_ROOT_PASSWORD",
+            show_envvar=True,
+            help="root's password, stored only as a bcrypt hash (prompted on a terminal). "
+            "The variable keeps it out of `ps` and shell history.",
         ),
         no_root_password: bool = typer.Option(
             False,

@@ -529,3 +529,11 @@ def test_packwrap_validate_accepts_a_fresh_project(tmp_path, fmt, capsys):
     assert run_new("openbsd-76", str(target), "--format", fmt, "--no-root-password") == 0
     capsys.readouterr()
     assert main(["validate", str(target)]) == 0, capsys.readouterr()
+
+
+def test_root_password_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("PACKWRAP_ROOT_PASSWORD", PASSWORD)
+    target = tmp_path / "p"
+    assert run_new("openbsd-76", str(target)) == 0
+    values = unquote_tree(hcl2.loads((target / "openbsd-76.auto.pkrvars.hcl").read_text()))
+    assert bcrypt.checkpw(PASSWORD.encode(), values["root_password_hash"].encode())
