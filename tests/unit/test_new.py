@@ -41,6 +41,7 @@ def autoinstall(monkeypatch, tmp_path):
         monkeypatch.setattr(installer, "render_install_conf", _stub_install_conf)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("PACKWRAP_BLUEPRINT_PATH", raising=False)
+    monkeypatch.delenv("PACKWRAP_ROOT_PASSWORD", raising=False)
 
 
 def run_new(*args: str) -> int:
