@@ -556,11 +556,11 @@ class _Loader:
         spec = BuildSpec(full, source, build_name=build_name, description=description)
         for inner in block.body.blocks:
             if inner.type == "provisioner":
-                p = self.block_spec(inner, scope, spec, legacy=legacy)
+                p = self.block_spec(inner, scope, spec)
                 if p is not None:
                     spec.provisioners.append(p)
             elif inner.type == "post-processor":
-                p = self.block_spec(inner, scope, spec, legacy=legacy)
+                p = self.block_spec(inner, scope, spec)
                 if p is not None:
                     spec.post_processors.append([p])
             elif inner.type == "post-processors":
@@ -572,7 +572,7 @@ class _Loader:
                             file=pp.file,
                             line=pp.line,
                         )
-                    p = self.block_spec(pp, scope, spec, legacy=legacy)
+                    p = self.block_spec(pp, scope, spec)
                     if p is not None:
                         chain.append(p)
                 if chain:
@@ -593,7 +593,7 @@ class _Loader:
             lines.setdefault(inner.type, inner.line)
         return values, lines
 
-    def block_spec(self, block: Block, scope: Scope, build: BuildSpec, *, legacy: bool):
+    def block_spec(self, block: Block, scope: Scope, build: BuildSpec):
         if len(block.labels) != 1:
             raise PackwrapError(
                 f'expected {block.type} "TYPE" {{ ... }}', file=block.file, line=block.line
@@ -606,9 +606,13 @@ class _Loader:
             return None
         if except_ and _names_match(build, except_):
             return None
-        override = values.pop("override", None) if legacy else None
-        if isinstance(override, dict) and isinstance(override.get(build.source.name), dict):
-            values.update(override[build.source.name])
+        # override = { "<source>" = { ... } }: per-build values (legacy: builder name;
+        # HCL2: "type.name"; either spelling is accepted).
+        override = values.pop("override", None) if block.type == "provisioner" else None
+        if isinstance(override, dict):
+            for key, extra in override.items():
+                if isinstance(extra, dict) and _names_match(build, [key]):
+                    values.update(extra)
         for key in ("name", "only", "except", "override"):
             lines.pop(key, None)
         body = SourceBody(values, block.file, block.line, lines)

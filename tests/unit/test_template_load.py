@@ -56,6 +56,15 @@ build {
   }
 
   provisioner "shell" {
+    inline = ["default"]
+    override = {
+      "openbsd-vmm.openbsd-76" = {
+        inline = ["for vmm"]
+      }
+    }
+  }
+
+  provisioner "shell" {
     name   = "only-qemu"
     only   = ["qemu.openbsd-76"]
     inline = ["echo qemu"]
@@ -109,9 +118,12 @@ def test_hcl_template_builds_sources_and_interpolation(tmp_path):
     assert t.mask("password hunter2!") == "password <sensitive>!"
     assert t.locals["memory"] == 512
     # provisioners: order kept, `only` filters, `source.name` known
-    assert [p.name for p in qemu.provisioners] == [None, "only-qemu"]
+    assert [p.name for p in qemu.provisioners] == [None, None, "only-qemu"]
     assert qemu.provisioners[0].body.values["inline"] == ["echo openbsd-76"]
-    assert [p.name for p in vmm.provisioners] == [None]
+    assert [p.name for p in vmm.provisioners] == [None, None]
+    # override: per-source values
+    assert qemu.provisioners[1].body.values == {"inline": ["default"]}
+    assert vmm.provisioners[1].body.values == {"inline": ["for vmm"]}
     # post-processors: chains in file order; `except` filters
     assert [[p.type for p in c] for c in qemu.post_processors] == [
         ["manifest"],
