@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
     def build_cmd(ctx: typer.Context) -> None:
         """Build the images of a template: [TEMPLATE|DIR] (default .) [-var k=v]
         [-var-file f] [-only a,b] [-except a,b] [-force] [-on-error=cleanup|abort|ask]
-        [-debug] [-parallel-builds=N] [-timestamp-ui] [-machine-readable] [-color=false]."""
+        [-debug] [-parallel-builds=N] [-timestamp-ui] [-machine-readable] [-color=false].
+        Logs: <template dir>/.packwrap/logs/ (or $PACKWRAP_LOG_DIR). While it runs,
+        Ctrl-\\ shows the last serial console lines of each build."""
         from packwrap.build.session import run_build
         from packwrap.config.schema import ConfigError
         from packwrap.template.cliargs import parse_packer_flags
