@@ -370,12 +370,19 @@ class Parser:
         return Node("template", pos, (_shift_parts(parts, body_start),))
 
     # -- templates ---------------------------------------------------------
-    def template(self, *, quoted: bool, escapes: bool = True, until: tuple[str, ...] = ()) -> list:
+    def template(
+        self,
+        *,
+        quoted: bool,
+        escapes: bool = True,
+        until: tuple[str, ...] = (),
+        strip_first: bool = False,
+    ) -> list:
         """Template parts up to the closing quote (or end of text, or a directive)."""
         parts: list[Any] = []
         buf: list[str] = []
         t = self.text
-        strip_next = False
+        strip_next = strip_first  # a `~}` just before: trim the leading whitespace
 
         def flush() -> None:
             nonlocal strip_next
@@ -455,14 +462,18 @@ class Parser:
                     return parts
                 if word == "if":
                     cond = self.expression()
-                    strip_next = self._close_directive()
-                    then = self.template(quoted=quoted, escapes=escapes, until=("else", "endif"))
+                    strip = self._close_directive()
+                    then = self.template(
+                        quoted=quoted, escapes=escapes, until=("else", "endif"), strip_first=strip
+                    )
                     other: list = []
                     self.pos += 2
                     self.accept("~")
                     if self.ident() == "else":
-                        self._close_directive()
-                        other = self.template(quoted=quoted, escapes=escapes, until=("endif",))
+                        strip = self._close_directive()
+                        other = self.template(
+                            quoted=quoted, escapes=escapes, until=("endif",), strip_first=strip
+                        )
                         self.pos += 2
                         self.accept("~")
                         self.ident()
@@ -474,8 +485,10 @@ class Parser:
                     if self.ident() != "in" or first is None:
                         raise self.error("expected %{ for NAME in EXPR }")
                     coll = self.expression()
-                    self._close_directive()
-                    body = self.template(quoted=quoted, escapes=escapes, until=("endfor",))
+                    strip = self._close_directive()
+                    body = self.template(
+                        quoted=quoted, escapes=escapes, until=("endfor",), strip_first=strip
+                    )
                     self.pos += 2
                     self.accept("~")
                     self.ident()

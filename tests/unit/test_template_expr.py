@@ -45,6 +45,8 @@ def ev(text: str, tmp: Path | None = None, **roots):
         ("<<EOT\nhello ${var.a}\nEOT\n", "hello x\n"),
         ("<<-EOT\n    a\n      b\n    EOT", "a\n  b\n"),
         ('"x ${~ var.a ~} y"', "xxy"),
+        ("<<EOT\n%{ for s in var.l ~}\n  ${s}\n%{ endfor ~}\nend\nEOT", "p\nq\nend\n"),
+        ("<<EOT\n%{ if var.t ~}\n  yes\n%{~ else ~}\n  no\n%{~ endif }|\nEOT", "yes|\n"),
         ("# comment\n1 // more\n", 1),
         ('try(var.nope, "fallback")', "fallback"),
         ("can(var.nope)", False),
