@@ -188,6 +188,22 @@ def lint(
 
     res = simulate(rel, entries, ctx)
     findings.extend(res.findings)
+    route_q = rel.get("ipv4_route")
+    if (
+        res.dhcp
+        and ctx.dhcp_router
+        and route_q is not None
+        and not any(key_matches(route_q.text, e.key) for e in entries)
+    ):
+        findings.append(
+            Finding(
+                0,
+                "warning",
+                f'no answer for "{route_q.text}": a DHCP server that sends no router (QEMU\'s '
+                "restricted user network) makes the installer ask it with no default and "
+                "abort; add 'Default IPv4 route = none'",
+            )
+        )
     by_line = {e.line: e for e in entries}
 
     # Stolen answers: a line taken by a question it was not meant for.

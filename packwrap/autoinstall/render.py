@@ -168,8 +168,14 @@ def render_install_conf(
         if route4 != "none" and not _ip_ok(route4, 4):
             raise _fail("ipv4_route", f"{route4!r} is not an IPv4 address or 'none'")
         out.add("ipv4_route", route4)
+    elif ipv4 == "autoconf":
+        # Asked only when the DHCP server sends no router (QEMU's restricted user network
+        # does not): then it has no default and the install would abort. Harmless otherwise.
+        if route4 and route4 != "none" and not _ip_ok(route4, 4):
+            raise _fail("ipv4_route", f"{route4!r} is not an IPv4 address or 'none'")
+        out.add("ipv4_route", route4 or "none")
     elif route4:
-        raise _fail("ipv4_route", "applies only to a static ipv4 (DHCP gives the route)")
+        raise _fail("ipv4_route", "applies only when ipv4 is not 'none'")
     if route6 not in ("", "none"):
         if not static6:
             raise _fail("ipv6_route", "applies only to a static ipv6")

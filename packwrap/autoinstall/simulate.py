@@ -37,6 +37,7 @@ class InstallContext:
     interfaces: tuple[str, ...] = ("vio0",)
     wireless: tuple[str, ...] = ()
     dhcp: bool = True
+    dhcp_router: bool = True  # QEMU's restrict=on user network offers no router
     dhcp_hostname: str | None = None
     dhcp_domain: str | None = None
     disks: tuple[str, ...] = ("sd0",)
@@ -82,6 +83,7 @@ class SimResult:
     asked: list[tuple[str, str, str, int | None, int]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     aborted: bool = False
+    dhcp: bool = False  # an interface was configured by DHCP
     set_rounds: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -237,7 +239,8 @@ class Simulator:
                 configured.append((resp, v4, v6))
             default = "done"
         dhcp = any(v4 == "dhcp" for _, v4, _ in configured) and ctx.dhcp
-        if any(v4 != "none" for _, v4, _ in configured) and not dhcp:
+        self.result.dhcp = dhcp
+        if any(v4 != "none" for _, v4, _ in configured) and not (dhcp and ctx.dhcp_router):
             self.ask("ipv4_route", "")
         if any(v6 == "static" for _, _, v6 in configured):
             self.ask("ipv6_route")

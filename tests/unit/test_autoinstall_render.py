@@ -30,12 +30,14 @@ def test_minimal_file_is_what_an_unattended_cd_install_needs():
     text = render(hostname="web1")
     assert text == (
         "System hostname = web1\n"
+        "Default IPv4 route = none\n"  # asked when DHCP sends no router (QEMU restrict=on)
         f"Password for root account = {HASH}\n"
         "What timezone are you in = UTC\n"
         "Location of sets = cd0\n"
         "Directory does not contain SHA256.sig. Continue without verification = yes\n"
     )
     assert lint(text, "7.6") == []
+    assert lint(text, "7.6", answers_context={"dhcp_router": False}) == []
 
 
 def test_user_site_set_and_disklabel_render_in_installer_order():
@@ -56,6 +58,7 @@ def test_user_site_set_and_disklabel_render_in_installer_order():
     lines = text.splitlines()
     assert lines == [
         "System hostname = web1",
+        "Default IPv4 route = none",
         f"Password for root account = {HASH}",
         f"Public ssh key for root account = {KEY}",
         "Setup a user = alice",
@@ -246,9 +249,12 @@ def combinations(draw):
 def test_every_rendered_file_lints_clean(combo):
     release, values = combo
     text = render_install_conf(values, release)
-    context = answers_context(values, release)
-    assert lint(text, release, answers_context=context) == []
     rel = load_release(release)
+    for context in (
+        answers_context(values, release),  # a DHCP server that sends a router (vmd)
+        replace(answers_context(values, release), dhcp_router=False),  # QEMU restrict=on
+    ):
+        assert lint(text, release, answers_context=context) == []
     result = simulate(rel, parse(text), context)
     assert not result.aborted
     installed = [s for r in result.set_rounds.values() for s in r.get("installed", [])]
@@ -261,6 +267,8 @@ def test_every_rendered_file_lints_clean(combo):
     for line in unused:
         key = text.splitlines()[line - 1]
         assert key.startswith(("Do you", "An EFI/GPT", "Change the default console")), key
+    with_router = simulate(rel, parse(text), answers_context(values, release))
+    assert not with_router.aborted
     for line in text.splitlines():
         if line.startswith(("Password for root account", "Password for user")):
             value = line.split(" = ", 1)[1]

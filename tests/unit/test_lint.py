@@ -24,6 +24,7 @@ What timezone are you in = Europe/Berlin
 Location of sets = cd0
 Set name(s) = -game* -x*
 Directory does not contain SHA256.sig. Continue without verification = yes
+Default IPv4 route = none
 """
 
 
@@ -195,13 +196,13 @@ def test_lint_command_exit_codes(tmp_path: Path, monkeypatch, capsys):
     conf.write_text(GOOD + "Terminal type = vt100\nNo such question here = 1\n")
     assert main(["lint", "--release", "7.7"]) == 1
     err = capsys.readouterr().err
-    assert "http/install.conf.pkr.in:12: error: 'No such question here' matches no question" in err
+    assert "http/install.conf.pkr.in:13: error: 'No such question here' matches no question" in err
 
     warn_only = tmp_path / "w.conf"
     warn_only.write_text(GOOD + "Hostname without equals\n")
     assert main(["lint", str(warn_only)]) == 0
     out = capsys.readouterr()
-    assert "w.conf:11: warning: not a 'question = answer' line" in out.out + out.err
+    assert "w.conf:12: warning: not a 'question = answer' line" in out.out + out.err
 
     assert main(["lint", str(tmp_path / "missing.conf")]) == 1
     assert main(["lint", str(warn_only), "--release", "5.0"]) == 1
@@ -220,3 +221,13 @@ def test_lint_command_takes_the_release_from_the_project(tmp_path: Path, monkeyp
     monkeypatch.chdir(tmp_path)
     assert main(["lint"]) == 1
     assert "matches no question of the 7.5 installer" in capsys.readouterr().err
+
+
+def test_dhcp_without_a_router_needs_the_default_route_answer():
+    text = GOOD.replace("Default IPv4 route = none\n", "")
+    assert [(line, sev) for line, sev, msg in found(text) if "Default IPv4 route" in msg] == [
+        (0, "warning")
+    ]
+    qemu = found(text, answers_context={"dhcp_router": False})
+    assert qemu[0][:2] == (0, "error") and "no default" in qemu[0][2]
+    assert lint(GOOD, "7.6", answers_context={"dhcp_router": False}) == []
