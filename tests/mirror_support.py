@@ -170,7 +170,8 @@ class Rule:
     cut_at: int | None = None  # close the connection after this body offset...
     cut_reset: bool = False  # ...with an RST (unread data is lost) instead of a FIN
     stall_at: int | None = None  # stop sending at this body offset...
-    stall_seconds: float = 30.0  # ...for this long (interruptible by stop())
+    stall_seconds: float = 30.0  # ...for this long (interruptible by stop())...
+    resume: threading.Event | None = None  # ...or until this event is set
     ignore_range: bool = False  # always send the whole file with 200
     times: int = -1
     before: Callable[[], None] | None = None  # run before serving (e.g. change the file)
@@ -381,7 +382,7 @@ def _make_handler(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
                             offset += n
                         if limit == pause_at:
                             self.wfile.flush()
-                            self._stall(rule.stall_seconds)  # type: ignore[union-attr]
+                            self._stall(rule.stall_seconds, rule.resume)  # type: ignore[union-attr]
             except (BrokenPipeError, ConnectionResetError, OSError):
                 pass
             if stop_at < start + length and rule is not None and rule.cut_reset:
@@ -393,10 +394,13 @@ def _make_handler(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
             return sent
 
-        def _stall(self, seconds: float) -> None:
-            """Send nothing for `seconds`; end early if the client hangs up or on stop()."""
+        def _stall(self, seconds: float, resume: threading.Event | None) -> None:
+            """Send nothing for `seconds`; end early if the client hangs up, on stop(),
+            or when `resume` is set."""
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline and not server._stop.is_set():
+                if resume is not None and resume.is_set():
+                    return
                 readable, _, _ = select.select([self.connection], [], [], 0.05)
                 if readable:
                     try:

@@ -42,7 +42,7 @@ class Options:
     attempts: int = 4  # per mirror, for transient failures (drops, timeouts, 5xx)
     backoff: float = 1.0  # first pause between attempts; doubles, capped at max_backoff
     max_backoff: float = 15.0
-    chunk_size: int = 1 << 20
+    chunk_size: int = 256 << 10  # a drop loses at most one chunk; 8 of them in flight
 
 
 @dataclasses.dataclass
@@ -227,30 +227,36 @@ class _Meta:
 class _Partial:
     """The partial file plus running hashes of exactly the bytes it holds."""
 
-    def __init__(self, path: Path, algos: list[str]):
+    def __init__(self, path: Path, algos: list[str], chunk_size: int = 256 << 10):
         self.path = path
         self.meta_path = path.with_name(path.name + ".json")
         self.algos = algos
-        self.hasher = StreamHasher(algos)
+        self.chunk_size = chunk_size
+        self.hasher = StreamHasher(algos, chunk_size)
         self.size = 0
         self.started_at = 0  # offset where the last response's body began
         self.fh: Any = None
 
-    def open_existing(self, chunk: int) -> int:
+    def open_existing(self) -> int:
         """Adopt a partial file from an earlier run: hash its bytes once (unavoidable)."""
         self._new_hasher()
         try:
             with open(self.path, "rb") as f:
-                while data := f.read(chunk):
-                    self.hasher.update(data)
-                    self.size += len(data)
+                while True:
+                    buf = self.hasher.buffer()
+                    n = f.readinto(buf)
+                    if not n:
+                        self.hasher.release(buf)
+                        break
+                    self.hasher.submit(buf, n)
+                    self.size += n
         except FileNotFoundError:
             pass
         return self.size
 
     def _new_hasher(self) -> None:
         self.hasher.close()
-        self.hasher = StreamHasher(self.algos)
+        self.hasher = StreamHasher(self.algos, self.chunk_size)
         self.size = 0
 
     def reset(self) -> None:
@@ -261,17 +267,26 @@ class _Partial:
         with contextlib.suppress(FileNotFoundError):
             self.meta_path.unlink()
 
-    def append(self, data: bytes) -> None:
+    def _file(self) -> Any:
         if self.fh is None:
             self.fh = open(self.path, "ab")  # noqa: SIM115 -- kept open across chunks
             # Bytes past what we hashed (a write torn by an error) are cut off.
             self.fh.truncate(self.size)
+        return self.fh
+
+    def append(self, data: bytes) -> None:
+        self.append_buffer(data, len(data))
+
+    def append_buffer(self, buf: bytes | bytearray, n: int) -> None:
+        """Write buf[:n], then hash it on the hash thread while we receive the next chunk."""
+        fh = self._file()
         try:
-            self.fh.write(data)
+            with memoryview(buf)[:n] as view:
+                fh.write(view)
         except OSError as exc:
             self._disk_error(exc)
-        self.hasher.update(data)  # on the hash thread, while we receive the next chunk
-        self.size += len(data)
+        self.hasher.submit(buf, n)
+        self.size += n
 
     def digests(self) -> dict[str, str]:
         return self.hasher.hexdigests()
@@ -319,9 +334,9 @@ def download(
     """
     progress = progress or NullProgress()
     filename = part_path.name.removesuffix(".part")
-    part = _Partial(part_path, algos)
+    part = _Partial(part_path, algos, options.chunk_size)
     meta = _Meta.load(part.meta_path)
-    resumed_from = part.open_existing(options.chunk_size) if meta else 0
+    resumed_from = part.open_existing() if meta else 0
     if not meta and part_path.exists():
         part.reset()  # a partial without metadata cannot be validated
     fetched = 0
@@ -380,6 +395,33 @@ def download(
     finally:
         part.hasher.close()
     raise AllMirrorsFailed(f"could not download {filename} from any mirror: " + "; ".join(failures))
+
+
+def _body_chunks(resp: requests.Response, hasher: StreamHasher, chunk_size: int):
+    """Yield (buffer, n) with the body, read into the hasher's reusable buffers.
+
+    http.client's readinto fills a pool buffer directly (no allocation per chunk);
+    it follows Content-Length and chunked encoding. A content-encoded body (which we
+    did not ask for) goes through urllib3's decoding read1 instead.
+    """
+    fp = getattr(resp.raw, "_fp", None)
+    encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+    if fp is None or encoded or not hasattr(fp, "readinto"):
+        read1 = resp.raw.read1
+        while chunk := read1(chunk_size):
+            yield chunk, len(chunk)
+        return
+    while True:
+        buf = hasher.buffer()
+        try:
+            n = fp.readinto(buf)
+        except BaseException:
+            hasher.release(buf)
+            raise
+        if not n:
+            hasher.release(buf)
+            return
+        yield buf, n
 
 
 class _Restart(Exception):
@@ -473,18 +515,16 @@ def _one_request(
             progress.start(filename, total, offset)
             first = offset == 0
             try:
-                # read1: whatever the socket has (up to chunk_size), so a drop loses no
-                # received bytes and the resume starts exactly where the data stopped.
-                read1 = resp.raw.read1
-                while chunk := read1(options.chunk_size):
+                for buf, n in _body_chunks(resp, part.hasher, options.chunk_size):
                     if first:
                         first = False
-                        if looks_like_html(chunk) and not filename.lower().endswith(HTML_SUFFIXES):
+                        head = bytes(memoryview(buf)[: min(n, 512)])
+                        if looks_like_html(head) and not filename.lower().endswith(HTML_SUFFIXES):
                             part.reset()
                             raise MirrorFailure("returned an HTML page instead of the file", False)
-                    part.append(chunk)
-                    got += len(chunk)
-                    progress.advance(len(chunk))
+                    part.append_buffer(buf, n)
+                    got += n
+                    progress.advance(n)
             except transport as exc:
                 progress.finish()
                 failure = MirrorFailure(

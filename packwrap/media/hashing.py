@@ -1,9 +1,11 @@
 """Hash a byte stream on a worker thread, so hashing overlaps the network and disk I/O.
 
 hashlib releases the GIL for large buffers, so a SHA-256 of one chunk runs while the
-main thread receives and writes the next. The queue is bounded (memory stays at a few
-chunks). `sync()` waits until every chunk handed over has been hashed, which keeps
-"bytes hashed" equal to "bytes written" whenever the caller looks.
+main thread receives and writes the next. Chunks travel in a small pool of reusable
+buffers (`buffer()` / `submit()`): no allocation per chunk, so no page-fault churn and
+a fixed memory footprint (`buffers` x `chunk_size`). `sync()` waits until everything
+handed over has been hashed, which keeps "bytes hashed" equal to "bytes written"
+whenever the caller looks.
 """
 
 from __future__ import annotations
@@ -12,46 +14,73 @@ import hashlib
 import queue
 import threading
 
-_STOP = None
-
 
 class StreamHasher:
-    def __init__(self, algos: list[str], max_pending: int = 8, threaded: bool = True):
+    def __init__(self, algos: list[str], chunk_size: int = 256 << 10, buffers: int = 8):
         self._hashes = {a: hashlib.new(a) for a in algos}
-        self._threaded = threaded
-        self._queue: queue.Queue[bytes | None] = queue.Queue(max_pending)
+        self._chunk_size = chunk_size
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        pool = [bytearray(chunk_size) for _ in range(buffers)]
+        self._pool_ids = {id(b) for b in pool}
+        for b in pool:
+            self._free.put(b)
+        # (buffer or bytes, length); None stops the worker.
+        self._work: queue.SimpleQueue[tuple[bytes | bytearray, int] | None] = queue.SimpleQueue()
+        self._pending = 0
+        self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
+    # -- producer side (one thread)
+    def buffer(self) -> bytearray:
+        """A free buffer to fill; blocks while all of them wait to be hashed."""
+        self._start()
+        return self._free.get()
+
+    def release(self, buf: bytearray) -> None:
+        """Give back a buffer that was not submitted (nothing read into it)."""
+        self._free.put(buf)
+
+    def submit(self, buf: bytes | bytearray, n: int) -> None:
+        """Hash the first n bytes of buf (a pool buffer returns to the pool after)."""
+        self._start()
+        with self._idle:
+            self._pending += 1
+        self._work.put((buf, n))
+
     def update(self, data: bytes) -> None:
-        if not self._threaded or len(data) < 64 << 10:
-            self.sync()  # keep the order: small chunks are hashed here, after the queue
-            for h in self._hashes.values():
-                h.update(data)
-            return
+        self.submit(data, len(data))
+
+    def _start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="hash", daemon=True)
             self._thread.start()
-        self._queue.put(data)
 
+    # -- worker
     def _run(self) -> None:
         hashes = list(self._hashes.values())
-        while True:
-            data = self._queue.get()
+        while (item := self._work.get()) is not None:
+            buf, n = item
             try:
-                if data is _STOP:
-                    return
                 if self._error is None:
+                    view = memoryview(buf)[:n]
                     for h in hashes:
-                        h.update(data)
+                        h.update(view)
+                    view.release()
             except BaseException as exc:  # reported by sync()
                 self._error = exc
             finally:
-                self._queue.task_done()
+                if id(buf) in self._pool_ids:
+                    self._free.put(buf)  # type: ignore[arg-type]
+                with self._idle:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.notify_all()
 
     def sync(self) -> None:
-        if self._thread is not None:
-            self._queue.join()
+        with self._idle:
+            while self._pending:
+                self._idle.wait()
         if self._error is not None:
             raise self._error
 
@@ -61,7 +90,7 @@ class StreamHasher:
 
     def close(self) -> None:
         if self._thread is not None:
-            self._queue.put(_STOP)
+            self._work.put(None)
             self._thread.join()
             self._thread = None
 

@@ -13,6 +13,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -200,15 +201,18 @@ def test_disk_full_is_a_clear_error_and_leaves_nothing(tmp_path, mirror, server,
 
 
 def test_two_processes_one_download(tmp_path, mirror, server, keys, env):
-    server.add_rule(ISO, Rule(stall_at=SIZE // 2, stall_seconds=1.0, times=1))
+    release = threading.Event()
+    server.add_rule(ISO, Rule(stall_at=SIZE // 2, stall_seconds=30, resume=release, times=1))
     argv = packwrap("--release", "7.6", "--mirror", server.url, "--signify-key", str(keys.pub))
     with started(argv, env=env) as a:
         assert wait_for(lambda: bool(partial_files(tmp_path)), 20)
         with started(argv, env=env) as b:
+            first_line = b.stderr.readline()  # b blocks on the lock while a is stalled
+            release.set()
             out_b, err_b = b.communicate(timeout=30)
         out_a, err_a = a.communicate(timeout=30)
     assert a.returncode == 0 and b.returncode == 0, (err_a, err_b)
-    assert "waiting for another packwrap fetching install76.iso" in err_b
+    assert first_line.startswith("waiting for another packwrap fetching install76.iso")
     assert "cached copy re-verified, no download" in out_b
     assert len(server.requests_for(ISO)) == 1
 

@@ -67,12 +67,17 @@ def test_lock_is_exclusive_and_reports_waiting(tmp_path):
     assert events == ["first done", "second"]
 
 
-@given(st.lists(st.integers(min_value=0, max_value=200_000), max_size=12))
-def test_stream_hasher_equals_hashlib(sizes):
+@given(st.lists(st.integers(min_value=0, max_value=200_000), max_size=12), st.booleans())
+def test_stream_hasher_equals_hashlib(sizes, pooled):
     chunks = [bytes([i % 251]) * n for i, n in enumerate(sizes)]
-    with StreamHasher(["sha256", "md5"], max_pending=2) as hasher:
+    with StreamHasher(["sha256", "md5"], chunk_size=200_000, buffers=2) as hasher:
         for c in chunks:
-            hasher.update(c)
+            if pooled:  # the download path: fill a pool buffer, hand it over
+                buf = hasher.buffer()
+                buf[: len(c)] = c
+                hasher.submit(buf, len(c))
+            else:
+                hasher.update(c)
         got = hasher.hexdigests()
     data = b"".join(chunks)
     assert got == {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
