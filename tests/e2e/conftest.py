@@ -130,14 +130,21 @@ def packwrap(tmp_path: Path):
 
 
 def new_project(
-    pw: Packwrap, parent: Path, media: Path, *variables: str, name: str = "img"
+    pw: Packwrap,
+    parent: Path,
+    media: Path,
+    *variables: str,
+    name: str = "img",
+    root_password: str | None = None,
 ) -> Path:
-    """`packwrap new openbsd-76 --builder qemu` on the fixture ISO, hermetic, small and fast."""
+    """`packwrap new openbsd-76 --builder qemu` on the fixture ISO, hermetic, small and fast
+    (the disk is sparse: 2G satisfies the blueprint's disklabel at no cost)."""
     project = parent / name
+    password = ["--root-password", root_password] if root_password else ["--no-root-password"]
     args = [
-        "new", "openbsd-76", str(project), "--builder", "qemu", "--no-root-password",
+        "new", "openbsd-76", str(project), "--builder", "qemu", *password,
         "--var", f"iso_url={media / 'install76.iso'}", "--var", "iso_checksum=none",
-        "--var", "hermetic_network=true", "--var", "disk_size=64M", "--var", "memory=256",
+        "--var", "hermetic_network=true", "--var", "disk_size=2G", "--var", "memory=256",
         "--var", "qemu_accelerator=tcg", "--var", "shutdown_timeout=60s",
         "--var", "boot_expect_timeout=30s",
     ]  # fmt: skip

@@ -1,0 +1,264 @@
+"""`packwrap build` end to end on real QEMU and the bsd.rd stand-in (the fixture).
+
+Projects come from `packwrap new openbsd-76 --builder qemu`. The ISO path is the
+blueprint's own source; the kernel path (bsd.rd booted with -kernel/-initrd, the ISO as
+cd0 for the sets) and the failure cases use an extra source file next to it, so each
+test boots the fast way and stays well under 30 s under TCG.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Packwrap, new_project, pid_alive
+
+pytestmark = pytest.mark.e2e
+
+KERNEL_SOURCE = """
+source "qemu" "{name}" {{
+  iso_url          = var.iso_url
+  iso_checksum     = var.iso_checksum
+  kernel           = "{media}/bsd.rd"
+  initrd           = "{media}/bsd.rd.initrd"
+  kernel_args      = "console=ttyS0,115200 quiet loglevel=1 panic=-1 pwfixture.cd=1"
+  output_directory = "${{var.output_directory}}/{name}"
+  vm_name          = "{name}.raw"
+  format           = "raw"
+  disk_size        = var.disk_size
+  memory           = var.memory
+  accelerator      = "tcg"
+  hermetic_network = var.hermetic_network
+  http_directory   = "http"
+  communicator     = "none"
+  shutdown_timeout = "{timeout}"
+  boot_command     = {boot_command}
+  boot_expect      = {boot_expect}
+  boot_expect_timeout = "30s"
+}}
+
+build {{
+  sources = ["source.qemu.{name}"]
+  post-processor "manifest" {{
+    output = "{name}-manifest.json"
+  }}
+}}
+"""
+ANSWER_A = ('["A<enter>", "http://{{ .HTTPIP }}:{{ .HTTPPort }}/install.conf<enter>"]',
+            '["(A)utoinstall or (S)hell? ", "Response file location?"]')  # fmt: skip
+NEVER_ANSWER = ('["A<enter>"]', '["(A)utoinstall or (S)hell? "]')
+
+
+def add_kernel_source(project: Path, media: Path, name: str = "kernel", timeout: str = "60s",
+                      boot: tuple[str, str] = ANSWER_A) -> None:  # fmt: skip
+    text = KERNEL_SOURCE.format(name=name, media=media, timeout=timeout,
+                                boot_command=boot[0], boot_expect=boot[1])  # fmt: skip
+    (project / f"{name}.pkr.hcl").write_text(text)
+
+
+def install_conf(project: Path) -> Path:
+    return project / "http" / "install.conf.pkr.in"
+
+
+def answer_default_route(project: Path) -> None:
+    """Hermetic mode: QEMU's restricted user network sends no router in its DHCP offer, so
+    the installer asks `Default IPv4 route?` with no default and aborts without an answer."""
+    conf = install_conf(project)
+    text = conf.read_text()
+    if "default ipv4 route" not in text.lower():
+        conf.write_text(text.rstrip("\n") + "\nDefault IPv4 route = none\n")
+
+
+def answers(project: Path) -> dict[str, str]:
+    out = {}
+    for line in install_conf(project).read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key.strip().lower()] = value.strip()
+    return out
+
+
+def build(pw: Packwrap, project: Path, only: str, *flags: str, timeout: float = 60):
+    return pw.run("build", f"-only={only}", *flags, ".", cwd=project, timeout=timeout)
+
+
+def installed(disk: Path, fmt: str) -> dict[str, bytes | None]:
+    from tests.fixture_support import read_installed_tar
+
+    return read_installed_tar(disk, fmt)
+
+
+def check_manifest_and_checksum(project: Path, disk: Path, manifest: Path) -> None:
+    entry = json.loads(manifest.read_text())["builds"][-1]
+    assert entry["builder_type"] == "qemu"
+    assert entry["artifact_id"] == "VM"
+    assert [f["name"] for f in entry["files"]] == [str(disk.relative_to(project))]
+    assert entry["files"][0]["size"] == disk.stat().st_size
+    checksum = hashlib.sha256(disk.read_bytes()).hexdigest()
+    sums = [p for p in project.rglob("*_sha256.checksum")]
+    assert sums, "no checksum file"
+    assert f"{checksum}\t{disk.name}\n" in sums[0].read_text()
+
+
+def test_iso_build_installs_the_answers(packwrap, tmp_path, fixture_media):
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e@packwrap",
+                    "-f", str(key)], check=True)  # fmt: skip
+    project = new_project(packwrap, tmp_path, fixture_media, "hostname=e2ehost",
+                          f"ssh_public_key_file={key}.pub", root_password="s3cret")  # fmt: skip
+    answer_default_route(project)
+    result = build(packwrap, project, "qemu.*")
+    assert result.rc == 0, result.out
+    assert "Guest powered off" in result.out
+
+    disk = project / "output" / "qemu" / "openbsd-76.qcow2"
+    assert sorted(p.name for p in disk.parent.iterdir()) == [disk.name]  # logs live elsewhere
+    tree = installed(disk, "qcow2")
+    conf = answers(project)
+    assert tree["etc/myname"].decode().split(".")[0] == conf["system hostname"] == "e2ehost"
+    root = next(ln for ln in tree["etc/master.passwd"].decode().splitlines()
+                if ln.startswith("root:"))  # fmt: skip
+    assert root.split(":")[1] == conf["password for root account"]
+    assert root.split(":")[1].startswith("$2b$")
+    pub = key.with_suffix(".pub").read_text().strip()
+    assert pub in tree["root/.ssh/authorized_keys"].decode()
+    manifest = next(project.rglob("packer-manifest.json"))
+    check_manifest_and_checksum(project, disk, manifest)
+    assert not [pid for pid in packwrap.qemu_pids if pid_alive(pid)]
+
+
+def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
+    project = new_project(packwrap, tmp_path, fixture_media, "hostname=kern")
+    answer_default_route(project)
+    add_kernel_source(project, fixture_media)
+    result = build(packwrap, project, "qemu.kernel")
+    assert result.rc == 0, result.out
+    assert "-kernel" in result.out and "bsd.rd" in result.out
+    disk = project / "output" / "kernel" / "kernel.raw"
+    assert installed(disk, "raw")["etc/myname"].startswith(b"kern")
+    entry = json.loads((project / "kernel-manifest.json").read_text())["builds"][-1]
+    assert entry["files"] == [{"name": "output/kernel/kernel.raw", "size": disk.stat().st_size}]
+
+
+def test_aborted_install_fails_with_the_console_tail(packwrap, tmp_path, fixture_media):
+    project = new_project(packwrap, tmp_path, fixture_media)
+    answer_default_route(project)
+    conf = install_conf(project)
+    conf.write_text("".join(ln for ln in conf.read_text().splitlines(keepends=True)
+                            if not ln.lower().startswith("password for root")))  # fmt: skip
+    add_kernel_source(project, fixture_media)
+    start = time.monotonic()
+    result = build(packwrap, project, "qemu.kernel")
+    assert result.rc != 0
+    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    assert "Question has no answer in response file" in error
+    assert "password for root account" in error.lower()
+    assert "failed; check /tmp/ai/ai.log" in error
+    assert not (project / "output" / "kernel").exists()
+    assert not (project / "kernel-manifest.json").exists()
+    assert not [pid for pid in packwrap.qemu_pids if pid_alive(pid)]
+    assert time.monotonic() - start < 30  # failed fast, not after shutdown_timeout
+
+
+@pytest.mark.parametrize("on_error", ["cleanup", "abort"])
+def test_sigint_mid_install(packwrap, tmp_path, fixture_media, on_error):
+    project = new_project(packwrap, tmp_path, fixture_media)
+    answer_default_route(project)
+    add_kernel_source(project, fixture_media, boot=NEVER_ANSWER)
+    proc = packwrap.start("build", "-only=qemu.kernel", f"-on-error={on_error}", ".",
+                          cwd=project)  # fmt: skip
+    packwrap.wait_for(proc, "Waiting for the guest to power off")
+    (qemu_pid,) = packwrap.qemu_pids
+    assert pid_alive(qemu_pid)
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(30)
+    out = packwrap.output(proc)
+    assert rc == 130, out
+    disk = project / "output" / "kernel" / "kernel.raw"
+    if on_error == "cleanup":
+        assert not pid_alive(qemu_pid)
+        assert not disk.exists()
+    else:
+        assert disk.exists()
+        assert f"kill {qemu_pid}" in out and str(disk) in out  # the hints
+        assert pid_alive(qemu_pid)  # left for inspection; the teardown kills it
+
+
+def test_guest_that_never_powers_off_hits_shutdown_timeout(packwrap, tmp_path, fixture_media):
+    project = new_project(packwrap, tmp_path, fixture_media)
+    add_kernel_source(project, fixture_media, timeout="8s", boot=NEVER_ANSWER)
+    result = build(packwrap, project, "qemu.kernel")
+    assert result.rc == 1
+    assert "Timeout while waiting for machine to shut down" in result.out
+    assert "Response file location?" in result.out  # where the guest was stuck
+    assert not [pid for pid in packwrap.qemu_pids if pid_alive(pid)]
+    assert not (project / "output" / "kernel").exists()
+
+
+class Listener:
+    """A loopback TCP port that counts the connections it receives."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("hermetic", [True, False])
+def test_guest_reaches_only_the_builders_server(packwrap, tmp_path, fixture_media, hermetic):
+    """The installer is told to fetch sets from the host's loopback port through QEMU's
+    host address (what a non-hermetic guest can reach): hermetic, nothing arrives; the
+    non-hermetic control run proves the test would see it."""
+    listener = Listener()
+    try:
+        project = new_project(packwrap, tmp_path, fixture_media,
+                              f"hermetic_network={str(hermetic).lower()}")  # fmt: skip
+        answer_default_route(project)
+        conf = install_conf(project)
+        redirect = (f"Location of sets = http\nHTTP Server = 10.0.2.2:{listener.port}\n"
+                    "Server directory = pub\n")  # fmt: skip
+        conf.write_text(redirect + conf.read_text())
+        add_kernel_source(project, fixture_media)
+        result = build(packwrap, project, "qemu.kernel")
+        console = "\n".join(p.read_text(errors="replace")
+                            for p in project.rglob("*.console.log"))  # fmt: skip
+        assert f"10.0.2.2:{listener.port}" in console, result.out
+        if hermetic:
+            assert listener.connections == 0
+            assert "Unable to get a verified list of distribution sets" in console
+        else:
+            assert listener.connections > 0
+        assert (
+            "HTTP GET '/install.conf' -> 200"
+            in (project / ".packwrap").joinpath("logs", "packwrap-qemu.kernel.log").read_text()
+        )
+    finally:
+        listener.close()
