@@ -480,3 +480,36 @@ def test_existing_different_output_needs_force(tmp_path, mirror, server, keys):
     assert (out / "install76.iso").read_bytes() == b"my own file"
     result = run(tmp_path, [server.url], signify_key=keys.pub, output=out, force=True)
     assert os.stat(result.path).st_ino == os.stat(result.cache_path).st_ino
+
+
+def test_output_on_another_file_system_is_copied(tmp_path, mirror, server, keys, monkeypatch):
+    import errno
+
+    from packwrap.media import fetch as fetch_mod
+
+    def no_link(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    def no_reflink(src, dst):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(fetch_mod.os, "link", no_link)
+    monkeypatch.setattr(fetch_mod, "_reflink", no_reflink)
+    out = tmp_path / "elsewhere"
+    result = run(tmp_path, [server.url], signify_key=keys.pub, output=out)
+    assert os.stat(result.path).st_ino != os.stat(result.cache_path).st_ino
+    assert sha256_hex(result.path.read_bytes()) == mirror.sha256("install76.iso")
+    assert [p.name for p in out.iterdir()] == ["install76.iso"]  # no temp file left
+    # A second fetch finds the copy already verified there: nothing to replace.
+    again = run(tmp_path, [server.url], signify_key=keys.pub, output=out)
+    assert again.from_cache and again.path == result.path
+
+
+def test_signed_list_is_cached_and_reverified(tmp_path, mirror, server, keys, other_keys):
+    run(tmp_path, [server.url], signify_key=keys.pub)
+    cached_list = tmp_path / "cache/media/lists/7.6/amd64/SHA256.sig"
+    assert cached_list.read_bytes() == mirror.path("SHA256.sig").read_bytes()
+    server.stop()
+    # Another key does not accept the cached list: it needs the network, which is gone.
+    with pytest.raises(PackwrapError, match="could not fetch SHA256.sig from any mirror"):
+        run(tmp_path, [server.url], signify_key=other_keys.pub)
