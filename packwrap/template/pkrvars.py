@@ -2,7 +2,8 @@
 
 Existing assignments get their value replaced in place (comments and other lines
 stay); new ones are appended. The result is re-aligned the way `packer fmt`
-aligns `=` and trailing comments, and written atomically.
+aligns `=` and trailing comments, and written atomically. A *.pkrvars.json file
+is rewritten as JSON (2-space indent, key order kept).
 """
 
 from __future__ import annotations
@@ -26,14 +27,29 @@ _HEREDOC = re.compile(r"<<-?([A-Za-z_][A-Za-z0-9_-]*)\s*$")
 def update_pkrvars(path: str | os.PathLike[str], values: Mapping[str, Any]) -> None:
     """Set `values` in the pkrvars file at path (created when missing)."""
     p = Path(path)
+    is_json = p.name.endswith(".json")
     if not p.exists():
-        atomic_write(p, emit(attributes(values)))
+        atomic_write(p, _json_text(dict(values)) if is_json else emit(attributes(values)))
         return
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PackwrapError(f"cannot read: {exc}", file=str(p)) from None
+    if is_json:
+        from packwrap.template.json_reader import load_json
+
+        data = load_json(text, str(p))
+        if not isinstance(data, dict):
+            raise PackwrapError("a variable file holds a JSON object", file=str(p), line=1)
+        atomic_write(p, _json_text({**data, **values}))
+        return
     atomic_write(p, set_values(text, values, str(p)))
+
+
+def _json_text(data: dict) -> str:
+    import json
+
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 def set_values(text: str, values: Mapping[str, Any], file: str = "<pkrvars>") -> str:

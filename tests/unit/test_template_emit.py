@@ -241,3 +241,17 @@ def test_update_pkrvars_refuses_blocks(tmp_path):
     with pytest.raises(PackwrapError, match="holds no blocks"):
         update_pkrvars(path, {"a": 2})
     assert path.read_text() == "a = 1\nb {\n}\n"
+
+
+def test_update_pkrvars_json(tmp_path):
+    import json
+
+    path = tmp_path / "x.auto.pkrvars.json"
+    path.write_text('{\n  "release": "7.7",\n  "iso_url": "https://x/install77.iso"\n}\n')
+    update_pkrvars(path, {"iso_url": "/cache/install77.iso", "iso_checksum": "sha256:ab"})
+    assert json.loads(path.read_text()) == {
+        "release": "7.7",
+        "iso_url": "/cache/install77.iso",
+        "iso_checksum": "sha256:ab",
+    }
+    assert path.read_text().startswith('{\n  "release": "7.7",\n')
