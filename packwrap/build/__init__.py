@@ -1,0 +1,18 @@
+"""The build engine: what every builder plugin runs on.
+
+For plugin authors, one module per concern:
+  step.py, state.py, runner.py   Step (run/cleanup), State (the state bag, cancel event,
+                                 sleep), run_steps (reverse cleanup, -on-error, -debug)
+  common_options.py              HTTP_/BOOT_/SHUTDOWN_/COMM_OPTIONS and their *_CHECKS
+  console.py                     SerialConsole: log, expect, echo-checked typing, tail
+  bootcommand.py                 Packer's boot_command grammar -> serial bytes
+  http_server.py                 the docroot HTTP server
+  steps/http_server.py           StepHTTPServer (+ template_data, resolve_http_directory)
+  steps/boot_command.py          StepTypeBootCommand
+  ui.py                          Ui; log_line(ui, text); `with waiting(ui, text):` for a
+                                 long wait (live elapsed time on a terminal)
+  session.py                     `packwrap build`: parallel builds, logs, signals, summary,
+                                 hand-off to packer (post-processors: packwrap/postprocess)
+State bag keys the core reads or writes: console, http_ip, http_port, http_guest_port,
+http_bind_address, http_server, http_overlay_dir, vm_name, cleanup_hints, log_dir.
+"""
