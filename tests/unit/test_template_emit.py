@@ -255,3 +255,12 @@ def test_update_pkrvars_json(tmp_path):
         "iso_checksum": "sha256:ab",
     }
     assert path.read_text().startswith('{\n  "release": "7.7",\n')
+
+
+def test_update_pkrvars_keeps_the_file_mode(tmp_path):
+    path = tmp_path / "secret.auto.pkrvars.hcl"
+    path.write_text('root_password_hash = "$2b$..."\n')
+    path.chmod(0o600)
+    update_pkrvars(path, {"hostname": "h"})
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.read_text() == 'root_password_hash = "$2b$..."\nhostname           = "h"\n'
