@@ -512,7 +512,11 @@ class Simulator:
         host_set = self.rel.site_set(self.hostname)
         preselected = [s for s in avail if s in self.default_sets or s == host_set]
         if not avail:
-            self.abort(None, f"the {source} set directory has no sets: the autoinstall aborts")
+            why = " (does the project have a site/ directory?)" if source == "docroot" else ""
+            self.abort(
+                self.last_line,
+                f"the {source} set directory has no sets{why}: the autoinstall aborts",
+            )
         if f"INSTALL.{self.rel.arch}" not in files and not self.ask_yn("install_missing"):
             if self.last_line is None:
                 self.finding(

@@ -76,6 +76,12 @@ def register(app: typer.Typer) -> None:
                 context = answers_context(values, release)
             except PackwrapError:
                 context = None
+        if not (project / "site").is_dir():  # nothing for a site round to fetch
+            from dataclasses import replace
+
+            from packwrap.autoinstall.simulate import InstallContext
+
+            context = replace(context or InstallContext(), docroot_sets=())
         findings = lint(text, release, path=str(file), answers_context=context)
         for finding in findings:
             typer.echo(str(finding), err=finding.is_error)

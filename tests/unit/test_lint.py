@@ -231,3 +231,16 @@ def test_dhcp_without_a_router_needs_the_default_route_answer():
     qemu = found(text, answers_context={"dhcp_router": False})
     assert qemu[0][:2] == (0, "error") and "no default" in qemu[0][2]
     assert lint(GOOD, "7.6", answers_context={"dhcp_router": False}) == []
+
+
+def test_lint_command_knows_a_project_without_site_dir(tmp_path: Path, monkeypatch, capsys):
+    from packwrap.autoinstall.render import render_install_conf
+
+    (tmp_path / "http").mkdir()
+    conf = render_install_conf({"root_password_hash": HASH, "site_set": True}, "7.6")
+    (tmp_path / "http" / "install.conf.pkr.in").write_text(conf)
+    monkeypatch.chdir(tmp_path)
+    assert main(["lint"]) == 1
+    assert "site/ directory" in capsys.readouterr().err
+    (tmp_path / "site").mkdir()
+    assert main(["lint"]) == 0

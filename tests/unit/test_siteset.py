@@ -150,3 +150,13 @@ def test_tar_extracts_under_a_root(site: Path, tmp_path: Path):
         tar.extractall(target, filter="tar")
     assert (target / "etc" / "rc.conf.local").read_text() == "pf=NO\n"
     assert os.access(target / "install.site", os.X_OK)
+
+
+def test_step_site_set_refuses_a_missing_site_dir_the_project_asks_for(tmp_path: Path):
+    project = tmp_path / "proj"
+    (project / ".packwrap").mkdir(parents=True)
+    (project / ".packwrap" / "project.json").write_text(
+        json.dumps({"release": "7.6", "values": {"site_set": True}})
+    )
+    with pytest.raises(PackwrapError, match="installer would abort"):
+        StepSiteSet().run(_state(project, tmp_path))

@@ -51,12 +51,17 @@ class StepSiteSet(Step):
         site_dir = self.site_dir or Path(state.template_dir) / "site"
         if not site_dir.is_absolute():
             site_dir = Path(state.template_dir) / site_dir
-        if not site_dir.is_dir():
-            if self.site_dir:  # asked for explicitly: say it is missing
-                raise PackwrapError(f"site set directory {site_dir} does not exist")
-            return
         meta = _project_meta(Path(state.template_dir))
         values = meta.get("values") or {}
+        if not site_dir.is_dir():
+            # Asked for (explicitly, or by the project's site_set): install.conf has a site
+            # round, and the installer aborts when it finds no set there.
+            if self.site_dir or values.get("site_set") in (True, "true"):
+                raise PackwrapError(
+                    f"site set directory {site_dir} does not exist (site_set is on: the "
+                    "installer would abort in the site set round)"
+                )
+            return
         release = self.release or meta.get("release") or state.data.get("release")
         if not release:
             raise PackwrapError(
