@@ -54,7 +54,7 @@ def refresh(project_dir: Path | str, variables: Mapping[str, Any], ui: Any = Non
     meta = read_meta(project_dir)
     if meta is None:
         return []
-    regenerate = [p for p in meta.get("regenerate", []) if p in meta.get("files", {})]
+    regenerate = list(meta.get("regenerate", []))
     if not regenerate:
         return []
     try:
@@ -101,7 +101,7 @@ def refresh(project_dir: Path | str, variables: Mapping[str, Any], ui: Any = Non
         if have == want:
             meta["files"][f.path] = want
             continue
-        if have is not None and have != meta["files"].get(f.path):
+        if have is not None and have != meta.setdefault("files", {}).get(f.path):
             kept_edit = True
             if changed:
                 _warn(

@@ -130,8 +130,9 @@ def _environment(bp: Blueprint, options: Options, values: Mapping[str, Any]):
         )
 
     def disklabel() -> str:
-        layout = values.get("disklabel_layout", values.get("disklabel"))
-        return installer.render_disklabel(layout)
+        # An empty layout means the installer's auto layout: no template file at all.
+        layout = values.get("disklabel_layout")
+        return installer.render_disklabel(layout) if layout else ""
 
     env.globals.update(install_conf=install_conf, disklabel=disklabel)
     return env

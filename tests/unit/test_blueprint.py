@@ -320,3 +320,25 @@ def test_refresh_reads_a_relative_key_file_from_the_project_dir(tmp_path, monkey
     changed = {**values, "ssh_public_key_file": "root.pub"}
     assert refresh(target, changed, RecordingUi()) == ["http/install.conf.pkr.in"]
     assert "AAAAIRelative" in (target / "http" / "install.conf.pkr.in").read_text()
+
+
+def test_empty_disklabel_layout_writes_no_template_until_one_is_given(tmp_path):
+    target = tmp_path / "p"
+    assert (
+        main(
+            ["new", "openbsd-76", str(target), "--no-root-password", "--var", "disklabel_layout=[]"]
+        )
+        == 0
+    )
+    assert not (target / "http" / "disklabel").exists()
+    assert "disklabel" not in (target / "http" / "install.conf.pkr.in").read_text()
+    try:
+        from packwrap.template import load_template
+
+        values = dict(load_template(target).variables)
+    except ImportError:
+        values = _unquote(hcl2.loads((target / "openbsd-76.auto.pkrvars.hcl").read_text()))
+    layout = [{"mount": "/", "size": "*", "percent": 100}]
+    written = refresh(target, {**values, "disklabel_layout": layout}, RecordingUi())
+    assert sorted(written) == ["http/disklabel", "http/install.conf.pkr.in"]
+    assert (target / "http" / "disklabel").read_text().startswith("/ *")
