@@ -125,8 +125,17 @@ class _Intentions:
 
 def _format_lines(text: str) -> list[Finding]:
     out = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip(" \t\r")
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip(" \t")
+        if "\r" in line:
+            out.append(
+                Finding(
+                    number,
+                    "error",
+                    "carriage return (CRLF line ending): the installer keeps it in the answer",
+                )
+            )
+            line = line.replace("\r", "")
         if not line or line.startswith("#"):
             continue
         if "=" not in line:

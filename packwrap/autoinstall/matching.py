@@ -24,8 +24,9 @@ def parse(text: str) -> list[Entry]:
     first '='. The line itself is stripped of blanks first (read with IFS=' \\t').
     """
     entries = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip(_BLANKS + "\r")
+    # ksh `read` splits at newlines only; a CR (CRLF file) stays part of the answer.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip(_BLANKS)
         if not line or line[0] in "#=" or "=" not in line:
             continue
         key, _, value = line.partition("=")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from packwrap.autoinstall.lint import lint
 from packwrap.autoinstall.passwords import hash_password
@@ -244,3 +246,52 @@ def test_lint_command_knows_a_project_without_site_dir(tmp_path: Path, monkeypat
     assert "site/ directory" in capsys.readouterr().err
     (tmp_path / "site").mkdir()
     assert main(["lint"]) == 0
+
+
+_KEYS = [
+    "System hostname",
+    "Password",
+    "Password for root account",
+    "Setup a user",
+    "Location of sets",
+    "Set name(s)",
+    "HTTP Server",
+    "Server directory",
+    "Continue anyway",
+    "Continue without verification",
+    "Use (W)hole disk",
+    "Which disk is the root disk",
+    "Encrypt the root disk with a (p)assphrase or (k)eydisk",
+    "IPv4 address for",
+    "Network interface to configure",
+    "What timezone are you in",
+    "root",
+    "disk",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.sampled_from(_KEYS), st.text(max_size=30)),
+            st.one_of(
+                st.sampled_from(["yes", "no", "cd0", "http", "done", "site*", "-x*", "p", "vio0"]),
+                st.text(max_size=20),
+            ),
+        ),
+        max_size=25,
+    ),
+    st.sampled_from(["7.5", "7.6", "7.8"]),
+)
+def test_lint_never_crashes_on_arbitrary_files(pairs, release):
+    text = "\n".join(f"{k} = {v}" for k, v in pairs)
+    for f in lint(text, release, path="x.conf"):
+        assert f.severity in ("error", "warning")
+        assert 0 <= f.line <= len(text.split("\n"))
+        assert str(f).startswith(f"x.conf:{f.line}: {f.severity}: ")
+
+
+def test_crlf_line_endings_are_errors():
+    f = found(GOOD.replace("\n", "\r\n"))
+    assert (2, "error") in [(line, sev) for line, sev, msg in f if "carriage return" in msg]

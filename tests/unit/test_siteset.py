@@ -160,3 +160,12 @@ def test_step_site_set_refuses_a_missing_site_dir_the_project_asks_for(tmp_path:
     )
     with pytest.raises(PackwrapError, match="installer would abort"):
         StepSiteSet().run(_state(project, tmp_path))
+
+
+def test_step_site_set_release_from_the_install_media(site: Path, tmp_path: Path):
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    state = _state(site.parent, overlay)
+    state.config["iso_url"] = "https://cdn.openbsd.org/pub/OpenBSD/7.7/amd64/install77.iso"
+    StepSiteSet().run(state)
+    assert state.data["site_sets"] == ["site77.tgz"]

@@ -4,12 +4,13 @@ Runs after StepHTTPServer and writes into its private overlay (served before the
 under site/: siteNN.tgz (or siteNN-<hostname>.tgz) and index.txt. The rendered
 install.conf names that directory (packwrap.autoinstall.render). Release, hostname and
 per-host come from the constructor, else from the blueprint project's
-.packwrap/project.json.
+.packwrap/project.json (the release also from an installNN.iso named in the config).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,17 @@ def _project_meta(project_dir: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         raise PackwrapError(f"cannot read the project record: {exc}", file=str(path)) from None
     return data if isinstance(data, dict) else {}
+
+
+def _release_from_media(config: Any) -> str | None:
+    """'7.6' from an install76.iso / install76.img (or cd76.iso) named in the config."""
+    values = config.values() if isinstance(config, dict) else ()
+    for value in values:
+        for text in value if isinstance(value, list | tuple) else (value,):
+            m = re.search(r"(?:install|cd)(\d)(\d)\.(?:iso|img)", str(text))
+            if m:
+                return f"{m.group(1)}.{m.group(2)}"
+    return None
 
 
 class StepSiteSet(Step):
@@ -62,7 +74,12 @@ class StepSiteSet(Step):
                     "installer would abort in the site set round)"
                 )
             return
-        release = self.release or meta.get("release") or state.data.get("release")
+        release = (
+            self.release
+            or meta.get("release")
+            or state.data.get("release")
+            or _release_from_media(state.config)
+        )
         if not release:
             raise PackwrapError(
                 f"{site_dir}: cannot name the site set without the OpenBSD release "
