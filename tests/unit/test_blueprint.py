@@ -75,6 +75,18 @@ def test_user_blueprint_extends_openbsd_via_env_var(tmp_path, monkeypatch, capsy
         "httpd_flags=\n# port {{ values.httpd_port }}\n",
     )
     write(user / "web" / "project" / "README.md.j2", "# {{ name }}: my web server\n")
+    write(
+        user / "web" / "project" / "__name__.pkr.hcl.j2",
+        """
+        {% extends "openbsd/__name__.pkr.hcl.j2" %}
+        {% block extra %}
+
+        locals {
+          port = var.httpd_port
+        }
+        {% endblock %}
+        """,
+    )
     monkeypatch.setenv("PACKWRAP_BLUEPRINT_PATH", str(user))
 
     assert main(["blueprints"]) == 0
@@ -89,7 +101,9 @@ def test_user_blueprint_extends_openbsd_via_env_var(tmp_path, monkeypatch, capsy
     # the child's own file, the child's override, and the parent's files
     assert (target / "site" / "etc" / "rc.conf.local").read_text().endswith("# port 8443\n")
     assert (target / "README.md").read_text() == "# web-77: my web server\n"
-    assert (target / "web-77.pkr.hcl").is_file()
+    template = (target / "web-77.pkr.hcl").read_text()
+    assert 'source "qemu" "web-77"' in template
+    assert template.endswith("locals {\n  port = var.httpd_port\n}\n")
     values = hcl2.loads((target / "web-77.auto.pkrvars.hcl").read_text())
     assert values["hostname"] == '"www"'
     assert values["httpd_port"] == 8443
