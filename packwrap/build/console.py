@@ -27,6 +27,7 @@ from packwrap.durations import format_duration
 from packwrap.errors import Cancelled, PackwrapError
 
 if TYPE_CHECKING:
+    from packwrap.build.state import State
     from packwrap.build.ui import Ui
 
 _KEEP = 1 << 20  # bytes of console output kept in memory
@@ -434,3 +435,11 @@ def open_log(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     return p
+
+
+def console_log_path(state: State, suffix: str = "console") -> Path:
+    """`<log dir>/packwrap-<build>.<suffix>.log`, next to the build log: named by build, so
+    parallel builds of one template (same vm_name) never share a console log."""
+    base = state.data.get("log_dir") or os.path.join(state.template_dir, ".packwrap", "logs")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", state.build_name)
+    return open_log(Path(base) / f"packwrap-{name}.{suffix}.log")

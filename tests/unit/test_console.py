@@ -371,3 +371,16 @@ def test_write_with_delay(tmp_path: Path) -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_console_log_path_is_per_build(tmp_path: Path) -> None:
+    from packwrap.build.console import console_log_path
+    from packwrap.build.state import State
+    from packwrap.config import Config
+
+    a = State("b1.qemu.x", "qemu", "x", Config(), None, template_dir=tmp_path)
+    b = State("qemu.y", "qemu", "y", Config(), None, template_dir=tmp_path)
+    b.data["log_dir"] = str(tmp_path / "logs")
+    assert console_log_path(a) == tmp_path / ".packwrap" / "logs" / "packwrap-b1.qemu.x.console.log"
+    assert console_log_path(b, "qemu") == tmp_path / "logs" / "packwrap-qemu.y.qemu.log"
+    assert (tmp_path / "logs").is_dir()
