@@ -523,11 +523,13 @@ def test_other_arches(tmp_path, arch, builders):
         assert r.returncode == 0, r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("fmt", ["hcl", "json"])
-def test_packwrap_validate_accepts_a_fresh_project(tmp_path, fmt, capsys):
+@pytest.mark.parametrize(
+    "extra", [[], ["--format", "json"], ["--pure-packer"], ["--arch", "i386", "--builder", "qemu"]]
+)
+def test_packwrap_validate_accepts_a_fresh_project(tmp_path, extra, capsys):
     """Issue 2's first promise: `packwrap new openbsd-76 X && cd X && packwrap validate`."""
     target = tmp_path / "p"
-    assert run_new("openbsd-76", str(target), "--format", fmt, "--no-root-password") == 0
+    assert run_new("openbsd-76", str(target), *extra, "--no-root-password") == 0
     capsys.readouterr()
     assert main(["validate", str(target)]) == 0, capsys.readouterr()
 
