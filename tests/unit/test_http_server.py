@@ -238,3 +238,54 @@ def test_large_file_streamed(tmp_path: Path, docroot: Path) -> None:
         assert srv.requests[-1] == ("GET", "/base76.tgz", 200, 3 << 20)
     finally:
         srv.shutdown()
+
+
+def test_fuzz_resolve_never_leaves_the_roots(tmp_path_factory) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    base = tmp_path_factory.mktemp("fuzz")
+    root = base / "root"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "f").write_text("in")
+    (base / "outside").write_text("out")
+    os.symlink(base / "outside", root / "link")
+    srv = DocrootServer(roots=[root], port_min=0, port_max=0)
+    pieces = st.sampled_from(
+        [
+            "/",
+            "..",
+            ".",
+            "%2e",
+            "%2E",
+            "%2f",
+            "%5c",
+            "%00",
+            "d",
+            "f",
+            "link",
+            "outside",
+            "?",
+            "#",
+            "\\",
+            "%",
+            "~",
+            "//",
+        ]
+    )
+    try:
+
+        @settings(max_examples=300, deadline=None)
+        @given(st.lists(pieces, max_size=10).map(lambda p: "/" + "".join(p)))
+        def check(path: str) -> None:
+            try:
+                target, _ = srv.resolve(path)
+            except (UnicodeDecodeError, ValueError):
+                return  # answered 404 by the handler
+            if isinstance(target, Path):
+                assert target.resolve().is_relative_to(root.resolve())
+                assert target.read_text() == "in"
+
+        check()
+    finally:
+        srv.shutdown()
