@@ -335,9 +335,8 @@ def download(
     progress = progress or NullProgress()
     filename = part_path.name.removesuffix(".part")
     part = _Partial(part_path, algos, options.chunk_size)
-    meta = _Meta.load(part.meta_path)
-    resumed_from = part.open_existing() if meta else 0
-    if not meta and part_path.exists():
+    resumed_from = part.open_existing() if _Meta.load(part.meta_path) else 0
+    if not resumed_from and part_path.exists():
         part.reset()  # a partial without metadata cannot be validated
     fetched = 0
     failures: list[str] = []
@@ -347,6 +346,7 @@ def download(
             restarts = 0
             while True:
                 attempt += 1
+                meta = _Meta.load(part.meta_path)  # what the partial file came from, if any
                 try:
                     got, complete = _one_request(
                         session, url, part, meta, options, progress, filename, cross_url_resume
@@ -371,14 +371,12 @@ def download(
                         break
                     progress.note(f"{url}: {r.reason}; starting over")
                     part.reset()
-                    meta = None
                     attempt -= 1
                     continue
                 except MirrorFailure as exc:
                     fetched += getattr(exc, "got", 0)
                     if exc.transient and attempt < options.attempts:
                         _pause(options, attempt, progress, f"{url}: {exc.reason}")
-                        meta = _Meta.load(part.meta_path)
                         continue
                     failures.append(f"{url}: {exc.reason}" + _attempts(attempt, exc.transient))
                     break
