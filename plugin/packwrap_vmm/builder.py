@@ -17,6 +17,7 @@ from packwrap.config.schema import Config, Schema
 from packwrap_vmm import vmm
 from packwrap_vmm.artifact import make_artifact
 from packwrap_vmm.config import SCHEMA, wants_provisioning
+from packwrap_vmm.step_console_wait import StepAwaitConsole
 from packwrap_vmm.step_create_disk import StepCreateDisk
 from packwrap_vmm.step_gen_files import StepGenFiles
 from packwrap_vmm.step_output_dir import StepOutputDir, disk_path
@@ -89,6 +90,7 @@ class VmmBuilder:
             _core("packwrap.build.steps.http_server", "StepHTTPServer"),
             StepGenFiles(),
             _core("packwrap.build.steps.site_set", "StepSiteSet"),
+            StepAwaitConsole(),
             _core("packwrap.build.steps.boot_command", "StepTypeBootCommand"),
             StepWaitInstall(),
         ]
