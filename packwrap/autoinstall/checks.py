@@ -6,6 +6,7 @@ hand-written file gets its mistakes named even on questions this machine would n
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -92,10 +93,29 @@ def _fullname(v: str, r: Release) -> str | None:
     return None
 
 
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    """The IANA zones this host knows (OpenBSD ships the same database); empty if none."""
+    try:
+        import zoneinfo
+
+        return frozenset(zoneinfo.available_timezones())
+    except Exception:  # no tzdata here: skip the check rather than guess
+        return frozenset()
+
+
+def known_timezone(v: str, r: Release) -> bool:
+    zones = _known_zones()
+    v = v.rstrip("/")
+    return not zones or v in zones or v in r.zone_dirs
+
+
 def _timezone(v: str, r: Release) -> str | None:
-    if v == "?" or ZONE.match(v):
+    if v == "?":
         return None
-    return f"{v!r} is not a timezone name (e.g. UTC, Europe/Berlin)"
+    if not ZONE.match(v) or not known_timezone(v, r):
+        return f"{v!r} is not a timezone name (e.g. UTC, Europe/Berlin): the installer asks again"
+    return None
 
 
 def _hostname(v: str, r: Release) -> str | None:
@@ -173,7 +193,8 @@ def value_problem(prompt: Prompt, raw: str, release: Release) -> tuple[str, str]
         return None
     if prompt.kind == "choice" and not prompt.accepts(value):
         allowed = ", ".join(prompt.choices)
-        return ("error", f"{raw!r} is not one of the allowed answers ({allowed})")
+        then = "" if prompt.on_invalid == "abort" else "; the installer asks again"
+        return ("error", f"{raw!r} is not one of the allowed answers ({allowed}){then}")
     if prompt.accept and not prompt.accepts(value):
         return ("error", f"{raw!r} is not an answer this question takes")
     return None

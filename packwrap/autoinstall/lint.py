@@ -62,7 +62,7 @@ class _Intentions:
 
     def __init__(self, rel: Release, entries: list[Entry], ctx: InstallContext):
         self.rel = rel
-        self.prompts = [p for p in rel.prompts]
+        self.prompts = list(rel.prompts)
         values = {p.id: [] for p in self.prompts}
         probe = {p.id: p for p in self.prompts}
         for e in entries:  # answers that name things questions mention later
@@ -213,7 +213,6 @@ def lint(
                 "abort; add 'Default IPv4 route = none'",
             )
         )
-    by_line = {e.line: e for e in entries}
 
     # Stolen answers: a line taken by a question it was not meant for.
     for line, c in res.consumed.items():
@@ -321,7 +320,6 @@ def lint(
                     f"({meant.condition})",
                 )
             )
-    del by_line
 
     unique = sorted(set(findings), key=lambda f: (f.line, f.severity != "error", f.message))
     return [Finding(f.line, f.severity, f.message, path) for f in unique]

@@ -46,6 +46,7 @@ class Prompt:
     answerable: bool = True  # False: asked before the response file is loaded
     interactive_only: bool = False
     plaintext_secret: bool = False
+    on_invalid: str = "abort"  # or "ask_again"
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -138,6 +139,7 @@ def _prompt(raw: dict[str, Any], where: Path) -> Prompt:
             answerable=bool(raw.get("answerable", True)),
             interactive_only=bool(raw.get("interactive_only", False)),
             plaintext_secret=bool(raw.get("plaintext_secret", False)),
+            on_invalid=str(raw.get("on_invalid", "abort")),
         )
     except KeyError as exc:
         raise PackwrapError(f"prompt without {exc.args[0]!r}", file=str(where)) from None

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from packwrap.autoinstall.checks import LOGIN, RESERVED_LOGINS, ZONE
+from packwrap.autoinstall.checks import LOGIN, RESERVED_LOGINS, ZONE, known_timezone
 from packwrap.autoinstall.disklabel import render_disklabel
 from packwrap.autoinstall.matching import canonical_key, expand_templates
 from packwrap.autoinstall.passwords import LOCKED, check_password_value
@@ -243,7 +243,12 @@ def render_install_conf(
         out.add("root_ssh_login", v["root_ssh_login"])
 
     tz = _one_line(v, "timezone")
-    if not tz or not ZONE.match(tz) or tz.rstrip("/") in rel.zone_dirs:
+    if (
+        not tz
+        or not ZONE.match(tz)
+        or tz.rstrip("/") in rel.zone_dirs
+        or not known_timezone(tz, rel)
+    ):
         raise _fail("timezone", f"{tz!r} is not a full timezone name (e.g. UTC, Europe/Berlin)")
     out.add("timezone", tz.rstrip("/"))
 

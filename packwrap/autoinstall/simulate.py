@@ -21,6 +21,7 @@ from packwrap.autoinstall.checks import RESERVED_LOGINS, value_problem
 from packwrap.autoinstall.findings import Finding
 from packwrap.autoinstall.matching import Entry, expand_templates, has_template, key_matches
 from packwrap.autoinstall.release import Prompt, Release
+from packwrap.errors import PackwrapError
 
 _MAX_LOOPS = 25  # install.sub loops until answered; a file can only feed so many
 
@@ -62,7 +63,7 @@ class InstallContext:
         names = {f.name for f in fields(cls)}
         unknown = set(value) - names
         if unknown:
-            raise ValueError(f"unknown answers_context field(s): {', '.join(sorted(unknown))}")
+            raise PackwrapError(f"unknown answers_context field(s): {', '.join(sorted(unknown))}")
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
         return cls(**kwargs)
 
@@ -153,7 +154,11 @@ class Simulator:
         if problem:
             severity, message = problem
             self.finding(entry.line, severity, f'"{question}": {message}')
-            if severity == "error" and prompt.kind in ("yesno", "choice"):
+            if (
+                severity == "error"
+                and prompt.kind in ("yesno", "choice")
+                and prompt.on_invalid == "abort"
+            ):
                 raise _Abort
 
     def ask_yn(self, pid: str, default: str | None = None, **fmt: Any) -> bool:

@@ -273,3 +273,10 @@ def test_every_rendered_file_lints_clean(combo):
         if line.startswith(("Password for root account", "Password for user")):
             value = line.split(" = ", 1)[1]
             assert value == LOCKED or value.startswith("$2b$10$")
+
+
+def test_timezones_checked_against_the_tz_database():
+    for tz in ("America/Argentina", "Mars/Olympus_Mons", "Europe"):
+        with pytest.raises(PackwrapError, match="timezone"):
+            render(timezone=tz)
+    assert "What timezone are you in = Asia/Tokyo\n" in render(timezone="Asia/Tokyo")
