@@ -230,3 +230,66 @@ def test_fuzz_plain_text_round_trips(text: str) -> None:
     # text without "<" is typed exactly as written
     text = text.replace("<", "")
     assert bc.parse(text) == lit(text)
+
+
+# --- the boot options ----------------------------------------------------------------
+
+from packwrap.build import common_options as co  # noqa: E402
+from packwrap.config.schema import Schema, SourceBody  # noqa: E402
+
+
+def prepare(values: dict, lines: dict | None = None):
+    schema = Schema(co.BOOT_OPTIONS + co.HTTP_OPTIONS, co.BOOT_CHECKS + co.HTTP_CHECKS)
+    return schema.prepare(SourceBody(values, "t.pkr.hcl", 3, lines or {}))
+
+
+def test_invalid_boot_command_is_a_config_error_with_its_line() -> None:
+    _, problems, _ = prepare(
+        {"boot_command": ["A<enter>", "<wait-5s>", "{{ .HTTPAddr }}"]}, {"boot_command": 12}
+    )
+    assert [str(p) for p in problems] == [
+        "t.pkr.hcl:12: boot_command[1]: '<wait-5s>': expecting a positive wait value",
+        "t.pkr.hcl:12: boot_command[2]: unknown template field .HTTPAddr (known: .HTTPIP, "
+        ".HTTPPort, .Name, .VMName, .SSHPublicKey)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"boot_command": ["a"], "boot_expect": ["x", "y"]}, "boot_expect has 2 entries"),
+        ({"boot_command": ["a"], "boot_secret_elements": [1]}, "no boot_command element 1"),
+        ({"boot_command": ["a"], "boot_secret_elements": "0"}, "list of boot_command indexes"),
+        ({"boot_expect_timeout": "0s"}, "boot_expect_timeout must be positive"),
+        ({"boot_key_interval": "-1s"}, "boot_key_interval must not be negative"),
+        ({"http_directory": "h", "http_content": {"/a": "b"}}, "either http_directory"),
+        ({"http_content": {"a": "b"}}, "must start with '/'"),
+        ({"http_port_min": 9000, "http_port_max": 8000}, "less than or equal"),
+    ],
+)
+def test_boot_and_http_checks(values: dict, message: str) -> None:
+    _, problems, _ = prepare(values)
+    assert any(message in p.message for p in problems), problems
+
+
+def test_boot_wait_rules() -> None:
+    def wait(**kw) -> float:
+        config, problems, _ = prepare(kw)
+        assert problems == []
+        return co.boot_wait_seconds(config)
+
+    assert wait() == 10.0  # Packer's default
+    assert wait(boot_wait="0s") == 10.0  # Packer: 0 means the default
+    assert wait(boot_wait="-1s") == 0.0  # Packer: negative means none
+    assert wait(boot_wait="3s") == 3.0
+    # packwrap: waiting for the console first needs no fixed sleep
+    assert wait(boot_command=["A"], boot_expect=["(S)hell?"]) == 0.0
+    assert wait(boot_command=["A"], boot_expect=["(S)hell?"], boot_wait="2s") == 2.0
+
+
+def test_key_interval_rules() -> None:
+    config, _, _ = prepare({})
+    assert co.key_interval_seconds(config, {}) == 0.0  # serial: no needless pacing
+    assert co.key_interval_seconds(config, {"PACKER_KEY_INTERVAL": "10ms"}) == 0.01
+    config, _, _ = prepare({"boot_key_interval": "5ms"})
+    assert co.key_interval_seconds(config, {"PACKER_KEY_INTERVAL": "10ms"}) == 0.005
