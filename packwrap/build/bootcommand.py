@@ -20,6 +20,7 @@ the control character, Alt prefixes ESC like xterm's meta, Shift upper-cases).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -88,6 +89,7 @@ _UNIT = r"(?:ns|us|µs|μs|ms|s|m|h)"
 _NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"
 _WAIT_RE = re.compile(r"<wait(?:((?:" + _NUMBER + _UNIT + r")+)|(0|[1-9][0-9]*))?>")
 _TOGGLE_RE = re.compile(r"<(.)(on|off)>", re.IGNORECASE | re.DOTALL)
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _UNIT_SECONDS = {
     "ns": 1e-9,
     "us": 1e-6,
@@ -101,14 +103,26 @@ _UNIT_SECONDS = {
 _DURATION_PART = re.compile(r"(" + _NUMBER + r")(ns|us|µs|μs|ms|s|m|h)")
 
 
+# Go's time.Duration is an int64 of nanoseconds: longer waits do not parse there.
+_MAX_WAIT_SECONDS = (2**63 - 1) / 1e9
+
+
 def _go_duration(text: str) -> float:
     # Whole nanoseconds, like Go's time.Duration, so "10us" is exactly 1e-05 s.
-    ns = sum(round(float(n) * _UNIT_SECONDS[u] * 1e9) for n, u in _DURATION_PART.findall(text))
-    return ns / 1e9
+    parts = [float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text)]
+    if any(abs(p) > _MAX_WAIT_SECONDS for p in parts):
+        return math.inf  # out of range: parse() rejects it
+    return sum(round(p * 1e9) for p in parts) / 1e9
 
 
 def parse(text: str) -> list[Expr]:
     """Parse an already-rendered boot command; raise PackwrapError for a non-positive wait."""
+    bad = _SURROGATE_RE.search(text)
+    if bad:
+        # A lone surrogate (JSON's "\ud800") is no character: it has no bytes to type.
+        raise PackwrapError(
+            f"boot_command: invalid character U+{ord(bad.group()):04X} at offset {bad.start()}"
+        )
     out: list[Expr] = []
     pos = 0
     while pos < len(text):
@@ -125,6 +139,8 @@ def parse(text: str) -> list[Expr]:
                     raise PackwrapError(
                         f"boot_command: {m.group(0)!r}: expecting a positive wait value"
                     )
+                if seconds > _MAX_WAIT_SECONDS:
+                    raise PackwrapError(f"boot_command: {_short(m.group(0))!r}: wait too long")
                 out.append(Wait(seconds))
                 pos = m.end()
                 continue
@@ -142,6 +158,10 @@ def parse(text: str) -> list[Expr]:
         out.append(Key(text[pos]))
         pos += 1
     return out
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # --- Go-template rendering (fields only) ---------------------------------------------
