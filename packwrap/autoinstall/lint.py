@@ -217,46 +217,37 @@ def lint(
     # Stolen answers: a line taken by a question it was not meant for.
     for line, c in res.consumed.items():
         meant = intended.get(line)
-        if meant is not None and meant.id != c.prompt.id:
-            findings.append(
-                Finding(
-                    line,
-                    "error",
-                    f'meant for "{intents.text(meant)}" but "{c.question}" is asked first and '
-                    f"takes it: the key '{c.entry.key}' is too broad",
-                )
+        if meant is not None and meant.id == c.prompt.id:
+            continue
+        victims = [
+            other
+            for other in entries
+            if other.line != line
+            and intended.get(other.line) is not None
+            and intended[other.line].id == c.prompt.id
+            and (
+                other.line not in res.consumed or res.consumed[other.line].prompt.id != c.prompt.id
             )
-        elif meant is None and len(matched.get(line, [])) > 1:
-            victims = [
-                other
-                for other in entries
-                if other.line != line
-                and intended.get(other.line) is not None
-                and intended[other.line].id == c.prompt.id
-                and (
-                    other.line not in res.consumed
-                    or res.consumed[other.line].prompt.id != c.prompt.id
-                )
-            ]
-            if victims:
-                findings.append(
-                    Finding(
-                        line,
-                        "error",
-                        f"the key '{c.entry.key}' steals the answer to \"{c.question}\" from "
-                        f"line {victims[0].line}",
-                    )
-                )
-            else:
-                names = "; ".join(p.text for p in matched[line][:4])
-                findings.append(
-                    Finding(
-                        line,
-                        "warning",
-                        f"the key '{c.entry.key}' matches several questions ({names}); the first "
-                        "one asked takes it -- write the question up to its '?'",
-                    )
-                )
+        ]
+        if victims:  # another line written for this question lost its answer
+            message = (
+                f"the key '{c.entry.key}' steals the answer to \"{c.question}\" from "
+                f"line {victims[0].line}"
+            )
+            findings.append(Finding(line, "error", message))
+        elif meant is not None:  # named `meant` exactly, but also matches an earlier question
+            message = (
+                f'meant for "{intents.text(meant)}" but "{c.question}" is asked first and '
+                f"takes it: the key '{c.entry.key}' is too broad"
+            )
+            findings.append(Finding(line, "warning", message))
+        else:
+            names = "; ".join(intents.text(p) for p in matched[line][:4])
+            message = (
+                f"the key '{c.entry.key}' matches several questions ({names}); the first "
+                "one asked takes it -- write the question up to its '?'"
+            )
+            findings.append(Finding(line, "warning", message))
 
     # A line placed in one set round's block but taken by an earlier round.
     blocks = _round_blocks(res)

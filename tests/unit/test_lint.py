@@ -295,3 +295,14 @@ def test_lint_never_crashes_on_arbitrary_files(pairs, release):
 def test_crlf_line_endings_are_errors():
     f = found(GOOD.replace("\n", "\r\n"))
     assert (2, "error") in [(line, sev) for line, sev, msg in f if "carriage return" in msg]
+
+
+def test_broad_key_without_a_victim_is_a_warning():
+    text = GOOD.replace(
+        "Setup a user = alice\n", "Setup a user = alice\nPublic ssh key = ssh-ed25519 AAAA k\n"
+    )
+    text = text.replace("Public ssh key for user alice = ssh-ed25519 AAAAC3Nza alice@laptop\n", "")
+    f = found(text)
+    hits = [(line, sev) for line, sev, msg in f if "matches several questions" in msg]
+    assert hits == [(5, "warning")]
+    assert not [x for x in f if x[1] == "error"]
