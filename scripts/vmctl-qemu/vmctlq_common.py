@@ -8,6 +8,7 @@ use separate "vmd"s:
   vms/<id>.json        one running VM (removed when its QEMU exits, as vmd forgets
                        instances); qemu_pid and supervisor_pid let tests kill leftovers
   vms/<id>.log         the supervisor's and QEMU's stderr
+  pids                 "<qemu pid> <supervisor pid>" of every VM ever started (teardowns)
 vm.conf              $VMCTL_QEMU_CONF or <state>/vm.conf: a tiny subset of vm.conf(5)
 """
 

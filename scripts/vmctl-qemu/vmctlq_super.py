@@ -44,6 +44,9 @@ def main(d: Path, vm_id: int) -> int:
     proc = subprocess.Popen(
         rec["qemu_argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr
     )
+    # Every pid ever started, for test teardowns that must kill leftovers by pid.
+    with open(d / "pids", "a") as fh:
+        fh.write(f"{proc.pid} {os.getpid()}\n")
     slave = None
     reason = "exited"
     try:

@@ -1,0 +1,328 @@
+"""The vmctl driver: every command line it can build, checked against vmctl(8)'s synopsis
+(written out below as a small grammar, from openbsd-install.md §2.1, never from the
+driver), `vmctl status` parsing, -L addresses, `ifconfig tap`, and error hints."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+
+import pytest
+from packwrap_vmm.driver import (
+    Driver,
+    VmctlError,
+    explain,
+    local_addresses,
+    parse_ifconfig_tap,
+    parse_started,
+    parse_status,
+)
+
+# --- vmctl(8) 7.6 synopsis as a grammar -------------------------------------------------
+# create [-b base | -i disk] [-s size] disk
+# start [-cL] [-B device] [-b path] [-d disk] [-i count] [-m size] [-n switch] [-r path]
+#       [-t name] id | name
+# stop [-fw] [id | -a]
+# status [-r] [id]
+# wait id
+SYNOPSIS = {
+    "create": {"flags": "", "args": "bis", "operands": (1, 1)},
+    "start": {"flags": "cL", "args": "Bbdimnrt", "operands": (1, 1)},
+    "stop": {"flags": "fwa", "args": "", "operands": (0, 1)},
+    "status": {"flags": "r", "args": "", "operands": (0, 1)},
+    "wait": {"flags": "", "args": "", "operands": (1, 1)},
+}
+REPEATABLE = {"start": set("dLn")}
+
+
+def bsd_getopt(argv: list[str], flags: str, args: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """OpenBSD getopt(3): options end at the first operand (no permutation) or `--`."""
+    opts, i = [], 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+        if argv[i] == "--":
+            i += 1
+            break
+        word, j = argv[i], 1
+        while j < len(word):
+            c = word[j]
+            if c in flags:
+                opts.append((c, ""))
+                j += 1
+            elif c in args:
+                value = word[j + 1 :] or (argv[i + 1] if i + 1 < len(argv) else None)
+                if value is None:
+                    raise ValueError(f"-{c} needs an argument")
+                if not word[j + 1 :]:
+                    i += 1
+                opts.append((c, value))
+                break
+            else:
+                raise ValueError(f"unknown option -{c}")
+        i += 1
+    return opts, argv[i:]
+
+
+def check_synopsis(argv: list[str]) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """Raise ValueError unless argv (without the program) is valid vmctl 7.6 syntax."""
+    cmd, rest = argv[0], argv[1:]
+    spec = SYNOPSIS[cmd]
+    opts, operands = bsd_getopt(rest, spec["flags"], spec["args"])
+    lo, hi = spec["operands"]
+    if cmd == "stop" and any(o == "a" for o, _ in opts):
+        lo = hi = 0
+    if not lo <= len(operands) <= hi:
+        raise ValueError(f"{cmd}: {len(operands)} operands")
+    seen = [o for o, _ in opts if o not in REPEATABLE.get(cmd, set())]
+    if len(seen) != len(set(seen)):
+        raise ValueError(f"{cmd}: an option given twice")
+    if any(op.startswith("-") for op in operands):
+        raise ValueError(f"{cmd}: an option after the operands")
+    if cmd == "create":
+        keys = {o for o, _ in opts}
+        if {"b", "i"} <= keys:
+            raise ValueError("create: -b and -i conflict")
+        if not keys & {"s", "b", "i"}:
+            raise ValueError("create: needs -s, -b or -i")
+    if cmd == "start":
+        for o, v in opts:
+            if o == "B" and v not in ("cdrom", "disk", "net"):
+                raise ValueError(f"unknown boot device {v}")
+    return cmd, opts, operands
+
+
+def test_grammar_rejects_what_vmctl_rejects():
+    for bad in (
+        ["start", "myvm", "-m", "1G"],  # pre-6.6 order: flags after the name
+        ["start", "-B", "floppy", "-d", "d.img", "x"],
+        ["create", "d.img", "-s", "1G"],
+        ["create", "-b", "a.qcow2", "-i", "b.img", "c.qcow2"],
+        ["stop", "-a", "myvm"],
+        ["status", "a", "b"],
+        ["start", "-m", "1G", "-m", "2G", "x"],
+        ["start", "-x", "x"],
+    ):
+        with pytest.raises(ValueError):
+            check_synopsis(bad)
+
+
+# --- every command line the driver builds ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "template,memory,boot_device,boot,cdrom,local",
+    list(
+        itertools.product(
+            (None, "openbsd-builder"),
+            (None, "1G"),
+            (None, "cdrom", "disk", "net"),
+            (None, "/bsd.rd"),
+            (None, "/iso/install76.iso"),
+            (True, False),
+        )
+    ),
+)
+def test_start_command_lines_follow_the_synopsis(template, memory, boot_device, boot, cdrom, local):
+    args = Driver.start_args(
+        "myvm", disk="/out/myvm.raw", template=template, memory=memory,
+        boot_device=boot_device, boot=boot, cdrom=cdrom, local=local,
+    )  # fmt: skip
+    cmd, opts, operands = check_synopsis(args)
+    assert operands == ["myvm"]  # the name is the last word, every flag before it
+    got = dict((o, v) for o, v in opts if o != "L")
+    expected = {"d": "/out/myvm.raw", "t": template, "m": memory, "B": boot_device,
+                "b": boot, "r": cdrom}  # fmt: skip
+    assert got == {k: v for k, v in expected.items() if v is not None}
+    assert ("L", "") in opts if local else ("L", "") not in opts
+    assert ("c", "") not in opts  # we open the pty ourselves (see step_start_vm)
+
+
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+@pytest.mark.parametrize("size,base", [("1500M", None), ("20G", None), (None, "/b/base.qcow2")])
+def test_create_command_lines_follow_the_synopsis(fmt, size, base):
+    args = Driver.create_args("/out/vm.img", fmt, size=size, base=base)
+    cmd, opts, operands = check_synopsis(args)
+    assert operands == [f"{fmt}:/out/vm.img"]
+    assert dict(opts) == ({"b": base} if base else {"s": size})
+
+
+def test_create_needs_a_size_or_base():
+    with pytest.raises(VmctlError):
+        Driver.create_args("/out/vm.img", "raw")
+
+
+@pytest.mark.parametrize("force,wait", list(itertools.product((False, True), (False, True))))
+@pytest.mark.parametrize("target", ["myvm", "12"])
+def test_stop_command_lines_follow_the_synopsis(force, wait, target):
+    cmd, opts, operands = check_synopsis(Driver.stop_args(target, force=force, wait=wait))
+    assert operands == [target]
+    assert {o for o, _ in opts} == {o for o, on in (("f", force), ("w", wait)) if on}
+
+
+def test_status_and_doas_prefix(mocker):
+    run = mocker.Mock(return_value=subprocess.CompletedProcess([], 0, STATUS_76, ""))
+    drv = Driver("/usr/sbin/vmctl", doas=True, run=run, env={"PATH": "/usr/bin"})
+    drv.status("myvm")
+    argv = run.call_args.args[0]
+    assert argv[:3] == ["doas", "-n", "/usr/sbin/vmctl"]
+    check_synopsis(argv[3:])
+    drv = Driver("/usr/sbin/vmctl", run=run, env={"PATH": "/usr/bin"})
+    drv.status()
+    assert run.call_args.args[0] == ["/usr/sbin/vmctl", "status"]  # no doas unless asked
+
+
+# --- vmctl status -----------------------------------------------------------------------
+
+FMT = "%5s %5s %5s %7s %7s %7s %12s %8s %s"
+HEADER = FMT % ("ID", "PID", "VCPUS", "MAXMEM", "CURMEM", "TTY", "OWNER", "STATE", "NAME")
+STATUS_76 = (
+    "\n".join(
+        [
+            HEADER,
+            FMT % (1, "-", 1, "1.0G", "-", "-", "root", "stopped", "openbsd-builder"),
+            FMT % (12, 72118, 1, "512M", "511M", "ttyp8", "alice", "running", "myvm"),
+            FMT % (300, 8811, 1, "1.0G", "1015M", "pts/3", "bob:wheel", "stopping", "other.vm"),
+        ]
+    )
+    + "\n"
+)
+
+
+def test_status_parsed_by_column():
+    rows = {r.name: r for r in parse_status(STATUS_76)}
+    assert set(rows) == {"openbsd-builder", "myvm", "other.vm"}
+    stopped = rows["openbsd-builder"]
+    assert (stopped.id, stopped.pid, stopped.tty, stopped.state) == (1, None, None, "stopped")
+    assert not stopped.running  # a vm.conf VM stays listed after it stopped
+    vm = rows["myvm"]
+    assert (vm.id, vm.pid, vm.tty_path, vm.owner, vm.running) == (12, 72118, "/dev/ttyp8",
+                                                                   "alice", True)  # fmt: skip
+    assert rows["other.vm"].id == 300 and rows["other.vm"].tty_path == "/dev/pts/3"
+
+
+def test_status_pre_7_without_state_column():
+    fmt = "%5s %5s %5s %7s %7s %7s %12s %s"
+    text = "\n".join(
+        [
+            fmt % ("ID", "PID", "VCPUS", "MAXMEM", "CURMEM", "TTY", "OWNER", "NAME"),
+            fmt % (3, 4242, 1, "512M", "88.1M", "ttyp2", "root", "old"),
+            fmt % (4, "-", 1, "1.0G", "-", "-", "root", "conf"),
+        ]
+    )
+    rows = parse_status(text)
+    assert [(r.id, r.state, r.running) for r in rows] == [(3, None, True), (4, None, False)]
+
+
+def test_status_only_header_and_garbage():
+    assert parse_status(HEADER + "\n") == []
+    assert parse_status("") == []
+    with pytest.raises(VmctlError):
+        parse_status(HEADER + "\n   1 2 3\n")
+
+
+def test_find_matches_the_name_exactly(mocker):
+    # `vmctl status myvm` prints the header even when no VM has that name; a MAXMEM of
+    # 1.0G on another row must not be taken for an id (the Go plugin's `(\d+)` did).
+    out = HEADER + "\n" + FMT % (1, "-", 1, "1.0G", "-", "-", "root", "stopped", "tmpl") + "\n"
+    run = mocker.Mock(return_value=subprocess.CompletedProcess([], 0, out, ""))
+    drv = Driver("vmctl", run=run, env={"PATH": ""})
+    assert drv.find("myvm") is None
+    assert drv.find("tmpl").id == 1
+
+
+def test_started_line():
+    err = "vmctl: started vm 12 successfully, tty /dev/ttyp8\n"
+    assert parse_started(err) == (12, "/dev/ttyp8")
+    assert parse_started("vmctl: started vm 300 successfully, tty /dev/pts/4") == (
+        300,
+        "/dev/pts/4",
+    )
+    assert parse_started("vmctl: start vm command failed: Permission denied") is None
+
+
+# --- addresses ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "vm_id,host,guest",
+    [(1, "100.64.1.2", "100.64.1.3"), (12, "100.64.12.2", "100.64.12.3"),
+     (255, "100.64.255.2", "100.64.255.3"), (256, "100.65.0.2", "100.65.0.3"),
+     (300, "100.65.44.2", "100.65.44.3"), (16383, "100.127.255.2", "100.127.255.3")],
+)  # fmt: skip
+def test_local_addresses(vm_id, host, guest):
+    assert local_addresses(vm_id) == (host, guest)
+
+
+def test_local_addresses_second_interface_and_limits():
+    assert local_addresses(5, 1) == ("100.64.5.4", "100.64.5.5")
+    assert local_addresses(2, prefix="10.0.0.0/8") == ("10.0.2.2", "10.0.2.3")
+    with pytest.raises(VmctlError):
+        local_addresses(16384)  # beyond 100.64.0.0/10: vmd says "dhcp address range exceeded"
+
+
+IFCONFIG_TAP = """\
+tap0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500
+\tlladdr fe:e1:ba:d0:11:22
+\tdescription: vm12-if0-myvm
+\tindex 7 priority 0 llprio 3
+\tgroups: tap
+\tstatus: active
+\tinet 100.64.12.2 netmask 0xfffffffe
+tap1: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500
+\tlladdr fe:e1:ba:d0:11:23
+\tdescription: vm3-if1-other
+\tinet 100.64.3.4 netmask 0xfffffffe
+tap2: flags=8802<BROADCAST,SIMPLEX,MULTICAST> mtu 1500
+\tinet 10.9.9.9 netmask 0xffffff00
+"""
+
+
+def test_ifconfig_tap_by_description():
+    assert parse_ifconfig_tap(IFCONFIG_TAP) == {(12, 0): "100.64.12.2", (3, 1): "100.64.3.4"}
+
+
+def test_ifconfig_missing_is_quiet(mocker):
+    run = mocker.Mock(side_effect=AssertionError("must not run"))
+    assert Driver("vmctl", run=run, env={"PATH": "/nonexistent"}).ifconfig_tap() == {}
+    run = mocker.Mock(return_value=subprocess.CompletedProcess([], 1, "", "no such interface"))
+    drv = Driver("vmctl", run=run, env={"PATH": "/usr/sbin:/sbin:/usr/bin:/bin"})
+    assert drv.ifconfig_tap() == {}
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def test_clear_errors(mocker):
+    assert "vmd is not running" in explain(
+        "vmctl: connect: /var/run/vmd.sock: No such file or directory"
+    )
+    assert "vm_template" in explain("vmctl: start vm command failed: Permission denied")
+    run = mocker.Mock(
+        return_value=subprocess.CompletedProcess([], 1, "", "doas: a password is required")
+    )
+    with pytest.raises(VmctlError, match="doas -n true"):
+        Driver("vmctl", doas=True, run=run, env={"PATH": ""}).check_ready()
+    run = mocker.Mock(
+        return_value=subprocess.CompletedProcess(
+            [], 1, "", "vmctl: connect: /var/run/vmd.sock: No such file or directory\n"
+        )
+    )
+    with pytest.raises(VmctlError, match="rcctl"):
+        Driver("vmctl", run=run, env={"PATH": ""}).check_ready()
+    with pytest.raises(VmctlError, match="not found"):
+        Driver("/nonexistent/vmctl", env={"PATH": ""}).status()
+
+
+def test_stop_ignores_unknown_vms(mocker):
+    run = mocker.Mock(
+        return_value=subprocess.CompletedProcess([], 1, "", "stopping vm x: vm not found\n")
+    )
+    assert Driver("vmctl", run=run, env={"PATH": ""}).stop("x", force=True, wait=True) is False
+
+
+def test_vmctl_path_resolution(monkeypatch, tmp_path):
+    exe = tmp_path / "vmctl"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    assert Driver(env={"PATH": str(tmp_path)}).vmctl == str(exe)
+    assert Driver(env={"PATH": str(tmp_path), "PACKWRAP_VMCTL": "/x/vmctl"}).vmctl == "/x/vmctl"
+    assert Driver("/y/vmctl", env={"PACKWRAP_VMCTL": "/x/vmctl"}).vmctl == "/y/vmctl"
