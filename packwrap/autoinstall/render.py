@@ -185,9 +185,8 @@ def render_install_conf(
     dhcp = ipv4 == "autoconf"
     domain = _one_line(v, "dns_domain")
     servers = [str(s).strip() for s in v["dns_nameservers"]]
-    if dhcp and (domain or servers):
-        name = "dns_domain" if domain else "dns_nameservers"
-        raise _fail(name, "the installer does not ask it when DHCP configures the network")
+    if dhcp and domain:
+        raise _fail("dns_domain", "the installer does not ask it when DHCP configures the network")
     if domain:
         out.add("dns_domain", domain)
     if servers:

@@ -38,7 +38,8 @@ class InstallContext:
     interfaces: tuple[str, ...] = ("vio0",)
     wireless: tuple[str, ...] = ()
     dhcp: bool = True
-    dhcp_router: bool = True  # QEMU's restrict=on user network offers no router
+    dhcp_router: bool = True  # QEMU's restrict=on user network offers no router...
+    dhcp_dns: bool = True  # ...and no DNS server
     dhcp_hostname: str | None = None
     dhcp_domain: str | None = None
     disks: tuple[str, ...] = ("sd0",)
@@ -251,7 +252,7 @@ class Simulator:
             self.ask("ipv6_route")
         if not (dhcp and len(configured) == 1 and not ctx.dhcp_domain):
             self.ask("dns_domain", (ctx.dhcp_domain if dhcp else None) or "my.domain")
-        if not dhcp:
+        if not (dhcp and ctx.dhcp_dns):  # resolvd learned none: asked, default none
             self.ask("dns_nameservers")
 
     def _wireless(self) -> None:
