@@ -19,6 +19,15 @@ _UNITS = {
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
+#: Go's time.Duration is an int64 of nanoseconds: nothing longer parses there.
+MAX_SECONDS = (2**63 - 1) / 1e9
+
+
+def _short(text: object) -> str:
+    s = str(text)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
 def parse_duration(text: str | int | float, *, what: str = "duration") -> float:
     """Seconds in a Go duration string; a bare number means seconds (as Packer's JSON did)."""
     if isinstance(text, bool):
@@ -34,16 +43,20 @@ def parse_duration(text: str | int | float, *, what: str = "duration") -> float:
         return 0.0
     if re.fullmatch(r"\d+(\.\d+)?", s):
         return sign * float(s)
-    pos, total = 0, 0.0
+    pos, ns = 0, 0
     while pos < len(s):
         m = _PART.match(s, pos)
         if not m:
             raise PackwrapError(f"invalid {what} {text!r}: expected a duration like 5s or 1m30s")
-        total += float(m.group(1)) * _UNITS[m.group(2)]
+        part = float(m.group(1)) * _UNITS[m.group(2)]
+        if not part <= MAX_SECONDS:  # also inf/nan
+            raise PackwrapError(f"invalid {what} {_short(text)!r}: out of range")
+        # whole nanoseconds, like Go's time.Duration: "10us" is exactly 1e-05 s
+        ns += round(part * 1e9)
         pos = m.end()
     if pos == 0:
         raise PackwrapError(f"invalid {what} {text!r}: expected a duration like 5s or 1m30s")
-    return sign * total
+    return sign * ns / 1e9
 
 
 def format_duration(seconds: float) -> str:

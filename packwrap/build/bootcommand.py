@@ -20,11 +20,11 @@ the control character, Alt prefixes ESC like xterm's meta, Shift upper-cases).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from packwrap.durations import MAX_SECONDS, parse_duration
 from packwrap.errors import PackwrapError
 
 PRESS, ON, OFF = "press", "on", "off"
@@ -90,29 +90,6 @@ _NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"
 _WAIT_RE = re.compile(r"<wait(?:((?:" + _NUMBER + _UNIT + r")+)|(0|[1-9][0-9]*))?>")
 _TOGGLE_RE = re.compile(r"<(.)(on|off)>", re.IGNORECASE | re.DOTALL)
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
-_UNIT_SECONDS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DURATION_PART = re.compile(r"(" + _NUMBER + r")(ns|us|µs|μs|ms|s|m|h)")
-
-
-# Go's time.Duration is an int64 of nanoseconds: longer waits do not parse there.
-_MAX_WAIT_SECONDS = (2**63 - 1) / 1e9
-
-
-def _go_duration(text: str) -> float:
-    # Whole nanoseconds, like Go's time.Duration, so "10us" is exactly 1e-05 s.
-    parts = [float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text)]
-    if any(abs(p) > _MAX_WAIT_SECONDS for p in parts):
-        return math.inf  # out of range: parse() rejects it
-    return sum(round(p * 1e9) for p in parts) / 1e9
 
 
 def parse(text: str) -> list[Expr]:
@@ -130,7 +107,8 @@ def parse(text: str) -> list[Expr]:
             m = _WAIT_RE.match(text, pos)
             if m:
                 if m.group(1):
-                    seconds = _go_duration(m.group(1))
+                    # the grammar matched; the value is Go's time.ParseDuration's
+                    seconds = parse_duration(m.group(1), what="boot_command wait")
                 elif m.group(2):
                     seconds = float(m.group(2))
                 else:
@@ -139,7 +117,7 @@ def parse(text: str) -> list[Expr]:
                     raise PackwrapError(
                         f"boot_command: {m.group(0)!r}: expecting a positive wait value"
                     )
-                if seconds > _MAX_WAIT_SECONDS:
+                if seconds > MAX_SECONDS:  # Go's int64 nanoseconds
                     raise PackwrapError(f"boot_command: {_short(m.group(0))!r}: wait too long")
                 out.append(Wait(seconds))
                 pos = m.end()
@@ -221,9 +199,9 @@ def validate(commands: Iterable[str]) -> list[str]:
         try:
             parse(render(element, PLACEHOLDER_DATA, what=f"boot_command[{i}]"))
         except PackwrapError as exc:
-            msg = exc.message
-            if msg.startswith("boot_command: "):
-                msg = f"boot_command[{i}]: " + msg[len("boot_command: ") :]
+            msg = exc.message.removeprefix("boot_command: ")
+            if not msg.startswith("boot_command["):
+                msg = f"boot_command[{i}]: {msg}"
             problems.append(msg)
     return problems
 
