@@ -23,6 +23,9 @@ from packwrap.errors import PackwrapError
 
 #: Sub-directory of the served HTTP overlay holding the site sets and their index.txt.
 SITE_SUBDIR = "site"
+#: The installer writes the *last* set location to /etc/installurl unless a set brings one;
+#: after a site round that is the build's own HTTP server, so the site set brings this.
+DEFAULT_INSTALLURL = "https://cdn.openbsd.org/pub/OpenBSD"
 _SKIP_NAMES = {".git", ".gitignore", ".gitkeep", ".DS_Store"}
 _SET_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9._-]+$")  # what install_http reads from index.txt
 
@@ -50,10 +53,20 @@ def _members(site_dir: Path) -> list[Path]:
     return sorted(out, key=lambda p: p.relative_to(site_dir).as_posix())
 
 
-def _tar_bytes(site_dir: Path, mtime: int) -> bytes:
+def _tar_bytes(site_dir: Path, mtime: int, installurl: str | None) -> bytes:
     buf = io.BytesIO()
+    members = _members(site_dir)
+    extra = {}
+    if installurl and not (site_dir / "etc" / "installurl").exists():
+        extra["./etc/installurl"] = (installurl.rstrip("/") + "\n").encode()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in _members(site_dir):
+        for name in sorted(extra):
+            info = tarfile.TarInfo(name)
+            info.mtime, info.uid, info.gid, info.mode = mtime, 0, 0, 0o644
+            info.uname, info.gname = "root", "wheel"
+            info.size = len(extra[name])
+            tar.addfile(info, io.BytesIO(extra[name]))
+        for path in members:
             rel = path.relative_to(site_dir).as_posix()
             st = path.lstat()
             info = tarfile.TarInfo("./" + rel)
@@ -110,9 +123,12 @@ def build_site_sets(
     hostname: str | None = None,
     per_host: bool = False,
     mtime: int = 0,
+    installurl: str | None = DEFAULT_INSTALLURL,
 ) -> list[str]:
     """Write site<NN>.tgz (or site<NN>-<hostname>.tgz with per_host) and index.txt.
 
+    Unless site/etc/installurl exists, the set carries /etc/installurl = `installurl`
+    (None: leave it to the installer, which records the build's server).
     Returns the set file names written (index.txt not included).
     """
     from packwrap.autoinstall.release import load_release
@@ -126,7 +142,7 @@ def build_site_sets(
     name = site_set_name(rel.version, hostname if per_host else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = _gzip(_tar_bytes(src, mtime))
+    data = _gzip(_tar_bytes(src, mtime, installurl))
     _write_atomic(out / name, data)
     _write_atomic(out / "index.txt", (index_line(name, len(data), mtime) + "\n").encode())
     return [name]

@@ -102,6 +102,8 @@ def test_cd0_install_with_user_disklabel_and_site_set(tmp_path: Path):
     assert f"template_url = http://{GUEST_HTTP_IP}:80/disklabel" in record
     assert "site76.tgz" in record and "game76.tgz" not in record
     assert "root-secret" not in console and "alice-secret" not in console
+    # The site round was the last set location; the site set keeps installurl sane.
+    assert files["etc/installurl"] == b"https://cdn.openbsd.org/pub/OpenBSD\n"
 
 
 def test_http_mirror_and_per_host_site_set(tmp_path: Path):

@@ -49,6 +49,7 @@ def test_site_set_contents_and_index(site: Path, tmp_path: Path):
     assert names == ["site76.tgz"]
     members = read_tar(out / "site76.tgz")
     assert [m.name for m in members] == [
+        "./etc/installurl",  # else the installer records the build's server there
         "./etc/localtime",
         "./etc/rc.conf.local",
         "./install.site",
@@ -63,6 +64,9 @@ def test_site_set_contents_and_index(site: Path, tmp_path: Path):
     assert by_name["./etc/localtime"].linkname == "/usr/share/zoneinfo/UTC"
     with tarfile.open(out / "site76.tgz", "r:gz") as tar:
         assert tar.extractfile("./etc/rc.conf.local").read() == b"pf=NO\n"
+        assert (
+            tar.extractfile("./etc/installurl").read() == b"https://cdn.openbsd.org/pub/OpenBSD\n"
+        )
 
     index = (out / "index.txt").read_text().splitlines()
     assert len(index) == 1
@@ -169,3 +173,23 @@ def test_step_site_set_release_from_the_install_media(site: Path, tmp_path: Path
     state.config["iso_url"] = "https://cdn.openbsd.org/pub/OpenBSD/7.7/amd64/install77.iso"
     StepSiteSet().run(state)
     assert state.data["site_sets"] == ["site77.tgz"]
+
+
+def test_installurl_from_the_mirror_or_the_users_own(site: Path, tmp_path: Path):
+    from packwrap.build.steps.site_set import _installurl
+
+    assert _installurl({}) == "https://cdn.openbsd.org/pub/OpenBSD"
+    mirror = {"sets_location": "http", "sets_http_server": "http://mirror.example:8080"}
+    assert _installurl(mirror) == "http://mirror.example:8080/pub/OpenBSD"
+    mirror = {
+        "sets_location": "http",
+        "sets_http_server": "ftp.eu",
+        "sets_http_directory": "OpenBSD/7.6/amd64",
+    }
+    assert _installurl(mirror) == "https://ftp.eu/OpenBSD"
+    (site / "etc" / "installurl").write_text("https://mine.example/pub/OpenBSD\n")
+    build_site_sets(site, tmp_path / "o", release="7.6")
+    with tarfile.open(tmp_path / "o" / "site76.tgz", "r:gz") as tar:
+        names = tar.getnames()
+        assert names.count("./etc/installurl") == 1
+        assert tar.extractfile("./etc/installurl").read() == b"https://mine.example/pub/OpenBSD\n"

@@ -41,6 +41,20 @@ def _release_from_media(config: Any) -> str | None:
     return None
 
 
+def _installurl(values: dict[str, Any]) -> str:
+    """/etc/installurl for the image: the mirror the sets came from, else the CDN."""
+    from packwrap.autoinstall.siteset import DEFAULT_INSTALLURL
+
+    server = str(values.get("sets_http_server") or "")
+    if values.get("sets_location") != "http" or not server or "{{" in server:
+        return DEFAULT_INSTALLURL
+    if "://" not in server:
+        server = "https://" + server
+    directory = str(values.get("sets_http_directory") or "pub/OpenBSD/x/y").strip("/")
+    base = directory.rsplit("/", 2)[0] if directory.count("/") >= 2 else directory
+    return f"{server.rstrip('/')}/{base}"
+
+
 class StepSiteSet(Step):
     name = "site-set"
 
@@ -96,7 +110,12 @@ class StepSiteSet(Step):
             raise PackwrapError("site sets need the HTTP server's overlay (StepHTTPServer first)")
         out = Path(overlay) / SITE_SUBDIR
         names = build_site_sets(
-            site_dir, out, release=str(release), hostname=hostname, per_host=per_host
+            site_dir,
+            out,
+            release=str(release),
+            hostname=hostname,
+            per_host=per_host,
+            installurl=_installurl(values),
         )
         state.data["site_sets"] = names
         state.ui.say(f"Site set {', '.join(names)} from {site_dir} served as /{SITE_SUBDIR}/")
