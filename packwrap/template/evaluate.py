@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,17 +109,34 @@ def to_string(value: Any) -> str:
 def to_number(value: Any) -> int | float:
     if isinstance(value, bool):
         raise FuncError("a bool value cannot be used as a number")
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return value
+    if isinstance(value, float):
+        return _finite(value)
     if isinstance(value, str):
         try:
             return int(value)
         except ValueError:
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-    raise FuncError(f"{value!r} is not a number")
+            else:
+                # Python reads "nan", "inf" and "1e400" (inf); HCL numbers are finite.
+                if math.isfinite(number):
+                    return number
+    raise FuncError(f"{_short_repr(value)} is not a number")
+
+
+def _finite(n: float) -> float:
+    if not math.isfinite(n):
+        raise FuncError("number out of range")
+    return n
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def to_bool(value: Any) -> bool:
@@ -130,8 +148,10 @@ def to_bool(value: Any) -> bool:
 
 
 def _norm(n: int | float) -> int | float:
-    if isinstance(n, float) and n.is_integer() and abs(n) < 2**53:
-        return int(n)
+    if isinstance(n, float):
+        _finite(n)
+        if n.is_integer() and abs(n) < 2**53:
+            return int(n)
     return n
 
 
@@ -326,15 +346,22 @@ def _binop(node: Node, scope: Scope) -> Any:
         return x >= y
     if op in ("/", "%") and y == 0:
         raise EvalError("division by zero", node.pos)
-    if op == "+":
-        return _norm(x + y)
-    if op == "-":
-        return _norm(x - y)
-    if op == "*":
-        return _norm(x * y)
-    if op == "/":
-        return _norm(x / y)
-    return _norm(x - y * int(x / y))  # HCL's % truncates toward zero, like Go
+    return _at(node, lambda: _arith(op, x, y))
+
+
+def _arith(op: str, x: int | float, y: int | float) -> int | float:
+    try:
+        if op == "+":
+            return _norm(x + y)
+        if op == "-":
+            return _norm(x - y)
+        if op == "*":
+            return _norm(x * y)
+        if op == "/":
+            return _norm(x / y)
+        return _norm(x - y * int(x / y))  # HCL's % truncates toward zero, like Go
+    except OverflowError:  # int / int beyond a float
+        raise FuncError("number out of range") from None
 
 
 def _call(node: Node, scope: Scope) -> Any:

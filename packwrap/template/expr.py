@@ -11,6 +11,7 @@ splat expressions (`[*]`, `.*`) -- they raise a clear ExprSyntaxError.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,6 +205,8 @@ class Parser:
         pos = self.pos
         t = self.text
         whole = self._digits()
+        if len(whole) > 300:  # beyond a float's range (and int()'s digit limit)
+            raise self.error("number out of range", pos)
         value: int | float = int(whole)
         if t.startswith(".", self.pos) and t[self.pos + 1 : self.pos + 2].isdigit():
             self.pos += 1
@@ -219,6 +222,8 @@ class Parser:
                 self.pos = save
             else:
                 value = float(t[pos : self.pos])
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.error("number out of range", pos)
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
             value = int(value)
         return Node("lit", pos, (value,))

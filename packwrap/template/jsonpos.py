@@ -7,6 +7,7 @@ come back as PosDict (with .line and .key_lines) and arrays as PosList (.line).
 from __future__ import annotations
 
 import json.decoder
+import math
 import re
 from typing import Any
 
@@ -124,5 +125,12 @@ class _Parser:
         if m and m.end() > p:
             self.pos = m.end()
             num = m.group(0)
-            return float(num) if any(ch in num for ch in ".eE") else int(num)
+            try:
+                value = float(num) if any(ch in num for ch in ".eE") else int(num)
+            except ValueError:  # more digits than int() converts
+                value = math.inf
+            if value in (math.inf, -math.inf):
+                shown = num if len(num) <= 20 else num[:17] + "..."
+                raise JsonError(f"JSON number out of range: {shown}", self.line())
+            return value
         raise self.fail("a JSON value")

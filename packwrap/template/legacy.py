@@ -81,7 +81,14 @@ def legacy_body(data: Any, file: str) -> Body:
         if key not in _TOP_KEYS and not key.startswith("_"):
             raise PackwrapError(f"unknown top-level key {key!r}", file=file, line=lines[key])
     root = Body(file=file, line=1)
-    sensitive = set(data.get("sensitive-variables") or [])
+    sensitive_list = _list_of(data, "sensitive-variables", file)
+    if not all(isinstance(v, str) for v in sensitive_list):
+        raise PackwrapError(
+            '"sensitive-variables" must be a list of variable names',
+            file=file,
+            line=lines["sensitive-variables"],
+        )
+    sensitive = set(sensitive_list)
     variables = data.get("variables") or {}
     if not isinstance(variables, dict):
         raise PackwrapError('"variables" must be an object', file=file, line=lines["variables"])
@@ -111,6 +118,8 @@ def legacy_body(data: Any, file: str) -> Body:
         if not isinstance(b, dict) or not isinstance(b.get("type"), str):
             raise PackwrapError('each builder needs a "type"', file=file, line=line)
         name = b.get("name", b["type"])
+        if not isinstance(name, str) or not name:
+            raise PackwrapError('a builder "name" must be a non-empty string', file=file, line=line)
         if name in seen:
             raise PackwrapError(
                 f"builder name {name!r} is used twice (first at line {seen[name]}); "
@@ -126,19 +135,19 @@ def legacy_body(data: Any, file: str) -> Body:
     build.attrs["sources"] = Attr(
         "sources", Node("tuple", 0, ([Node("lit", 0, (s,)) for s in sources],)), file, build.line
     )
-    for p in data.get("provisioners") or []:
+    for p in _list_of(data, "provisioners", file):
         line = getattr(p, "line", 1)
-        if not isinstance(p, dict) or "type" not in p:
+        if not isinstance(p, dict) or not isinstance(p.get("type"), str):
             raise PackwrapError('each provisioner needs a "type"', file=file, line=line)
         block = Block("provisioner", [p["type"]], _attrs(p, file, ("type",)), file, line)
         build.blocks.append(block)
-    for chain in data.get("post-processors") or []:
+    for chain in _list_of(data, "post-processors", file):
         items = chain if isinstance(chain, list) else [chain]
         group = Body(file=file, line=getattr(chain, "line", 1))
         for pp in items:
             if isinstance(pp, str):
                 pp_body, pp_type, line = Body(file, group.line), pp, group.line
-            elif isinstance(pp, dict) and "type" in pp:
+            elif isinstance(pp, dict) and isinstance(pp.get("type"), str):
                 pp_body, pp_type, line = _attrs(pp, file, ("type",)), pp["type"], pp.line
             else:
                 raise PackwrapError(
@@ -148,6 +157,14 @@ def legacy_body(data: Any, file: str) -> Body:
         build.blocks.append(Block("post-processors", [], group, file, group.line))
     root.blocks.append(Block("build", [], build, file, build.line))
     return root
+
+
+def _list_of(data: Any, key: str, file: str) -> list[Any]:
+    """data[key] as a list (absent or null: empty); anything else is an error."""
+    value = data.get(key) or []
+    if not isinstance(value, list):
+        raise PackwrapError(f"{key!r} must be a list", file=file, line=data.key_lines[key])
+    return value
 
 
 def render(text: str, scope: Scope) -> str:
