@@ -124,3 +124,68 @@ def test_http_mirror_and_per_host_site_set(tmp_path: Path):
     record = files["etc/packwrap-fixture"].decode()
     assert "site76-db1.tgz" in record and "xbase76.tgz" not in record
     assert files["etc/master.passwd"].decode().startswith("root:*************:")
+
+
+KERNEL_SOURCE = """
+source "qemu" "kernel" {
+  iso_url          = var.iso_url
+  iso_checksum     = var.iso_checksum
+  kernel           = "MEDIA/bsd.rd"
+  initrd           = "MEDIA/bsd.rd.initrd"
+  kernel_args      = "console=ttyS0,115200 quiet loglevel=1 panic=-1 pwfixture.cd=1"
+  output_directory = "${var.output_directory}/kernel"
+  vm_name          = "kernel.raw"
+  format           = "raw"
+  disk_size        = var.disk_size
+  memory           = var.memory
+  accelerator      = "tcg"
+  hermetic_network = true
+  http_directory   = "http"
+  communicator     = "none"
+  shutdown_timeout = "60s"
+  boot_command     = ["A<enter>", "http://{{ .HTTPIP }}:{{ .HTTPPort }}/install.conf<enter>"]
+  boot_expect      = ["(A)utoinstall or (S)hell? ", "Response file location?"]
+  boot_expect_timeout = "30s"
+}
+
+build {
+  sources = ["source.qemu.kernel"]
+}
+"""
+
+
+def test_packwrap_new_then_build_serves_the_site_set(tmp_path: Path):
+    """The whole path: `packwrap new` renders install.conf, `packwrap build` runs
+    StepHTTPServer + StepSiteSet, the fixture installs the site set."""
+    from tests.e2e.conftest import Packwrap
+
+    require_qemu()
+    media = fixture_dir()
+    pw = Packwrap(tmp_path)
+    try:
+        project = tmp_path / "img"
+        new = pw.run(
+            *("new", "openbsd-76", str(project), "--builder", "qemu"),
+            *("--root-password", "s3cret-root"),
+            *("--var", f"iso_url={media / 'install76.iso'}", "--var", "iso_checksum=none"),
+            *("--var", "disk_size=2G", "--var", "memory=256", "--var", "site_set=true"),
+            *("--var", "user_name=alice", "--var", f"user_ssh_key={KEY}"),
+            cwd=tmp_path,
+        )
+        assert new.rc == 0, new.out
+        (project / "kernel.pkr.hcl").write_text(KERNEL_SOURCE.replace("MEDIA", str(media)))
+        site = _site(project)
+        assert site == project / "site"
+        lint = pw.run("lint", cwd=project)
+        assert lint.rc == 0 and "0 warning(s)" in lint.out, lint.out
+        build = pw.run("build", "-only=qemu.kernel", ".", cwd=project, timeout=120)
+        assert build.rc == 0, build.out
+        assert "Site set site76.tgz" in build.out
+        files = read_installed_tar(project / "output" / "kernel" / "kernel.raw")
+    finally:
+        pw.cleanup()
+    assert files["etc/motd.site"] == b"built by packwrap\n"
+    assert files["etc/install.site.ran"] == b"ran\n"
+    assert files["home/alice/.ssh/authorized_keys"] == (KEY + "\n").encode()
+    assert "template_url = http://10.0.2.100:80/disklabel" in files["etc/packwrap-fixture"].decode()
+    assert "s3cret-root" not in (project / "http" / "install.conf.pkr.in").read_text()
