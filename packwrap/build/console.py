@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from packwrap.build.ui import default_log_dir, mask_text, safe_name
 from packwrap.durations import format_duration
 from packwrap.errors import Cancelled, PackwrapError
 
@@ -49,12 +50,6 @@ class ConsoleTimeout(ConsoleError):
 
 class ConsoleEOF(ConsoleError):
     pass
-
-
-def mask_text(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "<sensitive>")
-    return text
 
 
 def escape_tilde(data: bytes, *, at_line_start: bool = True) -> bytes:
@@ -440,6 +435,5 @@ def open_log(path: str | os.PathLike[str]) -> Path:
 def console_log_path(state: State, suffix: str = "console") -> Path:
     """`<log dir>/packwrap-<build>.<suffix>.log`, next to the build log: named by build, so
     parallel builds of one template (same vm_name) never share a console log."""
-    base = state.data.get("log_dir") or os.path.join(state.template_dir, ".packwrap", "logs")
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", state.build_name)
-    return open_log(Path(base) / f"packwrap-{name}.{suffix}.log")
+    base = state.data.get("log_dir") or default_log_dir(state.template_dir)
+    return open_log(Path(base) / f"packwrap-{safe_name(state.build_name)}.{suffix}.log")

@@ -27,7 +27,7 @@ AskFn = Callable[[str], str]
 ASK_PROMPT = "[c] Clean up and exit, [a] abort without cleanup, or [r] retry step (build may fail even if retry succeeds)? "  # noqa: E501
 
 
-def _default_ask(prompt: str) -> str:
+def default_ask(prompt: str) -> str:
     if not sys.stdin or not sys.stdin.isatty():
         return "c"
     try:
@@ -36,7 +36,7 @@ def _default_ask(prompt: str) -> str:
         return "c"
 
 
-def run_steps(steps: Sequence[Step], state: State, *, ask: AskFn = _default_ask) -> None:
+def run_steps(steps: Sequence[Step], state: State, *, ask: AskFn = default_ask) -> None:
     """Run `steps`; re-raise the first failure after cleanups (Cancelled when interrupted)."""
     started: list[Step] = []
     try:

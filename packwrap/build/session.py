@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -27,9 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packwrap.build.runner import run_steps
+from packwrap.build.runner import default_ask, run_steps
 from packwrap.build.state import BuildOptions, State
-from packwrap.build.ui import COLOURS, ERROR_COLOUR, BuildUi, Terminal
+from packwrap.build.ui import (
+    COLOURS,
+    ERROR_COLOUR,
+    BuildUi,
+    Terminal,
+    default_log_dir,
+    safe_name,
+)
 from packwrap.config.schema import ConfigError
 from packwrap.durations import format_duration
 from packwrap.errors import Cancelled, PackwrapError
@@ -68,27 +74,17 @@ class GlobalUi:
         self.terminal = terminal
 
     def say(self, message: str) -> None:
-        if self.terminal.machine:
-            self.terminal.machine_line("", "ui", "say", message)
-        else:
-            self.terminal.line(message)
+        self.terminal.emit("say", message)
 
     message = say
 
     def error(self, message: str) -> None:
-        if self.terminal.machine:
-            self.terminal.machine_line("", "ui", "error", message)
-        else:
-            self.terminal.line(message, colour=ERROR_COLOUR, stderr=True)
-
-
-def safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+        self.terminal.emit("error", message, colour=ERROR_COLOUR)
 
 
 def log_dir_for(template: Template, env: Mapping[str, str]) -> Path:
     configured = env.get("PACKWRAP_LOG_DIR")
-    return Path(configured) if configured else Path(template.dir) / ".packwrap" / "logs"
+    return Path(configured) if configured else default_log_dir(template.dir)
 
 
 class BuildSession:
@@ -294,7 +290,7 @@ class BuildSession:
                 )
                 result.artifacts = run_chains(p.chains, artifact, ctx)
             elapsed = format_duration(time.monotonic() - start)
-            self._build_line(ui, f"Build '{build.name}' finished after {elapsed}.", p.colour)
+            ui.emit("say", f"Build '{build.name}' finished after {elapsed}.")
         except PackwrapError as exc:
             result.cancelled = isinstance(exc, Cancelled) or self.cancel_event.is_set()
             result.error = ui.mask(str(exc))
@@ -304,33 +300,23 @@ class BuildSession:
                 result.details = [f"console: {line}" for line in console.tail(10)]
             elapsed = format_duration(time.monotonic() - start)
             what = "was cancelled" if result.cancelled else "errored"
-            self._build_line(
-                ui, f"Build '{build.name}' {what} after {elapsed}: {result.error}", ERROR_COLOUR
+            ui.emit(
+                "error",
+                f"Build '{build.name}' {what} after {elapsed}: {result.error}",
+                colour=ERROR_COLOUR,
             )
             for line in result.details:
-                self._build_line(ui, f"    {line}", ERROR_COLOUR)
+                ui.emit("error", f"    {line}", colour=ERROR_COLOUR)
             if log_path:
-                self._build_line(ui, f"    build log: {log_path}", ERROR_COLOUR)
+                ui.emit("error", f"    build log: {log_path}", colour=ERROR_COLOUR)
         finally:
             self.running.pop(build.name, None)
             ui.close()
         return result
 
-    def _build_line(self, ui: BuildUi, text: str, colour: str) -> None:
-        ui.log(text)
-        if self.terminal.machine:
-            kind = "error" if colour == ERROR_COLOUR else "say"
-            self.terminal.machine_line("", "ui", kind, ui.mask(text))
-        else:
-            self.terminal.line(ui.mask(text), colour=colour, stderr=colour == ERROR_COLOUR)
-
     def _ask(self, prompt: str) -> str:
-        with self._ask_lock:
-            if self.ask is not None:
-                return self.ask(prompt)
-            from packwrap.build.runner import _default_ask
-
-            return _default_ask(prompt)
+        with self._ask_lock:  # one prompt at a time when builds run in parallel
+            return (self.ask or default_ask)(prompt)
 
     # -- hand-off to packer -------------------------------------------------------------
 

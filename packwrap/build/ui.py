@@ -12,6 +12,7 @@ a timestamped per-build log file, secrets masked everywhere.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import sys
 import threading
@@ -98,6 +99,16 @@ def machine_escape(text: str) -> str:
     return text.replace(",", "%!(PACKER_COMMA)").replace("\r", "\\r").replace("\n", "\\n")
 
 
+def safe_name(name: str) -> str:
+    """A build name as a file name part ("b.qemu.x" stays, "a/b c" -> "a_b_c")."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def default_log_dir(template_dir: str | Path) -> Path:
+    """Where build and console logs go unless $PACKWRAP_LOG_DIR says otherwise."""
+    return Path(template_dir) / ".packwrap" / "logs"
+
+
 def mask_text(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, "<sensitive>")
@@ -141,6 +152,14 @@ class Terminal:
             stream.write(text + "\n")
             stream.flush()
             self._draw()
+
+    def emit(self, kind: str, text: str, *, colour: str | None = None) -> None:
+        """A `ui` line of this kind (say, message, error): machine-readable or plain/coloured
+        (errors on stderr)."""
+        if self.machine:
+            self.machine_line("", "ui", kind, text)
+        else:
+            self.line(text, colour=colour, stderr=kind == "error")
 
     def machine_line(self, target: str, kind: str, *fields: str) -> None:
         data = ",".join(machine_escape(f) for f in fields)
@@ -274,22 +293,20 @@ class BuildUi:
                 self._log.write(f"{stamp} {kind:<7} {line}\n")
             self._log.flush()
 
-    def _emit(self, kind: str, text: str, *, colour: str | None, stderr: bool = False) -> None:
+    def emit(self, kind: str, text: str, *, colour: str | None = None) -> None:
+        """`text` as is (masked) on the terminal and in the build log."""
         text = self.mask(text)
         self.log(text, kind=kind)
-        if self.terminal.machine:
-            self.terminal.machine_line("", "ui", kind, text)
-        else:
-            self.terminal.line(text, colour=colour, stderr=stderr)
+        self.terminal.emit(kind, text, colour=colour or self.colour)
 
     def say(self, message: str) -> None:
-        self._emit("say", f"==> {self.build_name}: {message}", colour=self.colour)
+        self.emit("say", f"==> {self.build_name}: {message}")
 
     def message(self, message: str) -> None:
-        self._emit("message", f"    {self.build_name}: {message}", colour=self.colour)
+        self.emit("message", f"    {self.build_name}: {message}")
 
     def error(self, message: str) -> None:
-        self._emit("error", f"==> {self.build_name}: {message}", colour=ERROR_COLOUR, stderr=True)
+        self.emit("error", f"==> {self.build_name}: {message}", colour=ERROR_COLOUR)
 
     def progress(self, message: str) -> _ProgressHandle:
         return _ProgressHandle(self, message)

@@ -384,3 +384,38 @@ def test_console_log_path_is_per_build(tmp_path: Path) -> None:
     assert console_log_path(a) == tmp_path / ".packwrap" / "logs" / "packwrap-b1.qemu.x.console.log"
     assert console_log_path(b, "qemu") == tmp_path / "logs" / "packwrap-qemu.y.qemu.log"
     assert (tmp_path / "logs").is_dir()
+
+
+def test_boot_command_waits_inside_a_line(pty_pair) -> None:
+    from packwrap.build.state import State
+    from packwrap.build.steps.boot_command import StepTypeBootCommand
+    from packwrap.config import Config
+
+    console, guest = pty_pair()
+    cfg = Config(
+        boot_command=["ab<wait0.05s>cd<enter>", "<esc>x<enter>"],
+        boot_expect=[],
+        boot_wait=-1.0,
+        boot_echo_check=True,
+        boot_secret_elements=[],
+    )
+
+    class Ui:
+        def __init__(self):
+            self.logs: list[str] = []
+
+        def say(self, m):
+            self.logs.append(m)
+
+        message = error = log = say
+
+    state = State("qemu.t", "qemu", "t", cfg, Ui())
+    state.data["console"] = console
+    sleeps: list[float] = []
+    real_sleep = state.sleep
+    state.sleep = lambda s: (sleeps.append(s), real_sleep(s))  # type: ignore[method-assign]
+    StepTypeBootCommand().run(state)
+    time.sleep(0.2)
+    assert guest.raw == b"ab" + b"cd\r" + b"\x1bx\r"
+    assert 0.05 in sleeps
+    assert guest.lines == ["abcd", "\x1bx"]

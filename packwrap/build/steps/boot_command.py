@@ -111,20 +111,13 @@ class StepTypeBootCommand(Step):
 
         for action in actions:
             if isinstance(action, Wait):
-                # Send what is pending first (Packer flushes before a wait); the echo is
-                # checked at Enter, so keep the line open across the wait.
-                for key in line_keys:
-                    console.write(key)
-                    if interval:
-                        state.sleep(interval)
-                sent_keys, sent_text = list(line_keys), "".join(line_text)
-                line_keys.clear()
-                state.sleep(action.seconds)
-                # Keys already sent cannot be retyped individually: check the line only if
-                # nothing was sent before the wait.
-                if sent_keys:
+                # Packer flushes before a wait: send what is pending. Keys already sent
+                # cannot be erased and retyped alone, so that line is not echo-checked.
+                if line_keys:
                     checkable = False
-                line_text[:] = [sent_text] if sent_text else []
+                    flush(b"")
+                    checkable = False  # the rest of the line follows keys already sent
+                state.sleep(action.seconds)
                 continue
             assert isinstance(action, Send)
             if action.data == b"\r":
