@@ -1,0 +1,175 @@
+"""The vmctl stand-in (scripts/vmctl-qemu) without booting a VM: vmctl 7.6's syntax,
+usage messages and exit codes, `create`, the `status` table (vm.conf VMs that stay
+listed), the forwarded port range, and the DHCP answer it patches. Expected texts come
+from vmctl(8)/main.c (openbsd-install.md §2.1-2.2), not from the stand-in."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+STANDIN = Path(__file__).resolve().parents[2] / "scripts" / "vmctl-qemu"
+FMT = "%5s %5s %5s %7s %7s %7s %12s %8s %s"
+CREATE_USAGE = "usage:\tvmctl [-v] create [-b base | -i disk] [-s size] disk\n"
+START_USAGE = (
+    "usage:\tvmctl [-v] start [-cL] [-B device] [-b path] [-d disk] [-i count]\n"
+    "\t\t[-m size] [-n switch] [-r path] [-t name] id | name\n"
+)
+
+
+def vmctl(state: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VMCTL_QEMU_STATE": str(state)}
+    return subprocess.run(
+        [sys.executable, str(STANDIN / "vmctl"), *args],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def load(name: str):
+    sys.path.insert(0, str(STANDIN))
+    try:
+        loader = importlib.machinery.SourceFileLoader(name, str(STANDIN / name))
+        spec = importlib.util.spec_from_loader(name, loader)
+        module = importlib.util.module_from_spec(spec)
+        loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(STANDIN))
+
+
+@pytest.mark.parametrize(
+    "args,stderr",
+    [
+        ([], "usage:\tvmctl [-v] command [arg ...]\n"),
+        (["st"], "ambiguous argument: st\nusage:\tvmctl [-v] command [arg ...]\n"),
+        (["frobnicate"], "unknown argument: frobnicate\nusage:\tvmctl [-v] command [arg ...]\n"),
+        (["start", "myvm", "-m", "1G"], START_USAGE),  # no permutation: flags before the name
+        (["start", "-x", "myvm"], "vmctl: unknown option -- x\n" + START_USAGE),
+        (["start", "-m"], "vmctl: option requires an argument -- m\n" + START_USAGE),
+        (["start", "-B", "floppy", "x"], "vmctl: unknown boot device floppy\n"),
+        (["start", "-m", "1G", "-m", "2G", "x"], "vmctl: memory specified multiple times\n"),
+        (["start", "-m", "512K", "x"], "vmctl: memory size must be at least 1MB\n"),
+        (["start", "-d", "/nonexistent.img", "x"],
+         "vmctl: invalid disk path: /nonexistent.img: No such file or directory\n"),
+        (["stop"], "usage:\tvmctl [-v] stop [-fw] [id | -a]\n"),
+        (["stop", "-a", "x"], "usage:\tvmctl [-v] stop [-fw] [id | -a]\n"),
+        (["status", "a", "b"], "usage:\tvmctl [-v] status [-r] [id]\n"),
+        (["wait"], "usage:\tvmctl [-v] wait id\n"),
+        (["create", "d.img", "-s", "1G"], CREATE_USAGE),
+        (["create", "d.img"], "could not create d.img: missing size argument\n" + CREATE_USAGE),
+        (["create", "-b", "base.qcow2", "d.raw"], "vmctl: base images require qcow2 disk format\n"),
+    ],
+)  # fmt: skip
+def test_rejects_what_vmctl_rejects(tmp_path, args, stderr):
+    proc = vmctl(tmp_path / "st", *args, cwd=tmp_path)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (1, stderr, "")
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="needs qemu-img")
+def test_create(tmp_path):
+    st = tmp_path / "st"
+    proc = vmctl(st, "create", "-s", "64M", f"raw:{tmp_path}/a.img")
+    assert (proc.returncode, proc.stderr) == (0, "vmctl: raw imagefile created\n")
+    assert (tmp_path / "a.img").stat().st_size == 64 << 20
+    proc = vmctl(st, "create", "-s", "1G", str(tmp_path / "b.qcow2"))  # format from the name
+    assert proc.stderr == "vmctl: qcow2 imagefile created\n"
+    assert (tmp_path / "b.qcow2").read_bytes()[:4] == b"QFI\xfb"
+    proc = vmctl(st, "create", "-b", str(tmp_path / "b.qcow2"), f"qcow2:{tmp_path}/c.qcow2")
+    assert proc.returncode == 0, proc.stderr
+    proc = vmctl(st, "create", "-s", "1500000K", f"raw:{tmp_path}/d.img")
+    assert proc.stderr == "vmctl: disk size rounded to 1.4G\nvmctl: raw imagefile created\n"
+    proc = vmctl(st, "create", "-s", "64M", f"raw:{tmp_path}/a.img")
+    assert proc.returncode == 1
+    assert proc.stderr == "vmctl: create imagefile operation failed: File exists\n"
+
+
+def test_status_lists_vm_conf_vms_as_stopped(tmp_path):
+    st = tmp_path / "st"
+    st.mkdir()
+    (st / "vm.conf").write_text(
+        'vm "openbsd-builder" {\n  disable\n  memory 1G\n  boot device net\n'
+        "  owner alice\n  allow instance { boot, cdrom, disk, instance, interface, memory }\n}\n"
+        'vm "web" { memory 512M; disk "/var/vm/web.qcow2" }\n'
+    )
+    proc = vmctl(st, "status")
+    user = __import__("pwd").getpwuid(os.getuid()).pw_name
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        FMT % ("ID", "PID", "VCPUS", "MAXMEM", "CURMEM", "TTY", "OWNER", "STATE", "NAME"),
+        FMT % (1, "-", 1, "1.0G", "-", "-", user, "stopped", "openbsd-builder"),
+        FMT % (2, "-", 1, "512M", "-", "-", user, "stopped", "web"),
+    ]
+    # a name keeps its id; `status NAME` filters; -r lists running VMs only (none: exit 1)
+    assert vmctl(st, "status", "web").stdout.splitlines()[1].split()[0] == "2"
+    running = vmctl(st, "status", "-r")
+    assert running.returncode == 1 and running.stdout.splitlines()[1:] == []
+    assert (
+        vmctl(st, "stop", "web").stderr == "stopping vm web: cannot stop vm that is not running\n"
+    )
+    assert vmctl(st, "start", "-t", "nosuch", "-d", "/dev/null", "x").stderr == (
+        "vmctl: invalid template\n"
+    )
+
+
+def test_unknown_vm(tmp_path):
+    st = tmp_path / "st"
+    empty = vmctl(st, "status")
+    assert (empty.returncode, empty.stdout.split()) == (1, ["ID", "PID", "VCPUS", "MAXMEM",
+                                                             "CURMEM", "TTY", "OWNER", "STATE",
+                                                             "NAME"])  # fmt: skip
+    assert vmctl(st, "stop", "-f", "-w", "ghost").stderr == "stopping vm ghost: vm not found\n"
+    assert vmctl(st, "stop", "7").stderr == "stopping vm: vm not found\n"
+    assert vmctl(st, "wait", "ghost").stderr == "waiting for vm ghost: vm not found\n"
+
+
+def test_forwarded_ports_skip_slirp_byte_swap_conflicts(monkeypatch):
+    vmctl_mod = load("vmctl")
+    monkeypatch.delenv("VMCTL_QEMU_FORWARD_PORTS", raising=False)
+    ports = vmctl_mod.forward_ports()
+    assert len(ports) == 994 and ports[0] == 8000 and ports[-1] == 8999
+    assert sorted(set(range(8000, 9000)) - set(ports)) == [8480, 8736, 8737, 8992, 8993, 8994]
+    for p in ports:  # no kept port is the byte-swap of another kept port
+        assert p == ((p & 0xFF) << 8 | p >> 8) or ((p & 0xFF) << 8 | p >> 8) not in ports
+    monkeypatch.setenv("VMCTL_QEMU_FORWARD_PORTS", "8080,9000-9002")
+    assert vmctl_mod.forward_ports() == [8080, 9000, 9001, 9002]
+
+
+def test_local_pair_matches_vmctl_8():
+    vmctl_mod = load("vmctl")
+    assert vmctl_mod.local_pair(1, 0) == ("100.64.1.0/24", "100.64.1.2", "100.64.1.3")
+    assert vmctl_mod.local_pair(300, 0) == ("100.65.44.0/24", "100.65.44.2", "100.65.44.3")
+    assert vmctl_mod.local_pair(5, 1)[1:] == ("100.64.5.4", "100.64.5.5")
+
+
+def dhcp_frame(options: bytes) -> bytes:
+    bootp = bytes([2, 1, 6, 0]) + b"\0" * 232 + b"\x63\x82\x53\x63" + options + b"\xff"
+    udp = struct.pack("!HHHH", 67, 68, 8 + len(bootp), 0) + bootp
+    src, dst = socket.inet_aton("100.64.1.1"), socket.inet_aton("100.64.1.3")
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src, dst)
+    return b"\xff" * 6 + b"\x52\x55\x0a\x00\x02\x02" + b"\x08\x00" + ip + udp
+
+
+def test_dhcp_answer_gets_vmd_router_and_dns():
+    dhcp = load("vmctlq_dhcp.py")
+    router = socket.inet_aton("100.64.1.2")
+    frame = dhcp_frame(b"\x35\x01\x05\x01\x04\xff\xff\xff\x00")  # ACK, netmask; no router/DNS
+    out = dhcp.patch_dhcp(frame, router, router)
+    ip = out[14:34]
+    assert dhcp._checksum(ip) == 0  # header checksum valid
+    total = struct.unpack("!H", ip[2:4])[0]
+    assert total == len(out) - 14
+    options = out[14 + 20 + 8 + 240 :]
+    assert b"\x03\x04" + router in options and b"\x06\x04" + router in options
+    assert options.endswith(b"\xff")
+    assert dhcp.patch_dhcp(out, router, router) == out  # already has both: unchanged
+    other = frame[:34] + struct.pack("!H", 53) + frame[36:]  # not from port 67
+    assert dhcp.patch_dhcp(other, router, router) == other
