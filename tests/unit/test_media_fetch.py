@@ -37,7 +37,12 @@ SIZE = 4 << 20
 CHUNK = 256 << 10
 ISO = "/7.6/amd64/install76.iso"
 FAST = dl.Options(
-    connect_timeout=10, read_timeout=10, attempts=3, backoff=0.01, max_backoff=0.05, chunk_size=CHUNK
+    connect_timeout=10,
+    read_timeout=10,
+    attempts=3,
+    backoff=0.01,
+    max_backoff=0.05,
+    chunk_size=CHUNK,
 )
 
 
