@@ -364,13 +364,12 @@ class BuildSession:
         except OSError as exc:
             raise PackwrapError(f"cannot run {packer}: {exc.strerror}") from None
         self.packer_proc = proc
+        pump = threading.Thread(target=self._pump, args=(proc,), daemon=True)
+        pump.start()
         try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                with self.terminal.lock:
-                    self.terminal.out.write(line)
-                    self.terminal.out.flush()
-            rc = proc.wait()
+            while proc.poll() is None:
+                time.sleep(0.1)  # the main thread stays free for signal handlers
+            rc = proc.returncode
         finally:
             if proc.poll() is None:
                 proc.terminate()
@@ -380,6 +379,12 @@ class BuildSession:
                     proc.kill()
                     proc.wait()
             self.packer_proc = None
+            pump.join(2)
+            if pump.is_alive():
+                # something packer started still holds its output: end its session
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                pump.join(2)
         name = "packer: " + ", ".join(b.name for b in handoff)
         if rc == 0:
             return [BuildResult(name)]
@@ -387,6 +392,14 @@ class BuildSession:
         return [
             BuildResult(name, error=f"packer build exited with status {rc}", cancelled=cancelled)
         ]
+
+    def _pump(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        with contextlib.suppress(OSError, ValueError):
+            for line in proc.stdout:
+                with self.terminal.lock:
+                    self.terminal.out.write(line)
+                    self.terminal.out.flush()
 
     # -- signals ------------------------------------------------------------------------
 

@@ -405,3 +405,69 @@ def test_sigquit_prints_the_console_tail_of_running_builds(tmp_path: Path) -> No
         "    qemu.a console: (I)nstall?",
         "    qemu.b: no serial console yet",
     ]
+
+
+def test_sigint_is_forwarded_to_packer(tmp_path: Path, capsys, monkeypatch) -> None:
+    write(tmp_path, HANDOFF)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "packer"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"trap 'echo interrupted > \"{tmp_path}/packer-got-int\"; exit 1' INT\n"
+        "echo started\n"
+        "sleep 20 &\n"
+        "wait\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        rc = main(["build", "-only=null.n", "t.pkr.hcl"])
+    finally:
+        timer.cancel()
+    assert rc == 130
+    assert time.monotonic() - t0 < 10
+    assert (tmp_path / "packer-got-int").read_text() == "interrupted\n"
+
+
+def test_console_tail_shown_when_a_step_fails(tmp_path: Path, capsys, monkeypatch) -> None:
+    class Console:
+        def tail(self, n: int) -> list[str]:
+            return ["Question has no answer in response file: root password", "(I)nstall?"]
+
+    class Failing(StepWork):
+        def run(self, state: State) -> None:
+            state.data["console"] = Console()
+            del state.data["console"]  # a console step's cleanup removed it
+            raise PackwrapError("the installer failed")
+
+    monkeypatch.setattr(FakeBuilder, "steps", lambda self, config: [Failing()])
+    write(tmp_path, TEMPLATE)
+    assert main(["build", "-only=fake.a", "t.pkr.hcl"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    first = next(i for i, ln in enumerate(err) if "errored after" in ln)
+    assert err[first].endswith(": the installer failed")
+    assert err[first + 1] == "    console: Question has no answer in response file: root password"
+    assert err[first + 2] == "    console: (I)nstall?"
+
+
+def test_plugin_import_error_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    def broken(type_name: str):
+        raise ImportError("No module named 'packwrap_fake.builder'")
+
+    monkeypatch.setattr(plugins, "builder_for", broken)
+    write(tmp_path, TEMPLATE)
+    assert main(["build", "t.pkr.hcl"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "t.pkr.hcl:8: the 'fake' builder plugin failed to load: No module named" in err[0]
+
+
+def test_debug_runs_builds_one_at_a_time(tmp_path: Path, capsys) -> None:
+    write(tmp_path, TEMPLATE.replace('out = "out-a"', 'out = "out-a"\n  work = "0.3s"'))
+    assert main(["build", "-debug", "t.pkr.hcl"]) == 0  # stdin is no terminal: no pauses
+    assert RUNNING["max"] == 1
+    assert capsys.readouterr().out.count("Pausing before run of work") == 2
