@@ -10,23 +10,34 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("fetch-iso")
     def fetch_iso_cmd(
-        release: str = typer.Option(None, "--release", help="OpenBSD release, e.g. 7.6."),
-        arch: str = typer.Option(None, "--arch", help="Architecture (default amd64)."),
+        release: str = typer.Option(
+            None, "--release", metavar="X.Y", help="OpenBSD release, e.g. 7.6."
+        ),
+        arch: str = typer.Option(
+            None, "--arch", metavar="ARCH", help="Architecture (default amd64)."
+        ),
         mirror: list[str] = typer.Option(
-            None, "--mirror", help="Mirror base URL (repeatable, tried in order)."
+            None, "--mirror", metavar="URL", help="Mirror base URL (repeatable, tried in order)."
         ),
         file: str = typer.Option(
-            None, "--file", help="Media file name (default install<XY>.iso) or a full URL."
+            None,
+            "--file",
+            metavar="NAME|URL",
+            help="Media file name (default install<XY>.iso) or a full URL.",
         ),
         signify_key: Path = typer.Option(
-            None, "--signify-key", help="signify public key (openbsd-XY-base.pub)."
+            None, "--signify-key", metavar="PATH", help="signify public key (openbsd-XY-base.pub)."
         ),
         output: Path = typer.Option(
-            None, "--output", help="Directory to place the verified file in (hard link)."
+            None,
+            "--output",
+            metavar="DIR",
+            help="Directory to place the verified file in (hard link).",
         ),
         checksum: str = typer.Option(
             None,
             "--checksum",
+            metavar="CHECKSUM",
             help="Expected checksum, Packer iso_checksum forms (sha256:..., file:URL, none).",
         ),
         insecure_unsigned: bool = typer.Option(
