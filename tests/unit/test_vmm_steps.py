@@ -1,0 +1,200 @@
+"""openbsd-vmm steps against a fake vmctl (the Driver's subprocess seam) and a real pty:
+the Go plugin's bugs stay fixed (image check, cleanup, timeouts, failure detection)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tty
+from pathlib import Path
+
+import pytest
+from packwrap_vmm.builder import VmmBuilder
+from packwrap_vmm.config import SCHEMA
+from packwrap_vmm.driver import Driver
+from packwrap_vmm.step_create_disk import StepCreateDisk
+from packwrap_vmm.step_output_dir import StepOutputDir
+from packwrap_vmm.step_start_vm import StepStartVM
+from packwrap_vmm.step_wait_install import StepWaitInstall
+
+from packwrap.build.console import ConsoleError
+from packwrap.build.state import BuildOptions, State
+from packwrap.config.schema import SourceBody
+from packwrap.errors import PackwrapError
+
+FMT = "%5s %5s %5s %7s %7s %7s %12s %8s %s"
+HEADER = FMT % ("ID", "PID", "VCPUS", "MAXMEM", "CURMEM", "TTY", "OWNER", "STATE", "NAME")
+
+
+class Ui:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def say(self, m):
+        self.lines.append(m)
+
+    message = error = say
+
+
+class FakeVmctl:
+    """Just enough of vmd: create makes the file, start registers a VM on a real pty."""
+
+    def __init__(self, vm_id: int = 7):
+        self.calls: list[list[str]] = []
+        self.vms: dict[str, tuple[int, str]] = {}
+        self.vm_id = vm_id
+        self.master, slave = os.openpty()
+        tty.setraw(slave)
+        self.tty = os.ttyname(slave)
+        self.slave = slave
+
+    def __call__(self, argv, **kw):
+        args = argv[1:]
+        self.calls.append(args)
+        cmd = args[0]
+        if cmd == "create":
+            Path(args[-1].split(":", 1)[1]).write_bytes(b"\0" * 512)
+            return subprocess.CompletedProcess(argv, 0, "", "vmctl: raw imagefile created\n")
+        if cmd == "start":
+            self.vms[args[-1]] = (self.vm_id, self.tty)
+            return subprocess.CompletedProcess(
+                argv, 0, "", f"vmctl: started vm {self.vm_id} successfully, tty {self.tty}\n"
+            )
+        if cmd == "status":
+            rows = [HEADER] + [
+                FMT % (i, 4242, 1, "512M", "512M", t[len("/dev/") :], "me", "running", n)
+                for n, (i, t) in self.vms.items()
+                if len(args) == 1 or args[1] == n
+            ]
+            return subprocess.CompletedProcess(argv, 0, "\n".join(rows) + "\n", "")
+        if cmd == "stop":
+            name = args[-1]
+            if self.vms.pop(name, None) is None:
+                return subprocess.CompletedProcess(
+                    argv, 1, "", f"stopping vm {name}: vm not found\n"
+                )
+            return subprocess.CompletedProcess(
+                argv, 0, "", f"stopping vm {name}: terminated vm 7\n"
+            )
+        raise AssertionError(args)
+
+
+@pytest.fixture
+def fake():
+    f = FakeVmctl()
+    yield f
+    os.close(f.master)
+    os.close(f.slave)
+
+
+def make_state(tmp_path: Path, fake: FakeVmctl, force=False, **values) -> State:
+    body = {"vm_name": "myvm", "output_directory": str(tmp_path / "out"), "disk_size": "64M",
+            "boot": "/bsd.rd", "log_directory": str(tmp_path / "logs"), **values}  # fmt: skip
+    config, problems, _ = SCHEMA.prepare(SourceBody(body))
+    assert not problems
+    state = State("openbsd-vmm.t", "openbsd-vmm", "t", config, Ui(), BuildOptions(force=force))
+    state.data["vmm_driver"] = Driver("vmctl", run=fake, env={"PATH": "/nonexistent"})
+    return state
+
+
+def test_output_dir_refuses_an_existing_image_unless_force(tmp_path, fake):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "myvm.raw").write_text("old")
+    with pytest.raises(PackwrapError, match="already exists; use -force"):
+        StepOutputDir().run(make_state(tmp_path, fake))
+    StepOutputDir().run(make_state(tmp_path, fake, force=True))
+    assert not (out / "myvm.raw").exists()
+
+
+def test_output_dir_created_and_removed_when_the_build_fails(tmp_path, fake):
+    state = make_state(tmp_path, fake)
+    step = StepOutputDir()
+    step.run(state)
+    assert (tmp_path / "out").is_dir()
+    state.halted = True
+    step.cleanup(state)
+    assert not (tmp_path / "out").exists()
+
+
+def test_create_disk_and_remove_it_after_a_failure(tmp_path, fake):
+    state = make_state(tmp_path, fake)
+    StepOutputDir().run(state)
+    step = StepCreateDisk()
+    step.run(state)
+    disk = tmp_path / "out" / "myvm.raw"
+    assert fake.calls[-1] == ["create", "-s", "64M", f"raw:{disk}"]
+    step.cleanup(state)  # success: kept
+    assert disk.exists()
+    state.halted = True
+    step.cleanup(state)
+    assert not disk.exists()
+
+
+def test_start_install_boot_then_cleanup_stops_it(tmp_path, fake):
+    state = make_state(tmp_path, fake, iso_image="/i.iso", memory="256M")
+    state.data["disk_path"] = str(tmp_path / "d.raw")
+    step = StepStartVM("install")
+    step.run(state)
+    start = next(c for c in fake.calls if c[0] == "start")
+    assert start == ["start", "-L", "-d", str(tmp_path / "d.raw"), "-m", "256M", "-B", "net",
+                     "-b", "/bsd.rd", "-r", "/i.iso", "myvm"]  # fmt: skip
+    assert state.data["vm_id"] == 7 and state.data["http_ip"] == "100.64.7.2"
+    assert state.data["ssh_host"] == "100.64.7.3"
+    assert state.data["http_bind_address"] == "127.0.0.1"  # 100.64.7.2 is not ours here
+    os.write(fake.master, b"Welcome to the OpenBSD/amd64 7.6 installation program.\r\n")
+    state.data["console"].expect("installation program", 5, state.cancel_event)
+    step.cleanup(state)
+    assert fake.calls[-1] == ["stop", "-fw", "myvm"]
+    log = (tmp_path / "logs" / "myvm.log").read_text()
+    assert "installation program" in log
+
+
+def test_wait_install_fails_fast_on_the_installers_failure(tmp_path, fake):
+    state = make_state(tmp_path, fake, install_timeout="30s")
+    state.data["disk_path"] = str(tmp_path / "d.raw")
+    start = StepStartVM("install")
+    start.run(state)
+    try:
+        os.write(fake.master, b"Question has no answer in response file: \"x\"\r\n"
+                              b"failed; check /tmp/ai/ai.log\r\n")  # fmt: skip
+        with pytest.raises(ConsoleError, match="installer failed") as err:
+            StepWaitInstall(poll_interval=0.05).run(state)
+        assert any("ai.log" in line for line in err.value.details)
+    finally:
+        start.cleanup(state)
+
+
+def test_wait_install_times_out(tmp_path, fake):
+    state = make_state(tmp_path, fake, install_timeout="0.3s")
+    state.data["disk_path"] = str(tmp_path / "d.raw")
+    start = StepStartVM("install")
+    start.run(state)
+    try:
+        with pytest.raises(ConsoleError, match="install_timeout"):
+            StepWaitInstall(poll_interval=0.05).run(state)
+    finally:
+        start.cleanup(state)
+    assert fake.vms == {}
+
+
+def test_wait_install_ends_when_the_vm_is_gone(tmp_path, fake):
+    state = make_state(tmp_path, fake)
+    StepWaitInstall(poll_interval=0.05).run(state)  # no such VM: the install ended
+    assert "Install finished" in state.ui.lines[-1]
+
+
+def test_ctrl_c_interrupts_the_wait(tmp_path, fake):
+    state = make_state(tmp_path, fake)
+    fake.vms["myvm"] = (7, fake.tty)
+    state.cancel_event.set()
+    with pytest.raises(PackwrapError, match="interrupted"):
+        StepWaitInstall(poll_interval=0.05).run(state)
+
+
+def test_artifact(tmp_path, fake):
+    state = make_state(tmp_path, fake)
+    state.data["disk_path"] = str(tmp_path / "out" / "myvm.raw")
+    art = VmmBuilder().artifact(state.config, state)
+    assert (art.builder_id, art.id, art.description) == ("packer.openbsd-vmm", "VMM", "Image: myvm")
+    assert art.files == [str(tmp_path / "out" / "myvm.raw")]
