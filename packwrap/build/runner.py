@@ -61,9 +61,10 @@ def run_steps(steps: Sequence[Step], state: State, *, ask: AskFn = default_ask) 
         elif not isinstance(exc, PackwrapError):  # a PackwrapError was logged by _run_one
             log_line(state.ui, f"step {state.current_step!r} failed: {exc!r}")
         if state.options.on_error in ("abort", "run-cleanup-provisioner"):
+            what = "interrupted during" if isinstance(exc, Cancelled) else "failed in"
             state.ui.error(
-                f"Step {state.current_step!r} failed; -on-error=abort: skipping cleanup, "
-                "leaving the VM and files for inspection."
+                f"Build {what} step {state.current_step!r}; -on-error=abort: skipping "
+                "cleanup, leaving the VM and files for inspection."
             )
             _report_leftovers(state)
         else:

@@ -208,3 +208,21 @@ def test_bug_in_a_step_is_reraised_after_cleanup() -> None:
     with pytest.raises(ZeroDivisionError):
         run_steps([Rec("a", ev), Rec("b", ev, action=bug)], make_state())
     assert ev == ["run a", "run b", "cleanup b", "cleanup a"]
+
+
+@pytest.mark.parametrize(
+    ("cancel", "words"), [(False, "failed in step 'b'"), (True, "interrupted during step 'b'")]
+)
+def test_abort_message_says_failed_or_interrupted(cancel: bool, words: str) -> None:
+    ev: list[str] = []
+    state = make_state(on_error="abort")
+
+    def act(s: State) -> None:
+        if cancel:
+            s.cancel_event.set()
+            s.check_cancelled()
+        raise PackwrapError("x")
+
+    with pytest.raises(PackwrapError):
+        run_steps([Rec("a", ev), Rec("b", ev, action=act)], state)
+    assert any(words in line and "-on-error=abort" in line for line in state.ui.lines)
