@@ -336,9 +336,14 @@ class QemuGuest:
                     return m
                 left = end - time.monotonic()
                 if left <= 0 or self._eof:
-                    why = "timeout" if left <= 0 else "QEMU exited"
+                    why = "timeout" if left <= 0 else self._exit_info()
                     raise GuestError(f"{why} waiting for {pattern!r}; console tail:\n{self.tail()}")
                 self._lock.wait(min(left, 0.5))
+
+    def _exit_info(self) -> str:
+        rc = self.proc.poll() if self.proc else None
+        return (f"QEMU exited (rc={rc}, events={self.shutdown_reasons()}, "
+                f"stderr={self.stderr_text().strip()[-300:]!r})")
 
     def type(self, text: str) -> None:
         """Type text; '\\n' is sent as CR, as a terminal's Enter key."""
