@@ -83,7 +83,9 @@ class StepResolveMedia(Step):
                 raise PackwrapError(
                     f"ISO not downloaded yet ({urls[0]}); run `packwrap fetch-iso` first"
                 )
-            raise PackwrapError(f"ISO {candidates[0]} not found")
+            raise PackwrapError(
+                f"ISO {candidates[0]} not found (`packwrap fetch-iso` downloads and verifies it)"
+            )
         checked = verify_checksum(path, config.iso_checksum)
         state.ui.message(f"Using ISO {path}" + (f" ({checked} OK)" if checked else ""))
         return path.resolve()

@@ -157,3 +157,40 @@ def test_artifact_lists_the_disk_not_the_logs(tmp_path):
     assert (artifact.builder_id, artifact.id) == ("transcend.qemu", "VM")
     assert artifact.description == f"VM files in directory: {out}"
     assert artifact.state["diskType"] == "qcow2"
+
+
+def test_media_checksum_is_verified(tmp_path):
+    import hashlib
+
+    from packwrap_qemu.step_media import StepResolveMedia
+
+    iso = tmp_path / "install76.iso"
+    iso.write_bytes(b"not really an iso")
+    good = "sha256:" + hashlib.sha256(iso.read_bytes()).hexdigest()
+    state = make_state(tmp_path, iso_url=f"file://{iso}", iso_checksum=good, kernel=None)
+    StepResolveMedia().run(state)
+    assert state.data["iso_path"] == iso.resolve()
+    state = make_state(tmp_path, iso_url=str(iso), iso_checksum="sha256:" + "0" * 64, kernel=None)
+    with pytest.raises(PackwrapError, match="checksum mismatch"):
+        StepResolveMedia().run(state)
+    state = make_state(
+        tmp_path, iso_url=str(tmp_path / "missing.iso"), iso_checksum="none", kernel=None
+    )
+    with pytest.raises(PackwrapError, match="packwrap fetch-iso"):
+        StepResolveMedia().run(state)
+
+
+def test_remote_iso_is_taken_from_iso_target_path(tmp_path):
+    from packwrap_qemu.step_media import StepResolveMedia
+
+    url = "https://cdn.openbsd.org/pub/OpenBSD/7.6/amd64/install76.iso"
+    target = tmp_path / "iso" / "install76.iso"
+    state = make_state(
+        tmp_path, iso_url=url, iso_checksum="none", iso_target_path=str(target), kernel=None
+    )
+    with pytest.raises(PackwrapError, match="run `packwrap fetch-iso` first"):
+        StepResolveMedia().run(state)
+    target.parent.mkdir()
+    target.write_bytes(b"iso")
+    StepResolveMedia().run(state)
+    assert state.data["iso_path"] == target.resolve()
