@@ -267,6 +267,9 @@ def lint(
             )
 
     # Lines never consumed.
+    answered_by: dict[str, int] = {}
+    for line, c in sorted(res.consumed.items()):
+        answered_by.setdefault(c.prompt.id, line)
     for e in entries:
         if e.line in res.consumed:
             continue
@@ -279,15 +282,7 @@ def lint(
                 findings.append(
                     Finding(e.line, problem[0], f'"{intents.text(judge)}": {problem[1]}')
                 )
-        if res.aborted or not matched.get(e.line):
-            continue
-        if meant is None:
-            findings.append(
-                Finding(
-                    e.line, "warning", f"the key '{e.key}' matches several questions; never used"
-                )
-            )
-        elif not meant.answerable:
+        if meant is not None and not meant.answerable:
             findings.append(
                 Finding(
                     e.line,
@@ -296,10 +291,29 @@ def lint(
                     "never used",
                 )
             )
-        elif meant.interactive_only:
+            continue
+        if meant is not None and meant.interactive_only:
             findings.append(
                 Finding(
                     e.line, "warning", f'"{intents.text(meant)}" is never asked under autoinstall'
+                )
+            )
+            continue
+        if res.aborted or not candidates:
+            continue  # the simulated install stopped before it could get here
+        if meant is None:
+            findings.append(
+                Finding(
+                    e.line, "warning", f"the key '{e.key}' matches several questions; never used"
+                )
+            )
+        elif meant.id in answered_by:
+            findings.append(
+                Finding(
+                    e.line,
+                    "warning",
+                    f'never used: "{intents.text(meant)}" was answered by line '
+                    f"{answered_by[meant.id]} and is not asked again",
                 )
             )
         elif not meant.machine:

@@ -306,3 +306,13 @@ def test_broad_key_without_a_victim_is_a_warning():
     hits = [(line, sev) for line, sev, msg in f if "matches several questions" in msg]
     assert hits == [(5, "warning")]
     assert not [x for x in f if x[1] == "error"]
+
+
+def test_a_second_answer_to_a_question_asked_once():
+    text = GOOD + "System hostname = other\n"
+    assert (
+        12,
+        "warning",
+        "never used: \"System hostname? (short form, e.g. 'foo')\" was answered by line 2 "
+        "and is not asked again",
+    ) in found(text)
