@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ from packwrap.build.ui import (
     default_log_dir,
     safe_name,
 )
-from packwrap.config.schema import ConfigError
+from packwrap.config.schema import ConfigError, Problem
 from packwrap.durations import format_duration
 from packwrap.errors import Cancelled, PackwrapError
 
@@ -121,7 +121,6 @@ class BuildSession:
     # -- entry point ------------------------------------------------------------------
 
     def run(self) -> int:
-        from packwrap.plugins import builder_for
         from packwrap.template import load_template, select_builds
 
         path = Path(self.flags.path or ".")
@@ -131,37 +130,7 @@ class BuildSession:
                 self.ui.error(f"Warning: {w}")
         self._refresh_blueprint(template)
         builds = select_builds(template, self.flags.only, self.flags.except_)
-        embedded: list[Prepared] = []
-        handoff: list[BuildSpec] = []
-        problems = []
-        for i, build in enumerate(builds):
-            try:
-                builder_cls = builder_for(build.source.type)
-            except ImportError as exc:
-                body = build.source.body
-                raise PackwrapError(
-                    f"the {build.source.type!r} builder plugin failed to load: {exc}",
-                    file=body.file,
-                    line=body.line,
-                ) from None
-            if builder_cls is None:
-                handoff.append(build)
-                continue
-            builder = builder_cls()
-            config, found, warnings = builder.schema.prepare(build.source.body)
-            problems.extend(found)
-            for w in warnings:
-                self.ui.error(f"Warning: {build.name}: {w}")
-            from packwrap.postprocess import prepare_chains
-
-            try:
-                chains = prepare_chains(build.post_processors)
-            except ConfigError as exc:
-                problems.extend(exc.problems)
-                chains = []
-            embedded.append(Prepared(build, builder, config, chains, COLOURS[i % len(COLOURS)]))
-        if problems:
-            raise ConfigError(problems)
+        embedded, handoff = self._prepare(template, builds)
         packer = None
         if handoff:
             packer = shutil.which("packer", path=self.env.get("PATH"))
@@ -180,6 +149,45 @@ class BuildSession:
         finally:
             self._restore_handlers(old)
         return self._summary(results, embedded=bool(embedded))
+
+    def _prepare(
+        self, template: Template, builds: list[BuildSpec]
+    ) -> tuple[list[Prepared], list[BuildSpec]]:
+        """Every embedded build's config and post-processors prepared before anything runs
+        (ConfigError with every problem, secrets masked); the rest goes to packer."""
+        from packwrap.plugins import builder_for
+        from packwrap.postprocess import prepare_chains
+
+        embedded: list[Prepared] = []
+        handoff: list[BuildSpec] = []
+        problems: list[Problem] = []
+        for i, build in enumerate(builds):
+            try:
+                builder_cls = builder_for(build.source.type)
+            except ImportError as exc:
+                body = build.source.body
+                raise PackwrapError(
+                    f"the {build.source.type!r} builder plugin failed to load: {exc}",
+                    file=body.file,
+                    line=body.line,
+                ) from None
+            if builder_cls is None:
+                handoff.append(build)
+                continue
+            builder = builder_cls()
+            config, found, warnings = builder.schema.prepare(build.source.body)
+            problems.extend(found)
+            for w in warnings:
+                self.ui.error(template.mask(f"Warning: {build.name}: {w}"))
+            try:
+                chains = prepare_chains(build.post_processors)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                chains = []
+            embedded.append(Prepared(build, builder, config, chains, COLOURS[i % len(COLOURS)]))
+        if problems:
+            raise ConfigError([replace(p, message=template.mask(p.message)) for p in problems])
+        return embedded, handoff
 
     def _refresh_blueprint(self, template: Template) -> None:
         try:

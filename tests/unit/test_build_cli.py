@@ -471,3 +471,11 @@ def test_debug_runs_builds_one_at_a_time(tmp_path: Path, capsys) -> None:
     assert main(["build", "-debug", "t.pkr.hcl"]) == 0  # stdin is no terminal: no pauses
     assert RUNNING["max"] == 1
     assert capsys.readouterr().out.count("Pausing before run of work") == 2
+
+
+def test_config_problems_mask_secrets(tmp_path: Path, capsys) -> None:
+    write(tmp_path, TEMPLATE.replace('msg = "pw ${var.pw}"', "work = var.pw"))
+    assert main(["build", "t.pkr.hcl"]) == 1
+    err = capsys.readouterr().err
+    assert "<sensitive>" in err
+    assert "s3cret-pw" not in err
