@@ -136,6 +136,11 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
         problem("initrd needs kernel", "initrd")
     if config.kernel_args and not config.kernel:
         problem("kernel_args needs kernel", "kernel_args")
+    if not config.serial_console and config.get("boot_command"):
+        problem(
+            "boot_command is typed on the serial console: it needs serial_console = true",
+            "serial_console",
+        )
     if config.format == "raw" and config.disk_compression:
         problem('disk_compression needs format = "qcow2"', "disk_compression")
     if config.memory < 10:

@@ -48,12 +48,19 @@ def qemu_img(args: Sequence[str], *, what: str) -> str:
     return proc.stdout
 
 
+def _file_arg(path: Path) -> str:
+    """A path as a command-line operand: a relative "-x" would be read as an option."""
+    text = str(path)
+    return f"./{text}" if text.startswith("-") else text
+
+
 def create_disk(path: Path, fmt: str, size: str, extra: Sequence[str] = ()) -> None:
-    qemu_img(["create", "-q", "-f", fmt, *extra, str(path), size], what="qemu-img create")
+    qemu_img(["create", "-q", "-f", fmt, *extra, _file_arg(path), size], what="qemu-img create")
 
 
 def convert_disk(src: Path, dst: Path, fmt: str, *, compress: bool, extra: Sequence[str] = ()):
-    args = ["convert", "-q", "-O", fmt, *(["-c"] if compress else []), *extra, str(src), str(dst)]
+    compress_args = ["-c"] if compress else []
+    args = ["convert", "-q", "-O", fmt, *compress_args, *extra, _file_arg(src), _file_arg(dst)]
     qemu_img(args, what="qemu-img convert")
 
 
@@ -71,7 +78,7 @@ def make_cd(iso: Path, files: Sequence[Path], label: str) -> None:
 
 
 def disk_info(path: Path) -> dict[str, Any]:
-    return json.loads(qemu_img(["info", "--output=json", str(path)], what="qemu-img info"))
+    return json.loads(qemu_img(["info", "--output=json", _file_arg(path)], what="qemu-img info"))
 
 
 # --------------------------------------------------------------------------- accelerator
@@ -180,9 +187,14 @@ def _netdev(spec: QemuSpec) -> str:
     return ",".join(parts)
 
 
+def _opt(value: object) -> str:
+    """A value inside QEMU's `key=value,...` syntax: a comma is written as ",,"."""
+    return str(value).replace(",", ",,")
+
+
 def _disk_args(spec: QemuSpec) -> list[tuple[str, str]]:
     opts = (
-        f"file={spec.disk_path},format={spec.disk_format},cache={spec.disk_cache},"
+        f"file={_opt(spec.disk_path)},format={spec.disk_format},cache={spec.disk_cache},"
         f"discard={spec.disk_discard},detect-zeroes={spec.disk_detect_zeroes}"
     )
     iface = spec.disk_interface
@@ -227,7 +239,7 @@ def default_args(spec: QemuSpec) -> list[tuple[str, str | None]]:
     for index, cd in ((2, spec.iso_path), (3, spec.cd_path)):
         if cd:
             cd_opts = f"media=cdrom,if={spec.cdrom_interface},index={index},readonly=on"
-            args.append(("-drive", f"file={cd},{cd_opts}"))
+            args.append(("-drive", f"file={_opt(cd)},{cd_opts}"))
     if spec.iso_path and not spec.kernel:
         args.append(("-boot", "once=d"))
     if spec.kernel:
@@ -247,7 +259,7 @@ def control_args(spec: QemuSpec) -> list[str]:
     argv = ["-nodefaults", "-no-user-config", "-S"]
     if spec.no_reboot:
         argv.append("-no-reboot")
-    argv += ["-qmp", f"unix:{spec.qmp_path},server=on,wait=off"]
+    argv += ["-qmp", f"unix:{_opt(spec.qmp_path)},server=on,wait=off"]
     if spec.serial_console:
         argv += ["-chardev", "pty,id=ser0", "-serial", "chardev:ser0"]
     return argv
@@ -356,7 +368,9 @@ class Qmp:
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    # Linux: QEMU gets SIGTERM if packwrap dies without cleaning up (e.g. SIGKILL).
+    # Linux: QEMU gets SIGTERM if packwrap dies without cleaning up (e.g. SIGKILL). The
+    # signal fires when the *thread* that started QEMU ends, so a build must start and
+    # stop its VM from the same thread (the runner runs a build's steps in one thread).
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 

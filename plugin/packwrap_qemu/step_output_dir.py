@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packwrap.build.step import Step
@@ -12,6 +13,17 @@ from packwrap_qemu.config import names
 
 if TYPE_CHECKING:
     from packwrap.build.state import State
+
+
+def _refuse_precious(out: Path, state: State) -> None:
+    """Never let -force (or a failed build) delete the working or template directory."""
+    here = Path.cwd().resolve()
+    precious = {here, *here.parents, Path(state.template_dir).resolve()}
+    if out.resolve() in precious:
+        raise PackwrapError(
+            f"output_directory {str(out)!r} is the working or template directory (or holds "
+            "it); packwrap deletes the output directory on -force and on failure"
+        )
 
 
 class StepPrepareOutputDir(Step):
@@ -25,6 +37,7 @@ class StepPrepareOutputDir(Step):
         state.data["vm_name"] = vm_name
         state.data["output_dir"] = out
         if out.exists():
+            _refuse_precious(out, state)
             if not state.options.force:
                 raise PackwrapError(
                     f"output directory {out} already exists; use -force to delete it "

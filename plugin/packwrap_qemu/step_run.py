@@ -114,6 +114,9 @@ class StepRunQemu(Step):
         spec = build_spec(state, qmp_path)
         argv = driver.qemu_argv(spec)
         console_log, qemu_log = log_paths(state)
+        if config.accelerator == "auto":
+            why = "KVM passed a test run" if spec.accel == "kvm" else "no working KVM"
+            state.ui.message(f"accelerator auto: {spec.accel} ({why})")
         state.ui.say(f"Starting QEMU ({spec.accel}, {spec.machine}, {spec.memory} MB)")
         state.ui.message(f"Command: {shlex.join(argv)}")
         # -on-error=abort leaves the VM running for inspection, so it must outlive us.

@@ -109,3 +109,8 @@ def test_boot_steps_become_the_boot_command():
     assert config.boot_command == ["A<enter>", "x<enter>"]
     _, problems, _ = prepare(boot_steps=[["<wait-1m>", "a negative wait is invalid"]])
     assert [p.option for p in problems] == ["boot_command"]
+
+
+def test_boot_command_needs_the_serial_console():
+    _, problems, _ = prepare(serial_console=False, boot_command=["A<enter>"])
+    assert [p.option for p in problems] == ["serial_console"]

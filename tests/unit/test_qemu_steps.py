@@ -194,3 +194,11 @@ def test_remote_iso_is_taken_from_iso_target_path(tmp_path):
     target.write_bytes(b"iso")
     StepResolveMedia().run(state)
     assert state.data["iso_path"] == target.resolve()
+
+
+def test_output_dir_never_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    state = make_state(tmp_path, force=True, output_directory=".")
+    with pytest.raises(PackwrapError, match="working or template directory"):
+        StepPrepareOutputDir().run(state)
+    assert tmp_path.exists()
