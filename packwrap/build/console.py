@@ -129,10 +129,12 @@ class SerialConsole:
     # -- reading ----------------------------------------------------------------------
 
     def _reader(self) -> None:
+        poller = select.poll()  # not select(): any fd number works
+        poller.register(self.fd, select.POLLIN)
         while not self._closing:
             try:
-                ready, _, _ = select.select([self.fd], [], [], 0.2)
-            except (OSError, ValueError):
+                ready = poller.poll(200)
+            except OSError:
                 break
             if not ready:
                 self._flush_log(partial=True)
