@@ -19,7 +19,11 @@ def quote(text: str, template: bool = False) -> str:
     """An HCL quoted string whose value is `text` literally, or with `template=True` a
     string template whose `${...}` interpolations stay live."""
     out = json.dumps(text, ensure_ascii=False)
-    return out if template else out.replace("${", "$${").replace("%{", "%%{")
+    if template:
+        return out
+    # A literal `${` / `%{` is written `\u0024{` / `\u0025{`: Packer reads it as text, and
+    # unlike HCL's `$${` python-hcl2 (packwrap's reader) lexes it in every position.
+    return out.replace("${", "\\u0024{").replace("%{", "\\u0025{")
 
 
 def literal(value: Any, template: bool = False) -> str:
@@ -120,10 +124,16 @@ def fmt(text: str) -> str:
 # --- HCL -> HCL JSON ---------------------------------------------------------------------
 
 
+_LITERAL_MARK = re.compile(r"(?<!\\)((?:\\\\)*)\\u00(24|25)\{")
+
+
 def _unquote(text: str) -> Any:
     """python-hcl2 keeps quotes on strings and wraps expressions as ${...}."""
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        return json.loads(text)  # HCL escapes are JSON's; $${ stays (JSON is a template too)
+        # HCL escapes are JSON's. JSON strings are templates too: a literal `${` written
+        # `\u0024{` in HCL must become `$${` there (and `%{` -> `%%{`).
+        text = _LITERAL_MARK.sub(lambda m: m[1] + ("$${" if m[2] == "24" else "%%{"), text)
+        return json.loads(text)
     return text
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import hcl2
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from packwrap.blueprint import hcl, installer, registry
 from packwrap.blueprint.model import Variable
@@ -194,8 +196,49 @@ def test_parse_var_args_did_you_mean_and_password_hint():
 # --- HCL text -----------------------------------------------------------------------------
 
 
+NULL_BUILD = (
+    'source "null" "n" {\n  communicator = "none"\n}\n\nbuild {\n  sources = ["source.null.n"]\n}\n'
+)
+TRICKY = ["${var.s}", "$${x", 'say "hi" \\ %{ if', "{{ .HTTPIP }}", "a$$b", "100%"]
+
+
+def test_tricky_literals_mean_the_same_to_packer(tmp_path):
+    if not PACKER:
+        pytest.skip("packer is not installed")
+    decls = "".join(f'variable "s{i}" {{\n  type = string\n}}\n\n' for i in range(len(TRICKY)))
+    (tmp_path / "t.pkr.hcl").write_text(
+        decls + 'source "null" "n" {\n  communicator = "none"\n}\n\n'
+        'build {\n  sources = ["source.null.n"]\n}\n'
+    )
+    lines = "".join(f"s{i} = {hcl.literal(v)}\n" for i, v in enumerate(TRICKY))
+    (tmp_path / "t.auto.pkrvars.hcl").write_text(hcl.fmt(lines))
+    r = subprocess.run(
+        [PACKER, "inspect", "."], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert r.returncode == 0, r.stderr
+    for i, v in enumerate(TRICKY):
+        assert f"var.s{i}: {json.dumps(v)}" in r.stdout
+    # the same values as defaults, converted to HCL JSON syntax
+    jdir = tmp_path / "json"
+    jdir.mkdir()
+    hcl_text = (
+        "".join(
+            f'variable "s{i}" {{\n  type = string\n  default = {hcl.literal(v)}\n}}\n\n'
+            for i, v in enumerate(TRICKY)
+        )
+        + NULL_BUILD
+    )
+    (jdir / "t.pkr.json").write_text(hcl.to_json(hcl.fmt(hcl_text)))
+    r = subprocess.run(
+        [PACKER, "inspect", "."], cwd=jdir, capture_output=True, text=True, check=False
+    )
+    assert r.returncode == 0, r.stderr
+    for i, v in enumerate(TRICKY):
+        assert f"var.s{i}: {json.dumps(v)}" in r.stdout
+
+
 def test_literal_escapes_interpolation_unless_asked():
-    assert hcl.literal("a${b}%{c}") == '"a$${b}%%{c}"'
+    assert hcl.literal("a${b}%{c}") == '"a\\u0024{b}\\u0025{c}"'
     assert hcl.literal("<wait${var.w}>", template=True) == '"<wait${var.w}>"'
     assert hcl.literal([True, 1, "x"]) == '[true, 1, "x"]'
     assert hcl.literal({"mount": "/", "a b": 1}) == '{ mount = "/", "a b" = 1 }'
@@ -356,3 +399,28 @@ def test_empty_disklabel_layout_writes_no_template_until_one_is_given(tmp_path):
     written = refresh(target, {**values, "disklabel_layout": layout}, RecordingUi())
     assert sorted(written) == ["http/disklabel", "http/install.conf.pkr.in"]
     assert (target / "http" / "disklabel").read_text().startswith("/ *")
+
+
+# Printable text without line breaks or control characters: what a variable value is.
+_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=_TEXT, items=st.lists(_TEXT, max_size=3))
+@example(value="${var.s}", items=["%{ if true }x%{ endif }", "{{ .HTTPIP }}"])
+@example(value='say "hi" \\ $${', items=["ü ✓", "a,b"])
+def test_literals_read_back_through_the_template_model(tmp_path_factory, value, items):
+    """Whatever a value holds (quotes, backslashes, ${, %{, unicode), the pkrvars line
+    packwrap writes evaluates back to exactly that value in packwrap's template model."""
+    template = pytest.importorskip("packwrap.template")
+    d = tmp_path_factory.mktemp("lit")
+    (d / "t.pkr.hcl").write_text(
+        'variable "s" {\n  type = string\n}\n\nvariable "l" {\n  type = list(string)\n}\n\n'
+        'source "null" "n" {\n  communicator = "none"\n}\n\n'
+        'build {\n  sources = ["source.null.n"]\n}\n'
+    )
+    text = hcl.fmt(f"s = {hcl.literal(value)}\nl = {hcl.literal(items)}\n")
+    (d / "t.auto.pkrvars.hcl").write_text(text)
+    got = template.load_template(d).variables
+    assert got["s"] == value
+    assert got["l"] == items
