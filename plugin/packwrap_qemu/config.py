@@ -16,6 +16,7 @@ from pathlib import Path
 
 from packwrap.build import common_options as common
 from packwrap.config.schema import (
+    ANY,
     BOOL,
     INT,
     LIST,
@@ -60,7 +61,7 @@ QEMU_OPTIONS = [
     Option("firmware", help="-bios file"),
     Option("qemuargs", LIST_OF_LISTS, default=[]),
     Option("qemu_binary", default="qemu-system-x86_64"),
-    Option("qemu_img_args", "map", default={}),
+    Option("qemu_img_args", ANY, default={}, help="block/map: create, convert, resize arg lists"),
     Option("qmp_enable", BOOL, default=False),
     Option("qmp_socket_path"),
     Option("iso_url"),
@@ -141,6 +142,7 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
             "boot_command is typed on the serial console: it needs serial_console = true",
             "serial_console",
         )
+    _check_qemu_img_args(config, problem)
     if config.format == "raw" and config.disk_compression:
         problem('disk_compression needs format = "qcow2"', "disk_compression")
     if config.memory < 10:
@@ -152,6 +154,23 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
     for i, arg in enumerate(config.qemuargs):
         if not arg or not arg[0].startswith("-"):
             problem(f'qemuargs[{i}]: each entry is ["-switch", "value"...]', "qemuargs")
+
+
+def _check_qemu_img_args(config: Config, problem: Callable[[str, str | None], None]) -> None:
+    """Packer's `qemu_img_args { create = [...] convert = [...] resize = [...] }` block (HCL
+    gives a one-element list of maps) or a JSON map: normalised to {name: [str, ...]}."""
+    raw = config.qemu_img_args or {}
+    if isinstance(raw, list) and len(raw) == 1:
+        raw = raw[0]
+    if not isinstance(raw, dict) or set(raw) - {"create", "convert", "resize"}:
+        problem(
+            "qemu_img_args: expected a block with create, convert and/or resize lists",
+            "qemu_img_args",
+        )
+        return
+    config["qemu_img_args"] = {
+        k: [str(a) for a in (v if isinstance(v, list) else [v])] for k, v in raw.items()
+    }
 
 
 def _check_boot_steps(config: Config, problem: Callable[[str, str | None], None]) -> None:

@@ -114,3 +114,12 @@ def test_boot_steps_become_the_boot_command():
 def test_boot_command_needs_the_serial_console():
     _, problems, _ = prepare(serial_console=False, boot_command=["A<enter>"])
     assert [p.option for p in problems] == ["serial_console"]
+
+
+def test_qemu_img_args_block_or_map():
+    config, problems, _ = prepare(qemu_img_args=[{"create": ["-o", "cluster_size=64k"]}])
+    assert problems == [] and config.qemu_img_args == {"create": ["-o", "cluster_size=64k"]}
+    config, problems, _ = prepare(qemu_img_args={"convert": ["-W"]})
+    assert problems == [] and config.qemu_img_args == {"convert": ["-W"]}
+    _, problems, _ = prepare(qemu_img_args={"rebase": ["-u"]})
+    assert [p.option for p in problems] == ["qemu_img_args"]
