@@ -65,7 +65,7 @@ Problem = Callable[[str, "str | None"], None]
 
 
 def _check(config: Config, problem: Problem) -> None:
-    if not _NAME.match(config.vm_name or ""):
+    if not _NAME.fullmatch(config.vm_name or ""):
         problem(
             f"vm_name {config.vm_name!r}: vmctl(8) names are letters, digits, '.', '-', '_', "
             "start with a letter, at most 63 characters",

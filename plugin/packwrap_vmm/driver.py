@@ -135,7 +135,7 @@ def parse_ifconfig_tap(text: str) -> dict[tuple[int, int], str]:
 
 def valid_vm_name(name: str) -> bool:
     """vmctl(8): letters, digits, '.', '-', '_'; starts with a letter; at most 63 chars."""
-    return bool(_NAME.match(name))
+    return bool(_NAME.fullmatch(name))
 
 
 Runner = Callable[..., subprocess.CompletedProcess]
