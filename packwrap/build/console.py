@@ -137,7 +137,7 @@ class SerialConsole:
             except OSError:
                 break
             if not ready:
-                self._flush_log(partial=True)
+                self._flush_log(partial=True, hold_secret_prefix=True)
                 continue
             try:
                 data = os.read(self.fd, 4096)
@@ -165,11 +165,15 @@ class SerialConsole:
             self._cond.notify_all()
         self._flush_log(partial=True)
 
-    def _flush_log(self, *, partial: bool) -> None:
+    def _flush_log(self, *, partial: bool, hold_secret_prefix: bool = False) -> None:
         """Write complete lines (and, when idle, the partial rest) to the log, masked."""
         if not self._log or not self._log_pending:
             return
         cut = len(self._log_pending) if partial else self._log_pending.rfind(b"\n") + 1
+        if hold_secret_prefix and self.secrets:
+            # A secret echoed slowly arrives in pieces: keep back what may be its start,
+            # or the pieces land in the log unmasked.
+            cut -= _secret_prefix_at_end(bytes(self._log_pending[:cut]), self.secrets)
         if cut <= 0:
             return
         chunk = bytes(self._log_pending[:cut])
@@ -425,6 +429,18 @@ class _Progress:
     def done(self) -> None:
         if self.handle is not None:
             self.handle.done()
+
+
+def _secret_prefix_at_end(data: bytes, secrets: Iterable[str]) -> int:
+    """Length of the longest end of `data` that is a proper beginning of a secret."""
+    longest = 0
+    for secret in secrets:
+        raw = secret.encode("utf-8")
+        for n in range(min(len(raw) - 1, len(data)), longest, -1):
+            if data.endswith(raw[:n]):
+                longest = n
+                break
+    return longest
 
 
 def open_log(path: str | os.PathLike[str]) -> Path:
