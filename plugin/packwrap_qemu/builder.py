@@ -67,8 +67,11 @@ class QemuBuilder:
     def provisioning_steps(self, config: Config) -> list[Step]:
         """After the install powered off: boot the disk, connect, provision, shut down.
 
-        The place for StepConnect / StepProvision / StepShutdown (issue 7); with
-        communicator = "none" there is nothing to do, as in Packer.
+        The place for provisioning (issue 7): StepRunQemu(boot="disk") (the installed disk,
+        with the SSH hostfwd of StepPortForward), then StepConnect, StepProvision and a
+        shutdown step (shutdown_command, else stop; StepWaitForPowerOff gives the
+        shutdown_timeout wait and its error). With communicator = "none" there is nothing
+        to do, as in Packer.
         """
         return []
 

@@ -97,11 +97,18 @@ def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
 
 
 class StepRunQemu(Step):
+    """boot="install": from the ISO or kernel (the installer). boot="disk": the installed
+    disk only (the provisioning boot); its logs get a `.disk` infix."""
+
     name = "start QEMU"
 
-    def __init__(self) -> None:
+    def __init__(self, boot: str = "install") -> None:
+        self.boot = boot
         self.qmp_dir: str | None = None
         self.vm: driver.QemuProcess | None = None
+        self.console = None
+        if boot != "install":
+            self.name = f"start QEMU ({boot})"
 
     def run(self, state: State) -> None:
         config = state.config
@@ -112,8 +119,15 @@ class StepRunQemu(Step):
             self.qmp_dir = tempfile.mkdtemp(prefix="packwrap-qmp-")
             qmp_path = Path(self.qmp_dir) / "qmp.sock"
         spec = build_spec(state, qmp_path)
-        argv = driver.qemu_argv(spec)
         console_log, qemu_log = log_paths(state)
+        if self.boot == "disk":
+            spec.iso_path = spec.kernel = spec.initrd = None
+            spec.kernel_args = ""
+            console_log = console_log.with_name(
+                console_log.name.replace(".console", ".disk.console")
+            )
+            qemu_log = qemu_log.with_name(qemu_log.name.replace(".qemu", ".disk.qemu"))
+        argv = driver.qemu_argv(spec)
         if config.accelerator == "auto":
             why = "KVM passed a test run" if spec.accel == "kvm" else "no working KVM"
             state.ui.message(f"accelerator auto: {spec.accel} ({why})")
@@ -133,15 +147,17 @@ class StepRunQemu(Step):
             from packwrap.build.console import SerialConsole
 
             pty = vm.serial_pty()
-            state.data["console"] = SerialConsole(pty, console_log, ui=state.ui)
+            self.console = SerialConsole(pty, console_log, ui=state.ui)
+            state.data["console"] = self.console
             state.data["console_log"] = console_log
             state.ui.message(f"Serial console {pty}, logged to {console_log}")
         vm.cont()
 
     def cleanup(self, state: State) -> None:
-        console = state.data.pop("console", None)
-        if console is not None:
-            console.close()
+        if self.console is not None:
+            if state.data.get("console") is self.console:
+                del state.data["console"]
+            self.console.close()
         if self.vm is not None:
             if self.vm.exit_code is None:
                 state.ui.message(f"Stopping QEMU (pid {self.vm.pid})")
