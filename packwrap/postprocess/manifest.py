@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -119,7 +120,7 @@ class ManifestPostProcessor:
             files=files or None,
             artifact_id=artifact.id,
             packer_run_uuid=ctx.run_uuid,
-            custom_data=_custom_data(config.custom_data, artifact),
+            custom_data=_custom_data(config.custom_data, artifact, getattr(ctx.ui, "mask", None)),
         )
         output.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(output):
@@ -144,10 +145,14 @@ class ManifestPostProcessor:
         return artifact, True
 
 
-def _custom_data(custom: dict[str, Any] | None, artifact: Artifact) -> dict[str, str] | None:
+def _custom_data(
+    custom: dict[str, Any] | None, artifact: Artifact, mask: Callable[[str], str] | None = None
+) -> dict[str, str] | None:
     if not custom:
         return None
     from packwrap.build.bootcommand import render
 
     generated = dict(artifact.state.get("generated_data") or {})
-    return {k: render(str(v), generated, what=f"custom_data.{k}") for k, v in custom.items()}
+    data = {k: render(str(v), generated, what=f"custom_data.{k}") for k, v in custom.items()}
+    # Unlike Packer, sensitive values never reach the manifest (it is shared and archived).
+    return {k: mask(v) for k, v in data.items()} if mask else data
