@@ -213,7 +213,11 @@ def report(size_mib: int, rounds: int, results: dict[str, list], resume: dict) -
     low = {k: min(r[0] for r in v) for k, v in results.items()}
     rss = {k: max(r[1] for r in v) for k, v in results.items()}
     cpu = {k: statistics.median(r[2] for r in v) for k, v in results.items()}
-    print(f"fetch + verify of {size_mib} MiB over loopback, {rounds} rounds (+1 warm-up)")
+    load = os.getloadavg()[0]
+    print(
+        f"fetch + verify of {size_mib} MiB over loopback, {rounds} rounds (+1 warm-up), "
+        f"{os.cpu_count()} CPUs, load average at the end {load:.1f}"
+    )
     print(f"{'':24} {'median s':>9} {'min s':>7} {'MiB/s':>7} {'cpu s':>6} {'peak RSS':>9}")
     for k in results:
         print(
@@ -231,6 +235,15 @@ def report(size_mib: int, rounds: int, results: dict[str, list], resume: dict) -
     print(
         f"packwrap / (curl -o + sha256sum) = {pw / naive:.2f} median, "
         f"{pw_min / naive_min:.2f} min  (target <= 0.50)"
+    )
+    # Paired per round (the cases of one round run back to back, under the same load).
+    pw_runs = [r[0] for r in results["packwrap fetch-iso"]]
+    paired = [p / c[0] for p, c in zip(pw_runs, results["curl -o"], strict=True)]
+    paired_naive = [p / c[0] for p, c in zip(pw_runs, results["curl -o && sha256sum"], strict=True)]
+    print(
+        f"paired per round: packwrap / curl -o = {statistics.median(paired):.2f} median "
+        f"({', '.join(f'{x:.2f}' for x in paired)}); "
+        f"packwrap / (curl + sha256sum) = {statistics.median(paired_naive):.2f} median"
     )
     fixed = med["packwrap, 1 KiB file"]
     print(f"(packwrap - its fixed cost {fixed:.3f} s) / curl -o = {(pw - fixed) / curl:.2f} median")
