@@ -417,8 +417,11 @@ class BuildSession:
             return old
         for sig in (signal.SIGINT, signal.SIGTERM):
             old[sig] = signal.signal(sig, self._on_cancel)
-        if hasattr(signal, "SIGQUIT"):
-            old[signal.SIGQUIT] = signal.signal(signal.SIGQUIT, self._on_quit)
+        # Ctrl-\ (and Ctrl-T on BSD/macOS, SIGINFO) shows the last console lines
+        for name in ("SIGQUIT", "SIGINFO"):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                old[sig] = signal.signal(sig, self._on_quit)
         return old
 
     def _restore_handlers(self, old: dict[int, Any]) -> None:
