@@ -36,7 +36,9 @@ class StepWaitInstall(Step):
         name = cfg.vm_name
         timeout = float(cfg.get("install_timeout") or 3600.0)
         console = state.data.get("console")
-        mark = console.mark() if console is not None else 0
+        # Everything this boot printed: the installer may fail while the boot command is
+        # still being typed, before this step starts.
+        mark = 0
         drv = driver(state)
         state.ui.say(
             f"Waiting for the install to finish (VM {name} stops when the installer "
