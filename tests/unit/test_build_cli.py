@@ -479,3 +479,23 @@ def test_config_problems_mask_secrets(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "<sensitive>" in err
     assert "s3cret-pw" not in err
+
+
+def test_sigquit_during_a_build(tmp_path: Path, capsys, monkeypatch) -> None:
+    class Console:
+        def tail(self, n: int) -> list[str]:
+            return ["boot>"]
+
+    class Quit(StepWork):
+        def run(self, state: State) -> None:
+            state.data["console"] = Console()
+            os.kill(os.getpid(), signal.SIGQUIT)
+            state.sleep(0.3)
+
+    monkeypatch.setattr(FakeBuilder, "steps", lambda self, config: [Quit()])
+    write(tmp_path, TEMPLATE)
+    before = signal.getsignal(signal.SIGQUIT)
+    assert main(["build", "-only=fake.a", "t.pkr.hcl"]) == 0
+    out = capsys.readouterr().out
+    assert "==> fake.a: last console lines:\n    fake.a console: boot>\n" in out
+    assert signal.getsignal(signal.SIGQUIT) is before
