@@ -43,6 +43,7 @@ class FakeVmctl:
         self.calls: list[list[str]] = []
         self.vms: dict[str, tuple[int, str]] = {}
         self.vm_id = vm_id
+        self.ignore_graceful = False
         self.master, slave = os.openpty()
         tty.setraw(slave)
         self.tty = os.ttyname(slave)
@@ -69,6 +70,8 @@ class FakeVmctl:
             return subprocess.CompletedProcess(argv, 0, "\n".join(rows) + "\n", "")
         if cmd == "stop":
             name = args[-1]
+            if self.ignore_graceful and len(args) == 2 and name in self.vms:
+                return subprocess.CompletedProcess(argv, 0, "", "requested to shutdown vm 7\n")
             if self.vms.pop(name, None) is None:
                 return subprocess.CompletedProcess(
                     argv, 1, "", f"stopping vm {name}: vm not found\n"
@@ -198,3 +201,25 @@ def test_artifact(tmp_path, fake):
     art = VmmBuilder().artifact(state.config, state)
     assert (art.builder_id, art.id, art.description) == ("packer.openbsd-vmm", "VMM", "Image: myvm")
     assert art.files == [str(tmp_path / "out" / "myvm.raw")]
+
+
+def shutdown_step():
+    return next(s.step for s in VmmBuilder().steps(SCHEMA.prepare(SourceBody(
+        {"vm_name": "x", "output_directory": "o", "disk_size": "1M", "boot": "/b"}))[0])
+        if getattr(s, "name", "") == "shutdown")  # fmt: skip
+
+
+def test_shutdown_stops_the_vm_with_vmctl_stop(tmp_path, fake):
+    state = make_state(tmp_path, fake, shutdown_timeout="5s")
+    fake.vms["myvm"] = (7, fake.tty)
+    shutdown_step().run(state)
+    assert ["stop", "myvm"] in fake.calls and fake.vms == {}
+
+
+def test_shutdown_timeout_fires_and_forces(tmp_path, fake):
+    state = make_state(tmp_path, fake, shutdown_timeout="0.3s")
+    fake.vms["myvm"] = (7, fake.tty)
+    fake.ignore_graceful = True
+    with pytest.raises(PackwrapError, match="stopped by force"):
+        shutdown_step().run(state)
+    assert fake.calls[-1] == ["stop", "-fw", "myvm"] and fake.vms == {}
