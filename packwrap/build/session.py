@@ -304,7 +304,9 @@ class BuildSession:
             result.error = ui.mask(str(exc))
             result.details = [ui.mask(d) for d in getattr(exc, "details", [])]
             console = getattr(state.data, "last_console", None)
-            if not result.details and console is not None and not result.cancelled:
+            # the guest's last words explain a failed step, not a failed post-processor
+            in_steps = state.artifact is None
+            if not result.details and console is not None and in_steps and not result.cancelled:
                 result.details = [f"console: {line}" for line in console.tail(10)]
             elapsed = format_duration(time.monotonic() - start)
             what = "was cancelled" if result.cancelled else "errored"

@@ -491,6 +491,7 @@ def test_sigquit_during_a_build(tmp_path: Path, capsys, monkeypatch) -> None:
             state.data["console"] = Console()
             os.kill(os.getpid(), signal.SIGQUIT)
             state.sleep(0.3)
+            super().run(state)
 
     monkeypatch.setattr(FakeBuilder, "steps", lambda self, config: [Quit()])
     write(tmp_path, TEMPLATE)
@@ -499,3 +500,22 @@ def test_sigquit_during_a_build(tmp_path: Path, capsys, monkeypatch) -> None:
     out = capsys.readouterr().out
     assert "==> fake.a: last console lines:\n    fake.a console: boot>\n" in out
     assert signal.getsignal(signal.SIGQUIT) is before
+
+
+def test_post_processor_failure_fails_the_build_without_console_tail(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    class Console:
+        def tail(self, n: int) -> list[str]:
+            return ["CONGRATULATIONS!"]
+
+    class WithConsole(StepWork):
+        def run(self, state: State) -> None:
+            state.data["console"] = Console()  # the build succeeded; no disk file written
+
+    monkeypatch.setattr(FakeBuilder, "steps", lambda self, config: [WithConsole()])
+    write(tmp_path, TEMPLATE)
+    assert main(["build", "-only=fake.a", "t.pkr.hcl"]) == 1
+    err = capsys.readouterr().err
+    assert "errored after" in err and "checksum: cannot read out-a/disk.raw" in err
+    assert "CONGRATULATIONS" not in err
