@@ -79,6 +79,13 @@ QEMU_OPTIONS = [
     # packwrap's own
     Option("serial_console", BOOL, default=True, help="guest serial on a pty, logged and typed on"),
     Option("hermetic_network", BOOL, default=False, help="guest reaches only the HTTP server"),
+    Option(
+        "bios_serial_console",
+        BOOL,
+        default=True,
+        help="SeaBIOS text console (and BIOS boot loaders such as OpenBSD's) on the serial "
+        "line; no effect with firmware set",
+    ),
     Option("kernel", help="boot this kernel directly (-kernel), e.g. bsd.rd"),
     Option("initrd"),
     Option("kernel_args", default=""),

@@ -165,6 +165,7 @@ class QemuSpec:
     ssh_host_port: int | None = None  # hostfwd 127.0.0.1:<port> -> guest :22
     ssh_guest_port: int = 22
     no_reboot: bool = True
+    sercon_file: Path | None = None  # SeaBIOS serial console (see write_sercon_file)
     user_args: list[list[str]] = field(default_factory=list)  # qemuargs, already rendered
 
 
@@ -262,7 +263,20 @@ def control_args(spec: QemuSpec) -> list[str]:
     argv += ["-qmp", f"unix:{_opt(spec.qmp_path)},server=on,wait=off"]
     if spec.serial_console:
         argv += ["-chardev", "pty,id=ser0", "-serial", "chardev:ser0"]
+        if spec.sercon_file:
+            argv += ["-fw_cfg", f"name=etc/sercon-port,file={spec.sercon_file}"]
     return argv
+
+
+def write_sercon_file(directory: Path, port: int = 0x3F8) -> Path:
+    """The fw_cfg file that makes SeaBIOS mirror its text console (int 10h) and read its
+    keyboard (int 16h) on the serial port at `port` (COM1). Boot loaders that talk
+    through the BIOS, like OpenBSD's cdboot/biosboot on pc0, then show `boot>` on the
+    serial console and read what packwrap types there, as sgabios does under vmd.
+    SeaBIOS reads the value as a little-endian integer file of 2 bytes."""
+    path = directory / "sercon-port"
+    path.write_bytes(port.to_bytes(2, "little"))
+    return path
 
 
 def qemu_argv(spec: QemuSpec) -> list[str]:

@@ -107,6 +107,7 @@ class StepRunQemu(Step):
         self.qmp_dir: str | None = None
         self.vm: driver.QemuProcess | None = None
         self.console = None
+        self.fw_dir: str | None = None
         if boot != "install":
             self.name = f"start QEMU ({boot})"
 
@@ -119,6 +120,9 @@ class StepRunQemu(Step):
             self.qmp_dir = tempfile.mkdtemp(prefix="packwrap-qmp-")
             qmp_path = Path(self.qmp_dir) / "qmp.sock"
         spec = build_spec(state, qmp_path)
+        if config.serial_console and config.bios_serial_console and not config.firmware:
+            self.fw_dir = tempfile.mkdtemp(prefix="packwrap-fw-")
+            spec.sercon_file = driver.write_sercon_file(Path(self.fw_dir))
         console_log, qemu_log = log_paths(state)
         if self.boot == "disk":
             spec.iso_path = spec.kernel = spec.initrd = None
@@ -162,5 +166,6 @@ class StepRunQemu(Step):
             if self.vm.exit_code is None:
                 state.ui.message(f"Stopping QEMU (pid {self.vm.pid})")
             self.vm.stop()
-        if self.qmp_dir:
-            shutil.rmtree(self.qmp_dir, ignore_errors=True)
+        for tmp in (self.qmp_dir, self.fw_dir):
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)

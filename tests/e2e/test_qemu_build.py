@@ -121,6 +121,9 @@ def test_iso_build_installs_the_answers(packwrap, tmp_path, fixture_media):
 
     disk = project / "output" / "qemu" / "openbsd-76.qcow2"
     assert sorted(p.name for p in disk.parent.iterdir()) == [disk.name]  # logs live elsewhere
+    # The BIOS text console is on the serial line too (what OpenBSD's cdboot prints on).
+    console = next(project.rglob("*.console.log")).read_text(errors="replace")
+    assert "SeaBIOS" in console
     tree = installed(disk, "qcow2")
     conf = answers(project)
     assert tree["etc/myname"].decode().split(".")[0] == conf["system hostname"] == "e2ehost"

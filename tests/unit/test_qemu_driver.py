@@ -202,3 +202,11 @@ def test_python_guestfwd_relay_reaches_only_the_given_loopback_port():
 def test_guestfwd_command_falls_back_to_python(mocker):
     mocker.patch("shutil.which", return_value=None)
     assert driver.guestfwd_command().endswith("-m packwrap_qemu.fwd")
+
+
+def test_seabios_serial_console(tmp_path):
+    path = driver.write_sercon_file(tmp_path)
+    assert path.read_bytes() == b"\xf8\x03"  # COM1, little-endian
+    argv = qemu_argv(spec(sercon_file=path))
+    assert pairs(argv, "-fw_cfg") == [f"name=etc/sercon-port,file={path}"]
+    assert "-fw_cfg" not in qemu_argv(spec())
