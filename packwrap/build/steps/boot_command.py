@@ -7,6 +7,9 @@ then type the element. Lines typed are echo-checked before Enter is pressed
 or the element is listed in boot_secret_elements (those are also masked in logs).
 Needs state.data["console"] (a SerialConsole); template data from state.data
 "http_ip", "http_guest_port"/"http_port", "vm_name".
+Packer joins the elements before parsing; packwrap parses each element on its own
+(it waits between them), so a `<...>` tag split across two elements is typed literally.
+boot_keygroup_interval pauses between elements.
 """
 
 from __future__ import annotations
