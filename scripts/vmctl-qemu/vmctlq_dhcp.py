@@ -1,4 +1,6 @@
-"""Give the guest vmd's DHCP answer: router and DNS server = the tap address.
+"""The supervisor's packet filter: vmd's DHCP answer, and the clashing-port rewrite.
+
+1. Router and DNS server = the tap address in DHCP answers.
 
 QEMU's filter-redirector sends every packet slirp delivers to the guest (queue=tx) to
 a chardev as `<4-byte big-endian length><ethernet frame>`, and injects frames read
@@ -6,6 +8,10 @@ from a second chardev. The relay copies frames back unchanged, except slirp's DH
 offers/acks, to which it adds option 3 (router) and option 6 (DNS) when missing:
 slirp omits both under restrict=on, and OpenBSD's installer then asks
 "Default IPv4 route?", which an autoinstall cannot answer (vmd would have offered it).
+
+2. Ports slirp cannot forward (see vmctl's forward_ports): the guest's TCP packets to
+tap:<port> get the stand-in port (queue=rx filter), and slirp's answers from
+tap:<stand-in port> get <port> back, with the TCP checksum updated (RFC 1624).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 _COOKIE = b"\x63\x82\x53\x63"
 
@@ -73,6 +80,31 @@ def patch_dhcp(frame: bytes, router: bytes, dns: bytes) -> bytes:
     return frame[:14] + bytes(ip_hdr) + udp_hdr + bytes(bootp)
 
 
+def remap_port(frame: bytes, host: bytes, ports: dict[int, int], *, inbound: bool) -> bytes:
+    """Rewrite a TCP port of a frame to/from `host`: the destination port of the guest's
+    packets (inbound=True), the source port of slirp's answers (inbound=False)."""
+    if len(frame) < 14 + 20 or frame[12:14] != b"\x08\x00" or frame[14 + 9] != 6:
+        return frame
+    ip = 14
+    tcp = ip + (frame[ip] & 0x0F) * 4
+    addr = frame[ip + 16 : ip + 20] if inbound else frame[ip + 12 : ip + 16]
+    at = tcp + 2 if inbound else tcp
+    if addr != host or len(frame) < tcp + 18:
+        return frame
+    old = struct.unpack("!H", frame[at : at + 2])[0]
+    new = ports.get(old)
+    if new is None:
+        return frame
+    csum = struct.unpack("!H", frame[tcp + 16 : tcp + 18])[0]
+    total = (~csum & 0xFFFF) + (~old & 0xFFFF) + new
+    total = (total & 0xFFFF) + (total >> 16)
+    total = (total & 0xFFFF) + (total >> 16)
+    out = bytearray(frame)
+    out[at : at + 2] = struct.pack("!H", new)
+    out[tcp + 16 : tcp + 18] = struct.pack("!H", ~total & 0xFFFF)
+    return bytes(out)
+
+
 def _read_exact(conn: socket.socket, n: int) -> bytes | None:
     buf = b""
     while len(buf) < n:
@@ -83,9 +115,8 @@ def _read_exact(conn: socket.socket, n: int) -> bytes | None:
     return buf
 
 
-def relay(src: socket.socket, dst: socket.socket, router: str, dns: str) -> None:
-    """Copy frames from QEMU's outdev to its indev, patching DHCP answers, until EOF."""
-    r, d = socket.inet_aton(router), socket.inet_aton(dns)
+def relay(src: socket.socket, dst: socket.socket, transform: Callable[[bytes], bytes]) -> None:
+    """Copy frames from a QEMU outdev to its indev through `transform`, until EOF."""
     try:
         while True:
             head = _read_exact(src, 4)
@@ -94,41 +125,60 @@ def relay(src: socket.socket, dst: socket.socket, router: str, dns: str) -> None
             frame = _read_exact(src, struct.unpack("!I", head)[0])
             if frame is None:
                 return
-            patched = patch_dhcp(frame, r, d)
-            if patched is not frame:
-                print(f"vmctl-qemu: DHCP answer: added router/DNS {router}", file=sys.stderr)
-            frame = patched
+            frame = transform(frame)
             dst.sendall(struct.pack("!I", len(frame)) + frame)
     except OSError:
         return
 
 
+def slirp_to_guest(host: str, remap: dict[int, int]) -> Callable[[bytes], bytes]:
+    addr = socket.inet_aton(host)
+    back = {alt: port for port, alt in remap.items()}
+
+    def transform(frame: bytes) -> bytes:
+        patched = patch_dhcp(frame, addr, addr)
+        if patched is not frame:
+            print(f"vmctl-qemu: DHCP answer: added router/DNS {host}", file=sys.stderr)
+        return remap_port(patched, addr, back, inbound=False) if back else patched
+
+    return transform
+
+
+def guest_to_slirp(host: str, remap: dict[int, int]) -> Callable[[bytes], bytes]:
+    addr = socket.inet_aton(host)
+    return lambda frame: remap_port(frame, addr, remap, inbound=True)
+
+
 class FilterSockets:
-    """The two listening unix sockets QEMU's chardevs connect to, for interface idx."""
+    """Listening unix sockets for QEMU's filter chardevs (`<prefix>o<idx>` to read what
+    QEMU diverts, `<prefix>i<idx>` to hand it back), one pair per filter."""
 
-    def __init__(self, directory: str, idx: int):
-        self.paths = (f"{directory}/o{idx}", f"{directory}/i{idx}")
-        self.listeners = []
-        for path in self.paths:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.bind(path)
-            s.listen(1)
-            self.listeners.append(s)
+    def __init__(self, directory: str, idx: int, prefixes: tuple[str, ...] = ("",)):
+        self.pairs = []
+        for prefix in prefixes:
+            pair = []
+            for end in ("o", "i"):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.bind(f"{directory}/{prefix}{end}{idx}" if prefix else f"{directory}/{end}{idx}")
+                s.listen(1)
+                pair.append(s)
+            self.pairs.append(pair)
 
-    def start(self, router: str, dns: str, alive, timeout: float = 30) -> None:
-        """Accept QEMU's two connections (made while it starts) and relay in a thread."""
-        conns = []
+    def start(self, transforms, alive, timeout: float = 30) -> None:
+        """Accept QEMU's connections (made while it starts); relay each pair in a thread."""
         deadline = time.monotonic() + timeout
-        for s in self.listeners:
-            s.settimeout(0.2)
-            while True:
-                try:
-                    conn, _ = s.accept()
-                    break
-                except TimeoutError:
-                    if not alive() or time.monotonic() > deadline:
-                        raise RuntimeError("QEMU did not connect its network filter") from None
-            conn.settimeout(None)
-            conns.append(conn)
-            s.close()
-        threading.Thread(target=relay, args=(conns[0], conns[1], router, dns), daemon=True).start()
+        for pair, transform in zip(self.pairs, transforms, strict=True):
+            conns = []
+            for s in pair:
+                s.settimeout(0.2)
+                while True:
+                    try:
+                        conn, _ = s.accept()
+                        break
+                    except TimeoutError:
+                        if not alive() or time.monotonic() > deadline:
+                            raise RuntimeError("QEMU did not connect its packet filter") from None
+                conn.settimeout(None)
+                conns.append(conn)
+                s.close()
+            threading.Thread(target=relay, args=(*conns, transform), daemon=True).start()

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from vmctlq_common import locked, read_json, write_json  # noqa: E402
-from vmctlq_dhcp import FilterSockets  # noqa: E402
+from vmctlq_dhcp import FilterSockets, guest_to_slirp, slirp_to_guest  # noqa: E402
 
 requests: list[str] = []
 
@@ -40,7 +40,9 @@ def main(d: Path, vm_id: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: requests.append("force"))
     signal.signal(signal.SIGINT, lambda *_: requests.append("force"))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    filters = [FilterSockets(rec["filter_dir"], i) for i in range(rec.get("nlocal", 0))]
+    remap = {int(k): v for k, v in (rec.get("remap") or {}).items()}
+    prefixes = ("", "g") if remap else ("",)
+    filters = [FilterSockets(rec["filter_dir"], i, prefixes) for i in range(rec.get("nlocal", 0))]
     proc = subprocess.Popen(
         rec["qemu_argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr
     )
@@ -51,7 +53,8 @@ def main(d: Path, vm_id: int) -> int:
     reason = "exited"
     try:
         for f, (_net, host, _guest) in zip(filters, rec.get("local", []), strict=True):
-            f.start(router=host, dns=host, alive=lambda: proc.poll() is None)
+            transforms = [slirp_to_guest(host, remap), guest_to_slirp(host, remap)]
+            f.start(transforms[: len(prefixes)], alive=lambda: proc.poll() is None)
         qmp = Qmp(proc)
         qmp.command("qmp_capabilities")
         chardevs = qmp.command("query-chardev")

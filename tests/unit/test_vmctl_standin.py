@@ -131,16 +131,49 @@ def test_unknown_vm(tmp_path):
     assert vmctl(st, "wait", "ghost").stderr == "waiting for vm ghost: vm not found\n"
 
 
-def test_forwarded_ports_skip_slirp_byte_swap_conflicts(monkeypatch):
+def test_forwarded_ports_work_around_slirp_byte_swap_conflicts(monkeypatch):
     vmctl_mod = load("vmctl")
     monkeypatch.delenv("VMCTL_QEMU_FORWARD_PORTS", raising=False)
-    ports = vmctl_mod.forward_ports()
+    ports, remap = vmctl_mod.forward_ports()
     assert len(ports) == 994 and ports[0] == 8000 and ports[-1] == 8999
-    assert sorted(set(range(8000, 9000)) - set(ports)) == [8480, 8736, 8737, 8992, 8993, 8994]
-    for p in ports:  # no kept port is the byte-swap of another kept port
-        assert p == ((p & 0xFF) << 8 | p >> 8) or ((p & 0xFF) << 8 | p >> 8) not in ports
+    assert sorted(remap) == [8480, 8736, 8737, 8992, 8993, 8994]  # every port is served
+    registered = ports + list(remap.values())
+    assert len(set(registered)) == len(registered)
+    for p in registered:  # no two registered ports are each other's byte swap
+        assert ((p & 0xFF) << 8 | p >> 8) not in set(registered) - {p}
     monkeypatch.setenv("VMCTL_QEMU_FORWARD_PORTS", "8080,9000-9002")
-    assert vmctl_mod.forward_ports() == [8080, 9000, 9001, 9002]
+    assert vmctl_mod.forward_ports() == ([8080, 9000, 9001, 9002], {})
+
+
+def tcp_frame(src: str, sport: int, dst: str, dport: int) -> bytes:
+    payload = b"GET / HTTP/1.0\r\n\r\n"
+    s, d = socket.inet_aton(src), socket.inet_aton(dst)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, 0x18, 512, 0, 0) + payload
+    pseudo = s + d + struct.pack("!BBH", 0, 6, len(tcp))
+    dhcp = load("vmctlq_dhcp.py")
+    csum = dhcp._checksum(pseudo + tcp)
+    tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0, s, d)
+    return b"\x52\x55\x0a\x00\x02\x02" + b"\xfe\xe1\xba\xd0\x00\x40" + b"\x08\x00" + ip + tcp
+
+
+def tcp_checksum_ok(frame: bytes) -> bool:
+    dhcp = load("vmctlq_dhcp.py")
+    ip, tcp = frame[14:34], frame[34:]
+    return dhcp._checksum(ip[12:20] + struct.pack("!BBH", 0, 6, len(tcp)) + tcp) == 0
+
+
+def test_port_rewrite_keeps_tcp_checksums_valid():
+    dhcp = load("vmctlq_dhcp.py")
+    host = socket.inet_aton("100.64.1.2")
+    out = dhcp.remap_port(tcp_frame("100.64.1.3", 40000, "100.64.1.2", 8994), host,
+                          {8994: 60001}, inbound=True)  # fmt: skip
+    assert struct.unpack("!H", out[36:38])[0] == 60001 and tcp_checksum_ok(out)
+    back = dhcp.remap_port(tcp_frame("100.64.1.2", 60001, "100.64.1.3", 40000), host,
+                           {60001: 8994}, inbound=False)  # fmt: skip
+    assert struct.unpack("!H", back[34:36])[0] == 8994 and tcp_checksum_ok(back)
+    other = tcp_frame("100.64.1.3", 40000, "100.64.1.2", 8123)
+    assert dhcp.remap_port(other, host, {8994: 60001}, inbound=True) == other
 
 
 def test_local_pair_matches_vmctl_8():
