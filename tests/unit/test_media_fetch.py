@@ -518,3 +518,13 @@ def test_signed_list_is_cached_and_reverified(tmp_path, mirror, server, keys, ot
     # Another key does not accept the cached list: it needs the network, which is gone.
     with pytest.raises(PackwrapError, match="could not fetch SHA256.sig from any mirror"):
         run(tmp_path, [server.url], signify_key=other_keys.pub)
+
+
+def test_checksum_file_on_disk(tmp_path, mirror, server):
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text(f"{mirror.sha256('bsd.rd')}  bsd.rd\n")
+    base = server.url + "/7.6/amd64"
+    result = run(tmp_path, [base], release=None, filename="bsd.rd", checksum=f"file:{sums}")
+    assert result.how == f"checksum: sha256:{mirror.sha256('bsd.rd')} (--checksum) -> bsd.rd OK"
+    with pytest.raises(PackwrapError, match="cannot read checksum file"):
+        run(tmp_path, [base], release=None, filename="bsd.rd", checksum="file:/no/such/sums")
