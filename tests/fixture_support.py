@@ -75,29 +75,44 @@ def _disk_head(disk: str | os.PathLike, fmt: str, max_bytes: int) -> bytes:
     size = json.loads(
         subprocess.run(
             ["qemu-img", "info", "--output=json", "-f", fmt, str(disk)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     )["virtual-size"]
     count = min(size, max_bytes) // (1 << 20) or 1
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "head.raw"
         subprocess.run(
-            ["qemu-img", "dd", "-f", fmt, "-O", "raw", f"if={disk}", f"of={raw}",
-             "bs=1M", f"count={count}"],
-            check=True, capture_output=True,
+            [
+                "qemu-img",
+                "dd",
+                "-f",
+                fmt,
+                "-O",
+                "raw",
+                f"if={disk}",
+                f"of={raw}",
+                "bs=1M",
+                f"count={count}",
+            ],
+            check=True,
+            capture_output=True,
         )
         return raw.read_bytes()
 
 
-def installed_tar_members(disk: str | os.PathLike, fmt: str = "raw",
-                          max_bytes: int = 64 << 20) -> list[tarfile.TarInfo]:
+def installed_tar_members(
+    disk: str | os.PathLike, fmt: str = "raw", max_bytes: int = 64 << 20
+) -> list[tarfile.TarInfo]:
     """TarInfo of every member of the tar at the start of the disk."""
     with tarfile.open(fileobj=io.BytesIO(_disk_head(disk, fmt, max_bytes))) as tar:
         return tar.getmembers()
 
 
-def read_installed_tar(disk: str | os.PathLike, fmt: str = "raw",
-                       max_bytes: int = 64 << 20) -> dict[str, bytes | None]:
+def read_installed_tar(
+    disk: str | os.PathLike, fmt: str = "raw", max_bytes: int = 64 << 20
+) -> dict[str, bytes | None]:
     """{path: content} of the installed tree ('etc/myname' style paths)."""
     out: dict[str, bytes | None] = {}
     with tarfile.open(fileobj=io.BytesIO(_disk_head(disk, fmt, max_bytes))) as tar:
@@ -172,10 +187,21 @@ class QemuGuest:
                                           append='pwfixture.mode=installed', ssh_port=N)
     """
 
-    def __init__(self, workdir: str | os.PathLike, disk: str | os.PathLike, *,
-                 disk_format: str = "raw", kernel: bool = False, iso: str | None = None,
-                 append: str = "", http_port: int | None = None, ssh_port: int | None = None,
-                 fixture: Path | None = None, memory: str = "256", extra: list[str] = ()):
+    def __init__(
+        self,
+        workdir: str | os.PathLike,
+        disk: str | os.PathLike,
+        *,
+        disk_format: str = "raw",
+        kernel: bool = False,
+        iso: str | None = None,
+        append: str = "",
+        http_port: int | None = None,
+        ssh_port: int | None = None,
+        fixture: Path | None = None,
+        memory: str = "256",
+        extra: list[str] = (),
+    ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         fx = fixture or fixture_dir()
@@ -186,24 +212,33 @@ class QemuGuest:
             netdev += f",guestfwd=tcp:{GUEST_HTTP_IP}:80-cmd:busybox nc 127.0.0.1 {http_port}"
         if ssh_port:
             netdev += f",hostfwd=tcp:127.0.0.1:{ssh_port}-:22"
-        argv = [
-            "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-cpu", "max",
-            "-m", memory, "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
-            "-no-reboot", "-S",
-            "-chardev", "pty,id=ser0", "-serial", "chardev:ser0",
-            "-drive", f"file={disk},if=none,id=d0,format={disk_format}",
-            "-device", "virtio-blk-pci,drive=d0",
-            "-netdev", netdev, "-device", "virtio-net-pci,romfile=,netdev=n0",
-            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
-        ]
+        # q35, TCG (KVM does not work on the CI machines), no defaults,
+        # -no-reboot (the installer's reboot ends the VM), paused until cont.
+        fixed = "-machine q35 -accel tcg -cpu max -smp 1 -nodefaults -no-user-config"
+        fixed += " -display none -no-reboot -S -chardev pty,id=ser0 -serial chardev:ser0"
+        fixed += " -device virtio-blk-pci,drive=d0 -device virtio-net-pci,romfile=,netdev=n0"
+        argv = ["qemu-system-x86_64", *fixed.split(), "-m", memory]
+        argv += ["-drive", f"file={disk},if=none,id=d0,format={disk_format}"]
+        argv += ["-netdev", netdev, "-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
         if kernel:
-            argv += ["-kernel", str(fx / "bsd.rd"), "-initrd", str(fx / "bsd.rd.initrd"),
-                     "-append", f"{BASE_APPEND} {append}".strip()]
+            argv += [
+                "-kernel",
+                str(fx / "bsd.rd"),
+                "-initrd",
+                str(fx / "bsd.rd.initrd"),
+                "-append",
+                f"{BASE_APPEND} {append}".strip(),
+            ]
         if iso:
             # virtio-scsi CD, like vmd's vioscsi cd0; SeaBIOS boots from it.
-            argv += ["-drive", f"file={iso},if=none,id=cd0,media=cdrom,format=raw,readonly=on",
-                     "-device", "virtio-scsi-pci,id=scsi0",
-                     "-device", "scsi-cd,drive=cd0,bus=scsi0.0,bootindex=0"]
+            argv += [
+                "-drive",
+                f"file={iso},if=none,id=cd0,media=cdrom,format=raw,readonly=on",
+                "-device",
+                "virtio-scsi-pci,id=scsi0",
+                "-device",
+                "scsi-cd,drive=cd0,bus=scsi0.0,bootindex=0",
+            ]
         argv += list(extra)
         self.argv = argv
         self.log_path = self.workdir / "serial.log"
@@ -212,7 +247,7 @@ class QemuGuest:
         self._lock = threading.Condition()
         self._eof = False
         self.proc: subprocess.Popen | None = None
-        self._stderr = open(self.workdir / "qemu.stderr", "wb")
+        self._stderr = open(self.workdir / "qemu.stderr", "wb")  # noqa: SIM115 (lives with QEMU)
 
     # -- lifecycle --------------------------------------------------------
 
@@ -231,7 +266,7 @@ class QemuGuest:
         pty = next(c["filename"] for c in chardevs if c["label"] == "ser0").removeprefix("pty:")
         self.fd = os.open(pty, os.O_RDWR | os.O_NOCTTY)
         tty.setraw(self.fd)
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed with the reader)
         threading.Thread(target=self._reader, daemon=True).start()
         threading.Thread(target=self._qmp_reader, daemon=True).start()
         self._qmp_send("cont")
@@ -342,8 +377,10 @@ class QemuGuest:
 
     def _exit_info(self) -> str:
         rc = self.proc.poll() if self.proc else None
-        return (f"QEMU exited (rc={rc}, events={self.shutdown_reasons()}, "
-                f"stderr={self.stderr_text().strip()[-300:]!r})")
+        return (
+            f"QEMU exited (rc={rc}, events={self.shutdown_reasons()}, "
+            f"stderr={self.stderr_text().strip()[-300:]!r})"
+        )
 
     def type(self, text: str) -> None:
         """Type text; '\\n' is sent as CR, as a terminal's Enter key."""
@@ -359,22 +396,25 @@ class QemuGuest:
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise GuestError(f"QEMU still running after {timeout}s; console tail:\n"
-                             f"{self.tail()}") from None
+            raise GuestError(
+                f"QEMU still running after {timeout}s; console tail:\n{self.tail()}"
+            ) from None
         self.t_exit = time.monotonic()
         # Let the readers drain the last output and events.
         with self._lock:
             end = time.monotonic() + 2
             while not self._eof and time.monotonic() < end:
                 self._lock.wait(0.1)
-            while "SHUTDOWN" not in [e.get("event") for e in self.events] \
-                    and time.monotonic() < end:
+            while (
+                "SHUTDOWN" not in [e.get("event") for e in self.events] and time.monotonic() < end
+            ):
                 self._lock.wait(0.1)
         return rc
 
 
-def autoinstall(guest: QemuGuest, url: str = f"http://{GUEST_HTTP_IP}/install.conf",
-                timeout: float = 60) -> None:
+def autoinstall(
+    guest: QemuGuest, url: str = f"http://{GUEST_HTTP_IP}/install.conf", timeout: float = 60
+) -> None:
     """Type the autoinstall boot command: 'A', then the response file URL."""
     guest.answer(r"\(I\)nstall, \(U\)pgrade, \(A\)utoinstall or \(S\)hell\? ", "A", timeout)
     guest.answer(r"Response file location\? (\[[^\]]*\] )?", url, timeout)

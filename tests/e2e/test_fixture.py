@@ -116,16 +116,25 @@ Continue without verification = yes
     files = mirror_files({"site76.tgz": site, "site76-fxhost.tgz": site_host})
     files.update({"install.conf": conf, "template": TEMPLATE})
     disk = create_disk(work / "disk.qcow2", "1G", "qcow2")
-    with docroot(files) as (_, srv), \
-            QemuGuest(work, disk, disk_format="qcow2", kernel=True, http_port=srv.port) as g:
+    with (
+        docroot(files) as (_, srv),
+        QemuGuest(work, disk, disk_format="qcow2", kernel=True, http_port=srv.port) as g,
+    ):
         autoinstall(g)
         g.expect(r"CONGRATULATIONS! Your OpenBSD install has been successfully completed!", 60)
         rc = g.wait_exit(30)
         elapsed = g.t_exit - g.t_cont
         console, reasons, requests = g.text(), g.shutdown_reasons(), list(srv.requests)
     return {
-        "disk": disk, "rc": rc, "reasons": reasons, "console": console, "elapsed": elapsed,
-        "requests": requests, "root_key": root_key, "root_pub": root_pub, "user_pub": user_pub,
+        "disk": disk,
+        "rc": rc,
+        "reasons": reasons,
+        "console": console,
+        "elapsed": elapsed,
+        "requests": requests,
+        "root_key": root_key,
+        "root_pub": root_pub,
+        "user_pub": user_pub,
         "tree": read_installed_tar(disk, "qcow2"),
     }
 
@@ -144,8 +153,16 @@ def test_autoinstall_writes_the_installed_system(installed):
     assert t["etc/installurl"] == b"http://10.0.2.100/pub/OpenBSD\n"
     assert t["etc/disklabel.template"].decode() == TEMPLATE
     sets = t["var/db/installed.SETS"].decode().split()
-    assert sets == ["bsd", "bsd.rd", "base76.tgz", "comp76.tgz", "man76.tgz", "site76.tgz",
-                    "site76-fxhost.tgz", "BUILDINFO"]
+    assert sets == [
+        "bsd",
+        "bsd.rd",
+        "base76.tgz",
+        "comp76.tgz",
+        "man76.tgz",
+        "site76.tgz",
+        "site76-fxhost.tgz",
+        "BUILDINFO",
+    ]
     # Site sets extracted last; install.site ran chrooted and removed itself.
     assert t["etc/site-generic"] == b"generic site set\n"
     assert t["etc/site-host"] == b"host site set\n"
@@ -157,46 +174,50 @@ def test_autoinstall_writes_the_installed_system(installed):
     assert ROOT_HASH not in marker and "Password for root" not in marker
     assert "GET /pub/OpenBSD/7.6/amd64/site76-fxhost.tgz" in " ".join(installed["requests"])
     # The questions, in order, with their defaults, as the console shows them.
-    prompts_in_order(console, [
-        "Welcome to the OpenBSD/amd64 7.6 installation program.",
-        "(I)nstall, (U)pgrade, (A)utoinstall or (S)hell? A",
-        "Response file location? [http://10.0.2.2/install.conf] http://10.0.2.100/install.conf",
-        "Performing non-interactive install...",
-        "Terminal type? [vt220] vt220",
-        "System hostname? (short form, e.g. 'foo') fxhost",
-        "Network interface to configure? (name, lladdr, '?', or 'done') [vio0] vio0",
-        "IPv4 address for vio0? (or 'autoconf' or 'none') [autoconf] autoconf",
-        "IPv6 address for vio0? (or 'autoconf' or 'none') [none] none",
-        "Network interface to configure? (name, lladdr, '?', or 'done') [done] done",
-        "Default IPv4 route? (IPv4 address or 'none') none",
-        "DNS nameservers? (IP address list or 'none') [none] none",
-        "Password for root account? <provided>",
-        "Public ssh key for root account? [none] ssh-ed25519 ",
-        "Start sshd(8) by default? [yes] yes",
-        "Change the default console to com0? [yes] yes",
-        "Which speed should com0 use? (or 'done') [115200] 115200",
-        "Setup a user? (enter a lower-case loginname, or 'no') [no] puffy",
-        "Full name for user puffy? [puffy] Puffy Fish",
-        "Password for user puffy? <provided>",
-        "Public ssh key for user puffy [none] ssh-ed25519 ",
-        "Allow root ssh login? (yes, no, prohibit-password) [no] prohibit-password",
-        "Which disk is the root disk? ('?' for details) [sd0] sd0",
-        "Encrypt the root disk with a (p)assphrase or (k)eydisk? [no] no",
-        "Use (W)hole disk MBR, whole disk (G)PT or (E)dit? [whole] whole",
-        "URL to autopartitioning template for disklabel? [none] http://10.0.2.100/template",
-        "Location of sets? (disk http nfs or 'done') [http] http",
-        "HTTP proxy URL? (e.g. 'http://proxy:8080', or 'none') [none] none",
-        "HTTP Server? (hostname or 'done') 10.0.2.100",
-        "Server directory? [pub/OpenBSD/7.6/amd64] pub/OpenBSD/7.6/amd64",
-        "Set name(s)? (or 'abort' or 'done') [done] -x* -game* +site*",
-        "Set name(s)? (or 'abort' or 'done') [done] done",
-        "Checksum test for site76.tgz failed. Continue anyway? [no] yes",
-        "Checksum test for site76-fxhost.tgz failed. Continue anyway? [no] yes",
-        "Unverified sets: site76.tgz site76-fxhost.tgz. Continue without verification? [no] yes",
-        "Location of sets? (disk http nfs or 'done') [done] done",
-        "What timezone are you in? ('?' for list) [UTC] Europe/Paris",
-        "CONGRATULATIONS! Your OpenBSD install has been successfully completed!",
-    ])
+    prompts_in_order(
+        console,
+        [
+            "Welcome to the OpenBSD/amd64 7.6 installation program.",
+            "(I)nstall, (U)pgrade, (A)utoinstall or (S)hell? A",
+            "Response file location? [http://10.0.2.2/install.conf] http://10.0.2.100/install.conf",
+            "Performing non-interactive install...",
+            "Terminal type? [vt220] vt220",
+            "System hostname? (short form, e.g. 'foo') fxhost",
+            "Network interface to configure? (name, lladdr, '?', or 'done') [vio0] vio0",
+            "IPv4 address for vio0? (or 'autoconf' or 'none') [autoconf] autoconf",
+            "IPv6 address for vio0? (or 'autoconf' or 'none') [none] none",
+            "Network interface to configure? (name, lladdr, '?', or 'done') [done] done",
+            "Default IPv4 route? (IPv4 address or 'none') none",
+            "DNS nameservers? (IP address list or 'none') [none] none",
+            "Password for root account? <provided>",
+            "Public ssh key for root account? [none] ssh-ed25519 ",
+            "Start sshd(8) by default? [yes] yes",
+            "Change the default console to com0? [yes] yes",
+            "Which speed should com0 use? (or 'done') [115200] 115200",
+            "Setup a user? (enter a lower-case loginname, or 'no') [no] puffy",
+            "Full name for user puffy? [puffy] Puffy Fish",
+            "Password for user puffy? <provided>",
+            "Public ssh key for user puffy [none] ssh-ed25519 ",
+            "Allow root ssh login? (yes, no, prohibit-password) [no] prohibit-password",
+            "Which disk is the root disk? ('?' for details) [sd0] sd0",
+            "Encrypt the root disk with a (p)assphrase or (k)eydisk? [no] no",
+            "Use (W)hole disk MBR, whole disk (G)PT or (E)dit? [whole] whole",
+            "URL to autopartitioning template for disklabel? [none] http://10.0.2.100/template",
+            "Location of sets? (disk http nfs or 'done') [http] http",
+            "HTTP proxy URL? (e.g. 'http://proxy:8080', or 'none') [none] none",
+            "HTTP Server? (hostname or 'done') 10.0.2.100",
+            "Server directory? [pub/OpenBSD/7.6/amd64] pub/OpenBSD/7.6/amd64",
+            "Set name(s)? (or 'abort' or 'done') [done] -x* -game* +site*",
+            "Set name(s)? (or 'abort' or 'done') [done] done",
+            "Checksum test for site76.tgz failed. Continue anyway? [no] yes",
+            "Checksum test for site76-fxhost.tgz failed. Continue anyway? [no] yes",
+            "Unverified sets: site76.tgz site76-fxhost.tgz."
+            " Continue without verification? [no] yes",
+            "Location of sets? (disk http nfs or 'done') [done] done",
+            "What timezone are you in? ('?' for list) [UTC] Europe/Paris",
+            "CONGRATULATIONS! Your OpenBSD install has been successfully completed!",
+        ],
+    )
     assert ROOT_HASH not in console and USER_HASH not in console
 
 
@@ -204,12 +225,18 @@ def test_missing_root_password_aborts_like_autoinstall(tmp_path):
     require_qemu()
     conf = "System hostname = nopw\nDefault IPv4 route = none\n"
     disk = create_disk(tmp_path / "disk.raw", "1G")
-    with docroot({"install.conf": conf}) as (_, srv), \
-            QemuGuest(tmp_path, disk, kernel=True, http_port=srv.port) as g:
+    with (
+        docroot({"install.conf": conf}) as (_, srv),
+        QemuGuest(tmp_path, disk, kernel=True, http_port=srv.port) as g,
+    ):
         autoinstall(g)
         m = g.expect(r'Question has no answer in response file: "password for root account\?"', 60)
-        g.expect(r"failed; check /tmp/ai/ai\.log\r?\n"
-                 r"\(I\)nstall, \(U\)pgrade, \(A\)utoinstall or \(S\)hell\? ", 30, start=m.end())
+        g.expect(
+            r"failed; check /tmp/ai/ai\.log\r?\n"
+            r"\(I\)nstall, \(U\)pgrade, \(A\)utoinstall or \(S\)hell\? ",
+            30,
+            start=m.end(),
+        )
         assert g.proc.poll() is None  # no reboot: the build would time out
     assert disk.read_bytes()[:512] == b"\0" * 512  # nothing was written
 
@@ -239,8 +266,10 @@ Set name(s) = -x* -game* -comp* -man*
     files = mirror_files()
     files["install.conf"] = conf
     disk = create_disk(tmp_path / "disk.raw", "1G")
-    with docroot(files) as (_, srv), \
-            QemuGuest(tmp_path, disk, kernel=True, http_port=srv.port) as g:
+    with (
+        docroot(files) as (_, srv),
+        QemuGuest(tmp_path, disk, kernel=True, http_port=srv.port) as g,
+    ):
         autoinstall(g)
         assert g.wait_exit(60) == 0
         console = g.text()
@@ -264,8 +293,10 @@ Directory does not contain SHA256.sig. Continue without verification = yes
 """
     disk = create_disk(tmp_path / "disk.raw", "1G")
     iso = fixture_dir() / "install76.iso"
-    with docroot({"install.conf": conf}) as (_, srv), \
-            QemuGuest(tmp_path, disk, iso=str(iso), http_port=srv.port) as g:
+    with (
+        docroot({"install.conf": conf}) as (_, srv),
+        QemuGuest(tmp_path, disk, iso=str(iso), http_port=srv.port) as g,
+    ):
         g.answer(r"boot> ", "set tty com0", 60)
         g.answer(r"boot> ", "boot")
         autoinstall(g)
@@ -304,8 +335,16 @@ def connect(port: int, key: paramiko.PKey, timeout: float = 60) -> paramiko.SSHC
         c = paramiko.SSHClient()
         c.set_missing_host_key_policy(paramiko.AutoAddPolicy())
         try:
-            c.connect("127.0.0.1", port=port, username="root", pkey=key, timeout=10,
-                      allow_agent=False, look_for_keys=False, banner_timeout=10)
+            c.connect(
+                "127.0.0.1",
+                port=port,
+                username="root",
+                pkey=key,
+                timeout=10,
+                allow_agent=False,
+                look_for_keys=False,
+                banner_timeout=10,
+            )
             return c
         except (paramiko.SSHException, OSError):
             c.close()
@@ -319,8 +358,14 @@ def test_installed_system_ssh_provisioning_survives_poweroff(installed, tmp_path
     disk = tmp_path / "disk.qcow2"
     shutil.copyfile(installed["disk"], disk)
     port = free_port()
-    with QemuGuest(tmp_path, disk, disk_format="qcow2", kernel=True,
-                   append="pwfixture.mode=installed", ssh_port=port) as g:
+    with QemuGuest(
+        tmp_path,
+        disk,
+        disk_format="qcow2",
+        kernel=True,
+        append="pwfixture.mode=installed",
+        ssh_port=port,
+    ) as g:
         g.expect(r"login: ", 60)
         c = connect(port, installed["root_key"])
         try:
@@ -346,9 +391,14 @@ def test_installed_system_can_ignore_shutdown(installed, tmp_path):
     disk = tmp_path / "disk.qcow2"
     shutil.copyfile(installed["disk"], disk)
     port = free_port()
-    with QemuGuest(tmp_path, disk, disk_format="qcow2", kernel=True,
-                   append="pwfixture.mode=installed pwfixture.ignore_shutdown=1",
-                   ssh_port=port) as g:
+    with QemuGuest(
+        tmp_path,
+        disk,
+        disk_format="qcow2",
+        kernel=True,
+        append="pwfixture.mode=installed pwfixture.ignore_shutdown=1",
+        ssh_port=port,
+    ) as g:
         g.expect(r"login: ", 60)
         c = connect(port, installed["root_key"])
         try:
