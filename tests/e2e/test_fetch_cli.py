@@ -48,6 +48,9 @@ def env(tmp_path):
     e["PACKWRAP_CACHE_DIR"] = str(tmp_path / "cache")
     e["PACKWRAP_SIGNIFY_DIR"] = str(tmp_path / "no-etc-signify")
     e.pop("XDG_CACHE_HOME", None)
+    for n in ("http", "https", "all"):  # loopback only: never through a proxy
+        e.pop(f"{n}_proxy", None)
+        e.pop(f"{n.upper()}_PROXY", None)
     return e
 
 

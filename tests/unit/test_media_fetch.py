@@ -36,6 +36,7 @@ pytestmark = pytest.mark.skipif(SIGNIFY is None, reason="signify-openbsd not ins
 SIZE = 4 << 20
 CHUNK = 256 << 10
 ISO = "/7.6/amd64/install76.iso"
+PROXY_VARS = [v for n in ("http", "https", "all") for v in (f"{n}_proxy", f"{n.upper()}_PROXY")]
 FAST = dl.Options(
     connect_timeout=10,
     read_timeout=10,
@@ -60,6 +61,8 @@ def other_keys(tmp_path_factory):
 def no_host_or_pinned_keys(monkeypatch, tmp_path):
     """Tests decide the key: no /etc/signify, no blueprint-pinned key."""
     monkeypatch.setenv("PACKWRAP_SIGNIFY_DIR", str(tmp_path / "no-such-signify-dir"))
+    for var in PROXY_VARS:  # loopback only: never through a proxy a CI box may set
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(keys_mod, "pinned_key_path", lambda release: None)
 
 
