@@ -111,7 +111,8 @@ class SshCommunicator:
         if settings.private_key_file:
             try:
                 pkey = paramiko.PKey.from_path(str(settings.private_key_file))
-            except (OSError, paramiko.SSHException) as exc:
+            except (OSError, ValueError, paramiko.SSHException) as exc:
+                # ValueError: the cryptography backend rejecting a damaged key
                 raise PackwrapError(
                     f"cannot read ssh_private_key_file {settings.private_key_file}: {exc}"
                 ) from None
