@@ -25,6 +25,10 @@ class ExprSyntaxError(Exception):
         self.pos = pos
 
 
+# ASCII only: str.isdigit() is also true for "²" and "٣", which int() may refuse.
+_DIGITS = frozenset("0123456789")
+
+
 @dataclass
 class Node:
     """One expression node. `kind` picks the evaluation rule; `pos` is a text offset."""
@@ -196,7 +200,7 @@ class Parser:
     def _digits(self) -> str:
         t, p = self.text, self.pos
         end = p
-        while end < len(t) and t[end].isdigit():
+        while end < len(t) and t[end] in _DIGITS:
             end += 1
         self.pos = end
         return t[p:end]
@@ -208,7 +212,7 @@ class Parser:
         if len(whole) > 300:  # beyond a float's range (and int()'s digit limit)
             raise self.error("number out of range", pos)
         value: int | float = int(whole)
-        if t.startswith(".", self.pos) and t[self.pos + 1 : self.pos + 2].isdigit():
+        if t.startswith(".", self.pos) and t[self.pos + 1 : self.pos + 2] in _DIGITS:
             self.pos += 1
             frac = self._digits()
             value = float(f"{whole}.{frac}")
@@ -234,7 +238,7 @@ class Parser:
         if pos >= len(t):
             raise self.error("expected an expression, found end of expression")
         c = t[pos]
-        if c.isdigit():
+        if c in _DIGITS:
             return self.number()
         if c == '"':
             self.pos += 1
