@@ -50,7 +50,7 @@ def _netmask(v: str, r: Release) -> str | None:
 
 
 def _prefixlen(v: str, r: Release) -> str | None:
-    if v.isdigit() and 0 <= int(v) <= 128:
+    if v.isascii() and v.isdigit() and len(v) <= 3 and int(v) <= 128:
         return None
     return f"{v!r} is not an IPv6 prefix length (0-128): the autoinstall aborts"
 
