@@ -111,7 +111,9 @@ def _check_boot(config: Config, problem: Problem) -> None:
             problem(f"{name} must not be negative", name)
     secrets = config.boot_secret_elements
     if not isinstance(secrets, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) or (isinstance(i, str) and i.isdigit())
+        isinstance(i, int)
+        and not isinstance(i, bool)
+        or (isinstance(i, str) and i.isascii() and i.isdigit() and len(i) < 10)
         for i in secrets
     ):
         problem(
