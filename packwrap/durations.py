@@ -36,12 +36,14 @@ def parse_duration(text: str | int | float, *, what: str = "duration") -> float:
         return float(text)
     s = str(text).strip()
     sign = 1.0
-    if s[:1] in "+-":
+    if s.startswith(("+", "-")):  # not `s[:1] in "+-"`: "" is in every string
         sign = -1.0 if s[0] == "-" else 1.0
         s = s[1:]
     if s == "0":
         return 0.0
     if re.fullmatch(r"\d+(\.\d+)?", s):
+        if not float(s) <= MAX_SECONDS:
+            raise PackwrapError(f"invalid {what} {_short(text)!r}: out of range")
         return sign * float(s)
     pos, ns = 0, 0
     while pos < len(s):
