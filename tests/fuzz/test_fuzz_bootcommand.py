@@ -101,3 +101,49 @@ def test_render_with_arbitrary_field_values(text: str, data: dict[str, str]) -> 
         bc.render(text, data)
     except PackwrapError as exc:
         assert_ours(exc)
+
+
+# --- the boot options as a builder prepares them -------------------------------------------
+
+_ANY = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 5),
+    st.text(max_size=5),
+    st.sampled_from(["0", "1", "²", "٣", "-1", "1.5", "5m", "1e400", "9" * 30]),
+)
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "boot_command": st.one_of(st.lists(BOOT_TEXT, max_size=3), _ANY),
+            "boot_expect": st.one_of(st.lists(st.text(max_size=5), max_size=4), _ANY),
+            "boot_secret_elements": st.one_of(st.lists(_ANY, max_size=3), _ANY),
+            "boot_wait": _ANY,
+            "boot_key_interval": _ANY,
+            "boot_keygroup_interval": _ANY,
+            "boot_expect_timeout": _ANY,
+            "boot_echo_check": _ANY,
+        },
+    )
+)
+@example({"boot_command": ["a"], "boot_secret_elements": ["²"]})  # int("²"): ValueError
+@example({"boot_command": ["a"], "boot_secret_elements": ["9" * 5000]})
+@example({"boot_expect_timeout": ""})  # parse_duration(""): IndexError
+@example({"boot_wait": "9" * 400})  # a bare number of seconds beyond float: inf
+def test_boot_options_answer_with_problems(values: dict) -> None:
+    count("bootcommand.options")
+    from packwrap.build.common_options import BOOT_CHECKS, BOOT_OPTIONS
+    from packwrap.config.schema import Schema, SourceBody
+
+    try:
+        _config, problems, _warnings = Schema(BOOT_OPTIONS, BOOT_CHECKS).prepare(
+            SourceBody(values, file="t.pkr.hcl", line=1)
+        )
+    except PackwrapError as exc:
+        assert_ours(exc)
+        return
+    for p in problems:
+        assert str(p.message) and "\n" not in p.message

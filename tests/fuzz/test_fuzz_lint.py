@@ -18,7 +18,7 @@ _VALUES = [
     "yes", "no", "a", "done", "http", "disk", "cd0", "sd0", "vio0", "dhcp", "none",
     "autoconf", "-*", "+site*", "*", "$2b$10$abcdefghijklmnopqrstuv", "US/Pacific",
     "{{ .HTTPIP }}:{{ .HTTPPort }}", "{{ .Nope }}", "{{", "/", "", "   ", "=", "\r",
-    "99999999999999999999", "-1", "sets/", "bsd.rd", "W", "E", "?", "http://x/",
+    "99999999999999999999", "-1", "²", "٣", "9" * 5000, "sets/", "bsd.rd", "W", "E", "?", "http://x/",
 ]  # fmt: skip
 KEY = st.one_of(st.sampled_from(_KEYS), st.text(max_size=20))
 VALUE = st.one_of(st.sampled_from(_VALUES), st.text(max_size=20))
@@ -35,6 +35,8 @@ RESPONSE = st.lists(LINE, max_size=25).map("\n".join)
 @given(RESPONSE, st.sampled_from(RELEASES))
 @example("Location of sets = disk\nLocation of sets = http\n" * 3, "7.6")
 @example("\u2028Set name(s) = -*\n", "7.6")
+@example("IPv6 prefix length for vio0 = ²\n", "7.6")  # "²".isdigit(): int() ValueError
+@example("IPv6 prefix length = " + "9" * 5000 + "\n", "7.6")
 def test_lint_arbitrary_lines(text: str, release: str) -> None:
     count("lint.response_file")
     try:
