@@ -223,3 +223,24 @@ def test_shutdown_timeout_fires_and_forces(tmp_path, fake):
     with pytest.raises(PackwrapError, match="stopped by force"):
         shutdown_step().run(state)
     assert fake.calls[-1] == ["stop", "-fw", "myvm"] and fake.vms == {}
+
+
+def test_gen_files_render_into_the_overlay_never_the_docroot(tmp_path, fake):
+    from packwrap_vmm.step_gen_files import StepGenFiles
+
+    docroot = tmp_path / "docroot"
+    (docroot / "sub").mkdir(parents=True)
+    (docroot / "myvm.autoinstall.tmpl").write_text("url=http://{{ .HTTPIP }}:{{ .HTTPPort }}/\n")
+    (docroot / "sub" / "myvm-disklabel.tmpl").write_text("name={{ .VMName }}\n")
+    (docroot / "other.tmpl").write_text("not mine")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    state = make_state(tmp_path, fake, http_directory=str(docroot), gen_files_extension="tmpl")
+    state.data.update(http_overlay_dir=str(overlay), http_ip="100.64.7.2", http_port=8123,
+                      vm_name="myvm")  # fmt: skip
+    StepGenFiles().run(state)
+    assert (overlay / "myvm.autoinstall").read_text() == "url=http://100.64.7.2:8123/\n"
+    assert (overlay / "sub" / "myvm-disklabel").read_text() == "name=myvm\n"
+    assert not (overlay / "other").exists()
+    assert sorted(p.name for p in docroot.rglob("*")) == [
+        "myvm-disklabel.tmpl", "myvm.autoinstall.tmpl", "other.tmpl", "sub"]  # fmt: skip
