@@ -244,3 +244,28 @@ def test_gen_files_render_into_the_overlay_never_the_docroot(tmp_path, fake):
     assert not (overlay / "other").exists()
     assert sorted(p.name for p in docroot.rglob("*")) == [
         "myvm-disklabel.tmpl", "myvm.autoinstall.tmpl", "other.tmpl", "sub"]  # fmt: skip
+
+
+@pytest.mark.parametrize("on_error", ["cleanup", "abort"])
+def test_failed_build_cleans_up_unless_abort(tmp_path, fake, on_error):
+    from packwrap.build.runner import run_steps
+    from packwrap.build.step import Step
+
+    class Boom(Step):
+        name = "boom"
+
+        def run(self, state):
+            raise PackwrapError("install went wrong")
+
+    state = make_state(tmp_path, fake)
+    state.options.on_error = on_error
+    with pytest.raises(PackwrapError, match="install went wrong"):
+        run_steps([StepOutputDir(), StepCreateDisk(), StepStartVM("install"), Boom()], state)
+    disk = tmp_path / "out" / "myvm.raw"
+    if on_error == "abort":  # left for inspection, and the user is told what is left
+        assert disk.exists() and "myvm" in fake.vms
+        assert any(str(disk) in line for line in state.ui.lines)
+        assert any("vmctl stop -f -w myvm" in line for line in state.ui.lines)
+    else:
+        assert not disk.exists() and fake.vms == {}
+        assert ["stop", "-fw", "myvm"] in fake.calls
