@@ -487,7 +487,8 @@ def _one_request(
             etag = resp.headers.get("ETag")
             last_modified = resp.headers.get("Last-Modified")
             length = resp.headers.get("Content-Length")
-            length_i = int(length) if length and length.isdigit() else None
+            ok = length and length.isascii() and length.isdigit() and len(length) < 20
+            length_i = int(length) if ok else None
             if status == 206:
                 cr = _content_range(resp.headers.get("Content-Range"))
                 if cr is None or cr[0] != offset:
