@@ -173,6 +173,9 @@ class Rule:
     stall_seconds: float = 30.0  # ...for this long (interruptible by stop())...
     resume: threading.Event | None = None  # ...or until this event is set
     ignore_range: bool = False  # always send the whole file with 200
+    # lie about the size: the Content-Length header for a body of n bytes (the body sent
+    # is still the real one, then the connection closes: HTTP/1.0)
+    content_length: Callable[[int], str] | None = None
     times: int = -1
     before: Callable[[], None] | None = None  # run before serving (e.g. change the file)
 
@@ -348,7 +351,8 @@ def _make_handler(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
             length = size - start
             self.send_response(status)
             self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(length))
+            declared = rule.content_length(length) if rule and rule.content_length else length
+            self.send_header("Content-Length", str(declared))
             self.send_header("Accept-Ranges", "bytes")
             if server.use_etag:
                 self.send_header("ETag", etag)
