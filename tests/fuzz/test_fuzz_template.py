@@ -297,3 +297,43 @@ def _legacy_doc(draw: st.DrawFn) -> str:
 def test_legacy_json_documents(workdir: Path, text: str) -> None:
     count("template.legacy_json")
     _load(workdir / "t.json", text)
+
+
+# --- Packer-style command-line flags --------------------------------------------------------
+
+_FLAG_PIECES = [
+    "-var", "--var", "-var=", "-var-file", "-var-file=", "-only", "-only=a,b", "-except=",
+    "-on-error", "-on-error=abort", "-on-error=x", "-parallel-builds", "-parallel-builds=-1",
+    "-parallel-builds=²", "-parallel-builds=" + "9" * 5000, "-force", "-force=maybe",
+    "-debug=false", "-color=0", "-timestamp-ui", "-machine-readable", "--", "-", "t.pkr.hcl",
+    "a=b", "=", "n=1", "-x", "--unknown", "-syntax-only",
+]  # fmt: skip
+
+
+@given(
+    st.lists(st.one_of(st.sampled_from(_FLAG_PIECES), st.text(max_size=8)), max_size=8),
+    st.sampled_from(["build", "validate"]),
+)
+@example(["-parallel-builds=²"], "build")
+@example(["-parallel-builds=" + "9" * 5000], "build")
+def test_packer_flags(argv: list[str], command: str) -> None:
+    count("template.cli_flags")
+    from packwrap.template.cliargs import parse_packer_flags
+
+    try:
+        parse_packer_flags(argv, command=command)
+    except PackwrapError as exc:
+        assert_ours(exc)
+
+
+@given(st.one_of(JSON_VALUE.map(json.dumps), JSON_TEXT))
+def test_json_var_files(workdir: Path, text: str) -> None:
+    count("template.var_file_json")
+    path = workdir / "j.pkr.hcl"
+    path.write_text(_TEMPLATE_WITH_EXPR.format(expr="var.s", template="<wait>"))
+    vf = workdir / "x.pkrvars.json"
+    vf.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        load_template(path, var_files=[vf], env={})
+    except PackwrapError as exc:
+        assert_ours(exc)
