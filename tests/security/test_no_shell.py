@@ -79,6 +79,9 @@ def _is_string_command(arg: ast.expr) -> bool:
     return False
 
 
+SEEN_CALLS: list[str] = []  # subprocess calls the static pass inspected
+
+
 def _violations(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     aliases: dict[str, tuple[str, str]] = {}
@@ -100,6 +103,7 @@ def _violations(path: Path) -> list[str]:
         if callee in _FORBIDDEN:
             found.append(f"{rel}:{node.lineno}: {'.'.join(callee)}() runs a shell")
         if callee and callee[0] == "subprocess" and callee[1] in _SUBPROCESS_FUNCS:
+            SEEN_CALLS.append(f"{rel}:{node.lineno}")
             cmd = node.args[0] if node.args else None
             for kw in node.keywords:
                 if kw.arg == "args":
@@ -112,8 +116,12 @@ def _violations(path: Path) -> list[str]:
 def test_static_no_shell_and_no_string_commands() -> None:
     files = _python_files()
     assert len(files) > 50  # the walk really covers the code base
+    SEEN_CALLS.clear()
     problems = [v for f in files for v in _violations(f)]
     assert not problems, "\n".join(problems)
+    # not vacuous: qemu-img, xorriso, the KVM probe, QEMU, the packer hand-off and
+    # `packer validate` (vmctl goes through Driver's run seam: checked by the vmm test)
+    assert len(SEEN_CALLS) >= 6, SEEN_CALLS
 
 
 def test_static_check_catches_what_it_should(tmp_path: Path) -> None:
