@@ -320,6 +320,8 @@ def scp_upload(client: paramiko.SSHClient, path: str, data: bytes) -> None:
     assert ch.recv(1) == b"\0"
     ch.sendall(data + b"\0")
     assert ch.recv(1) == b"\0"
+    ch.shutdown_write()  # EOF: scp exits; wait for it, as Packer's scp does
+    assert ch.recv_exit_status() == 0
     ch.close()
 
 
