@@ -201,13 +201,17 @@ class QemuGuest:
         fixture: Path | None = None,
         memory: str = "256",
         extra: list[str] = (),
+        restrict: bool = True,
     ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         fx = fixture or fixture_dir()
         self.qmp_path = self.workdir / "qmp.sock"
         self.qmp_path.unlink(missing_ok=True)
-        netdev = "user,id=n0,restrict=on"
+        # restrict=on: the guest reaches nothing but the guestfwd/hostfwd
+        # (every test). restrict=False is Packer's network (benchmarks only):
+        # then slirp's DHCP also hands out a router and DNS.
+        netdev = "user,id=n0,restrict=on" if restrict else "user,id=n0"
         if http_port:
             netdev += f",guestfwd=tcp:{GUEST_HTTP_IP}:80-cmd:busybox nc 127.0.0.1 {http_port}"
         if ssh_port:
