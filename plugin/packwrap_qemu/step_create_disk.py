@@ -23,4 +23,4 @@ class StepCreateDisk(Step):
         extra = list((config.qemu_img_args or {}).get("create", []))
         driver.create_disk(path, config.format, size, extra)
         state.data["disk_path"] = path
-        state.data.setdefault("cleanup_hints", []).append(f"disk image: {path}")
+        state.data.setdefault("cleanup_hints", []).append(f"disk image: rm {path.resolve()}")

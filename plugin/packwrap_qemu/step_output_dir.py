@@ -47,7 +47,9 @@ class StepPrepareOutputDir(Step):
             shutil.rmtree(out)
         out.mkdir(parents=True)
         self.created = True
-        state.data.setdefault("cleanup_hints", []).append(f"output directory: {out}")
+        state.data.setdefault("cleanup_hints", []).append(
+            f"output directory: rm -r {out.resolve()}"
+        )
 
     def cleanup(self, state: State) -> None:
         if not (self.created and state.failed):

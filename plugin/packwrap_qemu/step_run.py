@@ -144,7 +144,7 @@ class StepRunQemu(Step):
         state.data["qemu_pid"] = vm.pid
         state.data["qemu_accelerator"] = spec.accel
         state.data.setdefault("cleanup_hints", []).append(
-            f"QEMU pid {vm.pid} may still be running: kill {vm.pid}"
+            f"QEMU (pid {vm.pid}) may still be running: kill {vm.pid}"
         )
         state.ui.message(f"QEMU pid {vm.pid}; its messages go to {qemu_log}")
         if config.serial_console:
