@@ -202,6 +202,7 @@ class QemuGuest:
         memory: str = "256",
         extra: list[str] = (),
         restrict: bool = True,
+        netdev_opts: str = "",
     ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -216,6 +217,8 @@ class QemuGuest:
             netdev += f",guestfwd=tcp:{GUEST_HTTP_IP}:80-cmd:busybox nc 127.0.0.1 {http_port}"
         if ssh_port:
             netdev += f",hostfwd=tcp:127.0.0.1:{ssh_port}-:22"
+        if netdev_opts:  # e.g. "bootfile=auto_install,hostname=foo" (netboot)
+            netdev += "," + netdev_opts
         # q35, TCG (KVM does not work on the CI machines), no defaults,
         # -no-reboot (the installer's reboot ends the VM), paused until cont.
         fixed = "-machine q35 -accel tcg -cpu max -smp 1 -nodefaults -no-user-config"

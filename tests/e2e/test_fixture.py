@@ -409,3 +409,37 @@ def test_installed_system_can_ignore_shutdown(installed, tmp_path):
             c.close()
         with pytest.raises(GuestError):
             g.wait_exit(3)
+
+
+def test_netboot_starts_autoinstall_and_finds_the_hostname_response_file(tmp_path):
+    """vmd -B net: autoinstall starts by itself; mode, host name and server
+    come from the DHCP lease (slirp bootfile/hostname; next-server given as
+    the guestfwd address since slirp's own is unreachable under restrict)."""
+    require_qemu()
+    conf = f"""\
+Password for root account = {ROOT_HASH}
+Default IPv4 route = none
+Location of sets = http
+HTTP Server = 10.0.2.100
+Set name(s) = -x* -game* -comp* -man*
+"""
+    files = mirror_files()
+    files["netvm-install.conf"] = conf
+    disk = create_disk(tmp_path / "disk.raw", "1G")
+    with (
+        docroot(files) as (_, srv),
+        QemuGuest(
+            tmp_path,
+            disk,
+            kernel=True,
+            http_port=srv.port,
+            append="pwfixture.netboot=1 pwfixture.next_server=10.0.2.100",
+            netdev_opts="bootfile=auto_install,hostname=netvm",
+        ) as g,
+    ):
+        assert g.wait_exit(60) == 0  # nothing typed at all
+        console, requests = g.text(), srv.requests
+    assert "Starting non-interactive mode in 5 seconds..." in console
+    assert "System hostname? (short form, e.g. 'foo') [netvm] netvm" in console
+    assert "GET /netvm-install.conf?path=7.6/amd64 HTTP/1.1" in requests
+    assert read_installed_tar(disk)["etc/myname"] == b"netvm.my.domain\n"
