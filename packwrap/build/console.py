@@ -16,6 +16,7 @@ import errno
 import os
 import re
 import select
+import termios
 import threading
 import time
 import tty
@@ -108,7 +109,8 @@ class SerialConsole:
         # QEMU sets its pty raw itself; keep setraw as a safeguard (no echo, no CR mangling).
         with contextlib.suppress(OSError):
             if os.isatty(self.fd):
-                tty.setraw(self.fd)
+                # TCSANOW, not the default TCSAFLUSH: keep what the guest already printed.
+                tty.setraw(self.fd, termios.TCSANOW)
         self.ui = ui
         self.cu_escape = cu_escape
         # Masked: our own secrets plus the build UI's (the template's sensitive values).
@@ -340,8 +342,16 @@ class SerialConsole:
             seen = self._await_echo(mark, text, echo_timeout, echo_quiet, sleep)
             if text in seen:
                 break
-            if attempt == 1 and not seen:
-                echoes = False  # nothing came back at all: this guest does not echo
+            if not seen:
+                if attempt == 1:
+                    # Nothing at all: the guest may not have been reading yet (keys typed
+                    # before it opened the line are lost). Retype once before concluding.
+                    if log:
+                        log("no echo from the guest; erasing the line and retyping once")
+                    self.write(KILL_LINE)
+                    self.wait_quiet(0.2, 1.0)
+                    continue
+                echoes = False  # still nothing: this guest does not echo
                 if log:
                     log("the guest does not echo typed keys; echo check off from here")
                 break

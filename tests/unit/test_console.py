@@ -199,10 +199,11 @@ def test_non_echoing_guest_is_detected(pty_pair) -> None:
         keys("secret"), "secret", sleep=time.sleep, log=logs.append, echo_timeout=0.5
     )
     assert echoes is False
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < 4
     time.sleep(0.2)
-    assert guest.lines == ["secret"]
-    assert "does not echo" in logs[0]
+    assert guest.lines == ["secret"]  # the retype after ^U leaves one clean line
+    assert "retyping once" in logs[0]  # keys may have been typed before the guest read
+    assert "does not echo" in logs[-1]
 
 
 def test_secret_line_not_checked_and_masked(pty_pair, tmp_path: Path) -> None:
