@@ -225,19 +225,29 @@ class Bench:
 
     def _vm_time(self, only: str) -> float | None:
         """QEMU start -> power-off, from the build log's step timestamps."""
-        name = only.replace("*", "")
-        logs = sorted((self.project / ".packwrap" / "logs").glob(f"packwrap-{name}*.log"),
-                      key=lambda p: p.stat().st_mtime)  # fmt: skip
-        if not logs:
+        log = self.project / ".packwrap" / "logs" / f"packwrap-{only}.log"
+        if "*" in only or not log.exists():
             return None
         start = end = None
-        for line in logs[-1].read_text().splitlines():
+        for line in log.read_text().splitlines():
             stamp = line.split(" ", 1)[0]
             if "step 'start QEMU': start" in line:
                 start = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
             if "step 'wait for power-off': done" in line:
                 end = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         return (end - start).total_seconds() if start and end else None
+
+    def bare_boot_script(self, iso: bool) -> float | None:
+        """bench/bare_boot.py (the fixture's own floor: its own install.conf, sets over
+        HTTP), QMP cont -> exit; None if the script is absent."""
+        script = REPO / "bench" / "bare_boot.py"
+        if not script.exists():
+            return None
+        argv = [PY, str(script), "-n", "1", "--json", *(["--iso"] if iso else [])]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError(f"bare_boot.py failed:\n{out.stdout[-800:]}{out.stderr[-800:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])["median"]["boot_to_poweroff"]
 
     def packer(self) -> float:
         self.n += 1
@@ -257,13 +267,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--skip-packer", action="store_true")
+    ap.add_argument(
+        "--iso",
+        action="store_true",
+        help="also: bench/bare_boot.py (kernel, ISO) and the blueprint's ISO build",
+    )
     ap.add_argument("--json", type=Path)
     ap.add_argument("--keep", type=Path, help="work in this directory and keep it")
     args = ap.parse_args()
     with_packer = not args.skip_packer and shutil.which("packer") is not None
     media = fixture_dir()
     results: dict[str, list[float]] = {k: [] for k in (
-        "bare", "packwrap_wall", "packwrap_vm", "packer", "one_build", "two_parallel")}  # fmt: skip
+        "bare", "packwrap_wall", "packwrap_vm", "packer", "one_build", "two_parallel",
+        "bare_boot_py", "bare_boot_py_iso", "iso_packwrap_wall", "iso_packwrap_vm")}  # fmt: skip
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="packwrap-bench-") as tmp:
         if args.keep:
@@ -282,6 +298,15 @@ def main() -> int:
             results["one_build"].append(wall)
             two, _ = bench.packwrap("qemu.bench*", "-parallel-builds=2")
             results["two_parallel"].append(two)
+            if args.iso:
+                for iso, key in ((False, "bare_boot_py"), (True, "bare_boot_py_iso")):
+                    value = bench.bare_boot_script(iso)
+                    if value is not None:
+                        results[key].append(value)
+                wall, vm = bench.packwrap("qemu.openbsd-76")
+                results["iso_packwrap_wall"].append(wall)
+                if vm is not None:
+                    results["iso_packwrap_vm"].append(vm)
             print(f"run {i + 1}/{args.runs}: " + ", ".join(
                 f"{k} {v[-1]:.2f}" for k, v in results.items() if v), flush=True)  # fmt: skip
     load_after = os.getloadavg()
@@ -299,6 +324,14 @@ def main() -> int:
         print(f"| packer 1.6.6 build (boot_wait 10s) | {summary(results['packer'])} |")
     print(f"| 1 build (wall) | {summary(results['one_build'])} |")
     print(f"| 2 builds, -parallel-builds=2 (wall) | {summary(results['two_parallel'])} |")
+    if args.iso:
+        print(f"| bench/bare_boot.py, bsd.rd (its own install.conf) | "
+              f"{summary(results['bare_boot_py'])} |")  # fmt: skip
+        print(f"| bench/bare_boot.py --iso | {summary(results['bare_boot_py_iso'])} |")
+        print(f"| packwrap build, ISO (blueprint source), QEMU start -> power-off | "
+              f"{summary(results['iso_packwrap_vm'])} |")  # fmt: skip
+        print(f"| packwrap build, ISO (blueprint source), whole command | "
+              f"{summary(results['iso_packwrap_wall'])} |")  # fmt: skip
     ratios = {}
     if "bare" in med:
         ratios["packwrap_wall/bare"] = med["packwrap_wall"] / med["bare"]
@@ -307,6 +340,13 @@ def main() -> int:
     if "packer" in med:
         ratios["packwrap_wall/packer"] = med["packwrap_wall"] / med["packer"]
     ratios["two_parallel/one_build"] = med["two_parallel"] / med["one_build"]
+    if "bare_boot_py_iso" in med and "iso_packwrap_wall" in med:
+        ratios["iso_packwrap_wall/bare_boot_py_iso"] = (
+            med["iso_packwrap_wall"] / med["bare_boot_py_iso"]
+        )
+        ratios["iso_packwrap_vm/bare_boot_py_iso"] = (
+            med["iso_packwrap_vm"] / med["bare_boot_py_iso"]
+        )
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}x")
     if args.json:
