@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, ClassVar
 
+from packwrap.build.step import Step
 from packwrap.config.schema import Config, Schema
+from packwrap.errors import PackwrapError
 from packwrap_qemu.artifact import make_artifact
 from packwrap_qemu.config import SCHEMA
 from packwrap_qemu.step_convert_disk import StepConvertDisk
@@ -25,7 +27,6 @@ from packwrap_qemu.step_wait_poweroff import StepWaitForPowerOff
 if TYPE_CHECKING:
     from packwrap.build.artifact import Artifact
     from packwrap.build.state import State
-    from packwrap.build.step import Step
 
 
 def _core_step(module: str, cls: str, config: Config) -> Step | None:
@@ -43,12 +44,27 @@ def _core_step(module: str, cls: str, config: Config) -> Step | None:
         return step_cls()
 
 
+class _NoProvisionersYet(Step):
+    """Until the provisioning steps land (see QemuBuilder.provisioning_steps), refuse a
+    build with provisioners up front rather than silently skipping them after the install."""
+
+    name = "check provisioners"
+
+    def run(self, state: State) -> None:
+        if state.provisioners:
+            raise PackwrapError(
+                "the qemu builder does not run provisioners yet; remove them from the build "
+                "block or build this source with `packer`"
+            )
+
+
 class QemuBuilder:
     type_name: ClassVar[str] = "qemu"
     schema: ClassVar[Schema] = SCHEMA
 
     def steps(self, config: Config) -> list[Step]:
         steps: list[Step | None] = [
+            *([] if self.provisioning_steps(config) else [_NoProvisionersYet()]),
             StepResolveMedia(),
             StepPrepareOutputDir(),
             StepCreateDisk(),

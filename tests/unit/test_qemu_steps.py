@@ -202,3 +202,12 @@ def test_output_dir_never_the_working_directory(tmp_path, monkeypatch):
     with pytest.raises(PackwrapError, match="working or template directory"):
         StepPrepareOutputDir().run(state)
     assert tmp_path.exists()
+
+
+def test_provisioners_are_refused_until_supported(tmp_path):
+    state = make_state(tmp_path)
+    first = QemuBuilder().steps(state.config)[0]
+    first.run(state)  # no provisioners: nothing to say
+    state.provisioners = [object()]
+    with pytest.raises(PackwrapError, match="does not run provisioners yet"):
+        first.run(state)
