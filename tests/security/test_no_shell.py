@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -298,3 +299,32 @@ def test_vmm_argv_keeps_hostile_paths_inert(tmp_path: Path, value: str) -> None:
     for flag, expected in (("-d", disk), ("-t", value), ("-b", f"/x/{value}"), ("-r", value)):
         assert start[start.index(flag) + 1] == expected
     assert start[-1] == "vm1" and stop[-1] == "vm1"
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="QEMU not installed")
+def test_qemu_opens_the_escaped_qmp_socket_path(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "a,server=off,b")
+    qmp = [a for a in qemu.control_args(spec) if a.startswith("unix:")][0]
+    proc = subprocess.Popen(
+        [
+            "qemu-system-x86_64",
+            "-machine",
+            "none",
+            "-display",
+            "none",
+            "-nodefaults",
+            "-S",
+            "-qmp",
+            qmp,
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not spec.qmp_path.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert spec.qmp_path.is_socket(), proc.stderr.read() if proc.poll() is not None else ""
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
