@@ -68,15 +68,6 @@ def install_conf(project: Path) -> Path:
     return project / "http" / "install.conf.pkr.in"
 
 
-def answer_default_route(project: Path) -> None:
-    """Hermetic mode: QEMU's restricted user network sends no router in its DHCP offer, so
-    the installer asks `Default IPv4 route?` with no default and aborts without an answer."""
-    conf = install_conf(project)
-    text = conf.read_text()
-    if "default ipv4 route" not in text.lower():
-        conf.write_text(text.rstrip("\n") + "\nDefault IPv4 route = none\n")
-
-
 def answers(project: Path) -> dict[str, str]:
     out = {}
     for line in install_conf(project).read_text().splitlines():
@@ -114,7 +105,6 @@ def test_iso_build_installs_the_answers(packwrap, tmp_path, fixture_media):
                     "-f", str(key)], check=True)  # fmt: skip
     project = new_project(packwrap, tmp_path, fixture_media, "hostname=e2ehost",
                           f"ssh_public_key_file={key}.pub", root_password="s3cret")  # fmt: skip
-    answer_default_route(project)
     result = build(packwrap, project, "qemu.*")
     assert result.rc == 0, result.out
     assert "Guest powered off" in result.out
@@ -140,7 +130,6 @@ def test_iso_build_installs_the_answers(packwrap, tmp_path, fixture_media):
 
 def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     project = new_project(packwrap, tmp_path, fixture_media, "hostname=kern")
-    answer_default_route(project)
     add_kernel_source(project, fixture_media)
     result = build(packwrap, project, "qemu.kernel")
     assert result.rc == 0, result.out
@@ -153,7 +142,6 @@ def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
 
 def test_aborted_install_fails_with_the_console_tail(packwrap, tmp_path, fixture_media):
     project = new_project(packwrap, tmp_path, fixture_media)
-    answer_default_route(project)
     conf = install_conf(project)
     conf.write_text("".join(ln for ln in conf.read_text().splitlines(keepends=True)
                             if not ln.lower().startswith("password for root")))  # fmt: skip
@@ -174,7 +162,6 @@ def test_aborted_install_fails_with_the_console_tail(packwrap, tmp_path, fixture
 @pytest.mark.parametrize("on_error", ["cleanup", "abort"])
 def test_sigint_mid_install(packwrap, tmp_path, fixture_media, on_error):
     project = new_project(packwrap, tmp_path, fixture_media)
-    answer_default_route(project)
     add_kernel_source(project, fixture_media, boot=NEVER_ANSWER)
     proc = packwrap.start("build", "-only=qemu.kernel", f"-on-error={on_error}", ".",
                           cwd=project)  # fmt: skip
@@ -245,7 +232,6 @@ def test_guest_reaches_only_the_builders_server(packwrap, tmp_path, fixture_medi
     try:
         project = new_project(packwrap, tmp_path, fixture_media,
                               f"hermetic_network={str(hermetic).lower()}")  # fmt: skip
-        answer_default_route(project)
         conf = install_conf(project)
         redirect = (f"Location of sets = http\nHTTP Server = 10.0.2.2:{listener.port}\n"
                     "Server directory = pub\n")  # fmt: skip
