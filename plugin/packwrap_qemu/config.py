@@ -114,7 +114,9 @@ def disk_size_arg(value: str) -> str:
     number, unit = m.groups()
     if int(number) <= 0:
         raise PackwrapError(f"disk_size {value!r}: must be greater than zero")
-    return number + (unit.upper() if unit and unit.lower() != "b" else "" if unit else "M")
+    if not unit:
+        return number + "M"
+    return number if unit.lower() == "b" else number + unit.upper()  # qemu-img: bytes unsuffixed
 
 
 def is_remote(url: str) -> bool:
