@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -106,6 +107,8 @@ def kvm_works(binary: str, cpu_model: str) -> bool:
     emulation failures, so the probe runs a guest and `auto` falls back to TCG)."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK) or shutil.which(binary) is None:
         return False
+    if not re.search(r"qemu-system-(x86_64|i386)$", binary):
+        return True  # the probe guest is x86 code: elsewhere, Packer's rule (/dev/kvm opens)
     with tempfile.TemporaryDirectory(prefix="packwrap-kvm-") as tmp:
         argv = [binary, "-machine", "pc", "-accel", "kvm", "-cpu", cpu_model, "-m", "16",
                 "-nodefaults", "-no-user-config", "-display", "none", "-bios", _probe_bios(tmp),
@@ -350,6 +353,10 @@ class Qmp:
     def closed(self) -> bool:
         return not self._reader.is_alive()
 
+    def wait_closed(self, timeout: float) -> None:
+        """Wait until QEMU closed the connection (all its events are read)."""
+        self._reader.join(timeout)
+
     def execute(self, command: str, timeout: float = 10.0, **arguments: Any) -> Any:
         msg: dict[str, Any] = {"execute": command}
         if arguments:
@@ -444,7 +451,7 @@ class QemuProcess:
     def shutdown_reason(self) -> str | None:
         """The last SHUTDOWN event's reason (guest-shutdown, guest-reset, host-signal...)."""
         if self.proc.poll() is not None:
-            self.qmp._reader.join(timeout=1)  # let the last events arrive
+            self.qmp.wait_closed(timeout=1)  # let the last events arrive
         reasons = self.qmp.shutdown_reasons()
         return reasons[-1] if reasons else None
 

@@ -210,3 +210,13 @@ def test_seabios_serial_console(tmp_path):
     argv = qemu_argv(spec(sercon_file=path))
     assert pairs(argv, "-fw_cfg") == [f"name=etc/sercon-port,file={path}"]
     assert "-fw_cfg" not in qemu_argv(spec())
+
+
+def test_kvm_probe_only_runs_x86_code_on_x86_emulators(mocker):
+    driver.kvm_works.cache_clear()
+    mocker.patch("os.access", return_value=True)
+    mocker.patch("shutil.which", return_value="/usr/bin/qemu-system-aarch64")
+    run = mocker.patch("subprocess.run")
+    assert driver.kvm_works("qemu-system-aarch64", "host") is True
+    run.assert_not_called()
+    driver.kvm_works.cache_clear()
