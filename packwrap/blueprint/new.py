@@ -93,6 +93,7 @@ def plan(
         # project (and later builds) may run anywhere
         if bp.variables[name].path and value:
             overrides[name] = str(Path(str(value)).expanduser().absolute())
+    _private_key_for_public(overrides)
     if PASSWORD_VAR in overrides:
         check_password_hash(str(overrides[PASSWORD_VAR]))
     target = Path(target) if target is not None else Path(blueprint_name)
@@ -103,6 +104,19 @@ def plan(
     trial = Plan(bp, options, {PASSWORD_VAR: LOCKED_PASSWORD, **overrides}, target, force)
     render_plan(trial)
     return p
+
+
+def _private_key_for_public(overrides: dict[str, Any]) -> None:
+    """communicator = "ssh" with ssh_public_key_file=KEY.pub: provisioning logs in with the
+    private half, so ssh_private_key_file defaults to KEY when that file exists."""
+    public = str(overrides.get("ssh_public_key_file") or "")
+    if (
+        overrides.get("communicator") == "ssh"
+        and public.endswith(".pub")
+        and not overrides.get("ssh_private_key_file")
+        and Path(public[: -len(".pub")]).is_file()
+    ):
+        overrides["ssh_private_key_file"] = public[: -len(".pub")]
 
 
 def settle_password(

@@ -90,7 +90,53 @@ def installer_values(values: Mapping[str, Any], base_dir: Path | None = None) ->
                 f"ssh_public_key_file {str(key_file)!r}: expected one OpenSSH public key line"
             )
         out["root_ssh_key"] = key
+    if values.get("communicator") == "ssh" and (values.get("ssh_username") or "root") == "root":
+        _root_login_for_provisioning(out, values, base_dir)
     return out
+
+
+#: Rendered per build by the HTTP server: the build's temporary public key.
+TEMPORARY_KEY = "{{ .SSHPublicKey }}"
+
+
+def _root_login_for_provisioning(
+    out: dict[str, Any], values: Mapping[str, Any], base_dir: Path | None
+) -> None:
+    """communicator = "ssh" as root: the installed system must accept the build's key.
+
+    - no root key and no ssh_private_key_file: the answer is `{{ .SSHPublicKey }}`, the
+      temporary key packwrap makes per build (removed again before shutdown);
+    - ssh_private_key_file without a root key: its public half (`<file>.pub`) is the answer;
+    - a root key (ssh_public_key_file / root_ssh_key) needs ssh_private_key_file, the
+      matching private key (`packwrap new` fills it in when `<key>.pub` has a sibling):
+      the installer takes one root key, so a temporary key could not be added to it.
+    PermitRootLogin `no` (the installer's default) would refuse root: it becomes
+    `prohibit-password` (keys only).
+    """
+    private = str(values.get("ssh_private_key_file") or "")
+    if not out.get("root_ssh_key"):
+        if not private:
+            out["root_ssh_key"] = TEMPORARY_KEY
+        else:
+            path = Path(private + ".pub").expanduser()
+            if base_dir is not None and not path.is_absolute():
+                path = base_dir / path
+            try:
+                out["root_ssh_key"] = path.read_text().strip()
+            except OSError:
+                raise PackwrapError(
+                    f'communicator = "ssh" with ssh_private_key_file {private!r}: its public '
+                    f"key {private}.pub is needed for root's authorized_keys (or set "
+                    "ssh_public_key_file)"
+                ) from None
+    elif not private:
+        raise PackwrapError(
+            'communicator = "ssh" with a root key (ssh_public_key_file): set '
+            "ssh_private_key_file to the matching private key, or leave the root key empty "
+            "for a temporary key per build"
+        )
+    if out.get("root_ssh_login", "no") == "no":
+        out["root_ssh_login"] = "prohibit-password"
 
 
 def _environment(bp: Blueprint, options: Options, values: Mapping[str, Any]):

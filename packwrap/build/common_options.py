@@ -195,7 +195,20 @@ COMM_OPTIONS = [
     Option("ssh_pty", BOOL, False),
     Option("ssh_disable_agent_forwarding", BOOL, False),
     Option("ssh_file_transfer_method", STRING, "scp", choices=("scp", "sftp")),
-    Option("ssh_clear_authorized_keys", BOOL, False, ignored=True),
+    # packwrap departs from Packer (default false): the per-build temporary key is removed
+    # from the image unless asked to keep it; a user's own key is never touched.
+    Option(
+        "ssh_clear_authorized_keys",
+        BOOL,
+        True,
+        help="Remove the temporary SSH key from the image before shutdown (packwrap: true).",
+    ),
+    Option(
+        "ssh_host_key_fingerprint",
+        STRING,
+        None,
+        help='packwrap: pin the guest\'s SSH host key ("SHA256:..."); else it is logged.',
+    ),
     Option("ssh_certificate_file", STRING, None),
 ]
 

@@ -2,17 +2,19 @@
 
 Steps (packer.md §3.2): media -> output dir -> disk -> HTTP address -> HTTP server
 (core) [-> site set (core)] -> SSH port forward -> QEMU -> boot command (core) ->
-wait for power-off -> [provisioning] -> convert disk.
+wait for power-off -> [communicator "ssh": temporary key (before the HTTP server), QEMU
+again on the installed disk -> connect -> provision -> remove the temporary key ->
+shutdown] -> convert disk.
 """
 
 from __future__ import annotations
 
 import importlib
+import time
 from typing import TYPE_CHECKING, ClassVar
 
 from packwrap.build.step import Step
 from packwrap.config.schema import Config, Schema
-from packwrap.errors import PackwrapError
 from packwrap_qemu.artifact import make_artifact
 from packwrap_qemu.config import SCHEMA
 from packwrap_qemu.step_convert_disk import StepConvertDisk
@@ -44,18 +46,23 @@ def _core_step(module: str, cls: str, config: Config) -> Step | None:
         return step_cls()
 
 
-class _NoProvisionersYet(Step):
-    """Until the provisioning steps land (see QemuBuilder.provisioning_steps), refuse a
-    build with provisioners up front rather than silently skipping them after the install."""
+def _wait_stopped(state: State, seconds: float) -> bool:
+    """StepShutdown's wait: True once the provisioning QEMU has exited."""
+    vm = state.data["qemu"]
+    deadline = state.deadline(seconds)
+    while vm.exit_code is None:
+        if time.monotonic() >= deadline:
+            return False
+        state.sleep(0.1)
+    return True
 
-    name = "check provisioners"
 
-    def run(self, state: State) -> None:
-        if state.provisioners:
-            raise PackwrapError(
-                "the qemu builder does not run provisioners yet; remove them from the build "
-                "block or build this source with `packer`"
-            )
+def _force_stop(state: State) -> None:
+    """Packer's driver.Stop: end the QEMU process (SIGTERM, then SIGKILL)."""
+    vm = state.data["qemu"]
+    if vm.exit_code is None:
+        state.ui.say(f"Stopping QEMU (pid {vm.pid}) by force")
+        vm.stop()
 
 
 class QemuBuilder:
@@ -64,11 +71,12 @@ class QemuBuilder:
 
     def steps(self, config: Config) -> list[Step]:
         steps: list[Step | None] = [
-            *([] if self.provisioning_steps(config) else [_NoProvisionersYet()]),
             StepResolveMedia(),
             StepPrepareOutputDir(),
             StepCreateDisk(),
             StepHTTPIPDiscover(),
+            # Before the HTTP server: install.conf may name {{ .SSHPublicKey }}.
+            *self._temporary_key_step(config),
             _core_step("http_server", "StepHTTPServer", config),
             _core_step("site_set", "StepSiteSet", config),
             StepPortForward(),
@@ -80,16 +88,43 @@ class QemuBuilder:
         ]
         return [s for s in steps if s is not None]
 
+    @staticmethod
+    def provisions(config: Config) -> bool:
+        """Packer's rule: communicator "ssh" (its default) boots the disk and connects."""
+        return config.get("communicator") == "ssh"
+
+    def _temporary_key_step(self, config: Config) -> list[Step]:
+        if not self.provisions(config):
+            return []
+        from packwrap.communicator.steps import StepTemporaryKey
+
+        return [StepTemporaryKey()]
+
     def provisioning_steps(self, config: Config) -> list[Step]:
         """After the install powered off: boot the disk, connect, provision, shut down.
 
-        The place for provisioning (issue 7): StepRunQemu(boot="disk") (the installed disk,
-        with the SSH hostfwd of StepPortForward), then StepConnect, StepProvision and a
-        shutdown step (shutdown_command, else stop; StepWaitForPowerOff gives the
-        shutdown_timeout wait and its error). With communicator = "none" there is nothing
-        to do, as in Packer.
+        QEMU runs a second time (StepRunQemu(boot="disk")): the install run ends on the
+        installer's reboot (-no-reboot), exactly as without provisioning, and the
+        provisioning run boots the installed disk without the install media (or
+        provision_kernel), like the reboot of a real machine whose CD was taken out. One
+        run could not drop the ISO nor change the kernel arguments at the reset.
+        The SSH port is the hostfwd StepPortForward chose (127.0.0.1:<port> -> guest:22).
+        communicator = "none": no second boot; provisioners are reported as skipped.
         """
-        return []
+        from packwrap.provision.step import StepProvision
+
+        if not self.provisions(config):
+            return [StepProvision()]
+        from packwrap.communicator.steps import StepCleanupTemporaryKey, StepConnect
+        from packwrap.provision.shutdown import StepShutdown
+
+        return [
+            StepRunQemu(boot="disk"),
+            StepConnect(),
+            StepProvision(),
+            StepCleanupTemporaryKey(),
+            StepShutdown(_wait_stopped, _force_stop),
+        ]
 
     def http_ip(self, config: Config, state: State) -> str:
         return state.data["http_ip"]

@@ -90,6 +90,14 @@ QEMU_OPTIONS = [
     Option("initrd"),
     Option("kernel_args", default=""),
     Option("no_reboot", BOOL, default=True, help="-no-reboot: the installer's reboot ends QEMU"),
+    # The provisioning boot (communicator = "ssh"): QEMU runs a second time on the installed
+    # disk, without the ISO. By default the BIOS boots the disk, as a real OpenBSD disk boots;
+    # these direct-kernel options are for disks that are not bootable by themselves (the
+    # test fixture: provision_kernel = bsd.rd, provision_kernel_args with
+    # pwfixture.mode=installed).
+    Option("provision_kernel", help="provisioning boot: boot this kernel (-kernel), not the disk"),
+    Option("provision_initrd", help="provisioning boot: -initrd (needs provision_kernel)"),
+    Option("provision_kernel_args", default="", help="provisioning boot: -append"),
 ]
 
 # Accepted so Packer templates load, but packwrap types on the serial console, not VNC.
@@ -146,6 +154,10 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
         problem("initrd needs kernel", "initrd")
     if config.kernel_args and not config.kernel:
         problem("kernel_args needs kernel", "kernel_args")
+    if config.provision_initrd and not config.provision_kernel:
+        problem("provision_initrd needs provision_kernel", "provision_initrd")
+    if config.provision_kernel_args and not config.provision_kernel:
+        problem("provision_kernel_args needs provision_kernel", "provision_kernel_args")
     if not config.serial_console and config.get("boot_command"):
         problem(
             "boot_command is typed on the serial console: it needs serial_console = true",

@@ -61,7 +61,8 @@ class StepResolveMedia(Step):
         urls = [config.iso_url] if config.iso_url else list(config.iso_urls)
         if urls:
             state.data["iso_path"] = self._iso(urls, config, state)
-        for key in ("kernel", "initrd"):
+        # The provisioning boot's kernel is checked now too: fail before the install.
+        for key in ("kernel", "initrd", "provision_kernel", "provision_initrd"):
             if config.get(key):
                 path = local_path(config[key])
                 if not path.is_file():

@@ -37,4 +37,5 @@ class StepPortForward(Step):
         port = free_port(config.host_port_min, config.host_port_max)
         state.data["ssh_host_port"] = port
         state.data["ssh_host"] = "127.0.0.1"
+        state.data["ssh_port"] = port  # what StepConnect dials (the guest's side is ssh_port)
         state.ui.message(f"Forwarding 127.0.0.1:{port} to the guest's port {config.ssh_port}")

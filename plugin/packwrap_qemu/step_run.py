@@ -125,8 +125,14 @@ class StepRunQemu(Step):
             spec.sercon_file = driver.write_sercon_file(Path(self.fw_dir))
         console_log, qemu_log = log_paths(state)
         if self.boot == "disk":
-            spec.iso_path = spec.kernel = spec.initrd = None
-            spec.kernel_args = ""
+            # The installed disk without the install media: the BIOS boots the disk, unless
+            # provision_kernel names a kernel for disks that cannot boot by themselves.
+            # No -no-reboot: a provisioner may reboot the guest; only a power-off ends QEMU.
+            spec.iso_path = None
+            spec.kernel = state.data.get("provision_kernel_path")
+            spec.initrd = state.data.get("provision_initrd_path")
+            spec.kernel_args = config.provision_kernel_args or ""
+            spec.no_reboot = False
             console_log = console_log.with_name(
                 console_log.name.replace(".console", ".disk.console")
             )

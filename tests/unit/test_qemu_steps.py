@@ -204,10 +204,15 @@ def test_output_dir_never_the_working_directory(tmp_path, monkeypatch):
     assert tmp_path.exists()
 
 
-def test_provisioners_are_refused_until_supported(tmp_path):
-    state = make_state(tmp_path)
-    first = QemuBuilder().steps(state.config)[0]
-    first.run(state)  # no provisioners: nothing to say
-    state.provisioners = [object()]
-    with pytest.raises(PackwrapError, match="does not run provisioners yet"):
-        first.run(state)
+def test_provisioning_steps_follow_the_communicator(tmp_path):
+    def names(**values):
+        return [s.name for s in QemuBuilder().steps(make_state(tmp_path, **values).config)]
+
+    none = names()
+    assert "connect" not in none and "temporary ssh key" not in none
+    assert none[-2:] == ["provision", "convert disk"]  # says provisioners are skipped
+    ssh = names(communicator="ssh", ssh_username="root")
+    assert ssh.index("temporary ssh key") < ssh.index("http server")
+    tail = ssh[ssh.index("wait for power-off") :]
+    assert tail == ["wait for power-off", "start QEMU (disk)", "connect", "provision",
+                    "remove temporary ssh key", "shutdown", "convert disk"]  # fmt: skip
