@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 #: What OpenBSD's installer prints when an autoinstall fails (install.sub).
 FAILURE_PATTERNS = re.compile(
     r"failed; check /tmp/ai/ai\.log|Question has no answer in response file"
+    r"|No response file found; non-interactive mode aborted"
 )
 SUCCESS_REASONS = ("guest-shutdown", "guest-reset")
 DEFAULT_TIMEOUT = 300.0

@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from packwrap.build.state import State
 
 #: What install.sub prints when autoinstall gives up (openbsd-install.md §1.1, §1.2).
-FAILURE_MARKERS = ("failed; check /tmp/ai/ai.log", "Question has no answer")
+FAILURE_MARKERS = (
+    "failed; check /tmp/ai/ai.log",
+    "Question has no answer",
+    "No response file found",  # the response file URL gave nothing (e.g. a 404)
+)
 
 
 class StepWaitInstall(Step):
