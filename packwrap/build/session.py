@@ -295,6 +295,7 @@ class BuildSession:
                     run_uuid=self.run_uuid,
                     ui=ui,
                     force=self.flags.force,
+                    cancel_event=self.cancel_event,
                 )
                 result.artifacts = run_chains(p.chains, artifact, ctx)
             elapsed = format_duration(time.monotonic() - start)
@@ -308,6 +309,9 @@ class BuildSession:
             in_steps = state.artifact is None
             if not result.details and console is not None and in_steps and not result.cancelled:
                 result.details = [f"console: {line}" for line in console.tail(10)]
+            if not in_steps and result.cancelled and state.artifact is not None:
+                # the steps finished: the image is complete, only post-processing stopped
+                result.details.append(f"kept (complete): {state.artifact.description}")
             elapsed = format_duration(time.monotonic() - start)
             what = "was cancelled" if result.cancelled else "errored"
             ui.emit(

@@ -10,6 +10,7 @@ files of dropped artifacts: it only leaves them out of the list.)
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from packwrap.config.schema import BOOL, Config, ConfigError, Option, Schema
-from packwrap.errors import PackwrapError
+from packwrap.errors import Cancelled, PackwrapError
 
 if TYPE_CHECKING:
     from packwrap.build.artifact import Artifact
@@ -46,6 +47,13 @@ class PPContext:
     ui: Ui
     force: bool = False
     cwd: Path = field(default_factory=Path.cwd)
+    #: The build's cancel event (SIGINT/SIGTERM): checked before each post-processor;
+    #: long ones (checksum) check it while they work.
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def check_cancelled(self, what: str) -> None:
+        if self.cancel_event.is_set():
+            raise Cancelled(f"interrupted during {what}")
 
 
 class PostProcessor(Protocol):
@@ -119,6 +127,7 @@ def run_chains(
     for chain in chains:
         prior = artifact
         for i, pp in enumerate(chain):
+            ctx.check_cancelled(f"post-processor {pp.type!r}")
             ctx.ui.say(f"Running post-processor: {pp.config.get('name') or ''} (type {pp.type})")
             new, keep = pp.impl.run(pp.config, prior, ctx)
             if pp.keep_input_artifact is not None and not (

@@ -9,14 +9,16 @@ it created; the input is always kept.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from packwrap.build.artifact import Artifact
 from packwrap.config.schema import LIST, STRING, Config, Option, Schema
-from packwrap.errors import PackwrapError
+from packwrap.errors import Cancelled, PackwrapError
 
 if TYPE_CHECKING:
     from packwrap.postprocess.base import PPContext
@@ -34,10 +36,13 @@ def _check(config: Config, problem) -> None:  # type: ignore[no-untyped-def]
             )
 
 
-def file_digest(path: Path, kind: str) -> str:
+def file_digest(path: Path, kind: str, check: Callable[[], None] | None = None) -> str:
+    """Hex digest of `path`; `check` runs between blocks (it raises to stop: Ctrl-C)."""
     h = hashlib.new(kind)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
+            if check is not None:
+                check()
             h.update(block)
     return h.hexdigest()
 
@@ -59,22 +64,33 @@ class ChecksumPostProcessor:
         data: dict[str, object] = dict(artifact.state.get("generated_data") or {})
         data.update(BuildName=ctx.build_name, BuilderType=ctx.builder_type)
         created: list[str] = []
-        for kind in config.checksum_types or ["md5"]:
-            data["ChecksumType"] = kind
-            target = Path(render(config.output or DEFAULT_OUTPUT, data, what="checksum output"))
-            if not target.is_absolute():
-                target = ctx.cwd / target
-            for name in artifact.files:
-                if not target.exists() and str(target) not in created:
-                    created.append(str(target))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    digest = file_digest(Path(name), kind)
-                except OSError as exc:
-                    raise PackwrapError(f"checksum: cannot read {name}: {exc.strerror}") from None
-                fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                with os.fdopen(fd, "a", encoding="utf-8") as fh:
-                    fh.write(f"{digest}\t{os.path.basename(name)}\n")
+        check = lambda: ctx.check_cancelled("post-processor 'checksum'")  # noqa: E731
+        try:
+            for kind in config.checksum_types or ["md5"]:
+                data["ChecksumType"] = kind
+                output = config.output or DEFAULT_OUTPUT
+                target = Path(render(output, data, what="checksum output"))
+                if not target.is_absolute():
+                    target = ctx.cwd / target
+                for name in artifact.files:
+                    if not target.exists() and str(target) not in created:
+                        created.append(str(target))
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        digest = file_digest(Path(name), kind, check)
+                    except OSError as exc:
+                        raise PackwrapError(
+                            f"checksum: cannot read {name}: {exc.strerror}"
+                        ) from None
+                    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                        fh.write(f"{digest}\t{os.path.basename(name)}\n")
+        except Cancelled:
+            # Ctrl-C while hashing a large image: no half-written checksum file is left.
+            for c in created:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(c)
+            raise
         files = [*artifact.files, *created]
         for c in created:
             ctx.ui.message(f"Checksums written to {c}")
