@@ -1,0 +1,339 @@
+"""`packwrap build` under injected faults, end to end on the fixture, both builders
+(qemu directly; openbsd-vmm through the vmctl stand-in first on PATH).
+
+- SIGINT / SIGTERM to the `packwrap build` process (by its pid) inside each step: exit
+  130, no QEMU / stand-in process left, the HTTP port closed, no artifact, manifest or
+  checksum left, and the build log names the interrupted step. With -on-error=abort: the
+  VM and disk are left, the printed hints say how to clean up, and doing what they say
+  leaves nothing behind.
+- kill -9 of the VM's QEMU mid-install: the build fails at once with the console tail.
+- A guest hanging at a prompt: the builder's timeout fires, with the console tail.
+- A docroot file the guest asks for is missing: the build log shows the 404, the error
+  shows the console tail.
+
+Signals land inside a step deterministically: long steps (boot command, install wait,
+post-processors hashing a 2G raw disk) are hit when their headline appears; steps that
+take milliseconds are hit through a test-only pause hook (tests/faults/build_support.py).
+The default run covers every step the issue lists with SIGINT and a subset with SIGTERM
+and -on-error=abort; PACKWRAP_FAULTS=full runs every step of both builders with both
+signals, with and without -on-error=abort. Counts go to $PACKWRAP_FAULT_COUNTS.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import TOOLS, pid_alive
+from tests.faults.build_support import (
+    INJECTED,
+    MARK,
+    QEMU_BOOT,
+    STANDIN,
+    SURVIVED,
+    VMM_BOOT,
+    FaultPackwrap,
+    artifact_files,
+    assert_no_processes,
+    assert_port_closed,
+    build_log,
+    cleanup_hints,
+    finish,
+    hint_commands,
+    http_port,
+    new_project,
+    output_dir,
+    run_hints,
+    wait_for_any,
+    write_counts,
+    write_source,
+)
+
+pytestmark = pytest.mark.e2e
+
+FULL = os.environ.get("PACKWRAP_FAULTS") == "full"
+PP = "post-processor checksum"  # not a step: the post-processing after the steps
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    trigger: str | None = None  # headline to wait for; None: the pause hook
+    disk: bool = True  # the disk exists once this step ran
+    vm: bool = False  # the VM runs while in this step
+    fmt: str = "raw"
+    default: tuple[str, ...] = ()  # "INT", "TERM", "abort": what the default run covers
+
+
+QEMU_STEPS = [
+    Step("check provisioners", disk=False),
+    Step("resolve boot media", disk=False),
+    Step("prepare output directory", disk=False, default=("INT",)),
+    Step("create disk", default=("INT", "TERM")),
+    Step("discover HTTP address"),
+    Step("http server", default=("INT",)),
+    Step("site-set"),
+    Step("forward SSH port"),
+    Step("start QEMU", vm=True, default=("INT", "TERM", "abort")),
+    Step("boot command", "Typing the boot command", vm=True, default=("INT",)),
+    Step(
+        "wait for power-off",
+        "Waiting for the guest to power off",
+        vm=True,
+        default=("INT", "TERM", "abort"),
+    ),
+    Step("convert disk", fmt="qcow2", default=("INT",)),
+    Step(PP, "(type checksum)", default=("INT",)),
+]
+VMM_STEPS = [
+    Step("output directory", disk=False, default=("INT",)),
+    Step("create disk", default=("INT", "TERM")),
+    Step("start vm (install)", vm=True, default=("INT", "TERM", "abort")),
+    Step("http server", vm=True, default=("INT",)),
+    Step("generated files", vm=True),
+    Step("site-set", vm=True),
+    Step("await console", vm=True),
+    Step("boot command", "Typing the boot command", vm=True, default=("INT",)),
+    Step(
+        "wait for install",
+        "Waiting for the install to finish",
+        vm=True,
+        default=("INT", "TERM", "abort"),
+    ),
+    Step(PP, "(type checksum)", default=("INT",)),
+]
+STEPS = {"qemu": QEMU_STEPS, "openbsd-vmm": VMM_STEPS}
+
+
+def _signal_cases():
+    for builder, steps in STEPS.items():
+        for step in steps:
+            for sig in ("INT", "TERM"):
+                for on_error in ("cleanup", "abort"):
+                    if on_error == "abort" and (sig == "TERM" or step.name == PP):
+                        continue  # abort: SIGINT only; post-processing has nothing to keep
+                    want = "abort" if on_error == "abort" else sig
+                    if FULL or want in step.default:
+                        yield pytest.param(
+                            builder, step, sig, on_error,
+                            id=f"{builder}-{step.name}-SIG{sig}-{on_error}".replace(" ", "_"),
+                        )  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def counts():
+    yield
+    total = write_counts()
+    print(f"\nbuild faults: {total}")
+
+
+@pytest.fixture(scope="session")
+def media() -> Path:
+    """The bsd.rd stand-in (kernel, initrd, ISO), built once and cached."""
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}")
+    from tests.fixture_support import fixture_dir
+
+    return Path(fixture_dir())
+
+
+@pytest.fixture
+def pw(tmp_path: Path):
+    p = FaultPackwrap(tmp_path)
+    try:
+        yield p
+    finally:
+        p.cleanup()
+
+
+@pytest.fixture
+def vmd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pw: FaultPackwrap):
+    """A private "vmd" for the openbsd-vmm builder: the stand-in first on PATH."""
+    state = tmp_path / "vmd"
+    monkeypatch.setenv("PATH", f"{STANDIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("VMCTL_QEMU_STATE", str(state))
+    monkeypatch.delenv("PACKWRAP_VMCTL", raising=False)
+    pw.state_dir = state
+    return state
+
+
+def setup_builder(request, builder: str) -> None:
+    if builder == "openbsd-vmm":
+        request.getfixturevalue("vmd")
+
+
+def start_build(pw, project, builder, *flags, pause=None):
+    return pw.start("build", f"-only={builder}.fault", *flags, ".", cwd=project, pause=pause)
+
+
+def assert_nothing_left(pw: FaultPackwrap, project: Path, builder: str, out: str) -> None:
+    assert_no_processes(pw)
+    assert_port_closed(pw, http_port(out))
+    assert artifact_files(project, builder) == []
+    assert not output_dir(project, builder).exists()
+
+
+# -- signals during each step ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("builder", "step", "sig", "on_error"), list(_signal_cases()))
+def test_signal_during_step(request, pw, tmp_path, media, builder, step, sig, on_error):
+    setup_builder(request, builder)
+    project = new_project(pw, tmp_path, media, builder)
+    write_source(project, builder, media, fmt=step.fmt)
+    pause = None if step.trigger else step.name
+    proc = start_build(pw, project, builder, f"-on-error={on_error}", pause=pause)
+    wait_for_any(pw, proc, [step.trigger or f"{MARK} {step.name!r}"], timeout=90)
+    kind = f"SIG{sig} during a step" + (" (-on-error=abort)" if on_error == "abort" else "")
+    INJECTED[kind] += 1
+    proc.send_signal(getattr(signal, f"SIG{sig}"))
+    rc, out = finish(pw, proc)
+    log = build_log(project, builder)
+
+    assert rc == 130, out
+    assert f"SIG{sig} received: cancelling builds" in out
+    assert f"Build '{builder}.fault' was cancelled" in out
+    if step.name == PP:
+        assert "interrupted during post-processor 'checksum'" in log, log
+    else:
+        assert f"build interrupted during step {step.name!r}" in log, log
+    if step.name == PP:
+        check_post_processing_interrupted(pw, project, builder, out)
+    elif on_error == "cleanup":
+        assert_nothing_left(pw, project, builder, out)
+    else:
+        check_abort_leftovers(pw, project, builder, step, out)
+    SURVIVED[kind] += 1
+
+
+def check_post_processing_interrupted(pw, project, builder, out) -> None:
+    """The steps had finished: the image is complete and kept (as Packer keeps a builder's
+    artifact when post-processing fails), the manifest that ran before stays, but the
+    interrupted checksum leaves no file; nothing runs or listens any more."""
+    assert "kept (complete): " in out, out
+    assert_no_processes(pw)
+    assert_port_closed(pw, http_port(out))
+    disk = next(output_dir(project, builder).glob("fault.*"))
+    left = {p.name for p in artifact_files(project, builder)}
+    assert left == {disk.name, "fault-manifest.json"}, left
+    assert disk.stat().st_size == 2 << 30
+
+
+def check_abort_leftovers(pw, project, builder, step, out) -> None:
+    assert f"interrupted during step {step.name!r}; -on-error=abort: skipping cleanup" in out
+    disk = next(iter(output_dir(project, builder).glob("fault.*")), None)
+    assert (disk is not None) == step.disk, out
+    vm_pids = sorted(pw.qemu_pids) if builder == "qemu" else [q for q, _ in pw.standin_pids()]
+    assert bool([p for p in vm_pids if pid_alive(p)]) == step.vm, out
+    commands = hint_commands(cleanup_hints(out)) if (step.disk or step.vm) else []
+    if step.vm:
+        assert any(c[0] in ("kill", "vmctl") for c in commands), out
+    if step.disk:
+        assert ["rm", str(disk.resolve())] in commands or any(
+            c[:2] == ["rm", "-r"] and disk.resolve().is_relative_to(c[2]) for c in commands
+        ), out
+    run_hints(commands)  # clean up the way the user is told to
+    assert_no_processes(pw)
+    assert disk is None or not disk.exists()
+    assert_port_closed(pw, http_port(out))
+
+
+# -- the VM killed mid-install --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("builder", ["qemu", "openbsd-vmm"])
+def test_vm_killed_mid_install(request, pw, tmp_path, media, builder):
+    setup_builder(request, builder)
+    project = new_project(pw, tmp_path, media, builder)
+    write_source(project, builder, media, timeout="5m")
+    proc = start_build(pw, project, builder)
+    wait = "Waiting for the guest to power off" if builder == "qemu" else "Waiting for the install"
+    out = wait_for_any(pw, proc, [wait], timeout=90)
+    if builder == "qemu":
+        (vm,) = pw.qemu_pids
+    else:
+        ((vm, _),) = pw.standin_pids()
+    INJECTED["kill -9 of the VM mid-install"] += 1
+    os.kill(vm, signal.SIGKILL)
+    killed = time.monotonic()
+    rc, out = finish(pw, proc)
+    assert time.monotonic() - killed < 10, "the build noticed the dead VM late"
+    assert rc == 1, out
+    error = next(ln for ln in out.splitlines() if f"Build '{builder}.fault' errored" in ln)
+    assert "console:" in out, out  # the console's last lines come with the error
+    assert_nothing_left(pw, project, builder, out)
+    SURVIVED["kill -9 of the VM mid-install"] += 1
+    del error
+
+
+# -- the guest hanging at a prompt ---------------------------------------------------------
+
+
+HANG_NO_URL = {  # "A" typed, the response file URL never: the installer waits forever
+    "qemu": (QEMU_BOOT[0][:1], QEMU_BOOT[1][:1]),
+    "openbsd-vmm": (VMM_BOOT[0][:4], VMM_BOOT[1][:4]),
+}
+HANG_EXPECT = {  # the boot command waits for a prompt the guest never prints
+    "qemu": (QEMU_BOOT[0], [QEMU_BOOT[1][0], "Never printed?"]),
+    "openbsd-vmm": (VMM_BOOT[0], [*VMM_BOOT[1][:4], "Never printed?"]),
+}
+
+
+@pytest.mark.parametrize("builder", ["qemu", "openbsd-vmm"])
+@pytest.mark.parametrize("hang", ["install-timeout", "boot-expect-timeout"])
+def test_guest_hanging_at_a_prompt(request, pw, tmp_path, media, builder, hang):
+    setup_builder(request, builder)
+    project = new_project(pw, tmp_path, media, builder)
+    boot = HANG_NO_URL[builder] if hang == "install-timeout" else HANG_EXPECT[builder]
+    write_source(project, builder, media, boot=boot, timeout="4s", expect_timeout="4s")
+    kind = f"guest hangs at a prompt ({hang})"
+    INJECTED[kind] += 1
+    proc = start_build(pw, project, builder)
+    rc, out = finish(pw, proc, timeout=90)
+    assert rc == 1, out
+    error = next(ln for ln in out.splitlines() if f"Build '{builder}.fault' errored" in ln)
+    if hang == "install-timeout":
+        timeout = "shutdown_timeout" if builder == "qemu" else "install_timeout"
+        assert timeout in error, error
+        assert "Response file location?" in out  # where the guest was stuck
+    else:
+        assert "Never printed?" in error, error
+        assert "Response file location?" in out
+    assert_nothing_left(pw, project, builder, out)
+    SURVIVED[kind] += 1
+
+
+# -- a docroot file the guest asks for is missing ---------------------------------------------
+
+
+@pytest.mark.parametrize("builder", ["qemu", "openbsd-vmm"])
+@pytest.mark.parametrize("missing", ["disklabel", "install.conf.pkr.in"])
+def test_docroot_file_missing(request, pw, tmp_path, media, builder, missing):
+    setup_builder(request, builder)
+    project = new_project(pw, tmp_path, media, builder)
+    write_source(project, builder, media, timeout="5m")
+    (project / "http" / missing).unlink()
+    # Not a blueprint project any more: `build` would regenerate the missing file.
+    (project / ".packwrap" / "project.json").unlink()
+    served = "/" + missing.removesuffix(".pkr.in")
+    kind = f"docroot file missing ({served})"
+    INJECTED[kind] += 1
+    start = time.monotonic()
+    proc = start_build(pw, project, builder)
+    rc, out = finish(pw, proc, timeout=90)
+    log = build_log(project, builder)
+    assert rc == 1, out
+    assert f"HTTP GET '{served}' -> 404" in log, log
+    error = next(ln for ln in out.splitlines() if f"Build '{builder}.fault' errored" in ln)
+    assert "the installer failed" in error, error  # seen on the console, not a timeout
+    assert "Fetching http://" in out and served in out  # the console tail
+    assert time.monotonic() - start < 60  # not after the 5m timeout
+    assert_nothing_left(pw, project, builder, out)
+    SURVIVED[kind] += 1
