@@ -1,6 +1,7 @@
 """fetch-iso inside a project: read release/arch/mirror/iso_file, write back iso_url/iso_checksum.
 
-A project is a directory with *.pkr.hcl and *.auto.pkrvars.hcl files. Variables are read
+A project is a directory with *.pkr.hcl (or *.pkr.json) and *.auto.pkrvars.hcl (or
+*.auto.pkrvars.json) files. Variables are read
 with packwrap.template.load_template when it is available, else by parsing the files
 with python-hcl2 (variable defaults, then *.auto.pkrvars.hcl in lexical order).
 """
@@ -28,8 +29,10 @@ class Project:
 
 def find_project(directory: Path) -> Project | None:
     directory = Path(directory)
-    templates = sorted(directory.glob("*.pkr.hcl"))
-    var_files = sorted(directory.glob("*.auto.pkrvars.hcl"))
+    templates = sorted([*directory.glob("*.pkr.hcl"), *directory.glob("*.pkr.json")])
+    var_files = sorted(
+        [*directory.glob("*.auto.pkrvars.hcl"), *directory.glob("*.auto.pkrvars.json")]
+    )
     if not templates or not var_files:
         return None
     values = _load_variables(directory, templates, var_files)
@@ -76,25 +79,42 @@ def _unquote(value: Any) -> Any:
     return value
 
 
-def _parse_variables(templates: list[Path], var_files: list[Path]) -> dict:
+def _parse_file(path: Path) -> dict:
+    if path.suffix == ".json":
+        import json
+
+        try:
+            doc = json.loads(path.read_text())
+        except ValueError as exc:
+            raise PackwrapError(f"cannot parse: {exc}", file=str(path)) from None
+        if not isinstance(doc, dict):
+            raise PackwrapError("expected a JSON object", file=str(path))
+        variables = doc.get("variable")
+        # HCL2's JSON syntax: {"variable": {"name": {...}}}; python-hcl2: [{"name": {...}}]
+        if isinstance(variables, dict):
+            doc["variable"] = [variables]
+        return doc
     import hcl2
 
+    try:
+        return hcl2.loads(path.read_text())
+    except Exception as exc:  # python-hcl2 raises lark errors of many kinds
+        raise PackwrapError(f"cannot parse: {exc}".splitlines()[0], file=str(path)) from None
+
+
+def _parse_variables(templates: list[Path], var_files: list[Path]) -> dict:
     values: dict[str, Any] = {}
     for path in templates:
-        try:
-            doc = hcl2.loads(path.read_text())
-        except Exception as exc:  # python-hcl2 raises lark errors of many kinds
-            raise PackwrapError(f"cannot parse: {exc}".splitlines()[0], file=str(path)) from None
+        doc = _parse_file(path)
         for block in doc.get("variable", []):
+            if not isinstance(block, dict):
+                continue
             for name, body in block.items():
                 name = _unquote(name)
                 if name in VARIABLES and isinstance(body, dict) and "default" in body:
                     values[name] = _unquote(body["default"])
     for path in var_files:
-        try:
-            doc = hcl2.loads(path.read_text())
-        except Exception as exc:
-            raise PackwrapError(f"cannot parse: {exc}".splitlines()[0], file=str(path)) from None
+        doc = _parse_file(path)
         for name in VARIABLES:
             if name in doc:
                 values[name] = _unquote(doc[name])
@@ -107,7 +127,7 @@ def _vars_file_for(var_files: list[Path]) -> Path:
 
     for path in var_files:
         try:
-            if re.search(r"^\s*release\s*=", path.read_text(), re.MULTILINE):
+            if re.search(r'^\s*"?release"?\s*[=:]', path.read_text(), re.MULTILINE):
                 return path
         except OSError:
             continue

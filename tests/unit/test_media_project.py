@@ -1,0 +1,30 @@
+"""fetch-iso finds HCL and JSON projects alike and reads their media variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from packwrap.cli import main
+from packwrap.media.project import _parse_variables, find_project
+
+
+@pytest.mark.parametrize("fmt", ["hcl", "json"])
+def test_project_media_variables(tmp_path: Path, fmt: str):
+    project = tmp_path / "p"
+    assert main(["new", "openbsd-77", str(project), "--format", fmt, "--no-root-password"]) == 0
+    found = find_project(project)
+    assert found is not None
+    assert (found.release, found.arch, found.iso_file) == ("7.7", "amd64", "install77.iso")
+    assert found.mirrors == ["https://cdn.openbsd.org/pub/OpenBSD"]
+    assert found.vars_file.name == f"openbsd-77.auto.pkrvars.{fmt}"
+    # The fallback reader (used before iso_url has a value) agrees with the template model.
+    templates = sorted(project.glob(f"*.pkr.{fmt}"))
+    var_files = sorted(project.glob(f"*.auto.pkrvars.{fmt}"))
+    raw = _parse_variables(templates, var_files)
+    assert raw["release"] == "7.7" and raw["iso_file"] == "install77.iso"
+
+
+def test_directory_without_project(tmp_path: Path):
+    assert find_project(tmp_path) is None
