@@ -151,6 +151,9 @@ def _coerce(value: Any, opt: Option) -> Any:
     bad = f"option {opt.name!r}: expected {t.replace('_', ' ')}, got {value!r}"
     if value is None:
         return opt.default
+    if value == "" and (t != STRING or opt.choices is not None):
+        # Packer's zero value: an empty string means "not set" (accelerator = "").
+        return opt.default
     if t == STRING:
         if isinstance(value, (bool, list | dict)):
             raise PackwrapError(bad)
