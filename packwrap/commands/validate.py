@@ -182,6 +182,14 @@ def _lint_response_file(template: Template, report: Report) -> None:
         if exc.name in ("packwrap.autoinstall.lint", "packwrap.autoinstall"):
             return  # not installed: nothing to lint with
         raise
+    # Lint what the build will serve: generated files first follow the variables
+    # (only files still as packwrap wrote them are rewritten; see blueprint.regenerate).
+    try:
+        from packwrap.blueprint.regenerate import refresh
+    except ImportError:
+        pass
+    else:
+        refresh(template.dir, template.variables)
     docroot = template.dir / "http"
     candidates = [docroot / "install.conf.pkr.in", docroot / "install.conf"]
     target = next((p for p in candidates if p.is_file()), None)
@@ -193,7 +201,7 @@ def _lint_response_file(template: Template, report: Report) -> None:
         target.read_text(encoding="utf-8"),
         release,
         path=str(target),
-        answers_context=_answers_context(record),
+        answers_context=_answers_context(record, release),
     )
     for f in findings:
         line = getattr(f, "line", 0)
@@ -216,7 +224,7 @@ def _project_record(project_dir: Any) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _answers_context(record: dict) -> Any:
+def _answers_context(record: dict, release: str) -> Any:
     values = record.get("values")
     if not isinstance(values, dict):
         return None
@@ -224,7 +232,7 @@ def _answers_context(record: dict) -> Any:
     from packwrap.errors import PackwrapError
 
     try:
-        return answers_context(values)
+        return answers_context(values, release)
     except PackwrapError:
         return None
 
