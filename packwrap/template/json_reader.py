@@ -46,7 +46,22 @@ def parse_json(text: str, file: str, *, varfile: bool = False) -> Body:
     data = load_json(text, file)
     if not isinstance(data, dict):
         raise PackwrapError("the file must hold a JSON object", file=file, line=1)
-    return _body(data, file, None, top=not varfile)
+    if varfile:
+        return _literal_body(data, file)
+    return _body(data, file, None, top=True)
+
+
+def _literal_body(obj: dict, file: str) -> Body:
+    """A *.pkrvars.json file: Packer evaluates it with no context, and HCL's JSON syntax
+    then takes strings literally ("${b}" stays "${b}"), unlike a .pkrvars.hcl file."""
+    body = Body(file=file, line=getattr(obj, "line", 1))
+    key_lines = getattr(obj, "key_lines", {})
+    for key, value in obj.items():
+        if key == "//":
+            continue
+        line = key_lines.get(key, body.line)
+        body.attrs[key] = Attr(key, Node("lit", 0, (value,), text=_text(value)), file, line)
+    return body
 
 
 def value_node(value: Any, file: str, line: int) -> Node:

@@ -253,3 +253,17 @@ def test_env_outside_a_variable_default_is_a_packwrap_extension(tmp_path):
         'env("USER") is used outside a variable default: packwrap allows that, '
         "but Packer does not (move it into a variable default)"
     ]
+
+
+def test_json_var_file_strings_are_literal(tmp_path):
+    """Packer reads *.pkrvars.json with no evaluation context: "${b}" stays as written."""
+    from packwrap.template import load_template
+
+    (tmp_path / "t.pkr.hcl").write_text(
+        'variable "mirror" {\n  type = string\n}\n'
+        'source "null" "x" {\n  communicator = "none"\n}\n'
+        'build {\n  sources = ["source.null.x"]\n}\n'
+    )
+    (tmp_path / "v.auto.pkrvars.json").write_text('{"mirror": "http://x/${b}"}')
+    template = load_template(tmp_path)
+    assert template.variables["mirror"] == "http://x/${b}"
