@@ -30,7 +30,7 @@ class StepCreateDisk(Step):
         base = media_path(cfg.disk_base, state.template_dir)
         what = f"from base {base}" if base else f"of {cfg.disk_size}"
         state.ui.say(f"Creating {cfg.disk_format} disk image {path} {what}")
-        state.data.setdefault("cleanup_hints", []).append(f"disk image: {path}")
+        state.data.setdefault("cleanup_hints", []).append(f"disk image: rm {path}")
         driver(state).create(str(path), cfg.disk_format, size=cfg.disk_size, base=base)
         self.path = path
         state.data["disk_path"] = str(path)

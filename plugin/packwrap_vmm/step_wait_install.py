@@ -5,7 +5,8 @@ and autoinstall(8) always ends with a reboot (openbsd-install.md §2.3). So the
 install is over when `vmctl status NAME` no longer lists the VM as running. The Go
 plugin polled every 5 s forever and ignored Ctrl-C; here the poll is every second,
 limited by install_timeout, cancellable, and it fails fast when the console shows
-the installer's own failure message (with the console's last lines).
+the installer's own failure message (with the console's last lines). A VM that stops
+without the installer's success banner on the console (killed, crashed) fails too.
 """
 
 from __future__ import annotations
@@ -27,6 +28,22 @@ FAILURE_MARKERS = (
     "Question has no answer",
     "No response file found",  # the response file URL gave nothing (e.g. a 404)
 )
+
+
+#: What install.sub prints right before an autoinstall's final reboot (openbsd-install.md
+#: §1.1): a VM that stops without it crashed or was killed (vmd forgets it the same way).
+SUCCESS_MARKER = "CONGRATULATIONS!"
+
+
+def _reported_success(console, grace: float = 2.0) -> bool:  # type: ignore[no-untyped-def]
+    """The success banner is on the console; the reader may still be draining the pty
+    of a VM that just ended, so give it a moment before deciding."""
+    deadline = time.monotonic() + grace
+    while SUCCESS_MARKER not in console.text():
+        if console.eof or time.monotonic() >= deadline:
+            return SUCCESS_MARKER in console.text()
+        time.sleep(0.1)
+    return True
 
 
 class StepWaitInstall(Step):
@@ -71,6 +88,13 @@ class StepWaitInstall(Step):
                     tail,
                 )
             state.sleep(self.poll_interval)
+        if console is not None and not _reported_success(console):
+            raise ConsoleError(
+                f"VM {name} stopped before the installer reported success ({SUCCESS_MARKER!r} "
+                "never appeared on the console): it crashed or was killed, the disk is "
+                "incomplete",
+                console.tail(15),
+            )
         state.ui.say(
             f"Install finished: VM {name} stopped after {format_duration(time.monotonic() - start)}"
         )
