@@ -28,6 +28,11 @@ def scp_upload(transport: Any, local: Path, remote: str) -> None:
         else:
             _send_file(channel, local, remote)
         channel.shutdown_write()
+        # Wait for scp's exit before closing: dropbear may refuse the next channel of a
+        # client that closes one whose command still runs.
+        status = channel.recv_exit_status()
+        if status != 0:
+            raise PackwrapError(f"upload to {remote} failed: scp exited with status {status}")
     finally:
         channel.close()
 

@@ -37,6 +37,30 @@ class SshSettings:
     keepalive_interval: float = 5.0
 
 
+def paramiko_errors() -> type[Exception]:
+    import paramiko
+
+    return paramiko.SSHException
+
+
+def _open_channel(transport: Any, start: Callable[[Any], None]) -> Any:
+    """A session channel with its command started; paramiko's errors as PackwrapError."""
+    try:
+        channel = transport.open_session()
+        start(channel)
+    except (OSError, EOFError, paramiko_errors()) as exc:
+        raise PackwrapError(f"SSH: cannot start a command: {exc or type(exc).__name__}") from None
+    return channel
+
+
+def _no_banner(exc: BaseException) -> bool:
+    """True when the connection closed before the server sent its SSH version line."""
+    seen = getattr(exc, "ssh_banner_seen", None)
+    if seen is not None:
+        return not seen
+    return "protocol banner" in str(exc)
+
+
 def fingerprint(key: Any) -> str:
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
@@ -88,8 +112,12 @@ class SshCommunicator:
                 attempts += 1
                 last_error = f"authentication failed: {exc}"
             except (paramiko.SSHException, EOFError) as exc:
-                attempts += 1
                 last_error = f"handshake failed: {exc or type(exc).__name__}"
+                # QEMU's hostfwd (and vmd's NAT) accept the TCP connection before the
+                # guest listens, then close it: no SSH server spoke yet, so like a refused
+                # connection this is "still booting", not a failed handshake.
+                if not _no_banner(exc):
+                    attempts += 1
             except OSError as exc:
                 # Refused / unreachable while the guest boots: not a handshake attempt.
                 last_error = exc.strerror or str(exc)
@@ -129,7 +157,10 @@ class SshCommunicator:
                 banner_timeout=10,
                 auth_timeout=10,
             )
-        except BaseException:
+        except BaseException as exc:
+            transport = client.get_transport()
+            # Whether an SSH server answered at all (its version line), for connect().
+            exc.ssh_banner_seen = bool(transport is not None and transport.remote_version)  # type: ignore[attr-defined]
             client.close()
             raise
         transport = client.get_transport()
@@ -142,9 +173,12 @@ class SshCommunicator:
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
             raise PackwrapError("SSH connection is closed")
-        channel = transport.open_session()
-        channel.set_combine_stderr(True)
-        channel.exec_command(command)
+
+        def start(channel: Any) -> None:
+            channel.set_combine_stderr(True)
+            channel.exec_command(command)
+
+        channel = _open_channel(transport, start)
         pending = b""
         try:
             while True:
@@ -170,7 +204,10 @@ class SshCommunicator:
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
             raise PackwrapError("SSH connection is closed")
-        scp_upload(transport, local, remote)
+        try:
+            scp_upload(transport, local, remote)
+        except (OSError, EOFError, paramiko_errors()) as exc:
+            raise PackwrapError(f"upload to {remote} failed: {exc or type(exc).__name__}") from None
 
     def close(self) -> None:
         with contextlib.suppress(OSError, EOFError, socket.error):

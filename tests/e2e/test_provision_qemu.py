@@ -1,0 +1,155 @@
+"""Provisioning end to end through the qemu builder, on the fixture.
+
+The project comes from `packwrap new ... --var communicator=ssh` (so its install.conf
+answers `Public ssh key for root account = {{ .SSHPublicKey }}`); a kernel source next to
+it installs with bsd.rd (-kernel) and boots the installed disk for provisioning with the
+same kernel and `pwfixture.mode=installed` (the fixture's disk is a tar, not bootable).
+Every QEMU packwrap reports is killed by pid at teardown (tests.e2e.conftest).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Packwrap, new_project, pid_alive
+from tests.fixture_support import read_installed_tar
+
+pytestmark = pytest.mark.e2e
+
+APPEND = "console=ttyS0,115200 quiet loglevel=1 panic=-1"
+SOURCE = """
+source "qemu" "prov" {{
+  iso_url          = var.iso_url
+  iso_checksum     = var.iso_checksum
+  kernel           = "{media}/bsd.rd"
+  initrd           = "{media}/bsd.rd.initrd"
+  kernel_args      = "{append} pwfixture.cd=1"
+  provision_kernel = "{media}/bsd.rd"
+  provision_initrd = "{media}/bsd.rd.initrd"
+  provision_kernel_args = "{append} pwfixture.mode=installed{extra_args}"
+  output_directory = "${{var.output_directory}}/prov"
+  vm_name          = "prov.raw"
+  format           = "raw"
+  disk_size        = var.disk_size
+  memory           = var.memory
+  accelerator      = "tcg"
+  hermetic_network = true
+  http_directory   = "http"
+  communicator     = "ssh"
+  ssh_username     = "root"
+  ssh_timeout      = "60s"
+  shutdown_command = "shutdown -p now"
+  shutdown_timeout = "{shutdown_timeout}"
+  boot_command     = ["A<enter>", "http://{{{{ .HTTPIP }}}}:{{{{ .HTTPPort }}}}/install.conf<enter>"]
+  boot_expect      = ["(A)utoinstall or (S)hell? ", "Response file location?"]
+  boot_expect_timeout = "30s"
+{extra}
+}}
+
+build {{
+  sources = ["source.qemu.prov"]
+  provisioner "shell" {{
+    inline = {inline}
+  }}
+  provisioner "file" {{
+    source      = "files/motd"
+    destination = "/etc/motd"
+  }}
+}}
+"""
+DEMO_INLINE = '["echo provisioning $(hostname)", "echo packwrap was here > /var/db/packwrap-demo"]'
+MOTD = "Provisioned by packwrap.\n"
+
+
+def project_with(pw: Packwrap, tmp_path: Path, media: Path, *, inline: str = DEMO_INLINE,
+                 extra: str = "", extra_args: str = "",
+                 shutdown_timeout: str = "30s") -> Path:  # fmt: skip
+    project = new_project(pw, tmp_path, media, "communicator=ssh", "hostname=prov")
+    assert "{{ .SSHPublicKey }}" in (project / "http" / "install.conf.pkr.in").read_text()
+    (project / "files").mkdir()
+    (project / "files" / "motd").write_text(MOTD)
+    (project / "prov.pkr.hcl").write_text(
+        SOURCE.format(media=media, append=APPEND, inline=inline, extra=extra,
+                      extra_args=extra_args, shutdown_timeout=shutdown_timeout)  # fmt: skip
+    )
+    return project
+
+
+def build(pw: Packwrap, project: Path):
+    return pw.run("build", "-only=qemu.prov", ".", cwd=project, timeout=120)
+
+
+def disk(project: Path) -> Path:
+    return project / "output" / "prov" / "prov.raw"
+
+
+def no_qemu_left(pw: Packwrap) -> bool:
+    return not [pid for pid in pw.qemu_pids if pid_alive(pid)]
+
+
+def test_provisioners_change_the_artifact_and_the_temporary_key_is_removed(
+    packwrap, tmp_path, fixture_media
+):
+    project = project_with(packwrap, tmp_path, fixture_media)
+    result = build(packwrap, project)
+    assert result.rc == 0, result.out
+    assert result.out.count("Starting QEMU") == 2  # install run, then the disk run
+    assert "provisioning prov" in result.out  # the guest's output, streamed
+    assert "SSH host key ssh-ed25519 SHA256:" in result.out
+    assert "Removing the temporary SSH key from the image" in result.out
+    tree = read_installed_tar(disk(project), "raw")
+    assert tree["var/db/packwrap-demo"] == b"packwrap was here\n"
+    assert tree["etc/motd"] == MOTD.encode()
+    assert b"packwrap-qemu.prov" not in (tree.get("root/.ssh/authorized_keys") or b"")
+    log = (project / ".packwrap" / "logs" / "packwrap-qemu.prov.log").read_text()
+    assert "provisioning prov" in log
+    assert no_qemu_left(packwrap)
+
+
+def test_temporary_key_kept_when_asked(packwrap, tmp_path, fixture_media):
+    project = project_with(packwrap, tmp_path, fixture_media,
+                           extra="  ssh_clear_authorized_keys = false")  # fmt: skip
+    result = build(packwrap, project)
+    assert result.rc == 0, result.out
+    keys = read_installed_tar(disk(project), "raw")["root/.ssh/authorized_keys"].decode()
+    assert keys.startswith("ssh-ed25519 ") and "packwrap-qemu.prov" in keys
+
+
+def test_failing_inline_command_fails_the_build_with_its_status(packwrap, tmp_path, fixture_media):
+    inline = '["echo about to fail", "exit 7", "echo never"]'
+    project = project_with(packwrap, tmp_path, fixture_media, inline=inline)
+    result = build(packwrap, project)
+    assert result.rc == 1, result.out
+    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    assert "exited with status 7" in error and "about to fail" in error
+    assert "never" not in result.out
+    assert not disk(project).exists()  # -on-error=cleanup removed the partial artifact
+    assert no_qemu_left(packwrap)
+
+
+def test_guest_ignoring_the_shutdown_command_is_stopped_after_the_timeout(
+    packwrap, tmp_path, fixture_media
+):
+    project = project_with(packwrap, tmp_path, fixture_media, shutdown_timeout="8s",
+                           extra_args=" pwfixture.ignore_shutdown=1")  # fmt: skip
+    result = build(packwrap, project)
+    assert result.rc == 1, result.out
+    assert "Guest did not power off within 8s: stopping it by force" in result.out
+    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    assert "timeout while waiting for the machine to shut down (8s)" in error
+    assert "stopped by force" in error
+    assert no_qemu_left(packwrap)
+
+
+def test_wrong_password_fails_after_the_configured_attempts(packwrap, tmp_path, fixture_media):
+    extra = '  ssh_password = "not-the-password"\n  ssh_handshake_attempts = 2'
+    project = project_with(packwrap, tmp_path, fixture_media, extra=extra)
+    result = build(packwrap, project)
+    assert result.rc == 1, result.out
+    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    assert "SSH to root@127.0.0.1:" in error
+    assert "failed after 2 handshake attempts: authentication failed" in error
+    assert "not-the-password" not in result.out  # never echoed
+    assert no_qemu_left(packwrap)
