@@ -42,7 +42,7 @@ source "qemu" "prov" {{
   ssh_timeout      = "60s"
   shutdown_command = "shutdown -p now"
   shutdown_timeout = "{shutdown_timeout}"
-  boot_command     = ["A<enter>", "http://{{{{ .HTTPIP }}}}:{{{{ .HTTPPort }}}}/install.conf<enter>"]
+  boot_command     = ["A<enter>", "{url}<enter>"]
   boot_expect      = ["(A)utoinstall or (S)hell? ", "Response file location?"]
   boot_expect_timeout = "30s"
 {extra}
@@ -61,6 +61,7 @@ build {{
 """
 DEMO_INLINE = '["echo provisioning $(hostname)", "echo packwrap was here > /var/db/packwrap-demo"]'
 MOTD = "Provisioned by packwrap.\n"
+URL = "http://{{ .HTTPIP }}:{{ .HTTPPort }}/install.conf"
 
 
 def project_with(pw: Packwrap, tmp_path: Path, media: Path, *, inline: str = DEMO_INLINE,
@@ -71,8 +72,15 @@ def project_with(pw: Packwrap, tmp_path: Path, media: Path, *, inline: str = DEM
     (project / "files").mkdir()
     (project / "files" / "motd").write_text(MOTD)
     (project / "prov.pkr.hcl").write_text(
-        SOURCE.format(media=media, append=APPEND, inline=inline, extra=extra,
-                      extra_args=extra_args, shutdown_timeout=shutdown_timeout)  # fmt: skip
+        SOURCE.format(
+            media=media,
+            append=APPEND,
+            inline=inline,
+            extra=extra,
+            url=URL,
+            extra_args=extra_args,
+            shutdown_timeout=shutdown_timeout,
+        )  # fmt: skip
     )
     return project
 
