@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -10,8 +11,15 @@ OutputFn = Callable[[str], None]
 
 
 class Communicator(Protocol):
-    def run(self, command: str, *, on_output: OutputFn | None = None) -> int:
+    def run(
+        self,
+        command: str,
+        *,
+        on_output: OutputFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> int:
         """Run a shell command in the guest; stream output lines; return the exit status.
+        When `cancel` is set while the command runs: stop waiting, raise Cancelled.
 
         Returns -1 when the connection dropped before an exit status arrived."""
 

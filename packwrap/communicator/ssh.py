@@ -169,7 +169,13 @@ class SshCommunicator:
         return client
 
     # -- using the session ------------------------------------------------------------
-    def run(self, command: str, *, on_output: OutputFn | None = None) -> int:
+    def run(
+        self,
+        command: str,
+        *,
+        on_output: OutputFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> int:
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
             raise PackwrapError("SSH connection is closed")
@@ -179,10 +185,19 @@ class SshCommunicator:
             channel.exec_command(command)
 
         channel = _open_channel(transport, start)
+        if cancel is not None:
+            channel.settimeout(0.2)  # wake up to notice Ctrl-C during a long command
         pending = b""
         try:
             while True:
-                data = channel.recv(32768)
+                try:
+                    data = channel.recv(32768)
+                except TimeoutError:
+                    if cancel is not None and cancel.is_set():
+                        with contextlib.suppress(OSError, EOFError):
+                            channel.close()
+                        raise Cancelled("interrupted while a command ran in the guest") from None
+                    continue
                 if not data:
                     break
                 pending += data

@@ -89,7 +89,7 @@ class ShellProvisioner:
             tail.append(line)
             ctx.output(line)
 
-        status = ctx.communicator.run(command, on_output=out)
+        status = ctx.communicator.run(command, on_output=out, cancel=ctx.cancel)
         if status == -1:
             if cfg.expect_disconnect:
                 ctx.say("Connection dropped as expected (expect_disconnect)")
