@@ -177,6 +177,7 @@ def finish(pw: FaultPackwrap, proc: subprocess.Popen, timeout: float = 30) -> tu
 
 # -- projects ------------------------------------------------------------------------------
 
+APPEND = "console=ttyS0,115200 quiet loglevel=1 panic=-1"
 QEMU_SOURCE = """
 source "qemu" "fault" {{
   iso_url          = var.iso_url
@@ -192,15 +193,16 @@ source "qemu" "fault" {{
   accelerator      = "tcg"
   hermetic_network = true
   http_directory   = "http"
-  communicator     = "none"
   shutdown_timeout = "{timeout}"
   boot_command     = {boot_command}
   boot_expect      = {boot_expect}
   boot_expect_timeout = "{expect_timeout}"
+{provisioning}
 }}
 
 build {{
   sources = ["source.qemu.fault"]
+{provisioners}
   post-processor "manifest" {{
     output = "fault-manifest.json"
   }}
@@ -248,6 +250,24 @@ VMM_BOOT = (
 )
 
 
+# The provisioning boot (qemu): the installed disk booted with bsd.rd in the fixture's
+# installed mode, SSH with the build's temporary key, then `shutdown -p now`.
+QEMU_PROVISIONING = """
+  communicator     = "ssh"
+  ssh_username     = "root"
+  ssh_timeout      = "60s"
+  provision_kernel = "{media}/bsd.rd"
+  provision_initrd = "{media}/bsd.rd.initrd"
+  provision_kernel_args = "{append} pwfixture.mode=installed{extra}"
+  shutdown_command = "shutdown -p now"
+"""
+QEMU_PROVISIONERS = """
+  provisioner "shell" {{
+    inline = {inline}
+  }}
+"""
+
+
 def write_source(
     project: Path,
     builder: str,
@@ -257,10 +277,21 @@ def write_source(
     timeout: str = "60s",
     expect_timeout: str = "30s",
     boot: tuple[list[str], list[str]] | None = None,
+    provisioning: str | None = None,
 ) -> None:
+    """provisioning (qemu): None (communicator none), "plain", "slow" (the provisioner
+    runs for 20 s) or "ignore-shutdown" (the guest ignores the shutdown command)."""
     template = QEMU_SOURCE if builder == "qemu" else VMM_SOURCE
     commands, expects = boot or (QEMU_BOOT if builder == "qemu" else VMM_BOOT)
+    prov, provisioners = '  communicator     = "none"', ""
+    if provisioning:
+        extra = " pwfixture.ignore_shutdown=1" if provisioning == "ignore-shutdown" else ""
+        prov = QEMU_PROVISIONING.format(media=media, append=APPEND, extra=extra)
+        inline = ["echo provisioning-start"] + (["sleep 20"] if provisioning == "slow" else [])
+        provisioners = QEMU_PROVISIONERS.format(inline=json.dumps(inline))
     text = template.format(
+        provisioning=prov,
+        provisioners=provisioners,
         media=media,
         fmt=fmt,
         timeout=timeout,
@@ -271,7 +302,9 @@ def write_source(
     (project / "fault.pkr.hcl").write_text(text)
 
 
-def new_project(pw: FaultPackwrap, parent: Path, media: Path, builder: str) -> Path:
+def new_project(
+    pw: FaultPackwrap, parent: Path, media: Path, builder: str, *variables: str
+) -> Path:
     """`packwrap new openbsd-76` (for its install.conf, disklabel and variables), plus
     fault.pkr.hcl: the source the tests build (-only=<builder>.fault)."""
     project = parent / "img"
@@ -280,6 +313,8 @@ def new_project(pw: FaultPackwrap, parent: Path, media: Path, builder: str) -> P
         "--var", f"iso_url={media / 'install76.iso'}", "--var", "iso_checksum=none",
         "--var", "disk_size=2G", "--var", "memory=256",
     ]  # fmt: skip
+    for v in variables:
+        args += ["--var", v]
     made = pw.run(*args, cwd=parent)
     assert made.rc == 0, made.out
     return project
@@ -410,6 +445,8 @@ def run_hints(cmds: list[list[str]]) -> None:
         return 0 if argv[0] in ("kill", "vmctl") else 2 if argv[:2] == ["rm", "-r"] else 1
 
     for argv in sorted(cmds, key=order):
+        if argv[0] == "kill" and not pid_alive(int(argv[1])):
+            continue  # a QEMU that already ended (the install run, before provisioning)
         subprocess.run(argv, check=True, timeout=30, capture_output=True)
         if argv[0] == "kill":
             deadline = time.monotonic() + 10

@@ -68,11 +68,11 @@ class Step:
     disk: bool = True  # the disk exists once this step ran
     vm: bool = False  # the VM runs while in this step
     fmt: str = "raw"
+    provisioning: str | None = None  # qemu's provisioning boot (see write_source)
     default: tuple[str, ...] = ()  # "INT", "TERM", "abort": what the default run covers
 
 
 QEMU_STEPS = [
-    Step("check provisioners", disk=False),
     Step("resolve boot media", disk=False),
     Step("prepare output directory", disk=False, default=("INT",)),
     Step("create disk", default=("INT", "TERM")),
@@ -87,6 +87,25 @@ QEMU_STEPS = [
         "Waiting for the guest to power off",
         vm=True,
         default=("INT", "TERM", "abort"),
+    ),
+    # The provisioning boot: communicator = "ssh" and a shell provisioner.
+    Step("temporary ssh key", provisioning="plain"),
+    Step("start QEMU (disk)", vm=True, provisioning="plain"),
+    Step("connect", "Waiting for SSH on", vm=True, provisioning="plain"),
+    Step(
+        "provision",
+        "provisioning-start",
+        vm=True,
+        provisioning="slow",
+        default=("INT", "TERM", "abort"),
+    ),
+    Step("remove temporary ssh key", vm=True, provisioning="plain"),
+    Step(
+        "shutdown",
+        "Waiting up to 30s for the guest to power off",
+        vm=True,
+        provisioning="ignore-shutdown",
+        default=("INT",),
     ),
     Step("convert disk", fmt="qcow2", default=("INT",)),
     Step(PP, "(type checksum)", default=("INT",)),
@@ -186,16 +205,22 @@ def assert_nothing_left(pw: FaultPackwrap, project: Path, builder: str, out: str
 @pytest.mark.parametrize(("builder", "step", "sig", "on_error"), list(_signal_cases()))
 def test_signal_during_step(request, pw, tmp_path, media, builder, step, sig, on_error):
     setup_builder(request, builder)
-    project = new_project(pw, tmp_path, media, builder)
-    write_source(project, builder, media, fmt=step.fmt)
+    ssh = ("communicator=ssh",) if step.provisioning else ()  # install.conf: the key
+    project = new_project(pw, tmp_path, media, builder, *ssh)
+    write_source(
+        project, builder, media, fmt=step.fmt, provisioning=step.provisioning, timeout="30s"
+    )
     pause = None if step.trigger else step.name
     proc = start_build(pw, project, builder, f"-on-error={on_error}", pause=pause)
     wait_for_any(pw, proc, [step.trigger or f"{MARK} {step.name!r}"], timeout=90)
     kind = f"SIG{sig} during a step" + (" (-on-error=abort)" if on_error == "abort" else "")
     INJECTED[kind] += 1
     proc.send_signal(getattr(signal, f"SIG{sig}"))
+    signalled = time.monotonic()
     rc, out = finish(pw, proc)
+    took = time.monotonic() - signalled
     log = build_log(project, builder)
+    assert took < 10, f"the build took {took:.1f}s to stop after the signal:\n{out}"
 
     assert rc == 130, out
     assert f"SIG{sig} received: cancelling builds" in out
