@@ -376,3 +376,28 @@ def test_docroot_file_missing(request, pw, tmp_path, media, builder, missing):
     assert time.monotonic() - start < 60  # not after the 5m timeout
     assert_nothing_left(pw, project, builder, out)
     SURVIVED[kind] += 1
+
+
+# -- a second signal while cleaning up ------------------------------------------------------
+
+
+@pytest.mark.parametrize("builder", ["qemu", "openbsd-vmm"])
+def test_second_signal_during_cleanup(request, pw, tmp_path, media, builder):
+    """Ctrl-C twice (SIGINT, then SIGTERM while cleanups run): cleanup still finishes."""
+    setup_builder(request, builder)
+    project = new_project(pw, tmp_path, media, builder)
+    write_source(project, builder, media, timeout="5m")
+    proc = start_build(pw, project, builder)
+    wait = "Waiting for the guest to power off" if builder == "qemu" else "Waiting for the install"
+    wait_for_any(pw, proc, [wait], timeout=90)
+    kind = "second signal during cleanup"
+    INJECTED[kind] += 2
+    proc.send_signal(signal.SIGINT)
+    wait_for_any(pw, proc, ["cancelling builds and cleaning up"], timeout=10)
+    proc.send_signal(signal.SIGTERM)
+    rc, out = finish(pw, proc)
+    assert rc == 130, out
+    assert "Cleanup in progress; it cannot be skipped" in out
+    assert "build interrupted during step" in build_log(project, builder)
+    assert_nothing_left(pw, project, builder, out)
+    SURVIVED[kind] += 2
