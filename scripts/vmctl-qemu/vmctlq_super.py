@@ -12,13 +12,16 @@ usage: vmctlq_super.py STATE_DIR ID
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import tty
 from pathlib import Path
@@ -55,6 +58,8 @@ def main(d: Path, vm_id: int) -> int:
         for f, (_net, host, _guest) in zip(filters, rec.get("local", []), strict=True):
             transforms = [slirp_to_guest(host, remap), guest_to_slirp(host, remap)]
             f.start(transforms[: len(prefixes)], alive=lambda: proc.poll() is None)
+        for address, port, loop in rec.get("publish", []):
+            publish(address, port, loop)
         qmp = Qmp(proc)
         qmp.command("qmp_capabilities")
         chardevs = qmp.command("query-chardev")
@@ -106,6 +111,36 @@ def main(d: Path, vm_id: int) -> int:
                 path.unlink(missing_ok=True)
         print(f"vm {vm_id}: qemu exit {proc.returncode} ({reason})", file=sys.stderr)
     return 0
+
+
+def publish(address: str, port: int, loop: int) -> None:
+    """Relay connections to address:port (the guest's vmd address, local in a network
+    namespace) to QEMU's hostfwd on 127.0.0.1:loop; threads end with the supervisor."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((address, port))
+    listener.listen(16)
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        while True:
+            client, _ = listener.accept()
+            try:
+                upstream = socket.create_connection(("127.0.0.1", loop), timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+    threading.Thread(target=serve, name=f"publish-{port}", daemon=True).start()
 
 
 class Qmp:
