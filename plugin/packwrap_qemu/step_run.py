@@ -121,8 +121,13 @@ class StepRunQemu(Step):
             qmp_path = Path(self.qmp_dir) / "qmp.sock"
         spec = build_spec(state, qmp_path)
         if config.serial_console and config.bios_serial_console and not config.firmware:
-            self.fw_dir = tempfile.mkdtemp(prefix="packwrap-fw-")
-            spec.sercon_file = driver.write_sercon_file(Path(self.fw_dir))
+            if config.display is None and not config.vga and not config.use_default_display:
+                # No screen anyway: QEMU's own switch (as -nographic sets it) makes SeaBIOS
+                # mirror its console, and BIOS boot loaders, on the serial line.
+                spec.machine = f"{spec.machine},graphics=off"
+            else:  # a display was asked for: keep it, and the serial mirror too
+                self.fw_dir = tempfile.mkdtemp(prefix="packwrap-fw-")
+                spec.sercon_file = driver.write_sercon_file(Path(self.fw_dir))
         console_log, qemu_log = log_paths(state)
         if self.boot == "disk":
             # The installed disk without the install media: the BIOS boots the disk, unless
