@@ -300,9 +300,17 @@ class BuildSession:
                 result.artifacts = run_chains(p.chains, artifact, ctx)
             elapsed = format_duration(time.monotonic() - start)
             ui.emit("say", f"Build '{build.name}' finished after {elapsed}.")
-        except PackwrapError as exc:
+        except Exception as exc:  # noqa: BLE001 - a bug in a step still fails the build
             result.cancelled = isinstance(exc, Cancelled) or self.cancel_event.is_set()
-            result.error = ui.mask(str(exc))
+            message = str(exc)
+            if not isinstance(exc, PackwrapError):
+                # Not a user error: say so, keep the traceback in the build log (an
+                # escaping exception ended the build thread and the run exited 0).
+                import traceback
+
+                ui.log(traceback.format_exc().rstrip())
+                message = f"internal error: {type(exc).__name__}: {exc} (traceback in the log)"
+            result.error = ui.mask(message)
             result.details = [ui.mask(d) for d in getattr(exc, "details", [])]
             console = getattr(state.data, "last_console", None)
             # the guest's last words explain a failed step, not a failed post-processor

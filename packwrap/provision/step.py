@@ -35,6 +35,17 @@ def prepare_provisioners(blocks) -> list:
     return prepared
 
 
+class StepCheckProvisioners(Step):
+    """Builders run this first: a mistake in a provisioner block fails the build before
+    the install (which may take long), with every problem and its file:line."""
+
+    name = "check provisioners"
+
+    def run(self, state: State) -> None:
+        if state.provisioners:
+            prepare_provisioners(state.provisioners)
+
+
 class StepProvision(Step):
     name = "provision"
 

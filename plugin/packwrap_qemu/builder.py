@@ -70,7 +70,10 @@ class QemuBuilder:
     schema: ClassVar[Schema] = SCHEMA
 
     def steps(self, config: Config) -> list[Step]:
+        from packwrap.provision.step import StepCheckProvisioners
+
         steps: list[Step | None] = [
+            StepCheckProvisioners(),
             StepResolveMedia(),
             StepPrepareOutputDir(),
             StepCreateDisk(),

@@ -83,6 +83,7 @@ class VmmBuilder:
 
     def steps(self, config: Config) -> list[Step]:
         install: list[Step | None] = [
+            _core("packwrap.provision.step", "StepCheckProvisioners"),
             StepOutputDir(),
             StepCreateDisk(),
             StepStartVM("install"),

@@ -82,7 +82,7 @@ class StepStartVM(Step):
                 cdrom=media_path(cfg.cdrom, state.template_dir),
             )
         argv = drv.start_args(name, **kwargs)
-        state.ui.say(f"Starting VM {name} for the {self.purpose}: vmctl {' '.join(argv[1:])}")
+        state.ui.say(f"Starting VM {name} for the {self.purpose}: vmctl {' '.join(argv)}")
         hint = f"VM {name} (stop it with: vmctl stop -f -w {name})"
         if hint not in state.data.setdefault("cleanup_hints", []):
             state.data["cleanup_hints"].append(hint)

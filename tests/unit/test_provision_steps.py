@@ -1,0 +1,56 @@
+"""The qemu builder's provisioning around the build command, without booting anything:
+provisioner blocks are checked before the install, and a bug in a step fails the build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from packwrap.cli import main
+
+TEMPLATE = """
+source "qemu" "t" {
+  iso_url          = "missing.iso"
+  iso_checksum     = "none"
+  output_directory = "out"
+  communicator     = "ssh"
+  ssh_username     = "root"
+}
+
+build {
+  sources = ["source.qemu.t"]
+  provisioner "shell" {
+    inline  = ["true"]
+    frobnicate = 1
+  }
+}
+"""
+
+
+def test_a_bad_provisioner_fails_before_the_install(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PACKWRAP_LOG_DIR", str(tmp_path / "logs"))
+    (tmp_path / "t.pkr.hcl").write_text(TEMPLATE)
+    assert main(["build", "-color=false", "t.pkr.hcl"]) == 1
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "t.pkr.hcl:14: unknown option 'frobnicate'" in text
+    assert "missing.iso" not in text  # the media step never ran
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unexpected_exception_in_a_step_fails_the_build(tmp_path: Path, monkeypatch,
+                                                           capsys) -> None:  # fmt: skip
+    from packwrap_qemu import step_media
+
+    def boom(self, state):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(step_media.StepResolveMedia, "run", boom)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PACKWRAP_LOG_DIR", str(tmp_path / "logs"))
+    (tmp_path / "t.pkr.hcl").write_text(TEMPLATE.replace("    frobnicate = 1\n", ""))
+    assert main(["build", "-color=false", "t.pkr.hcl"]) == 1
+    text = "".join(capsys.readouterr())
+    assert "internal error: RuntimeError: a bug (traceback in the log)" in text
+    log = (tmp_path / "logs" / "packwrap-qemu.t.log").read_text()
+    assert "Traceback" in log and "RuntimeError: a bug" in log
