@@ -401,3 +401,26 @@ def test_second_signal_during_cleanup(request, pw, tmp_path, media, builder):
     assert "build interrupted during step" in build_log(project, builder)
     assert_nothing_left(pw, project, builder, out)
     SURVIVED[kind] += 2
+
+
+# -- a signal while `vmctl start` itself runs -------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", ["INT", "TERM"])
+def test_signal_while_vmctl_start_runs(request, pw, tmp_path, media, sig):
+    """No pause hook: the signal arrives while the stand-in's `vmctl start` is still
+    creating the VM (~1 s under TCG); the VM it then reports must still be stopped."""
+    setup_builder(request, "openbsd-vmm")
+    project = new_project(pw, tmp_path, media, "openbsd-vmm")
+    write_source(project, "openbsd-vmm", media)
+    proc = start_build(pw, project, "openbsd-vmm")
+    wait_for_any(pw, proc, ["Starting VM fault for the install"], timeout=60)
+    kind = f"SIG{sig} during a step"
+    INJECTED[kind] += 1
+    proc.send_signal(getattr(signal, f"SIG{sig}"))
+    rc, out = finish(pw, proc)
+    assert rc == 130, out
+    assert "build interrupted during step 'start vm (install)'" in build_log(project, "openbsd-vmm")
+    assert pw.standin_pids(), "vmctl start had not started a VM: the signal came too late?"
+    assert_nothing_left(pw, project, "openbsd-vmm", out)
+    SURVIVED[kind] += 1
