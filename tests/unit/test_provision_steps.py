@@ -54,3 +54,20 @@ def test_an_unexpected_exception_in_a_step_fails_the_build(tmp_path: Path, monke
     assert "internal error: RuntimeError: a bug (traceback in the log)" in text
     log = (tmp_path / "logs" / "packwrap-qemu.t.log").read_text()
     assert "Traceback" in log and "RuntimeError: a bug" in log
+
+
+def test_provisioning_boot_options_are_checked() -> None:
+    from packwrap_qemu.builder import QemuBuilder
+
+    from packwrap.config.schema import SourceBody
+
+    def problems(**values):
+        body = SourceBody({"kernel": "bsd.rd", "communicator": "none", **values}, "t", 1)
+        return [p.option for p in QemuBuilder.schema.prepare(body)[1]]
+
+    assert problems(provision_kernel="bsd.rd", provision_initrd="i",
+                    provision_kernel_args="pwfixture.mode=installed") == []  # fmt: skip
+    assert problems(provision_initrd="i") == ["provision_initrd"]
+    assert problems(provision_kernel_args="x") == ["provision_kernel_args"]
+    config = QemuBuilder.schema.prepare(SourceBody({"kernel": "k"}, "t", 1))[0]
+    assert config.ssh_clear_authorized_keys is True  # packwrap's default (Packer: false)
