@@ -9,6 +9,8 @@ Every QEMU packwrap reports is killed by pid at teardown (tests.e2e.conftest).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -97,15 +99,23 @@ def no_qemu_left(pw: Packwrap) -> bool:
     return not [pid for pid in pw.qemu_pids if pid_alive(pid)]
 
 
+def host_key_fingerprint(media: Path) -> str:
+    """SHA256 fingerprint of the fixture's (stable) SSH host key, as ssh-keygen -l shows it."""
+    blob = base64.b64decode((media / "ssh_host_ed25519_key.pub").read_text().split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
 def test_provisioners_change_the_artifact_and_the_temporary_key_is_removed(
     packwrap, tmp_path, fixture_media
 ):
-    project = project_with(packwrap, tmp_path, fixture_media)
+    pin = host_key_fingerprint(fixture_media)
+    project = project_with(packwrap, tmp_path, fixture_media,
+                           extra=f'  ssh_host_key_fingerprint = "{pin}"')  # fmt: skip
     result = build(packwrap, project)
     assert result.rc == 0, result.out
+    assert f"SSH host key ssh-ed25519 {pin} (pinned)" in result.out
     assert result.out.count("Starting QEMU") == 2  # install run, then the disk run
     assert "provisioning prov" in result.out  # the guest's output, streamed
-    assert "SSH host key ssh-ed25519 SHA256:" in result.out
     assert "Removing the temporary SSH key from the image" in result.out
     tree = read_installed_tar(disk(project), "raw")
     assert tree["var/db/packwrap-demo"] == b"packwrap was here\n"
@@ -160,4 +170,17 @@ def test_wrong_password_fails_after_the_configured_attempts(packwrap, tmp_path, 
     assert "SSH to root@127.0.0.1:" in error
     assert "failed after 2 handshake attempts: authentication failed" in error
     assert "not-the-password" not in result.out  # never echoed
+    assert no_qemu_left(packwrap)
+
+
+def test_a_host_key_other_than_the_pinned_one_fails_the_build(packwrap, tmp_path, fixture_media):
+    wrong = "SHA256:" + "A" * 43
+    project = project_with(packwrap, tmp_path, fixture_media,
+                           extra=f'  ssh_host_key_fingerprint = "{wrong}"')  # fmt: skip
+    result = build(packwrap, project)
+    assert result.rc == 1, result.out
+    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    assert "SSH host key mismatch for 127.0.0.1:" in error
+    assert f"expected {wrong}, got {host_key_fingerprint(fixture_media)}" in error
+    assert "Provisioning with" not in result.out
     assert no_qemu_left(packwrap)
