@@ -9,11 +9,13 @@ shutdown] -> convert disk.
 
 from __future__ import annotations
 
-import importlib
 import time
 from typing import TYPE_CHECKING, ClassVar
 
 from packwrap.build.step import Step
+from packwrap.build.steps.boot_command import StepTypeBootCommand
+from packwrap.build.steps.http_server import StepHTTPServer
+from packwrap.build.steps.site_set import StepSiteSet
 from packwrap.config.schema import Config, Schema
 from packwrap_qemu.artifact import make_artifact
 from packwrap_qemu.config import SCHEMA
@@ -29,21 +31,6 @@ from packwrap_qemu.step_wait_poweroff import StepWaitForPowerOff
 if TYPE_CHECKING:
     from packwrap.build.artifact import Artifact
     from packwrap.build.state import State
-
-
-def _core_step(module: str, cls: str, config: Config) -> Step | None:
-    """A step the build core provides (None if this packwrap has no such step)."""
-    try:
-        mod = importlib.import_module(f"packwrap.build.steps.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("packwrap.build.steps"):
-            return None
-        raise
-    step_cls = getattr(mod, cls)
-    try:
-        return step_cls(config)
-    except TypeError:
-        return step_cls()
 
 
 def _wait_stopped(state: State, seconds: float) -> bool:
@@ -72,7 +59,7 @@ class QemuBuilder:
     def steps(self, config: Config) -> list[Step]:
         from packwrap.provision.step import StepCheckProvisioners
 
-        steps: list[Step | None] = [
+        return [
             StepCheckProvisioners(),
             StepResolveMedia(),
             StepPrepareOutputDir(),
@@ -80,16 +67,15 @@ class QemuBuilder:
             StepHTTPIPDiscover(),
             # Before the HTTP server: install.conf may name {{ .SSHPublicKey }}.
             *self._temporary_key_step(config),
-            _core_step("http_server", "StepHTTPServer", config),
-            _core_step("site_set", "StepSiteSet", config),
+            StepHTTPServer(),
+            StepSiteSet(),
             StepPortForward(),
             StepRunQemu(),
-            _core_step("boot_command", "StepTypeBootCommand", config),
+            StepTypeBootCommand(),
             StepWaitForPowerOff(),
             *self.provisioning_steps(config),
             StepConvertDisk(),
         ]
-        return [s for s in steps if s is not None]
 
     @staticmethod
     def provisions(config: Config) -> bool:

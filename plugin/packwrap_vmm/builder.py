@@ -9,11 +9,16 @@ disk -> connect -> provision -> shutdown] when provisioning is wanted (see confi
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, ClassVar
 
 from packwrap.build.step import Step
+from packwrap.build.steps.boot_command import StepTypeBootCommand
+from packwrap.build.steps.http_server import StepHTTPServer
+from packwrap.build.steps.site_set import StepSiteSet
+from packwrap.communicator.steps import StepCleanupTemporaryKey, StepConnect, StepTemporaryKey
 from packwrap.config.schema import Config, Schema
+from packwrap.provision.shutdown import StepShutdown
+from packwrap.provision.step import StepCheckProvisioners, StepProvision
 from packwrap_vmm import vmm
 from packwrap_vmm.artifact import make_artifact
 from packwrap_vmm.config import SCHEMA, wants_provisioning
@@ -27,17 +32,6 @@ from packwrap_vmm.step_wait_install import StepWaitInstall
 if TYPE_CHECKING:
     from packwrap.build.artifact import Artifact
     from packwrap.build.state import State
-
-
-def _core(module: str, cls: str, *args) -> Step | None:
-    """A step the core provides, or None when this packwrap has none."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith(module.rsplit(".", 1)[0]):
-            return None
-        raise
-    return getattr(mod, cls)(*args)
 
 
 class _WhenProvisioning(Step):
@@ -59,10 +53,6 @@ class _WhenProvisioning(Step):
             self.step.cleanup(state)
 
 
-def _when(step: Step | None) -> Step | None:
-    return _WhenProvisioning(step) if step is not None else None
-
-
 def _request_stop(state: State) -> None:
     vmm.driver(state).stop(state.config.vm_name)
 
@@ -82,34 +72,30 @@ class VmmBuilder:
     schema: ClassVar[Schema] = SCHEMA
 
     def steps(self, config: Config) -> list[Step]:
-        install: list[Step | None] = [
-            _core("packwrap.provision.step", "StepCheckProvisioners"),
+        install: list[Step] = [
+            StepCheckProvisioners(),
             StepOutputDir(),
             StepCreateDisk(),
             StepStartVM("install"),
-            _when(_core("packwrap.communicator.steps", "StepTemporaryKey")),
-            _core("packwrap.build.steps.http_server", "StepHTTPServer"),
+            _WhenProvisioning(StepTemporaryKey()),
+            StepHTTPServer(),
             StepGenFiles(),
-            _core("packwrap.build.steps.site_set", "StepSiteSet"),
+            StepSiteSet(),
             StepAwaitConsole(),
-            _core("packwrap.build.steps.boot_command", "StepTypeBootCommand"),
+            StepTypeBootCommand(),
             StepWaitInstall(),
         ]
         # Provisioning slots: the core's connect/provision/shutdown steps, run only when
         # the build provisions (a vmctl stop ends the VM when there is no shutdown_command).
-        shutdown = _core(
-            "packwrap.provision.shutdown", "StepShutdown", _wait_stopped, _force_stop, _request_stop
-        )
-        provision: list[Step | None] = [
+        shutdown = StepShutdown(_wait_stopped, _force_stop, _request_stop)
+        provision: list[Step] = [
             StepStartVM("provision"),
-            _core("packwrap.communicator.steps", "StepConnect"),
-            _core("packwrap.provision.step", "StepProvision"),
-            _core("packwrap.communicator.steps", "StepCleanupTemporaryKey"),
+            StepConnect(),
+            StepProvision(),
+            StepCleanupTemporaryKey(),
             shutdown,
         ]
-        steps = [s for s in install if s is not None]
-        steps += [_WhenProvisioning(s) for s in provision if s is not None]
-        return steps
+        return install + [_WhenProvisioning(s) for s in provision]
 
     def http_ip(self, config: Config, state: State) -> str:
         return state.data.get("host_ip", "")
