@@ -34,6 +34,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.e2e.conftest import REPO, Packwrap, pid_alive
+from tests.e2e.test_provision_vmm import NETNS
 
 PAUSE_ENV = "PWFAULT_PAUSE_STEP"
 LIMIT_ENV = "PWFAULT_PAUSE_LIMIT"
@@ -108,7 +109,9 @@ class FaultPackwrap(Packwrap):
         self.tag = uuid.uuid4().hex
         self.state_dir: Path | None = None  # the stand-in's, for the vmm builder
 
-    def start(self, *args: str, cwd: Path, pause: str | None = None) -> subprocess.Popen:
+    def start(
+        self, *args: str, cwd: Path, pause: str | None = None, netns: bool = False
+    ) -> subprocess.Popen:
         log = self.tmp / f"packwrap-{len(self.procs)}.out"
         env = {
             **os.environ,
@@ -121,9 +124,12 @@ class FaultPackwrap(Packwrap):
         if pause:
             env[PAUSE_ENV] = pause
         module = "tests.faults.build_support" if pause else "packwrap"
+        argv = [sys.executable, "-m", module, *args]
+        if netns:  # `unshare -n` execs sh, which execs python: signals reach packwrap
+            argv = ["unshare", "-n", "sh", "-c", NETNS, "sh", *argv]
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", module, *args],
+                argv,
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -223,16 +229,16 @@ source "openbsd-vmm" "fault" {{
   boot_device      = "cdrom"
   cdrom            = var.iso_url
   http_directory   = "http"
-  communicator     = "none"
   install_timeout  = "{timeout}"
   boot_command     = {boot_command}
   boot_expect      = {boot_expect}
   boot_expect_timeout = "{expect_timeout}"
+{provisioning}
 }}
 
 build {{
   sources = ["source.openbsd-vmm.fault"]
-  post-processor "manifest" {{
+{provisioners}  post-processor "manifest" {{
     output = "fault-manifest.json"
   }}
   post-processor "checksum" {{
@@ -261,6 +267,16 @@ QEMU_PROVISIONING = """
   provision_kernel_args = "{append} pwfixture.mode=installed{extra}"
   shutdown_command = "shutdown -p now"
 """
+# The provisioning boot (openbsd-vmm): `vmctl start` from the disk, which the stand-in
+# boots with $VMCTL_QEMU_BIOS (the tests set it and its kernel args); SSH to
+# 100.64.<id>.3 inside the build's network namespace (FaultPackwrap.start(netns=True)).
+VMM_PROVISIONING = """
+  communicator     = "ssh"
+  ssh_username     = "root"
+  ssh_timeout      = "60s"
+  shutdown_command = "shutdown -p now"
+  shutdown_timeout = "{timeout}"
+"""
 QEMU_PROVISIONERS = """
   provisioner "shell" {{
     inline = {inline}
@@ -279,14 +295,18 @@ def write_source(
     boot: tuple[list[str], list[str]] | None = None,
     provisioning: str | None = None,
 ) -> None:
-    """provisioning (qemu): None (communicator none), "plain", "slow" (the provisioner
-    runs for 20 s) or "ignore-shutdown" (the guest ignores the shutdown command)."""
+    """provisioning: None (communicator none), "plain", "slow" (the provisioner runs for
+    20 s) or "ignore-shutdown" (the guest ignores the shutdown command; for openbsd-vmm
+    the test sets VMCTL_QEMU_BIOS_APPEND to say so, see vmm_provisioning_env)."""
     template = QEMU_SOURCE if builder == "qemu" else VMM_SOURCE
     commands, expects = boot or (QEMU_BOOT if builder == "qemu" else VMM_BOOT)
     prov, provisioners = '  communicator     = "none"', ""
-    if provisioning:
+    if provisioning and builder == "qemu":
         extra = " pwfixture.ignore_shutdown=1" if provisioning == "ignore-shutdown" else ""
         prov = QEMU_PROVISIONING.format(media=media, append=APPEND, extra=extra)
+    elif provisioning:  # vmm: the disk boot's kernel args are the stand-in's environment
+        prov = VMM_PROVISIONING.format(timeout=timeout)
+    if provisioning:
         inline = ["echo provisioning-start"] + (["sleep 20"] if provisioning == "slow" else [])
         provisioners = QEMU_PROVISIONERS.format(inline=json.dumps(inline))
     text = template.format(
@@ -300,6 +320,16 @@ def write_source(
         boot_expect=json.dumps(expects),
     )
     (project / "fault.pkr.hcl").write_text(text)
+
+
+def vmm_provisioning_env(media: Path, provisioning: str) -> dict[str, str]:
+    """The stand-in's disk boot for openbsd-vmm provisioning: the fixture's bsd.rd in
+    installed mode (SSH), ignoring the shutdown command for "ignore-shutdown"."""
+    extra = " pwfixture.ignore_shutdown=1" if provisioning == "ignore-shutdown" else ""
+    return {
+        "VMCTL_QEMU_BIOS": str(media / "bsd.rd"),
+        "VMCTL_QEMU_BIOS_APPEND": f"pwfixture.mode=installed{extra}",
+    }
 
 
 def new_project(

@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import TOOLS, pid_alive
+from tests.e2e.test_provision_vmm import netns_problem
 from tests.faults.build_support import (
     INJECTED,
     MARK,
@@ -50,6 +51,7 @@ from tests.faults.build_support import (
     new_project,
     output_dir,
     run_hints,
+    vmm_provisioning_env,
     wait_for_any,
     write_counts,
     write_source,
@@ -73,6 +75,7 @@ class Step:
 
 
 QEMU_STEPS = [
+    Step("check provisioners", disk=False, provisioning="plain"),
     Step("resolve boot media", disk=False),
     Step("prepare output directory", disk=False, default=("INT",)),
     Step("create disk", default=("INT", "TERM")),
@@ -111,9 +114,11 @@ QEMU_STEPS = [
     Step(PP, "(type checksum)", default=("INT",)),
 ]
 VMM_STEPS = [
+    Step("check provisioners", disk=False, provisioning="plain", default=("INT",)),
     Step("output directory", disk=False, default=("INT",)),
     Step("create disk", default=("INT", "TERM")),
     Step("start vm (install)", vm=True, default=("INT", "TERM", "abort")),
+    Step("temporary ssh key", vm=True, provisioning="plain", default=("INT",)),
     Step("http server", vm=True, default=("INT",)),
     Step("generated files", vm=True),
     Step("site-set", vm=True),
@@ -124,6 +129,19 @@ VMM_STEPS = [
         "Waiting for the install to finish",
         vm=True,
         default=("INT", "TERM", "abort"),
+    ),
+    # The provisioning boot (communicator = "ssh", a shell provisioner): `vmctl start`
+    # from the disk, SSH to 100.64.<id>.3 -- in a private network namespace.
+    Step("start vm (provision)", vm=True, provisioning="plain", default=("INT", "TERM")),
+    Step("connect", "Waiting for SSH on", vm=True, provisioning="plain", default=("INT",)),
+    Step("provision", "provisioning-start", vm=True, provisioning="slow", default=("INT", "TERM")),
+    Step("remove temporary ssh key", vm=True, provisioning="plain", default=("INT",)),
+    Step(
+        "shutdown",
+        "Waiting up to 30s for the guest to power off",
+        vm=True,
+        provisioning="ignore-shutdown",
+        default=("INT",),
     ),
     Step(PP, "(type checksum)", default=("INT",)),
 ]
@@ -183,13 +201,26 @@ def vmd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pw: FaultPackwrap):
     return state
 
 
-def setup_builder(request, builder: str) -> None:
-    if builder == "openbsd-vmm":
-        request.getfixturevalue("vmd")
+def setup_builder(request, builder: str, provisioning: str | None = None) -> bool:
+    """True when the build runs in its own network namespace (vmm provisioning)."""
+    if builder != "openbsd-vmm":
+        return False
+    request.getfixturevalue("vmd")
+    if not provisioning:
+        return False
+    if problem := netns_problem():
+        pytest.skip(problem)
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    media = request.getfixturevalue("media")
+    for name, value in vmm_provisioning_env(media, provisioning).items():
+        monkeypatch.setenv(name, value)
+    return True
 
 
-def start_build(pw, project, builder, *flags, pause=None):
-    return pw.start("build", f"-only={builder}.fault", *flags, ".", cwd=project, pause=pause)
+def start_build(pw, project, builder, *flags, pause=None, netns=False):
+    return pw.start(
+        "build", f"-only={builder}.fault", *flags, ".", cwd=project, pause=pause, netns=netns
+    )
 
 
 def assert_nothing_left(pw: FaultPackwrap, project: Path, builder: str, out: str) -> None:
@@ -204,14 +235,14 @@ def assert_nothing_left(pw: FaultPackwrap, project: Path, builder: str, out: str
 
 @pytest.mark.parametrize(("builder", "step", "sig", "on_error"), list(_signal_cases()))
 def test_signal_during_step(request, pw, tmp_path, media, builder, step, sig, on_error):
-    setup_builder(request, builder)
+    netns = setup_builder(request, builder, step.provisioning)
     ssh = ("communicator=ssh",) if step.provisioning else ()  # install.conf: the key
     project = new_project(pw, tmp_path, media, builder, *ssh)
     write_source(
         project, builder, media, fmt=step.fmt, provisioning=step.provisioning, timeout="30s"
     )
     pause = None if step.trigger else step.name
-    proc = start_build(pw, project, builder, f"-on-error={on_error}", pause=pause)
+    proc = start_build(pw, project, builder, f"-on-error={on_error}", pause=pause, netns=netns)
     wait_for_any(pw, proc, [step.trigger or f"{MARK} {step.name!r}"], timeout=90)
     kind = f"SIG{sig} during a step" + (" (-on-error=abort)" if on_error == "abort" else "")
     INJECTED[kind] += 1
