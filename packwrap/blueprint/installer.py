@@ -1,33 +1,23 @@
 """The blueprint engine's only door into packwrap.autoinstall (response files, releases).
 
 Kept in one place so the engine does not care how the autoinstall package shapes its
-data (dataclasses or dicts), and so tests can replace these five functions.
+data (dataclasses or dicts), and so tests can replace these functions. The autoinstall
+modules are imported inside the functions: `packwrap --help` must not pay for them.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
 from packwrap.blueprint.model import Variable
-from packwrap.errors import PackwrapError
-
-
-def _attr(module: str, name: str, *more_modules: str) -> Any:
-    for mod in (module, *more_modules):
-        try:
-            return getattr(importlib.import_module(f"packwrap.autoinstall.{mod}"), name)
-        except (ImportError, AttributeError):
-            continue
-    raise PackwrapError(
-        f"packwrap.autoinstall.{module}.{name} is not available in this installation"
-    )
 
 
 def known_releases() -> list[str]:
     """Releases the autoinstall data knows, oldest first ("7.5", "7.6", ...)."""
-    releases = [str(getattr(r, "version", r)) for r in _attr("release", "known_releases")()]
+    from packwrap.autoinstall.release import known_releases as releases_known
+
+    releases = [str(getattr(r, "version", r)) for r in releases_known()]
     return sorted(set(releases), key=lambda v: tuple(int(x) for x in v.split(".")))
 
 
@@ -39,8 +29,10 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
 
 def installer_variables() -> list[Variable]:
     """The installer's answers as blueprint variables (name, type, default, help...)."""
+    from packwrap.autoinstall.variables import installer_variables as definitions
+
     out: list[Variable] = []
-    for item in _attr("variables", "installer_variables")():
+    for item in definitions():
         choices = _get(item, "choices")
         out.append(
             Variable(
@@ -56,17 +48,25 @@ def installer_variables() -> list[Variable]:
 
 
 def render_install_conf(values: Mapping[str, Any], release: str) -> str:
-    return _attr("render", "render_install_conf")(dict(values), release)
+    from packwrap.autoinstall.render import render_install_conf as render
+
+    return render(dict(values), release)
 
 
 def render_disklabel(layout: Any) -> str:
-    return _attr("render", "render_disklabel", "disklabel")(layout)
+    from packwrap.autoinstall.disklabel import render_disklabel as render
+
+    return render(layout)
 
 
 def hash_password(password: str) -> str:
-    return _attr("passwords", "hash_password")(password)
+    from packwrap.autoinstall.passwords import hash_password as bcrypt_hash
+
+    return bcrypt_hash(password)
 
 
 def check_password_value(value: str, name: str) -> None:
     """The installer's rule for a password answer (bcrypt, cost >= 10, or the lock-out)."""
-    _attr("passwords", "check_password_value")(value, name)
+    from packwrap.autoinstall.passwords import check_password_value as check
+
+    check(value, name)

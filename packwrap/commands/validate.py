@@ -104,27 +104,24 @@ def _check_build(build: Any, template: Template, report: Report) -> list[str]:
     report.warnings.extend(f"{build.name}: {w}" for w in warnings)
     # What `packwrap build` prepares before starting: provisioners and post-processors.
     # One block at a time, so one unsupported type does not hide the other problems.
+    from packwrap.postprocess import prepare_chains
+    from packwrap.provision.step import prepare_provisioners
+
     for block in build.provisioners:
-        _prepare(report, "packwrap.provision.step", "prepare_provisioners", [block])
+        _prepare(report, prepare_provisioners, [block])
     for chain in build.post_processors:
         for block in chain:
-            _prepare(report, "packwrap.postprocess", "prepare_chains", [[block]])
+            _prepare(report, prepare_chains, [[block]])
     return []
 
 
-def _prepare(report: Report, module: str, function: str, blocks: list) -> None:
-    """Run another part's prepare function, when it is installed, collecting problems."""
-    import importlib
-
+def _prepare(report: Report, prepare: Any, blocks: list) -> None:
+    """Run a prepare function on some blocks, collecting its problems into the report."""
     from packwrap.config.schema import ConfigError
     from packwrap.errors import PackwrapError
 
     if not blocks:
         return
-    try:
-        prepare = getattr(importlib.import_module(module), function)
-    except (ModuleNotFoundError, AttributeError):
-        return  # that part of packwrap is not there: `packwrap build` would say so
     try:
         prepare(blocks)
     except ConfigError as exc:
@@ -173,23 +170,14 @@ def _packer_syntax(path: Any, report: Report) -> None:
 
 
 def _lint_response_file(template: Template, report: Report) -> None:
-    """Lint http/install.conf(.pkr.in) with packwrap.autoinstall.lint, when it exists."""
-    import importlib
+    """Lint http/install.conf(.pkr.in) with the release's real question list."""
+    from packwrap.autoinstall import lint as lint_mod
 
-    try:
-        lint_mod = importlib.import_module("packwrap.autoinstall.lint")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("packwrap.autoinstall.lint", "packwrap.autoinstall"):
-            return  # not installed: nothing to lint with
-        raise
     # Lint what the build will serve: generated files first follow the variables
     # (only files still as packwrap wrote them are rewritten; see blueprint.regenerate).
-    try:
-        from packwrap.blueprint.regenerate import refresh
-    except ImportError:
-        pass
-    else:
-        refresh(template.dir, template.variables)
+    from packwrap.blueprint.regenerate import refresh
+
+    refresh(template.dir, template.variables)
     docroot = template.dir / "http"
     candidates = [docroot / "install.conf.pkr.in", docroot / "install.conf"]
     target = next((p for p in candidates if p.is_file()), None)

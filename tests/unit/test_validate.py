@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import types
 from pathlib import Path
 
@@ -190,7 +189,7 @@ def test_unclaimed_source_type_is_handed_to_packer(tmp_path, capsys):
         assert "checked for syntax only" in out
 
 
-def test_response_file_is_linted_when_the_linter_exists(tmp_path, capsys, fake_plugin, monkeypatch):
+def test_response_file_is_linted_with_the_release(tmp_path, capsys, fake_plugin, monkeypatch):
     (tmp_path / "t.pkr.hcl").write_text(
         GOOD.replace("variable", 'variable "release" {\n  default = "7.5"\n}\n\nvariable', 1)
     )
@@ -206,9 +205,7 @@ def test_response_file_is_linted_when_the_linter_exists(tmp_path, capsys, fake_p
             types.SimpleNamespace(line=2, severity="error", message="unknown question"),
         ]
 
-    fake = types.ModuleType("packwrap.autoinstall.lint")
-    fake.lint = lint
-    monkeypatch.setitem(sys.modules, "packwrap.autoinstall.lint", fake)
+    monkeypatch.setattr("packwrap.autoinstall.lint.lint", lint)
     code, _, err = run(capsys, str(tmp_path))
     assert code == 1
     assert err.splitlines() == [
