@@ -53,21 +53,29 @@ def _members(site_dir: Path) -> list[Path]:
     return sorted(out, key=lambda p: p.relative_to(site_dir).as_posix())
 
 
-def _tar_bytes(site_dir: Path, mtime: int, installurl: str | None) -> bytes:
+def _tar_bytes(
+    site_dir: Path,
+    mtime: int,
+    installurl: str | None,
+    files: dict[str, tuple[bytes, int]] | None = None,
+) -> bytes:
     buf = io.BytesIO()
     members = _members(site_dir)
-    extra = {}
+    extra = {"./" + name: data for name, data in (files or {}).items()}
     if installurl and not (site_dir / "etc" / "installurl").exists():
-        extra["./etc/installurl"] = (installurl.rstrip("/") + "\n").encode()
+        extra["./etc/installurl"] = ((installurl.rstrip("/") + "\n").encode(), 0o644)
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name in sorted(extra):
+            data, mode = extra[name]
             info = tarfile.TarInfo(name)
-            info.mtime, info.uid, info.gid, info.mode = mtime, 0, 0, 0o644
+            info.mtime, info.uid, info.gid, info.mode = mtime, 0, 0, mode
             info.uname, info.gname = "root", "wheel"
-            info.size = len(extra[name])
-            tar.addfile(info, io.BytesIO(extra[name]))
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
         for path in members:
             rel = path.relative_to(site_dir).as_posix()
+            if "./" + rel in extra:  # a generated file replaces the project's own
+                continue
             st = path.lstat()
             info = tarfile.TarInfo("./" + rel)
             info.mtime = mtime
@@ -124,11 +132,13 @@ def build_site_sets(
     per_host: bool = False,
     mtime: int = 0,
     installurl: str | None = DEFAULT_INSTALLURL,
+    files: dict[str, tuple[bytes, int]] | None = None,
 ) -> list[str]:
     """Write site<NN>.tgz (or site<NN>-<hostname>.tgz with per_host) and index.txt.
 
     Unless site/etc/installurl exists, the set carries /etc/installurl = `installurl`
     (None: leave it to the installer, which records the build's server).
+    `files` adds generated members (path relative to / -> (content, mode)), e.g. a host key.
     Returns the set file names written (index.txt not included).
     """
     from packwrap.autoinstall.release import load_release
@@ -142,7 +152,7 @@ def build_site_sets(
     name = site_set_name(rel.version, hostname if per_host else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = _gzip(_tar_bytes(src, mtime, installurl))
+    data = _gzip(_tar_bytes(src, mtime, installurl, files))
     _write_atomic(out / name, data)
     _write_atomic(out / "index.txt", (index_line(name, len(data), mtime) + "\n").encode())
     return [name]

@@ -72,7 +72,11 @@ def ssh_settings(state: State) -> SshSettings:
         agent_auth=bool(cfg.get("ssh_agent_auth")),
         timeout=float(timeout or 300.0),
         handshake_attempts=int(attempts or 10),
-        host_key_fingerprint=cfg.get("ssh_host_key_fingerprint") or None,
+        host_key_fingerprint=(
+            # the template's pin, else the key a site set shipped (StepSiteSet)
+            cfg.get("ssh_host_key_fingerprint") or state.data.get("ssh_host_key_fingerprint")
+        )
+        or None,
         keepalive_interval=float(cfg.get("ssh_keep_alive_interval") or 5.0),
     )
 

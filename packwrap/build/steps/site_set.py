@@ -5,12 +5,17 @@ under site/: siteNN.tgz (or siteNN-<hostname>.tgz) and index.txt. The rendered
 install.conf names that directory (packwrap.autoinstall.render). Release, hostname and
 per-host come from the constructor, else from the blueprint project's
 .packwrap/project.json (the release also from an installNN.iso named in the config).
+
+With the project's `ssh_host_key_pin` on, the set also carries a host key pair made for
+this build (etc/ssh/ssh_host_ed25519_key, 0600), and the communicator pins its
+fingerprint (state.data["ssh_host_key_fingerprint"]).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +70,35 @@ class StepSiteSet(Step):
         release: str | None = None,
         hostname: str | None = None,
         per_host: bool | None = None,
+        host_key_pin: bool | None = None,
     ) -> None:
         self.site_dir = Path(site_dir) if site_dir else None
         self.release = release
         self.hostname = hostname
         self.per_host = per_host
+        self.host_key_pin = host_key_pin
 
     def run(self, state: State) -> None:
-        from packwrap.autoinstall.siteset import SITE_SUBDIR, build_site_sets
-
         site_dir = self.site_dir or Path(state.template_dir) / "site"
         if not site_dir.is_absolute():
             site_dir = Path(state.template_dir) / site_dir
         meta = _project_meta(Path(state.template_dir))
         values = meta.get("values") or {}
+        pin = (
+            self.host_key_pin
+            if self.host_key_pin is not None
+            else values.get("ssh_host_key_pin") in (True, "true")
+        )
+        if pin and values.get("site_set") not in (True, "true", None):
+            raise PackwrapError(
+                "ssh_host_key_pin needs site_set = true (the host key reaches the "
+                "image in the site set)"
+            )
+        if pin and not site_dir.is_dir():
+            # Nothing of the project's own to ship: a set with the host key alone.
+            with tempfile.TemporaryDirectory(prefix="packwrap-site-") as empty:
+                self._build(state, Path(empty), meta, values, pin)
+            return
         if not site_dir.is_dir():
             # Asked for (explicitly, or by the project's site_set): install.conf has a site
             # round, and the installer aborts when it finds no set there.
@@ -88,6 +108,13 @@ class StepSiteSet(Step):
                     "installer would abort in the site set round)"
                 )
             return
+        self._build(state, site_dir, meta, values, pin)
+
+    def _build(
+        self, state: State, site_dir: Path, meta: dict[str, Any], values: dict[str, Any], pin: bool
+    ) -> None:
+        from packwrap.autoinstall.siteset import SITE_SUBDIR, build_site_sets
+
         release = (
             self.release
             or meta.get("release")
@@ -109,6 +136,14 @@ class StepSiteSet(Step):
         if not overlay:
             raise PackwrapError("site sets need the HTTP server's overlay (StepHTTPServer first)")
         out = Path(overlay) / SITE_SUBDIR
+        files = None
+        if pin:
+            from packwrap.autoinstall.hostkey import make_host_key
+
+            key = make_host_key(f"root@{hostname or 'openbsd'}")
+            files = key.site_files()
+            state.data["ssh_host_key_fingerprint"] = key.fingerprint
+            state.ui.say(f"Site set: a new SSH host key for the image, {key.fingerprint}")
         names = build_site_sets(
             site_dir,
             out,
@@ -116,6 +151,7 @@ class StepSiteSet(Step):
             hostname=hostname,
             per_host=per_host,
             installurl=_installurl(values),
+            files=files,
         )
         state.data["site_sets"] = names
         state.ui.say(f"Site set {', '.join(names)} from {site_dir} served as /{SITE_SUBDIR}/")
