@@ -118,7 +118,7 @@ VMM_STEPS = [
     Step("output directory", disk=False, default=("INT",)),
     Step("create disk", default=("INT", "TERM")),
     Step("start vm (install)", vm=True, default=("INT", "TERM", "abort")),
-    Step("temporary ssh key", vm=True, provisioning="plain", default=("INT",)),
+    Step("temporary ssh key", vm=True, provisioning="plain", default=("INT", "TERM")),
     Step("http server", vm=True, default=("INT",)),
     Step("generated files", vm=True),
     Step("site-set", vm=True),
@@ -132,7 +132,7 @@ VMM_STEPS = [
     ),
     # The provisioning boot (communicator = "ssh", a shell provisioner): `vmctl start`
     # from the disk, SSH to 100.64.<id>.3 -- in a private network namespace.
-    Step("start vm (provision)", vm=True, provisioning="plain", default=("INT", "TERM")),
+    Step("start vm (provision)", vm=True, provisioning="plain", default=("INT",)),
     Step("connect", "Waiting for SSH on", vm=True, provisioning="plain", default=("INT",)),
     Step("provision", "provisioning-start", vm=True, provisioning="slow", default=("INT", "TERM")),
     Step("remove temporary ssh key", vm=True, provisioning="plain", default=("INT",)),
