@@ -430,6 +430,31 @@ def assert_no_processes(pw: FaultPackwrap, timeout: float = 10) -> None:
     assert not left, f"processes left behind: {describe(left)}"
 
 
+def netns_of(pid: int) -> str:
+    """The network namespace of a process ("net:[<inode>]")."""
+    return os.readlink(f"/proc/{pid}/ns/net")
+
+
+def assert_netns_gone(netns: str | None, timeout: float = 10) -> None:
+    """No process is left in the build's private network namespace: the namespace, and
+    with it every socket the build listened on there (HTTP, the SSH relay), is gone.
+    (A connect to the HTTP port from the test's namespace could not tell.)"""
+    if netns is None or netns == netns_of(os.getpid()):
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    if netns_of(int(entry)) == netns:
+                        left.append(int(entry))
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    assert not left, f"the build's network namespace still has {describe(left)}"
+
+
 def describe(pids: list[int]) -> list[str]:
     out = []
     for pid in sorted(set(pids)):

@@ -14,6 +14,10 @@
 Signals land inside a step deterministically: long steps (boot command, install wait,
 post-processors hashing a 2G raw disk) are hit when their headline appears; steps that
 take milliseconds are hit through a test-only pause hook (tests/faults/build_support.py).
+openbsd-vmm's provisioning steps (communicator = "ssh") run `packwrap build` in a private
+network namespace where 100.64.0.0/10 is local (the recipe of
+tests/e2e/test_provision_vmm.py, VMCTL_QEMU_BIOS for the stand-in's disk boot); there
+the HTTP port is checked closed by the namespace being gone (no process left in it).
 The default run covers every step the issue lists with SIGINT and a subset with SIGTERM
 and -on-error=abort; PACKWRAP_FAULTS=full runs every step of both builders with both
 signals, with and without -on-error=abort. Counts go to $PACKWRAP_FAULT_COUNTS.
@@ -41,6 +45,7 @@ from tests.faults.build_support import (
     VMM_BOOT,
     FaultPackwrap,
     artifact_files,
+    assert_netns_gone,
     assert_no_processes,
     assert_port_closed,
     build_log,
@@ -48,6 +53,7 @@ from tests.faults.build_support import (
     finish,
     hint_commands,
     http_port,
+    netns_of,
     new_project,
     output_dir,
     run_hints,
@@ -244,6 +250,7 @@ def test_signal_during_step(request, pw, tmp_path, media, builder, step, sig, on
     pause = None if step.trigger else step.name
     proc = start_build(pw, project, builder, f"-on-error={on_error}", pause=pause, netns=netns)
     wait_for_any(pw, proc, [step.trigger or f"{MARK} {step.name!r}"], timeout=90)
+    ns = netns_of(proc.pid) if netns else None  # packwrap itself (unshare and sh exec'd)
     kind = f"SIG{sig} during a step" + (" (-on-error=abort)" if on_error == "abort" else "")
     INJECTED[kind] += 1
     proc.send_signal(getattr(signal, f"SIG{sig}"))
@@ -266,6 +273,7 @@ def test_signal_during_step(request, pw, tmp_path, media, builder, step, sig, on
         assert_nothing_left(pw, project, builder, out)
     else:
         check_abort_leftovers(pw, project, builder, step, out)
+    assert_netns_gone(ns)
     SURVIVED[kind] += 1
 
 
