@@ -84,5 +84,8 @@ class StepWaitForPowerOff(Step):
         # Re-scan a little overlap so a message split across two reads is still seen.
         text = console.text_since(max(0, scanned - 200))
         if FAILURE_PATTERNS.search(text):
+            # The installer prints a few lines around its failure: let them arrive so the
+            # error shows the whole message, not a line cut mid-way.
+            console.wait_quiet(0.5, 3.0)
             raise BuildFailed("the installer failed", console_tail(console))
         return mark

@@ -72,6 +72,7 @@ class StepWaitInstall(Step):
                 text = console.text_since(mark)
                 marker = next((m for m in FAILURE_MARKERS if m in text), None)
                 if marker:
+                    console.wait_quiet(0.5, 3.0)  # the rest of the failure message
                     raise ConsoleError(
                         f"the installer failed ({marker!r} on the console); see "
                         f"{state.data.get('console_log', 'the console log')}",
