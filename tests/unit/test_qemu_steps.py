@@ -93,6 +93,9 @@ class FakeConsole:
     def tail(self, n=15):
         return self.buf.strip().splitlines()[-n:]
 
+    def wait_quiet(self, quiet, timeout):
+        self.waited_quiet = (quiet, timeout)
+
 
 def run_wait(tmp_path, vm, console=None, **values):
     state = make_state(tmp_path, **values)
@@ -123,6 +126,7 @@ def test_installer_failure_fails_fast(tmp_path):
     assert "installer failed" in str(err.value)
     assert "Password for root account" in str(err.value)
     assert err.value.details[-1].startswith("(I)nstall")
+    assert console.waited_quiet == (0.5, 3.0)  # the whole failure message is let in first
 
 
 def test_timeout(tmp_path):
