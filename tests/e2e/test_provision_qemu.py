@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Packwrap, new_project, pid_alive
-from tests.fixture_support import read_installed_tar
+from tests.fixture_support import BASE_APPEND, read_installed_tar
 
 pytestmark = pytest.mark.e2e
 
-APPEND = "console=ttyS0,115200 quiet loglevel=1 panic=-1"
+APPEND = BASE_APPEND  # the fixture's kernel command line, one definition
 SOURCE = """
 source "qemu" "prov" {{
   iso_url          = var.iso_url

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from tests.e2e.conftest import REPO, Packwrap, pid_alive
 from tests.e2e.test_provision_vmm import NETNS
+from tests.fixture_support import BASE_APPEND
 
 PAUSE_ENV = "PWFAULT_PAUSE_STEP"
 LIMIT_ENV = "PWFAULT_PAUSE_LIMIT"
@@ -183,14 +184,14 @@ def finish(pw: FaultPackwrap, proc: subprocess.Popen, timeout: float = 30) -> tu
 
 # -- projects ------------------------------------------------------------------------------
 
-APPEND = "console=ttyS0,115200 quiet loglevel=1 panic=-1"
+APPEND = BASE_APPEND  # the fixture's kernel command line, one definition
 QEMU_SOURCE = """
 source "qemu" "fault" {{
   iso_url          = var.iso_url
   iso_checksum     = var.iso_checksum
   kernel           = "{media}/bsd.rd"
   initrd           = "{media}/bsd.rd.initrd"
-  kernel_args      = "console=ttyS0,115200 quiet loglevel=1 panic=-1 pwfixture.cd=1"
+  kernel_args      = "{append} pwfixture.cd=1"
   output_directory = "out-qemu"
   vm_name          = "fault.{fmt}"
   format           = "{fmt}"
@@ -313,6 +314,7 @@ def write_source(
         provisioning=prov,
         provisioners=provisioners,
         media=media,
+        append=APPEND,
         fmt=fmt,
         timeout=timeout,
         expect_timeout=expect_timeout,
