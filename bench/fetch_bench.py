@@ -90,6 +90,9 @@ def main() -> None:
     if not shutil.which("curl"):
         raise SystemExit("curl is needed: apt-get install -y --no-install-recommends curl")
 
+    # Like an installed wheel: byte-compiled (scripts/setup does the same), so the run does
+    # not recompile packwrap's modules when PYTHONDONTWRITEBYTECODE is set.
+    subprocess.run([PY, "-m", "compileall", "-q", "packwrap", "plugin"], cwd=REPO, check=True)
     work = Path(tempfile.mkdtemp(prefix="fetch-bench-"))
     try:
         keys = make_keys(work / "keys", "openbsd-76-base")

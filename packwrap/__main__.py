@@ -1,5 +1,3 @@
-import sys
+from packwrap.cli import entry
 
-from packwrap.cli import main
-
-sys.exit(main())
+entry()

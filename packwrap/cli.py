@@ -6,6 +6,7 @@ Command modules import their heavy dependencies inside the command function, so
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -91,5 +92,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def entry() -> None:
+    """Console-script entry: main(), then exit without the interpreter's teardown.
+
+    Tearing down ~600 modules and OpenSSL's atexit clean-up costs 20-30 ms after the
+    work is done (a sixth of a cached `fetch-iso`). It is skipped only when nothing is
+    left for it to do: stdout/stderr flushed, no other non-daemon thread, no live
+    weakref.finalize (a TemporaryDirectory still to remove); logging is flushed first.
+    """
+    rc = main()
+    if _nothing_left_at_exit():
+        os._exit(rc)
+    sys.exit(rc)
+
+
+def _nothing_left_at_exit() -> bool:
+    import threading
+    import weakref
+
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return False  # e.g. a closed pipe: let the normal exit report it
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
+        return False
+    return not weakref.finalize._registry  # type: ignore[attr-defined]
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

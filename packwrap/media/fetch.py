@@ -209,12 +209,25 @@ def _from_unsigned_list(req, filename, cache, options, progress, get_session) ->
         f"WARNING: no signify key for OpenBSD {req.release}; trusting the UNSIGNED SHA256 "
         "(--insecure-unsigned)"
     )
-    source, data = dl.fetch_small(
-        get_session(), _list_urls(req, "SHA256"), options, progress=progress
-    )
-    entry = _entry(data, filename)
+    # Cached like SHA256.sig (a second fetch needs no network), but in its own file:
+    # a signed fetch never reads it.
+    list_path = cache.list_path(req.release, req.arch, "SHA256")
+    cacheable = req.release != "snapshots"
+    entry = None
+    source = str(list_path)
+    if cacheable and not req.force and list_path.is_file():
+        entry = _entry(list_path.read_bytes(), filename)
     if entry is None:
-        raise PackwrapError(f"{filename} is not listed in SHA256", file=source)
+        source, data = dl.fetch_small(
+            get_session(), _list_urls(req, "SHA256"), options, progress=progress
+        )
+        entry = _entry(data, filename)
+        if entry is None:
+            raise PackwrapError(f"{filename} is not listed in SHA256", file=source)
+        if cacheable:
+            from packwrap.media.cache import atomic_write
+
+            atomic_write(list_path, data)
     return _Expected(entry, "UNSIGNED SHA256 (--insecure-unsigned)", [warning])
 
 

@@ -2,8 +2,8 @@
 
 1. `--signify-key PATH`;
 2. the host's `/etc/signify/openbsd-XY-base.pub` (PACKWRAP_SIGNIFY_DIR overrides the dir);
-3. a key the blueprint pins: `blueprints/openbsd/keys/openbsd-XY-base.pub`
-   (see `pinned_key_path`; the blueprint owner adds real keys there).
+3. a key the blueprint pins: `blueprints/openbsd/keys/openbsd-XY-base.pub` (OpenBSD's
+   own release keys, 7.5-8.1; see the README there).
 """
 
 from __future__ import annotations

@@ -118,10 +118,20 @@ def test_cli_success_output(tmp_path, mirror, server, keys, env):
 
 
 def test_cli_errors_are_one_line(tmp_path, mirror, server, keys, env):
+    # 7.4: a release the blueprint pins no key for.
+    p = run_cli(packwrap("--release", "7.4", "--mirror", server.url), env=env)
+    assert p.returncode == 1
+    assert p.stderr.startswith("Error: no signify key for OpenBSD 7.4")
+    assert len(p.stderr.strip().splitlines()) == 1
+    # 7.6 without --signify-key: the blueprint's pinned release key is used, says so, and
+    # refuses this mirror's SHA256.sig (signed by a test key).
     p = run_cli(packwrap("--release", "7.6", "--mirror", server.url), env=env)
     assert p.returncode == 1
-    assert p.stderr.startswith("Error: no signify key for OpenBSD 7.6")
-    assert len(p.stderr.strip().splitlines()) == 1
+    assert "using signify key " in p.stderr and "keys/openbsd-76-base.pub" in p.stderr
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: {server.url}/7.6/amd64/SHA256.sig: verification failed")
+    assert "checked against wrong key (openbsd-76-base.pub is key e4bb09f899babca2" in last
+    assert not list((tmp_path / "cache").rglob("install76.iso*"))
     server.add_rule(ISO, Rule(status=404))
     p = run_cli(
         packwrap(

@@ -50,3 +50,57 @@ def test_help_imports_no_heavy_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_help_imports_no_pydantic():
+    """typer >= 0.29 imports pydantic on every run (+60-100 ms): pyproject pins it below."""
+    code = (
+        "import sys; from packwrap.cli import main; main(['--version']); "
+        "print('pydantic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "False"
+
+
+def _exit_check(setup: str) -> str:
+    code = "\n".join(
+        [
+            "import threading, tempfile",
+            setup,
+            "from packwrap import cli",
+            "print(cli._nothing_left_at_exit())",
+        ]
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    return out.stdout.strip()
+
+
+def test_quick_exit_only_when_nothing_is_left():
+    assert _exit_check("") == "True"
+    # A non-daemon thread still running: the normal exit must wait for it.
+    thread = (
+        "ev = threading.Event(); t = threading.Thread(target=ev.wait); t.start(); "
+        "threading.Timer(2, ev.set).start()"
+    )
+    assert _exit_check(thread) == "False"
+    # A live TemporaryDirectory: its finalizer removes the directory at a normal exit.
+    assert _exit_check("keep = tempfile.TemporaryDirectory()") == "False"
+
+
+def test_console_entry_passes_the_exit_code_and_flushes_a_pipe(tmp_path):
+    ok = subprocess.run(
+        [sys.executable, "-m", "packwrap", "--version"], capture_output=True, text=True
+    )
+    assert ok.returncode == 0 and ok.stdout == f"packwrap {__version__}\n"
+    missing = tmp_path / "missing.pkr.hcl"
+    bad = subprocess.run(
+        [sys.executable, "-m", "packwrap", "validate", str(missing)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and bad.stderr.startswith("Error:") and str(missing) in bad.stderr
+    # Much output into a pipe read to the end: nothing lost to the quick exit.
+    many = subprocess.run(
+        [sys.executable, "-m", "packwrap", "fetch-iso", "--help"], capture_output=True, text=True
+    )
+    assert many.returncode == 0 and many.stdout.rstrip().endswith("Show this message and exit.")

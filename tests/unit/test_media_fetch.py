@@ -437,6 +437,27 @@ def test_insecure_unsigned_says_so(tmp_path, mirror, server):
     assert server.requests_for("/7.6/amd64/SHA256")
 
 
+def test_insecure_unsigned_list_is_cached(tmp_path, mirror, server):
+    first = run(tmp_path, [server.url], insecure_unsigned=True)
+    assert not first.from_cache
+    assert (tmp_path / "cache" / "media" / "lists" / "7.6" / "amd64" / "SHA256").is_file()
+    server.stop()  # the second fetch must need no network at all
+    second = run(tmp_path, [server.url], insecure_unsigned=True, output=tmp_path / "out")
+    assert second.from_cache and second.bytes_fetched == 0
+    assert "UNSIGNED" in second.how and any("UNSIGNED" in w for w in second.warnings)
+    assert (tmp_path / "out" / "install76.iso").read_bytes() == mirror.path(
+        "install76.iso"
+    ).read_bytes()
+
+
+def test_cached_unsigned_list_is_never_used_for_a_signed_fetch(tmp_path, mirror, server, keys):
+    run(tmp_path, [server.url], insecure_unsigned=True)
+    server.stop()
+    # With a key, only a signed SHA256.sig is accepted: none is cached, the network is gone.
+    with pytest.raises(PackwrapError, match="SHA256.sig"):
+        run(tmp_path, [server.url], signify_key=keys.pub)
+
+
 def test_checksum_option_skips_signify_and_says_so(tmp_path, mirror, server):
     good = mirror.sha256("install76.iso")
     result = run(tmp_path, [server.url], checksum=f"sha256:{good}")
