@@ -10,7 +10,7 @@ Method
 - Each round runs, in turn, with fresh output/cache dirs (deleted after each run):
     A  curl -s -o FILE URL                                (transfer + disk write)
     B  sh -c 'curl -s -o FILE URL && sha256sum FILE'      (the naive verify)
-    C  packwrap fetch-iso --release 7.6 --mirror URL --signify-key K --output DIR --quiet
+    C  .venv/bin/packwrap fetch-iso --release 7.6 --mirror URL --signify-key K --output DIR --quiet
        (fresh cache: fetches SHA256.sig, verifies it, downloads, hashes on the way,
        renames into the cache, hard-links to DIR; includes interpreter start-up)
     D  the same for a 1 KiB file: packwrap's fixed cost (start-up, SHA256.sig, signify)
@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 from tests.mirror_support import Rule, build_mirror, make_keys, serve, wait_for  # noqa: E402
 
 PY = str(REPO / ".venv" / "bin" / "python")
+PACKWRAP = str(REPO / ".venv" / "bin" / "packwrap")  # the console script users run
 ISO = "/7.6/amd64/install76.iso"
 
 
@@ -122,9 +123,7 @@ def bench_speed(work: Path, base: str, url: str, pub: Path, rounds: int) -> dict
         ),
         "packwrap fetch-iso": lambda: run_child(
             [
-                PY,
-                "-m",
-                "packwrap",
+                PACKWRAP,
                 "fetch-iso",
                 "--release",
                 "7.6",
@@ -140,9 +139,7 @@ def bench_speed(work: Path, base: str, url: str, pub: Path, rounds: int) -> dict
         ),
         "packwrap, 1 KiB file": lambda: run_child(
             [
-                PY,
-                "-m",
-                "packwrap",
+                PACKWRAP,
                 "fetch-iso",
                 "--release",
                 "7.6",
@@ -178,9 +175,7 @@ def bench_resume(work: Path, server, pub: Path, size: int, sig: str) -> dict[str
     cache = work / f"cache-resume-{sig}"
     env = dict(os.environ, PACKWRAP_CACHE_DIR=str(cache), PACKWRAP_SIGNIFY_DIR=str(work / "none"))
     argv = [
-        PY,
-        "-m",
-        "packwrap",
+        PACKWRAP,
         "fetch-iso",
         "--release",
         "7.6",

@@ -137,6 +137,12 @@ def _describe(exc: BaseException) -> str:
     return "connection dropped"
 
 
+def _is_transient(why: str) -> bool:
+    """Worth retrying on the same mirror? Not a refused connection: nothing listens there,
+    so go on to the next mirror at once (curl and wget do not retry it by default)."""
+    return why != "connection refused"
+
+
 # --------------------------------------------------------------------------- small files
 
 
@@ -178,10 +184,12 @@ def fetch_small(
                 failures.append(f"{url}: {exc.reason}" + _attempts(attempt, exc.transient))
                 break
             except transport as exc:
-                if attempt < options.attempts:
-                    _pause(options, attempt, progress, f"{url}: {_describe(exc)}")
+                why = _describe(exc)
+                transient = _is_transient(why)
+                if transient and attempt < options.attempts:
+                    _pause(options, attempt, progress, f"{url}: {why}")
                     continue
-                failures.append(f"{url}: {_describe(exc)}" + _attempts(attempt, True))
+                failures.append(f"{url}: {why}" + _attempts(attempt, transient))
                 break
             except _request_errors() as exc:  # a bad URL, too many redirects, ...
                 failures.append(f"{url}: {_one_line(exc)}")
@@ -543,6 +551,7 @@ def _one_request(
                 raise failure
             return got, True
     except transport as exc:
-        raise MirrorFailure(_describe(exc), transient=True) from None
+        why = _describe(exc)
+        raise MirrorFailure(why, transient=_is_transient(why)) from None
     except _request_errors() as exc:  # a bad URL, too many redirects, ...
         raise MirrorFailure(_one_line(exc), transient=False) from None

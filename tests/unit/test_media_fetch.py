@@ -253,8 +253,14 @@ def _closed_port_url() -> str:
 def test_mirror_fallback(tmp_path, mirror, server, keys):
     down = _closed_port_url()
     empty = server.url + "/empty"  # a live mirror without the release: 404
-    result = run(tmp_path, [down, empty, server.url], signify_key=keys.pub)
+    progress = Recorder()
+    slow = dl.Options(**{**FAST.__dict__, "backoff": 5.0, "max_backoff": 5.0})
+    result = run(
+        tmp_path, [down, empty, server.url], signify_key=keys.pub, options=slow, progress=progress
+    )
     assert result.url == server.url + ISO
+    # Nothing listens on `down`: no retry, no back-off pause, straight to the next mirror.
+    assert not any("retrying" in n for n in progress.notes), progress.notes
     server.wait_idle()
     assert [r.path for r in server.log if r.status == 404] == [
         "/empty/7.6/amd64/SHA256.sig",
