@@ -15,9 +15,10 @@ Method
        renames into the cache, hard-links to DIR; includes interpreter start-up)
     D  the same for a 1 KiB file: packwrap's fixed cost (start-up, SHA256.sig, signify)
   Wall time per child (perf_counter around spawn..wait); peak RSS from wait4()'s rusage.
-  The order rotates each round; reported: median and min over the rounds (a warm-up
-  round is discarded). Timings on this VM are noisy (page-cache allocation under a
-  balloon/free-page-reporting host): compare the cases within one run only.
+  The order is shuffled each round (fixed seed), with os.sync() and 0.5 s between runs;
+  reported: median and min over the rounds (a warm-up round is discarded). Timings on
+  this VM are noisy (page-cache allocation under a balloon/free-page-reporting host):
+  compare the cases within one run only.
 - Resume: the server stalls the body at 50 % (rule stall_at); once the partial file holds
   exactly 50 %, the client is killed (SIGKILL, and separately SIGINT). A second run
   resumes. Bytes re-fetched = bytes the server sent across both runs - file size (exact
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -158,14 +160,19 @@ def bench_speed(work: Path, base: str, url: str, pub: Path, rounds: int) -> dict
     }
     results: dict[str, list] = {k: [] for k in cases}
     names = list(cases)
+    order = random.Random(76)  # a fixed seed: the same orders in every run of the bench
     for r in range(rounds + 1):
-        # Rotate the order each round so no case always follows the same neighbour.
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+        # A shuffled order each round: a rotation would keep the cyclic neighbours, and
+        # whichever case follows `curl && sha256sum` starts while its output is still
+        # being freed.
+        for name in order.sample(names, len(names)):
             fn = cases[name]
             out.mkdir()
             seconds, rss, cpu = fn()
             shutil.rmtree(out)
             shutil.rmtree(work / "cache", ignore_errors=True)
+            os.sync()  # each case starts with no dirty pages left by the one before
+            time.sleep(0.5)
             if r > 0:  # round 0 warms page cache and allocator
                 results[name].append((seconds, rss, cpu))
     return results

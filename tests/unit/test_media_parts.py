@@ -67,10 +67,18 @@ def test_lock_is_exclusive_and_reports_waiting(tmp_path):
     assert events == ["first done", "second"]
 
 
-@given(st.lists(st.integers(min_value=0, max_value=200_000), max_size=12), st.booleans())
-def test_stream_hasher_equals_hashlib(sizes, pooled):
+@given(
+    st.lists(st.integers(min_value=0, max_value=200_000), max_size=12),
+    st.booleans(),
+    st.sampled_from([(2, 8), (5, 2), (8, 4)]),
+)
+def test_stream_hasher_equals_hashlib(sizes, pooled, pool):
+    """Any pool size and batch size: the digests are hashlib's (batches, flushes, sync)."""
     chunks = [bytes([i % 251]) * n for i, n in enumerate(sizes)]
-    with StreamHasher(["sha256", "md5"], chunk_size=200_000, buffers=2) as hasher:
+    buffers, batch = pool
+    with StreamHasher(
+        ["sha256", "md5"], chunk_size=200_000, buffers=buffers, batch=batch
+    ) as hasher:
         for c in chunks:
             if pooled:  # the download path: fill a pool buffer, hand it over
                 buf = hasher.buffer()
@@ -81,6 +89,34 @@ def test_stream_hasher_equals_hashlib(sizes, pooled):
         got = hasher.hexdigests()
     data = b"".join(chunks)
     assert got == {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
+
+
+def test_stream_hasher_batches_wake_the_worker_less():
+    """64 chunks with batch 8: the worker gets 8 hand-overs, not 64."""
+    hasher = StreamHasher(["sha256"], chunk_size=1024, buffers=16, batch=8)
+    handed = []
+
+    class Recording:
+        def __init__(self, q):
+            self.q = q
+
+        def put(self, item):
+            handed.append(item)
+            self.q.put(item)
+
+        def get(self):
+            return self.q.get()
+
+    hasher._work = Recording(hasher._work)  # type: ignore[assignment]
+    data = b""
+    for i in range(64):
+        buf = hasher.buffer()
+        buf[:] = bytes([i]) * 1024
+        data += bytes(buf)
+        hasher.submit(buf, 1024)
+    assert hasher.hexdigests()["sha256"] == hashlib.sha256(data).hexdigest()
+    hasher.close()
+    assert [len(b) for b in handed if b is not None] == [8] * 8
 
 
 def test_content_range():
