@@ -140,7 +140,9 @@ def test_new_writes_a_parseable_packer_project(tmp_path, release, fmt, builder):
     meta = json.loads((target / ".packwrap" / "project.json").read_text())
     assert meta["blueprint"] == "openbsd" and meta["instance"] == name
     assert "http/install.conf.pkr.in" in meta["files"]
-    assert "packwrap fetch-iso" in (target / "README.md").read_text()
+    readme = (target / "README.md").read_text()
+    assert "packwrap fetch-iso" in readme
+    assert "ssh_host_key_pin = true" in readme  # how to pin the guest host key
 
     if PACKER:
         if fmt == "hcl":
