@@ -1,7 +1,8 @@
 """A real SSH server on 127.0.0.1 for communicator tests (paramiko server mode).
 
 Commands run as real host processes (`/bin/sh -c`) so scp uploads go through the
-real `scp -t` sink; tests point every path into their tmp dir.
+real `scp -t` sink, and the `sftp` subsystem is the real OpenSSH sftp-server; tests point
+every path into their tmp dir.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ import threading
 from pathlib import Path
 
 import paramiko
+
+# Debian's openssh-sftp-server (scripts/setup installs it).
+SFTP_SERVER = next(
+    (p for p in ("/usr/lib/openssh/sftp-server", "/usr/libexec/sftp-server") if Path(p).exists()),
+    None,
+)
 
 
 class _Handler(paramiko.ServerInterface):
@@ -44,6 +51,14 @@ class _Handler(paramiko.ServerInterface):
 
     def check_channel_exec_request(self, channel, command):
         self.command = command
+        self.ready.set()
+        return True
+
+    def check_channel_subsystem_request(self, channel, name):
+        # The real OpenSSH sftp-server, run like any command: its stdio is the channel.
+        if name != "sftp" or SFTP_SERVER is None:
+            return False
+        self.command = SFTP_SERVER.encode()
         self.ready.set()
         return True
 

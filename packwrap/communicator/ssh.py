@@ -35,6 +35,7 @@ class SshSettings:
     handshake_attempts: int = 10  # ssh_handshake_attempts: failed handshakes/auths
     host_key_fingerprint: str | None = None  # pin, "SHA256:<base64>"
     keepalive_interval: float = 5.0
+    file_transfer_method: str = "scp"  # ssh_file_transfer_method: "scp" or "sftp"
 
 
 def paramiko_errors() -> type[Exception]:
@@ -214,13 +215,16 @@ class SshCommunicator:
         return channel.recv_exit_status()
 
     def upload(self, local: Path, remote: str) -> None:
-        from packwrap.communicator.scp import scp_upload
+        if self.settings.file_transfer_method == "sftp":
+            from packwrap.communicator.sftp import sftp_upload as send
+        else:
+            from packwrap.communicator.scp import scp_upload as send
 
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
             raise PackwrapError("SSH connection is closed")
         try:
-            scp_upload(transport, local, remote)
+            send(transport, local, remote)
         except (OSError, EOFError, paramiko_errors()) as exc:
             raise PackwrapError(f"upload to {remote} failed: {exc or type(exc).__name__}") from None
 

@@ -78,6 +78,7 @@ def ssh_settings(state: State) -> SshSettings:
         )
         or None,
         keepalive_interval=float(cfg.get("ssh_keep_alive_interval") or 5.0),
+        file_transfer_method=cfg.get("ssh_file_transfer_method") or "scp",
     )
 
 

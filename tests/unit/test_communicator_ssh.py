@@ -19,7 +19,7 @@ from packwrap.provision.base import ProvisionContext
 from packwrap.provision.file import FileProvisioner
 from packwrap.provision.shell import ShellProvisioner
 from packwrap.provision.shutdown import StepShutdown
-from tests.ssh_server_support import LoopbackSshServer
+from tests.ssh_server_support import SFTP_SERVER, LoopbackSshServer
 
 
 @pytest.fixture
@@ -187,6 +187,78 @@ def test_file_upload_file_and_directory(server, keypair, tmp_path):
             FileProvisioner(missing).provision(ctx)
     finally:
         comm.close()
+
+
+def _tree(root: Path) -> dict[str, tuple[str, int]]:
+    """Relative path -> (content or "<dir>", mode) for every entry under root."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        content = "<dir>" if p.is_dir() else p.read_text()
+        out[p.relative_to(root).as_posix()] = (content, p.stat().st_mode & 0o777)
+    return out
+
+
+@pytest.mark.skipif(SFTP_SERVER is None, reason="openssh-sftp-server not installed")
+def test_sftp_upload_lands_where_scp_puts_it(server, keypair, tmp_path):
+    """ssh_file_transfer_method = "sftp": the real sftp-server, and the same targets, names
+    and modes as scp for a file or a directory sent to an existing directory or a new name."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "motd").write_text("welcome\n")
+    (src / "run.sh").write_text("#!/bin/sh\n")
+    (src / "run.sh").chmod(0o750)
+    (src / "sub" / "deep.txt").write_text("deep\n")
+    (src / "sub" / "link").symlink_to("/etc/passwd")  # never followed out of the tree
+    results = {}
+    for method in ("scp", "sftp"):
+        dest = tmp_path / method
+        (dest / "existing").mkdir(parents=True)
+        comm = connect(server, keypair, file_transfer_method=method)
+        try:
+            comm.upload(src / "motd", str(dest / "existing"))  # into the directory
+            comm.upload(src / "run.sh", str(dest / "renamed.sh"))  # a new name
+            comm.upload(src, str(dest / "existing"))  # a directory into a directory
+            comm.upload(src / "sub", str(dest / "newdir"))  # a directory under a new name
+        finally:
+            comm.close()
+        results[method] = _tree(dest)
+    assert results["sftp"] == results["scp"]
+    tree = results["sftp"]
+    assert tree["existing/motd"][0] == "welcome\n"
+    assert tree["renamed.sh"] == ("#!/bin/sh\n", 0o750)
+    assert tree["existing/src/sub/deep.txt"][0] == "deep\n"
+    assert tree["newdir/deep.txt"][0] == "deep\n"
+    assert "existing/src/sub/link" not in tree and "newdir/link" not in tree
+    # scp ran `scp -t`/`scp -tr`; sftp ran only the sftp-server subsystem, once per upload.
+    assert [c.split()[0] for c in server.commands] == ["scp"] * 4 + [SFTP_SERVER] * 4
+
+
+@pytest.mark.skipif(SFTP_SERVER is None, reason="openssh-sftp-server not installed")
+def test_sftp_upload_errors_are_one_line(server, keypair, tmp_path):
+    (tmp_path / "f").write_text("x")
+    comm = connect(server, keypair, file_transfer_method="sftp")
+    try:
+        with pytest.raises(PackwrapError, match=r"upload to .*/no/such/dir/f failed: "):
+            comm.upload(tmp_path / "f", str(tmp_path / "no" / "such" / "dir" / "f"))
+    finally:
+        comm.close()
+
+
+def test_sftp_without_the_subsystem_says_so(keypair, tmp_path, monkeypatch):
+    import tests.ssh_server_support as support
+
+    monkeypatch.setattr(support, "SFTP_SERVER", None)  # a guest sshd without sftp-server
+    srv = LoopbackSshServer(authorized_key=keypair.public_key)
+    (tmp_path / "f").write_text("x")
+    try:
+        comm = connect(srv, keypair, file_transfer_method="sftp")
+        try:
+            with pytest.raises(PackwrapError, match='no SFTP subsystem.*"scp"'):
+                comm.upload(tmp_path / "f", str(tmp_path / "g"))
+        finally:
+            comm.close()
+    finally:
+        srv.stop()
 
 
 def _state(config: dict) -> State:
