@@ -211,6 +211,31 @@ class Bench:
                 raise RuntimeError(f"bare boot failed: rc {rc}\n{guest.tail()}")
             return guest.t_exit - guest.t_start
 
+    def bare_iso(self) -> float:
+        """The ISO path's floor, with what the blueprint's ISO build has: the same
+        install.conf and disk, the ISO as packwrap attaches it (IDE CD, `-boot once=d`,
+        SeaBIOS on the serial line), the blueprint's three `boot> ` answers."""
+        self.n += 1
+        work = self.work / f"bareiso{self.n}"
+        work.mkdir()
+        disk = create_disk(work / "disk.qcow2", "2G", "qcow2")
+        files = {
+            "install.conf": render(self.hermetic_conf, GUEST_HTTP_IP, 80),
+            "disklabel": (self.project / "http" / "disklabel").read_text(),
+        }
+        extra = [*self.cdrom, "-boot", "once=d", "-machine", "graphics=off"]
+        with (
+            docroot(files) as (_, srv),
+            QemuGuest(work, disk, disk_format="qcow2", http_port=srv.port, extra=extra) as guest,
+        ):
+            for text in ("stty com0 115200", "set tty com0", ""):
+                guest.answer(r"boot> ", text, 120)
+            autoinstall(guest)
+            rc = guest.wait_exit(120)
+            if rc != 0 or not guest.shutdown_reasons():
+                raise RuntimeError(f"bare ISO boot failed: rc {rc}\n{guest.tail()}")
+            return guest.t_exit - guest.t_start
+
     def packwrap(self, only: str, *flags: str) -> tuple[float, float | None]:
         self.n += 1
         log = self.work / f"packwrap{self.n}.log"
@@ -274,7 +299,8 @@ def main() -> int:
     media = fixture_dir()
     results: dict[str, list[float]] = {k: [] for k in (
         "bare", "packwrap_wall", "packwrap_vm", "packer", "one_build", "two_parallel",
-        "bare_boot_py", "bare_boot_py_iso", "iso_packwrap_wall", "iso_packwrap_vm")}  # fmt: skip
+        "bare_boot_py", "bare_boot_py_iso", "bare_iso", "iso_packwrap_wall",
+        "iso_packwrap_vm")}  # fmt: skip
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="packwrap-bench-") as tmp:
         if args.keep:
@@ -298,6 +324,7 @@ def main() -> int:
                     value = bench.bare_boot_script(iso)
                     if value is not None:
                         results[key].append(value)
+                results["bare_iso"].append(bench.bare_iso())
                 wall, vm = bench.packwrap("qemu.openbsd-76")
                 results["iso_packwrap_wall"].append(wall)
                 if vm is not None:
@@ -323,6 +350,8 @@ def main() -> int:
         print(f"| bench/bare_boot.py, bsd.rd (its own install.conf) | "
               f"{summary(results['bare_boot_py'])} |")  # fmt: skip
         print(f"| bench/bare_boot.py --iso | {summary(results['bare_boot_py_iso'])} |")
+        print(f"| bare ISO boot, as packwrap attaches it, blueprint install.conf | "
+              f"{summary(results['bare_iso'])} |")  # fmt: skip
         print(f"| packwrap build, ISO (blueprint source), QEMU start -> power-off | "
               f"{summary(results['iso_packwrap_vm'])} |")  # fmt: skip
         print(f"| packwrap build, ISO (blueprint source), whole command | "
@@ -335,6 +364,10 @@ def main() -> int:
     if "packer" in med:
         ratios["packwrap_wall/packer"] = med["packwrap_wall"] / med["packer"]
     ratios["two_parallel/one_build"] = med["two_parallel"] / med["one_build"]
+    if "bare_iso" in med and "iso_packwrap_wall" in med:
+        ratios["iso_packwrap_wall/bare_iso"] = med["iso_packwrap_wall"] / med["bare_iso"]
+        if "iso_packwrap_vm" in med:
+            ratios["iso_packwrap_vm/bare_iso"] = med["iso_packwrap_vm"] / med["bare_iso"]
     if "bare_boot_py_iso" in med and "iso_packwrap_wall" in med:
         ratios["iso_packwrap_wall/bare_boot_py_iso"] = (
             med["iso_packwrap_wall"] / med["bare_boot_py_iso"]
