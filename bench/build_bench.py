@@ -191,9 +191,11 @@ class Bench:
         iso = self.media / "install76.iso"
         return ["-drive", f"file={iso},media=cdrom,if=ide,index=2,readonly=on"]
 
-    def bare(self) -> float:
+    def _bare_run(self, name: str, boot_answers: tuple[str, ...], **qemu: object) -> float:
+        """A bare install with the blueprint's install.conf and disklabel on a fresh 2G
+        disk: answer `boot> ` with boot_answers, then A + URL; QEMU start -> exit."""
         self.n += 1
-        work = self.work / f"bare{self.n}"
+        work = self.work / f"{name}{self.n}"
         work.mkdir()
         disk = create_disk(work / "disk.qcow2", "2G", "qcow2")
         files = {
@@ -202,39 +204,25 @@ class Bench:
         }
         with (
             docroot(files) as (_, srv),
-            QemuGuest(work, disk, disk_format="qcow2", kernel=True, append="pwfixture.cd=1",
-                      http_port=srv.port, extra=self.cdrom) as guest,
-        ):  # fmt: skip
+            QemuGuest(work, disk, disk_format="qcow2", http_port=srv.port, **qemu) as guest,
+        ):
+            for text in boot_answers:
+                guest.answer(r"boot> ", text, 120)
             autoinstall(guest)
             rc = guest.wait_exit(120)
             if rc != 0 or not guest.shutdown_reasons():
-                raise RuntimeError(f"bare boot failed: rc {rc}\n{guest.tail()}")
+                raise RuntimeError(f"{name} boot failed: rc {rc}\n{guest.tail()}")
             return guest.t_exit - guest.t_start
+
+    def bare(self) -> float:
+        return self._bare_run("bare", (), kernel=True, append="pwfixture.cd=1", extra=self.cdrom)
 
     def bare_iso(self) -> float:
         """The ISO path's floor, with what the blueprint's ISO build has: the same
         install.conf and disk, the ISO as packwrap attaches it (IDE CD, `-boot once=d`,
         SeaBIOS on the serial line), the blueprint's three `boot> ` answers."""
-        self.n += 1
-        work = self.work / f"bareiso{self.n}"
-        work.mkdir()
-        disk = create_disk(work / "disk.qcow2", "2G", "qcow2")
-        files = {
-            "install.conf": render(self.hermetic_conf, GUEST_HTTP_IP, 80),
-            "disklabel": (self.project / "http" / "disklabel").read_text(),
-        }
         extra = [*self.cdrom, "-boot", "once=d", "-machine", "graphics=off"]
-        with (
-            docroot(files) as (_, srv),
-            QemuGuest(work, disk, disk_format="qcow2", http_port=srv.port, extra=extra) as guest,
-        ):
-            for text in ("stty com0 115200", "set tty com0", ""):
-                guest.answer(r"boot> ", text, 120)
-            autoinstall(guest)
-            rc = guest.wait_exit(120)
-            if rc != 0 or not guest.shutdown_reasons():
-                raise RuntimeError(f"bare ISO boot failed: rc {rc}\n{guest.tail()}")
-            return guest.t_exit - guest.t_start
+        return self._bare_run("bareiso", ("stty com0 115200", "set tty com0", ""), extra=extra)
 
     def packwrap(self, only: str, *flags: str) -> tuple[float, float | None]:
         self.n += 1
