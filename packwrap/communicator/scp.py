@@ -15,8 +15,7 @@ from packwrap.errors import PackwrapError
 
 
 def scp_upload(transport: Any, local: Path, remote: str) -> None:
-    if not local.exists():
-        raise PackwrapError(f"file provisioner: source {local} does not exist")
+    """Send `local` (a file, or a directory recursively); the caller checked it exists."""
     recursive = local.is_dir()
     channel = transport.open_session()
     flags = "-tr" if recursive else "-t"

@@ -17,10 +17,9 @@ from packwrap.errors import PackwrapError
 
 
 def sftp_upload(transport: Any, local: Path, remote: str) -> None:
+    """Send `local` (a file, or a directory recursively); the caller checked it exists."""
     import paramiko
 
-    if not local.exists():
-        raise PackwrapError(f"file provisioner: source {local} does not exist")
     try:
         sftp = paramiko.SFTPClient.from_transport(transport)
     except (paramiko.SSHException, EOFError, OSError) as exc:

@@ -177,9 +177,7 @@ class SshCommunicator:
         on_output: OutputFn | None = None,
         cancel: threading.Event | None = None,
     ) -> int:
-        transport = self._client.get_transport()
-        if transport is None or not transport.is_active():
-            raise PackwrapError("SSH connection is closed")
+        transport = self._live_transport()
 
         def start(channel: Any) -> None:
             channel.set_combine_stderr(True)
@@ -220,13 +218,19 @@ class SshCommunicator:
         else:
             from packwrap.communicator.scp import scp_upload as send
 
-        transport = self._client.get_transport()
-        if transport is None or not transport.is_active():
-            raise PackwrapError("SSH connection is closed")
+        if not local.exists():
+            raise PackwrapError(f"file provisioner: source {local} does not exist")
+        transport = self._live_transport()
         try:
             send(transport, local, remote)
         except (OSError, EOFError, paramiko_errors()) as exc:
             raise PackwrapError(f"upload to {remote} failed: {exc or type(exc).__name__}") from None
+
+    def _live_transport(self) -> Any:
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise PackwrapError("SSH connection is closed")
+        return transport
 
     def close(self) -> None:
         with contextlib.suppress(OSError, EOFError, socket.error):
