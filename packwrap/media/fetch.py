@@ -174,30 +174,43 @@ def _expected_checksum(req, filename, cache, options, progress, get_session) -> 
     key = load_public_key(key_src.path)
     if key_src.origin == "blueprint" or key.name != key_file_name(req.release):
         progress.note(f"using signify key {key_src.path}")
-    list_path = cache.list_path(req.release, req.arch, "SHA256.sig")
-    message = None
-    source = str(list_path)
-    cacheable = req.release != "snapshots"
-    if cacheable and not req.force and list_path.is_file():
-        try:
-            message = verify_embedded(list_path.read_bytes(), key, source)
-        except PackwrapError:
-            message = None  # stale or for another key: fetch a fresh one
-        if message is not None and _entry(message, filename) is None:
-            message = None
-    if message is None:
-        source, data = dl.fetch_small(
-            get_session(), _list_urls(req, "SHA256.sig"), options, progress=progress
-        )
-        message = verify_embedded(data, key, source)
-        if cacheable:
-            from packwrap.media.cache import atomic_write
-
-            atomic_write(list_path, data)
-    entry = _entry(message, filename)
+    entry, source = _release_list_entry(
+        req, "SHA256.sig", filename, lambda data, where: verify_embedded(data, key, where),
+        cache, options, progress, get_session,
+    )  # fmt: skip
     if entry is None:
         raise PackwrapError(f"{filename} is not listed in the signed SHA256", file=source)
     return _Expected(entry, f"signify: {key.name}, key {key.keynum_hex} -> SHA256", [])
+
+
+def _release_list_entry(
+    req, list_name, filename, read, cache, options, progress, get_session
+) -> tuple[Checksum | None, str]:
+    """`filename`'s line in the release's checksum list `list_name`, and where it came from.
+
+    `read(data, source)` returns the list's text (for SHA256.sig: after verifying the
+    signature, raising when it fails). The cached copy is used when it reads and lists
+    the file, so a second fetch needs no network; else the list is fetched from the
+    mirrors, read, and cached (not for snapshots, which change daily).
+    """
+    list_path = cache.list_path(req.release, req.arch, list_name)
+    cacheable = req.release != "snapshots"
+    if cacheable and not req.force and list_path.is_file():
+        try:
+            entry = _entry(read(list_path.read_bytes(), str(list_path)), filename)
+        except PackwrapError:
+            entry = None  # stale or for another key: fetch a fresh one
+        if entry is not None:
+            return entry, str(list_path)
+    source, data = dl.fetch_small(
+        get_session(), _list_urls(req, list_name), options, progress=progress
+    )
+    message = read(data, source)
+    if cacheable:
+        from packwrap.media.cache import atomic_write
+
+        atomic_write(list_path, data)
+    return _entry(message, filename), source
 
 
 def _entry(message: bytes, filename: str) -> Checksum | None:
@@ -209,25 +222,13 @@ def _from_unsigned_list(req, filename, cache, options, progress, get_session) ->
         f"WARNING: no signify key for OpenBSD {req.release}; trusting the UNSIGNED SHA256 "
         "(--insecure-unsigned)"
     )
-    # Cached like SHA256.sig (a second fetch needs no network), but in its own file:
-    # a signed fetch never reads it.
-    list_path = cache.list_path(req.release, req.arch, "SHA256")
-    cacheable = req.release != "snapshots"
-    entry = None
-    source = str(list_path)
-    if cacheable and not req.force and list_path.is_file():
-        entry = _entry(list_path.read_bytes(), filename)
+    # Cached like SHA256.sig, but in its own file: a signed fetch never reads it.
+    entry, source = _release_list_entry(
+        req, "SHA256", filename, lambda data, where: data,
+        cache, options, progress, get_session,
+    )  # fmt: skip
     if entry is None:
-        source, data = dl.fetch_small(
-            get_session(), _list_urls(req, "SHA256"), options, progress=progress
-        )
-        entry = _entry(data, filename)
-        if entry is None:
-            raise PackwrapError(f"{filename} is not listed in SHA256", file=source)
-        if cacheable:
-            from packwrap.media.cache import atomic_write
-
-            atomic_write(list_path, data)
+        raise PackwrapError(f"{filename} is not listed in SHA256", file=source)
     return _Expected(entry, "UNSIGNED SHA256 (--insecure-unsigned)", [warning])
 
 
