@@ -40,6 +40,11 @@ class Run:
     rc: int
     out: str  # stdout and stderr, interleaved
 
+    @property
+    def error_line(self) -> str:
+        """The "Build '...' errored: ..." line (StopIteration if the build did not fail)."""
+        return next(ln for ln in self.out.splitlines() if "errored" in ln)
+
 
 def pid_alive(pid: int) -> bool:
     """True if `pid` runs and is not a zombie."""

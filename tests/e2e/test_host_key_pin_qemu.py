@@ -13,17 +13,13 @@ import re
 import pytest
 
 from packwrap.autoinstall.hostkey import public_fingerprint
-from tests.e2e.conftest import new_project
 from tests.e2e.test_provision_qemu import (
-    APPEND,
-    DEMO_INLINE,
     MOTD,
-    SOURCE,
-    URL,
     build,
     disk,
     host_key_fingerprint,
     no_qemu_left,
+    project_with,
 )
 from tests.fixture_support import read_installed_tar
 
@@ -31,22 +27,8 @@ pytestmark = pytest.mark.e2e
 
 
 def test_host_key_shipped_in_the_site_set_is_pinned(packwrap, tmp_path, fixture_media):
-    project = new_project(
-        packwrap, tmp_path, fixture_media,
-        "communicator=ssh", "hostname=prov", "site_set=true", "ssh_host_key_pin=true",
-    )  # fmt: skip
-    (project / "files").mkdir()
-    (project / "files" / "motd").write_text(MOTD)
-    (project / "prov.pkr.hcl").write_text(
-        SOURCE.format(
-            media=fixture_media,
-            append=APPEND,
-            inline=DEMO_INLINE,
-            extra="",
-            url=URL,
-            extra_args="",
-            shutdown_timeout="30s",
-        )  # fmt: skip
+    project = project_with(
+        packwrap, tmp_path, fixture_media, variables=("site_set=true", "ssh_host_key_pin=true")
     )
     result = build(packwrap, project)
     assert result.rc == 0, result.out

@@ -67,9 +67,11 @@ URL = "http://{{ .HTTPIP }}:{{ .HTTPPort }}/install.conf"
 
 
 def project_with(pw: Packwrap, tmp_path: Path, media: Path, *, inline: str = DEMO_INLINE,
-                 extra: str = "", extra_args: str = "",
-                 shutdown_timeout: str = "30s") -> Path:  # fmt: skip
-    project = new_project(pw, tmp_path, media, "communicator=ssh", "hostname=prov")
+                 extra: str = "", extra_args: str = "", shutdown_timeout: str = "30s",
+                 variables: tuple[str, ...] = ()) -> Path:  # fmt: skip
+    """A blueprint project (`variables`: more `--var`s for `packwrap new`) whose template is
+    SOURCE: the fixture kernel, communicator ssh, a shell and a file provisioner."""
+    project = new_project(pw, tmp_path, media, "communicator=ssh", "hostname=prov", *variables)
     assert "{{ .SSHPublicKey }}" in (project / "http" / "install.conf.pkr.in").read_text()
     (project / "files").mkdir()
     (project / "files" / "motd").write_text(MOTD)
@@ -140,7 +142,7 @@ def test_failing_inline_command_fails_the_build_with_its_status(packwrap, tmp_pa
     project = project_with(packwrap, tmp_path, fixture_media, inline=inline)
     result = build(packwrap, project)
     assert result.rc == 1, result.out
-    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    error = result.error_line
     assert "exited with status 7" in error and "about to fail" in error
     assert "never" not in result.out
     assert not disk(project).exists()  # -on-error=cleanup removed the partial artifact
@@ -155,7 +157,7 @@ def test_guest_ignoring_the_shutdown_command_is_stopped_after_the_timeout(
     result = build(packwrap, project)
     assert result.rc == 1, result.out
     assert "Guest did not power off within 8s: stopping it by force" in result.out
-    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    error = result.error_line
     assert "timeout while waiting for the machine to shut down (8s)" in error
     assert "stopped by force" in error
     assert no_qemu_left(packwrap)
@@ -166,7 +168,7 @@ def test_wrong_password_fails_after_the_configured_attempts(packwrap, tmp_path, 
     project = project_with(packwrap, tmp_path, fixture_media, extra=extra)
     result = build(packwrap, project)
     assert result.rc == 1, result.out
-    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    error = result.error_line
     assert "SSH to root@127.0.0.1:" in error
     assert "failed after 2 handshake attempts: authentication failed" in error
     assert "not-the-password" not in result.out  # never echoed
@@ -179,7 +181,7 @@ def test_a_host_key_other_than_the_pinned_one_fails_the_build(packwrap, tmp_path
                            extra=f'  ssh_host_key_fingerprint = "{wrong}"')  # fmt: skip
     result = build(packwrap, project)
     assert result.rc == 1, result.out
-    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    error = result.error_line
     assert "SSH host key mismatch for 127.0.0.1:" in error
     assert f"expected {wrong}, got {host_key_fingerprint(fixture_media)}" in error
     assert "Provisioning with" not in result.out

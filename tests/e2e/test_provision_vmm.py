@@ -142,7 +142,7 @@ def test_failing_inline_command_fails_the_build(
     project = seed_with_provisioners(tmp_path, fixture_media, ["echo failing now", "exit 5"])
     result = build(netns_packwrap, project)
     assert result.rc == 1, result.out
-    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    error = result.error_line
     assert "exited with status 5" in error and "failing now" in error
     assert not (project / "images" / "myvm.raw").exists()
     assert_nothing_left(tmp_path / "vmd")
@@ -156,7 +156,7 @@ def test_guest_ignoring_shutdown_is_stopped_after_the_timeout(
     result = build(netns_packwrap, project)
     assert result.rc == 1, result.out
     assert "Stopping VM myvm by force: vmctl stop -f -w myvm" in result.out
-    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    error = result.error_line
     assert "timeout while waiting for the machine to shut down (6s)" in error
     assert "stopped by force" in error
     assert_nothing_left(tmp_path / "vmd")
@@ -169,7 +169,7 @@ def test_wrong_password_fails_after_the_configured_attempts(
                                      ssh_handshake_attempts=2)  # fmt: skip
     result = build(netns_packwrap, project)
     assert result.rc == 1, result.out
-    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    error = result.error_line
     assert "SSH to root@100.64.1.3:22 failed after 2 handshake attempts" in error
     assert "authentication failed" in error
     assert "wrong-pw" not in result.out

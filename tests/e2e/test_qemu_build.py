@@ -149,7 +149,7 @@ def test_aborted_install_fails_with_the_console_tail(packwrap, tmp_path, fixture
     start = time.monotonic()
     result = build(packwrap, project, "qemu.kernel")
     assert result.rc != 0
-    error = next(ln for ln in result.out.splitlines() if "errored" in ln)
+    error = result.error_line
     assert "Question has no answer in response file" in error
     assert "password for root account" in error.lower()
     assert "failed; check /tmp/ai/ai.log" in error

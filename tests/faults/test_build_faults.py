@@ -31,6 +31,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,6 +230,18 @@ def start_build(pw, project, builder, *flags, pause=None, netns=False):
     )
 
 
+def start_installing(request, pw, tmp_path, media, builder) -> tuple[Path, Any]:
+    """A build of a fresh project (5m install timeout), once the guest installs.
+    -> (project, the build process)."""
+    setup_builder(request, builder)
+    project = new_project(pw, tmp_path, media, builder)
+    write_source(project, builder, media, timeout="5m")
+    proc = start_build(pw, project, builder)
+    wait = "Waiting for the guest to power off" if builder == "qemu" else "Waiting for the install"
+    wait_for_any(pw, proc, [wait], timeout=90)
+    return project, proc
+
+
 def assert_nothing_left(pw: FaultPackwrap, project: Path, builder: str, out: str) -> None:
     assert_no_processes(pw)
     assert_port_closed(pw, http_port(out))
@@ -314,12 +327,7 @@ def check_abort_leftovers(pw, project, builder, step, out) -> None:
 
 @pytest.mark.parametrize("builder", ["qemu", "openbsd-vmm"])
 def test_vm_killed_mid_install(request, pw, tmp_path, media, builder):
-    setup_builder(request, builder)
-    project = new_project(pw, tmp_path, media, builder)
-    write_source(project, builder, media, timeout="5m")
-    proc = start_build(pw, project, builder)
-    wait = "Waiting for the guest to power off" if builder == "qemu" else "Waiting for the install"
-    out = wait_for_any(pw, proc, [wait], timeout=90)
+    project, proc = start_installing(request, pw, tmp_path, media, builder)
     if builder == "qemu":
         (vm,) = pw.qemu_pids
     else:
@@ -423,12 +431,7 @@ def test_docroot_file_missing(request, pw, tmp_path, media, builder, missing):
 @pytest.mark.parametrize("builder", ["qemu", "openbsd-vmm"])
 def test_second_signal_during_cleanup(request, pw, tmp_path, media, builder):
     """Ctrl-C twice (SIGINT, then SIGTERM while cleanups run): cleanup still finishes."""
-    setup_builder(request, builder)
-    project = new_project(pw, tmp_path, media, builder)
-    write_source(project, builder, media, timeout="5m")
-    proc = start_build(pw, project, builder)
-    wait = "Waiting for the guest to power off" if builder == "qemu" else "Waiting for the install"
-    wait_for_any(pw, proc, [wait], timeout=90)
+    project, proc = start_installing(request, pw, tmp_path, media, builder)
     kind = "second signal during cleanup"
     INJECTED[kind] += 2
     proc.send_signal(signal.SIGINT)

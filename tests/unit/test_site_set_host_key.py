@@ -16,18 +16,9 @@ from packwrap.build.steps.site_set import StepSiteSet
 from packwrap.communicator.steps import ssh_settings
 from packwrap.config import Config
 from packwrap.errors import PackwrapError
+from tests.unit.test_siteset import RecordingUi
 
 KEY = "./etc/ssh/ssh_host_ed25519_key"
-
-
-class _Ui:
-    def __init__(self):
-        self.said: list[str] = []
-
-    def say(self, message: str) -> None:
-        self.said.append(message)
-
-    message = error = say
 
 
 def _project(tmp_path: Path, values: dict, site_files: dict[str, str] | None = None) -> Path:
@@ -43,7 +34,7 @@ def _project(tmp_path: Path, values: dict, site_files: dict[str, str] | None = N
 
 
 def _run(project: Path, tmp_path: Path, config: Config | None = None) -> State:
-    state = State("qemu.t", "qemu", "t", config or Config(), _Ui(), template_dir=project)
+    state = State("qemu.t", "qemu", "t", config or Config(), RecordingUi(), template_dir=project)
     overlay = tmp_path / "overlay"
     overlay.mkdir(exist_ok=True)
     state.data["http_overlay_dir"] = str(overlay)

@@ -98,7 +98,9 @@ def test_per_host_site_set_name(site: Path, tmp_path: Path):
         build_site_sets(tmp_path / "nope", tmp_path, release="7.6")
 
 
-class _Ui:
+class RecordingUi:
+    """A build UI that keeps what the step says (also used by test_site_set_host_key)."""
+
     def __init__(self):
         self.said: list[str] = []
 
@@ -109,7 +111,7 @@ class _Ui:
 
 
 def _state(project: Path, overlay: Path | None) -> State:
-    state = State("qemu.test", "qemu", "test", Config(), _Ui(), template_dir=project)
+    state = State("qemu.test", "qemu", "test", Config(), RecordingUi(), template_dir=project)
     if overlay is not None:
         state.data["http_overlay_dir"] = str(overlay)
     return state
