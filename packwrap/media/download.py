@@ -33,10 +33,12 @@ USER_AGENT = "packwrap-fetch-iso"
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 HTML_SUFFIXES = (".html", ".htm")
-# Received in 256 KiB chunks, written in 64 KiB slices: on Linux 6.x a 256 KiB write()
-# makes ext4 allocate a large page-cache folio, which on a fragmented or ballooned VM costs
-# 2-3x the system time of the same bytes in 64 KiB writes (bench/README.md).
-WRITE_SLICE = 64 << 10
+# Received in 256 KiB chunks, written in 32 KiB slices. A write() lets ext4 (Linux 6.x)
+# allocate page-cache folios as large as the write; up to 32 KiB (order 3, the kernel's
+# PAGE_ALLOC_COSTLY_ORDER) they come from per-CPU page lists, larger ones from the zone's
+# free lists, which on this project's ballooned VMs cost 2-6x the system time in runs that
+# follow a small-write workload (bench/README.md: 32 KiB steady, 64 KiB 0.14-1.2 s).
+WRITE_SLICE = 32 << 10
 
 
 @dataclasses.dataclass
@@ -274,16 +276,16 @@ class _Partial:
     def reset(self) -> None:
         self.close()
         self._new_hasher()
-        with open(self.path, "wb"):
-            pass
-        with contextlib.suppress(FileNotFoundError):
-            self.meta_path.unlink()
+        self._unlink()  # not truncated: see _file()
 
     def _file(self) -> Any:
         if self.fh is None:
             self.fh = open(self.path, "ab")  # noqa: SIM115 -- kept open across chunks
-            # Bytes past what we hashed (a write torn by an error) are cut off.
-            self.fh.truncate(self.size)
+            # Bytes past what we hashed (a write torn by an error) are cut off, and only
+            # then: after a truncate, ext4 (auto_da_alloc) flushes the whole file to disk
+            # on close, 0.12-0.16 s for 512 MiB here (bench/README.md).
+            if os.fstat(self.fh.fileno()).st_size != self.size:
+                self.fh.truncate(self.size)
         return self.fh
 
     def append(self, data: bytes) -> None:
@@ -325,6 +327,9 @@ class _Partial:
             with contextlib.suppress(OSError):
                 self.fh.close()
             self.fh = None
+        self._unlink()
+
+    def _unlink(self) -> None:
         for p in (self.path, self.meta_path):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
