@@ -1,5 +1,5 @@
-"""Small parts of fetch-iso: cache paths, locks, the threaded hasher, progress lines,
-project variables, key lookup."""
+"""Small parts of fetch-iso: cache paths, locks, the threaded hasher, the partial file,
+progress lines, project variables, key lookup."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from packwrap.errors import PackwrapError, UsageError
+from packwrap.media import download as download_mod
 from packwrap.media import keys as keys_mod
 from packwrap.media.cache import MediaCache, cache_root, check_filename, job_key
 from packwrap.media.checksums import Checksum
-from packwrap.media.download import _content_range, looks_like_html
+from packwrap.media.download import WRITE_SLICE, _content_range, _Partial, looks_like_html
 from packwrap.media.hashing import StreamHasher
 from packwrap.media.progress import LogProgress
 from packwrap.media.project import _parse_variables, find_project
@@ -117,6 +118,74 @@ def test_stream_hasher_batches_wake_the_worker_less():
     assert hasher.hexdigests()["sha256"] == hashlib.sha256(data).hexdigest()
     hasher.close()
     assert [len(b) for b in handed if b is not None] == [8] * 8
+
+
+class _TruncateSpy:
+    """A real file object that records truncate() calls."""
+
+    def __init__(self, fh):
+        self._fh, self.truncated = fh, []
+
+    def truncate(self, size=None):
+        self.truncated.append(size)
+        return self._fh.truncate(size)
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+
+def _spy_on_open(mocker) -> list[_TruncateSpy]:
+    opened: list[_TruncateSpy] = []
+
+    def spying_open(*args, **kwargs):
+        opened.append(_TruncateSpy(open(*args, **kwargs)))  # noqa: SIM115
+        return opened[-1]
+
+    mocker.patch.object(download_mod, "open", spying_open, create=True)
+    return opened
+
+
+def test_partial_fresh_file_is_written_without_truncate(tmp_path, mocker):
+    # ext4 flushes a file to disk on close after it was truncated (auto_da_alloc):
+    # a fresh download must not pay for that.
+    opened = _spy_on_open(mocker)
+    part = _Partial(tmp_path / "f.part", ["sha256"], chunk_size=64 << 10)
+    data = bytes(range(256)) * 1000
+    part.append(data)
+    part.close()
+    part.hasher.close()
+    assert [f.truncated for f in opened] == [[]]
+    assert (tmp_path / "f.part").read_bytes() == data
+    assert part.digests() == {"sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_partial_cuts_bytes_past_what_was_hashed(tmp_path, mocker):
+    part = _Partial(tmp_path / "f.part", ["sha256"], chunk_size=64 << 10)
+    part.append(b"a" * 1000)
+    part.close()
+    with open(tmp_path / "f.part", "ab") as f:
+        f.write(b"torn write")  # bytes no hash has seen (a write cut by an error)
+    opened = _spy_on_open(mocker)
+    part.append(b"b" * (WRITE_SLICE + 5))
+    part.close()
+    part.hasher.close()
+    assert [f.truncated for f in opened] == [[1000]]
+    data = b"a" * 1000 + b"b" * (WRITE_SLICE + 5)
+    assert (tmp_path / "f.part").read_bytes() == data
+    assert part.digests() == {"sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_partial_reset_removes_the_files(tmp_path):
+    part = _Partial(tmp_path / "f.part", ["sha256"])
+    part.append(b"x" * 10)
+    part.meta_path.write_text("{}")
+    part.reset()
+    assert not part.path.exists() and not part.meta_path.exists() and part.size == 0
+    part.append(b"y")
+    part.close()
+    part.hasher.close()
+    assert part.path.read_bytes() == b"y"
+    assert part.digests() == {"sha256": hashlib.sha256(b"y").hexdigest()}
 
 
 def test_content_range():
