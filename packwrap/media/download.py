@@ -37,7 +37,7 @@ HTML_SUFFIXES = (".html", ".htm")
 # allocate page-cache folios as large as the write; up to 32 KiB (order 3, the kernel's
 # PAGE_ALLOC_COSTLY_ORDER) they come from per-CPU page lists, larger ones from the zone's
 # free lists, which on this project's ballooned VMs cost 2-6x the system time in runs that
-# follow a small-write workload (bench/README.md: 32 KiB steady, 64 KiB 0.14-1.2 s).
+# follow a small-write workload (bench/README.md: 512 MiB in 0.16-0.26 s vs 0.13-0.79 s).
 WRITE_SLICE = 32 << 10
 
 
