@@ -16,7 +16,10 @@ from packwrap.build.step import Step
 from packwrap.build.steps.boot_command import StepTypeBootCommand
 from packwrap.build.steps.http_server import StepHTTPServer
 from packwrap.build.steps.site_set import StepSiteSet
+from packwrap.communicator.steps import StepCleanupTemporaryKey, StepConnect, StepTemporaryKey
 from packwrap.config.schema import Config, Schema
+from packwrap.provision.shutdown import StepShutdown
+from packwrap.provision.step import StepCheckProvisioners, StepProvision
 from packwrap_qemu.artifact import make_artifact
 from packwrap_qemu.config import SCHEMA
 from packwrap_qemu.step_convert_disk import StepConvertDisk
@@ -57,8 +60,6 @@ class QemuBuilder:
     schema: ClassVar[Schema] = SCHEMA
 
     def steps(self, config: Config) -> list[Step]:
-        from packwrap.provision.step import StepCheckProvisioners
-
         return [
             StepCheckProvisioners(),
             StepResolveMedia(),
@@ -85,8 +86,6 @@ class QemuBuilder:
     def _temporary_key_step(self, config: Config) -> list[Step]:
         if not self.provisions(config):
             return []
-        from packwrap.communicator.steps import StepTemporaryKey
-
         return [StepTemporaryKey()]
 
     def provisioning_steps(self, config: Config) -> list[Step]:
@@ -100,13 +99,8 @@ class QemuBuilder:
         The SSH port is the hostfwd StepPortForward chose (127.0.0.1:<port> -> guest:22).
         communicator = "none": no second boot; provisioners are reported as skipped.
         """
-        from packwrap.provision.step import StepProvision
-
         if not self.provisions(config):
             return [StepProvision()]
-        from packwrap.communicator.steps import StepCleanupTemporaryKey, StepConnect
-        from packwrap.provision.shutdown import StepShutdown
-
         return [
             StepRunQemu(boot="disk"),
             StepConnect(),
