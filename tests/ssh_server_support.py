@@ -127,10 +127,18 @@ class LoopbackSshServer:
                 proc.stdin.close()
 
         threading.Thread(target=pump_in, daemon=True).start()
-        while data := proc.stdout.read1(32768):
-            channel.sendall(data)
-        channel.send_exit_status(proc.wait())
-        channel.close()
+        try:
+            while data := proc.stdout.read1(32768):
+                channel.sendall(data)
+            channel.send_exit_status(proc.wait())
+            channel.close()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the client hung up first (the error tests do): end the command
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
 
     def stop(self) -> None:
         self._stop.set()
