@@ -34,10 +34,10 @@ DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 HTML_SUFFIXES = (".html", ".htm")
 # Received in 256 KiB chunks, written in 32 KiB slices. A write() lets ext4 (Linux 6.x)
-# allocate page-cache folios as large as the write; up to 32 KiB (order 3, the kernel's
-# PAGE_ALLOC_COSTLY_ORDER) they come from per-CPU page lists, larger ones from the zone's
-# free lists, which on this project's ballooned VMs cost 2-6x the system time in runs that
-# follow a small-write workload (bench/README.md: 512 MiB in 0.16-0.26 s vs 0.13-0.79 s).
+# allocate page-cache folios as large as the write. Measured on this project's ballooned
+# VMs: 32 KiB writes are steady, 64 KiB and larger cost 2-6x the system time in runs that
+# follow a small-write workload (bench/README.md: 512 MiB in 0.16-0.26 s vs 0.13-0.79 s);
+# likely because folios up to order 3 (PAGE_ALLOC_COSTLY_ORDER) come from per-CPU lists.
 WRITE_SLICE = 32 << 10
 
 
