@@ -75,6 +75,10 @@ class Release:
     mp_sane_sets: tuple[str, ...]
     zone_dirs: tuple[str, ...]
     autoinstall_encryption: bool
+    #: the first `Location of sets?` default: the first the machine has ("cd", "http")
+    sets_default_order: tuple[str, ...] = ("cd", "http")
+    #: the etc set's /etc/localtime: the offline timezone default after the sets
+    etc_localtime: str = ""
     source: str = ""
     path: Path | None = None
     _by_id: dict[str, Prompt] = field(default_factory=dict, compare=False, repr=False)
@@ -214,6 +218,8 @@ def load_release(release: str) -> Release:
         mp_sane_sets=sets("mp_sane_sets"),
         zone_dirs=tuple(data.get("zone_dirs", ())),
         autoinstall_encryption=bool(data.get("autoinstall_encryption", False)),
+        sets_default_order=tuple(data.get("sets_default_order", ("cd", "http"))),
+        etc_localtime=str(data.get("etc_localtime", "")),
         source=data.get("source", ""),
         path=where,
     )

@@ -1,11 +1,13 @@
 """Render install.conf from the installer variables.
 
 Only what differs from the installer's defaults plus what an unattended install needs:
-the hostname, the root password, the timezone (no default offline), the set location and
-the questions a set location or a site set raises. Keys are the canonical form (the
-question up to its first '?'), in the order the installer asks, so `packwrap lint`
-proves every line lands on its question. Inconsistent variables raise PackwrapError
-instead of writing a line the installer would never ask or would misread.
+the hostname, the root password, the timezone, the set location and the questions a set
+location or a site set raises; answers whose default drifts between releases (the IPv6
+address, the set location) are always written, so one file means the same on every
+release. Keys are the canonical form (the question up to its first '?'), in the order the
+installer asks, so `packwrap lint` proves every line lands on its question. Inconsistent
+variables raise PackwrapError instead of writing a line the installer would never ask or
+would misread.
 """
 
 from __future__ import annotations
@@ -159,8 +161,8 @@ def render_install_conf(
             raise _fail("ipv4_netmask", f"{mask!r} is not a netmask") from None
         if mask != "255.255.255.0":
             out.add("ipv4_netmask", mask, key=None if nic else "Netmask for", **if_fmt)
-    if ipv6 != "none":
-        out.add("ipv6_address", ipv6, key=None if nic else "IPv6 address for", **if_fmt)
+    # Always written: its default drifts (none up to 7.9, autoconf from 8.0).
+    out.add("ipv6_address", ipv6, key=None if nic else "IPv6 address for", **if_fmt)
     route4, route6 = _one_line(v, "ipv4_route"), _one_line(v, "ipv6_route")
     if static4:
         if not route4:

@@ -206,7 +206,7 @@ class Simulator:
         self._disks(root)
         self._sets()
         if not tz_done:
-            self._timezone(None)
+            self._timezone(None, offline_default=self.rel.etc_localtime)
 
     def _network(self) -> None:
         ctx = self.ctx
@@ -308,9 +308,16 @@ class Simulator:
         self.ask("user_password", login=login)
         self.ask("user_ssh_key", login=login)
 
-    def _timezone(self, hint: str | None) -> None:
+    def _timezone(self, hint: str | None, offline_default: str = "") -> None:
         for _ in range(_MAX_LOOPS):
-            zone = expand_templates(self.ask("timezone", hint or "")).rstrip("/")
+            zone = expand_templates(self.ask("timezone", hint or offline_default)).rstrip("/")
+            if self.last_line is None and not hint and offline_default:
+                self.finding(
+                    None,
+                    "warning",
+                    f'no answer for "{self.rel["timezone"].text}": the installed system gets '
+                    f"the etc set's default timezone {offline_default}",
+                )
             if zone in ("", "?"):
                 continue
             for _ in range(_MAX_LOOPS):
@@ -425,7 +432,7 @@ class Simulator:
         self.http_proxy = ""
         self.http_server = ""
         cds = list(ctx.cd_devices)
-        default = "http" if ctx.netbooted else (cds[0] if cds else "http")
+        default = self._sets_default(cds)
         locations = " ".join(cds + list(rel.set_locations))
         for _ in range(_MAX_LOOPS):
             self._asked_in_round = set()
@@ -450,6 +457,16 @@ class Simulator:
             else:
                 self.abort(line, f"{resp!r} is not a valid choice: the autoinstall aborts")
             default = "done"
+
+    def _sets_default(self, cds: list[str]) -> str:
+        """install_sets' first default: the release's order of what the machine has."""
+        if self.ctx.netbooted:
+            return "http"
+        have = {"cd": cds[0] if cds else None, "http": "http" if self.ctx.interfaces else None}
+        for kind in self.rel.sets_default_order:
+            if have.get(kind):
+                return str(have[kind])
+        return "disk"
 
     def _sane_install(self) -> None:
         for s in self.rel.required_sets(self.ctx.ncpu):

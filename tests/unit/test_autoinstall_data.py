@@ -13,8 +13,8 @@ from packwrap.errors import PackwrapError
 
 
 def test_known_releases_and_unknown_one_lists_them():
-    assert known_releases() == ["7.5", "7.6", "7.7", "7.8"]
-    with pytest.raises(PackwrapError, match=r"known: 7\.5, 7\.6, 7\.7, 7\.8"):
+    assert known_releases() == ["7.5", "7.6", "7.7", "7.8", "7.9", "8.0"]
+    with pytest.raises(PackwrapError, match=r"known: 7\.5, 7\.6, 7\.7, 7\.8, 7\.9, 8\.0"):
         load_release("6.9")
 
 
@@ -51,12 +51,27 @@ def test_76_prompts_in_order_with_exact_texts():
 
 def test_release_differences_live_in_data():
     r75, r76, r77 = load_release("7.5"), load_release("7.6"), load_release("7.7")
-    assert r75["encrypt_root"].text == "Encrypt the root disk with a passphrase?"
-    assert r75["encrypt_root"].interactive_only and "new_passphrase" not in r75
+    # 7.5 (install.sub 1.1257/1.1259) already encrypts under autoinstall
+    assert r75["encrypt_root"].text == "Encrypt the root disk with a (p)assphrase or (k)eydisk?"
+    assert "new_passphrase" in r75 and r75.autoinstall_encryption
     assert "new_passphrase" in r76 and r76.autoinstall_encryption
     assert r77.site_set() == "site77.tgz" and r77["sets_path"].default == "7.7/amd64"
     assert r76.site_set("web1") == "site76-web1.tgz"
     assert r76.all_sets(ncpu=2)[:3] == ["bsd", "bsd.mp", "bsd.rd"]
+
+
+def test_79_and_80_defaults_drift_but_texts_do_not():
+    r76, r78, r79, r80 = (load_release(r) for r in ("7.6", "7.8", "7.9", "8.0"))
+    assert [p.texts for p in r80.prompts] == [
+        tuple(t.replace("7.6", "8.0").replace("76", "80") for t in p.texts) for p in r76.prompts
+    ]
+    assert r79.site_set() == "site79.tgz" and r80["sets_path"].default == "8.0/amd64"
+    assert r76.sets_default_order == ("cd", "http")
+    assert r78.sets_default_order == r79.sets_default_order == ("http", "cd")
+    assert r79["ipv6_address"].default == "none" and r80["ipv6_address"].default == "autoconf"
+    assert {r.etc_localtime for r in (r76, r79, r80)} == {"Canada/Mountain"}
+    for rel in (r79, r80):
+        assert "1.1292" in rel.source and "IABSD-fr/src@412459e7" in rel.source
 
 
 @pytest.mark.parametrize(

@@ -317,7 +317,7 @@ def test_unreadable_or_bad_key_file_is_an_error_before_any_prompt(tmp_path, caps
 @pytest.mark.parametrize(
     ("args", "needle", "code"),
     [
-        (["openbsd-79"], "known releases: 7.5, 7.6, 7.7, 7.8", 2),
+        (["openbsd-81"], "known releases: 7.5, 7.6, 7.7, 7.8, 7.9, 8.0", 2),
         (["nosuchthing"], "unknown blueprint 'nosuchthing'", 2),
         (["openbsd-76", "--var", "hostnmae=x"], "did you mean 'hostname'", 2),
         (["openbsd-76", "--var", "memory=lots"], "variable memory: 'lots' is not a number", 2),
@@ -554,3 +554,16 @@ def test_qemu_machine_type_per_arch(tmp_path, arch, machine):
     [qemu] = [block["qemu"] for block in doc["source"] if "qemu" in block]
     [source] = qemu.values()
     assert source["machine_type"] == machine
+
+
+@pytest.mark.parametrize("arch", ["amd64", "arm64", "i386"])
+@pytest.mark.parametrize(("blueprint", "version"), [("openbsd-79", "79"), ("openbsd-80", "80")])
+def test_new_releases_scaffold_for_every_arch(tmp_path, blueprint, version, arch):
+    target = tmp_path / "p"
+    assert run_new(blueprint, str(target), "--arch", arch, "--no-root-password") == 0
+    values = unquote_tree(hcl2.loads((target / f"{blueprint}.auto.pkrvars.hcl").read_text()))
+    assert values["iso_file"] == f"install{version}.iso"
+    conf = (target / "http" / "install.conf.pkr.in").read_text()
+    # release-proof: 8.0's IPv6 default is autoconf, so "none" is written, not implied
+    assert "IPv6 address for = none\n" in conf
+    assert (target / ".packwrap" / "project.json").is_file()
