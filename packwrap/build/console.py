@@ -193,6 +193,10 @@ class SerialConsole:
     def eof(self) -> bool:
         return self._eof
 
+    def idle_seconds(self) -> float:
+        """How long nothing has arrived from the guest."""
+        return time.monotonic() - self._last_data
+
     def add_secret(self, secret: str) -> None:
         if secret:
             self.secrets.add(secret)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from packwrap.build.step import Step
 from packwrap.build.steps.boot_command import StepTypeBootCommand
+from packwrap.build.steps.drift_guard import StepInstallerDriftGuard
 from packwrap.build.steps.http_server import StepHTTPServer
 from packwrap.build.steps.site_set import StepSiteSet
 from packwrap.communicator.steps import StepCleanupTemporaryKey, StepConnect, StepTemporaryKey
@@ -72,6 +73,7 @@ class QemuBuilder:
             StepSiteSet(),
             StepPortForward(),
             StepRunQemu(),
+            StepInstallerDriftGuard(),
             StepTypeBootCommand(),
             StepWaitForPowerOff(),
             *self.provisioning_steps(config),

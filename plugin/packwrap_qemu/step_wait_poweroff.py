@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from packwrap.build.step import Step
+from packwrap.build.steps.drift_guard import watch_installer
 from packwrap.durations import format_duration
 from packwrap.errors import PackwrapError
 
@@ -57,7 +58,8 @@ class StepWaitForPowerOff(Step):
         deadline = start + timeout
         scanned = 0
         while vm.exit_code is None:
-            scanned = self._check_console(console, scanned)
+            watch_installer(state, console)
+            scanned = self._check_console(state, console, scanned)
             if time.monotonic() >= deadline:
                 raise BuildFailed(
                     f"Timeout while waiting for machine to shut down "
@@ -65,7 +67,8 @@ class StepWaitForPowerOff(Step):
                     console_tail(console),
                 )
             state.sleep(_POLL)  # raises Cancelled on Ctrl-C / SIGTERM
-        self._check_console(console, scanned)
+        watch_installer(state, console, force=True)
+        self._check_console(state, console, scanned)
         rc, reason = vm.exit_code, vm.shutdown_reason()
         if rc != 0 or (reason is not None and reason not in SUCCESS_REASONS):
             why = f"QEMU exited with status {rc}" + (f" ({reason})" if reason else "")
@@ -77,7 +80,7 @@ class StepWaitForPowerOff(Step):
         state.ui.say(f"Guest powered off ({reason or 'QEMU exited'}) after {took}")
 
     @staticmethod
-    def _check_console(console: SerialConsole | None, scanned: int) -> int:
+    def _check_console(state: State, console: SerialConsole | None, scanned: int) -> int:
         if console is None:
             return scanned
         mark = console.mark()
@@ -87,5 +90,6 @@ class StepWaitForPowerOff(Step):
             # The installer prints a few lines around its failure: let them arrive so the
             # error shows the whole message, not a line cut mid-way.
             console.wait_quiet(0.5, 3.0)
+            watch_installer(state, console, force=True)  # names a question no data knows
             raise BuildFailed("the installer failed", console_tail(console))
         return mark

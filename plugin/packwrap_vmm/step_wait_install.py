@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from packwrap.build.console import ConsoleError
 from packwrap.build.step import Step
+from packwrap.build.steps.drift_guard import watch_installer
 from packwrap.durations import format_duration
 from packwrap_vmm.vmm import driver
 
@@ -69,10 +70,12 @@ class StepWaitInstall(Step):
         while True:
             state.check_cancelled()
             if console is not None:
+                watch_installer(state, console)
                 text = console.text_since(mark)
                 marker = next((m for m in FAILURE_MARKERS if m in text), None)
                 if marker:
                     console.wait_quiet(0.5, 3.0)  # the rest of the failure message
+                    watch_installer(state, console, force=True)  # names an unknown question
                     raise ConsoleError(
                         f"the installer failed ({marker!r} on the console); see "
                         f"{state.data.get('console_log', 'the console log')}",
@@ -89,6 +92,7 @@ class StepWaitInstall(Step):
                     tail,
                 )
             state.sleep(self.poll_interval)
+        watch_installer(state, console, force=True)
         if console is not None and not _reported_success(console):
             raise ConsoleError(
                 f"VM {name} stopped before the installer reported success ({SUCCESS_MARKER!r} "
