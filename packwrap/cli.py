@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "convert",
     "fetch_iso",
     "build",
+    "release",
 )
 
 app = typer.Typer(

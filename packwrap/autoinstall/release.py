@@ -172,6 +172,11 @@ def _merged(release: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     return merged
 
 
+def merged_data(release: str) -> dict[str, Any]:
+    """A release's raw data with `based_on` resolved (placeholders unfilled)."""
+    return _merged(release)
+
+
 def _fill(text: str, values: dict[str, str]) -> str:
     # Only the release-wide placeholders; per-machine ones ({if}, {login}...) stay.
     for key, val in values.items():
