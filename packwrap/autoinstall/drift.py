@@ -32,6 +32,19 @@ class InstallerDrift(PackwrapError):
     """The installer asked a question the release data does not know, and nothing answers it."""
 
 
+def _data_name(release: str) -> str:
+    """The release data for an installer banner's X.Y: a -current snapshot names the
+    release under development, whose questions are the snapshots data."""
+    known = known_releases()
+    if (
+        release not in known
+        and "snapshots" in known
+        and load_release("snapshots").version == release.replace(".", "")
+    ):
+        return "snapshots"
+    return release
+
+
 @dataclass
 class DriftGuard:
     """Reads a growing console transcript; `check` returns new warnings or raises."""
@@ -52,7 +65,7 @@ class DriftGuard:
             found = WELCOME.search(text)
             if found is None:
                 return warnings
-            name = found.group("release")
+            name = _data_name(found.group("release"))
             if name not in known_releases():
                 if not self._announced:
                     self._announced = True

@@ -105,14 +105,22 @@ class Release:
         return f"site{self.version}-{hostname}.tgz" if hostname else f"site{self.version}.tgz"
 
 
+#: The release name of -current: the snapshots/<arch>/ directory of a mirror.
+SNAPSHOTS = "snapshots"
+_NAME = re.compile(r"\d+\.\d+|" + SNAPSHOTS)
+
+
 def known_releases() -> list[str]:
-    names = [p.stem for p in releases_dir().glob("*.toml")]
-    return sorted(names, key=lambda r: tuple(int(x) for x in r.split(".") if x.isdigit()))
+    """X.Y releases in order, then snapshots (the release under development)."""
+    names = [p.stem for p in releases_dir().glob("*.toml") if _NAME.fullmatch(p.stem)]
+    return sorted(
+        names, key=lambda r: (r == SNAPSHOTS, tuple(int(x) for x in r.split(".") if x.isdigit()))
+    )
 
 
 def _read(release: str) -> dict[str, Any]:
     path = releases_dir() / f"{release}.toml"
-    if not re.fullmatch(r"\d+\.\d+", release) or not path.is_file():
+    if not _NAME.fullmatch(release) or not path.is_file():
         raise PackwrapError(
             f"unknown OpenBSD release {release!r} (known: {', '.join(known_releases())})"
         )

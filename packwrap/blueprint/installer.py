@@ -14,11 +14,10 @@ from packwrap.blueprint.model import Variable
 
 
 def known_releases() -> list[str]:
-    """Releases the autoinstall data knows, oldest first ("7.5", "7.6", ...)."""
+    """Releases the autoinstall data knows, oldest first ("7.5", ..., "snapshots")."""
     from packwrap.autoinstall.release import known_releases as releases_known
 
-    releases = [str(getattr(r, "version", r)) for r in releases_known()]
-    return sorted(set(releases), key=lambda v: tuple(int(x) for x in v.split(".")))
+    return list(dict.fromkeys(str(r) for r in releases_known()))
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 from packwrap.blueprint import installer, registry
 from packwrap.blueprint.model import Blueprint
 from packwrap.blueprint.project import META_FILE, check_target, project_meta, write_project
+from packwrap.blueprint.registry import release_short
 from packwrap.blueprint.render import BUILDERS, Options, Rendered, render_project
 from packwrap.blueprint.values import (
     LOCKED_PASSWORD,
@@ -159,7 +160,7 @@ def base_context(bp: Blueprint, options: Options) -> dict[str, Any]:
         "name": options.name,
         "blueprint": bp.name,
         "release": options.release or "",
-        "release_short": (options.release or "").replace(".", ""),
+        "release_short": release_short(options.release),
         "arch": options.arch,
         "arch_info": bp.data.get("arches", {}).get(options.arch, {}),
     }

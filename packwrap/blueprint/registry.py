@@ -20,7 +20,22 @@ from packwrap.blueprint.model import METADATA, Blueprint, BlueprintDir, layer, l
 from packwrap.errors import PackwrapError, UsageError
 
 ENV_PATH = "PACKWRAP_BLUEPRINT_PATH"
-_INSTANCE = re.compile(r"^(?P<base>.+)-(?P<major>\d)(?P<minor>\d+)$")
+_INSTANCE = re.compile(r"^(?P<base>.+)-(?:(?P<major>\d)(?P<minor>\d+)|(?P<snapshots>snapshots))$")
+
+
+def release_short(release: str | None) -> str:
+    """'7.6' -> '76' (blueprint instance names, set names); snapshots -> the number of the
+    release under development ('81')."""
+    if not release:
+        return ""
+    from packwrap.media.keys import release_tag
+
+    return release_tag(release)
+
+
+def instance_suffix(release: str) -> str:
+    """`openbsd-76` for 7.6, `openbsd-snapshots` for snapshots."""
+    return release if release == "snapshots" else release.replace(".", "")
 
 
 def builtin_dir() -> Path:
@@ -144,14 +159,14 @@ def resolve(name: str, env: Mapping[str, str] | None = None) -> Instance:
         if release is not None:
             release = str(release)
             _check_release(bp, release)
-            return Instance(bp, f"{name}-{release.replace('.', '')}", release)
+            return Instance(bp, f"{name}-{instance_suffix(release)}", release)
         return Instance(bp, name, None)
     m = _INSTANCE.match(name)
     if m and m["base"] in names:
         bp = layer(_chain(m["base"], candidates))
         if bp.releases_source is None:
             raise UsageError(f"blueprint {bp.name!r} has no releases; use {bp.name!r}")
-        release = f"{m['major']}.{m['minor']}"
+        release = m["snapshots"] or f"{m['major']}.{m['minor']}"
         _check_release(bp, release)
         return Instance(bp, name, release)
     raise UsageError(
@@ -187,6 +202,6 @@ def describe_blueprints(env: Mapping[str, str] | None = None) -> list[str]:
             except PackwrapError as exc:
                 lines.append(f"{''.ljust(width)}releases: unavailable ({exc})")
                 continue
-            names = " ".join(f"{bp.name}-{r.replace('.', '')}" for r in releases)
+            names = " ".join(f"{bp.name}-{instance_suffix(r)}" for r in releases)
             lines.append(f"{''.ljust(width)}releases: {names}")
     return lines

@@ -21,6 +21,7 @@ from typing import Any
 
 from packwrap.blueprint import hcl, installer
 from packwrap.blueprint.model import Blueprint, Variable
+from packwrap.blueprint.registry import release_short
 from packwrap.errors import PackwrapError
 
 BUILDERS = ("openbsd-vmm", "qemu")
@@ -193,7 +194,7 @@ def context(bp: Blueprint, options: Options, values: Mapping[str, Any]) -> dict[
         "blueprint": bp.name,
         "name": options.name,
         "release": options.release or "",
-        "release_short": (options.release or "").replace(".", ""),
+        "release_short": release_short(options.release),
         "arch": options.arch,
         "arch_info": arches.get(options.arch, {}),
         "builders": options.builders,

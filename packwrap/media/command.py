@@ -68,9 +68,16 @@ def run(
     if project is not None:
         from packwrap.media.project import iso_url_for, write_back
 
-        written = write_back(project, iso_url_for(result.path), result.iso_checksum)
+        extra = {"snapshot": snapshot_line(result.buildinfo)} if result.buildinfo else {}
+        written = write_back(project, iso_url_for(result.path), result.iso_checksum, extra)
         if not quiet:
-            print(f"recorded iso_url and iso_checksum in {written}")
+            names = " and ".join(["iso_url", "iso_checksum", *extra])
+            print(f"recorded {names} in {written}")
+
+
+def snapshot_line(buildinfo: str) -> str:
+    """The snapshot's identity: BUILDINFO's first line (`Build date: 1764... - Thu Dec ...`)."""
+    return next((ln.strip() for ln in buildinfo.splitlines() if ln.strip()), "")
 
 
 def os_error(exc: OSError) -> PackwrapError:

@@ -54,6 +54,8 @@ class FetchResult:
     bytes_fetched: int = 0
     resumed_from: int = 0
     url: str | None = None
+    #: snapshots: the snapshot's BUILDINFO (verified against the signed SHA256)
+    buildinfo: str | None = None
 
     @property
     def iso_checksum(self) -> str:
@@ -65,6 +67,7 @@ class _Expected:
     checksum: Checksum | None
     how: str  # verification description, without the trailing " -> file OK"
     warnings: list[str]
+    listing: bytes | None = None  # the verified SHA256 (signify only)
 
 
 def fetch(
@@ -104,8 +107,12 @@ def fetch(
                 cache_path, sha256, fetched, resumed, url = _download_verified(
                     req, filename, urls, expected.checksum, cache, options, progress, get_session
                 )
+        buildinfo = None
+        if req.release == "snapshots" and expected.listing is not None:
+            buildinfo = _snapshot_buildinfo(req, expected.listing, options, progress, get_session)
         path = _place_output(cache_path, req.output, filename, sha256, req.force)
         return FetchResult(
+            buildinfo=buildinfo,
             path=path,
             cache_path=cache_path,
             sha256=sha256,
@@ -174,13 +181,34 @@ def _expected_checksum(req, filename, cache, options, progress, get_session) -> 
     key = load_public_key(key_src.path)
     if key_src.origin == "blueprint" or key.name != key_file_name(req.release):
         progress.note(f"using signify key {key_src.path}")
+    verified: list[bytes] = []
+
+    def read(data: bytes, where: str) -> bytes:
+        verified.append(verify_embedded(data, key, where))
+        return verified[-1]
+
     entry, source = _release_list_entry(
-        req, "SHA256.sig", filename, lambda data, where: verify_embedded(data, key, where),
-        cache, options, progress, get_session,
-    )  # fmt: skip
+        req, "SHA256.sig", filename, read, cache, options, progress, get_session
+    )
     if entry is None:
         raise PackwrapError(f"{filename} is not listed in the signed SHA256", file=source)
-    return _Expected(entry, f"signify: {key.name}, key {key.keynum_hex} -> SHA256", [])
+    how = f"signify: {key.name}, key {key.keynum_hex} -> SHA256"
+    return _Expected(entry, how, [], listing=verified[-1] if verified else None)
+
+
+def _snapshot_buildinfo(req, listing: bytes, options, progress, get_session) -> str:
+    """The snapshot's BUILDINFO (which snapshot this is), checked against the signed list."""
+    entry = _entry(listing, "BUILDINFO")
+    if entry is None:
+        raise PackwrapError("BUILDINFO is not listed in the snapshot's signed SHA256")
+    source, data = dl.fetch_small(
+        get_session(), _list_urls(req, "BUILDINFO"), options, progress=progress
+    )
+    digest = entry.new_hash()
+    digest.update(data)
+    if digest.hexdigest() != entry.hexdigest:
+        raise PackwrapError("BUILDINFO does not match the signed SHA256", file=source)
+    return data.decode("utf-8", "replace")
 
 
 def _release_list_entry(
@@ -337,7 +365,7 @@ def _place_output(cache_path: Path, output: Path | None, filename: str, sha256: 
                 return dest
         except OSError:
             pass
-        if not force:
+        if not force and not _fetched_before(dest, cache_path):
             if dest.is_file() and hash_file(dest, ["sha256"])["sha256"] == sha256:
                 return dest  # the same verified content is already there
             raise PackwrapError(
@@ -355,6 +383,16 @@ def _place_output(cache_path: Path, output: Path | None, filename: str, sha256: 
             tmp.unlink()
         raise
     return dest
+
+
+def _fetched_before(dest: Path, cache_path: Path) -> bool:
+    """`dest` is an earlier fetch's link to a cached copy (e.g. yesterday's snapshot): the
+    cache keeps it, so replacing the link loses nothing of the user's."""
+    for other in cache_path.parent.parent.glob(f"*/{cache_path.name}"):
+        with contextlib.suppress(OSError):
+            if os.path.samefile(dest, other):
+                return True
+    return False
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

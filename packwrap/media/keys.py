@@ -26,10 +26,16 @@ class KeySource:
 
 
 def release_tag(release: str) -> str:
-    """'7.6' -> '76' (the XY in openbsd-XY-base.pub, install76.iso)."""
+    """'7.6' -> '76' (the XY in openbsd-XY-base.pub, install76.iso); 'snapshots' -> the
+    release under development's, from its release data ('81': install81.iso, signed with
+    openbsd-81-base.pub)."""
+    if release.strip() == "snapshots":
+        from packwrap.autoinstall.release import load_release
+
+        return load_release("snapshots").version
     m = re.fullmatch(r"(\d+)\.(\d+)", release.strip())
     if not m:
-        raise UsageError(f"release {release!r} is not of the form X.Y (e.g. 7.6)")
+        raise UsageError(f"release {release!r} is not of the form X.Y (e.g. 7.6) or snapshots")
     return m[1] + m[2]
 
 

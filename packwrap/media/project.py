@@ -134,7 +134,9 @@ def _vars_file_for(var_files: list[Path]) -> Path:
     return var_files[0]
 
 
-def write_back(project: Project, iso_url: str, iso_checksum: str) -> Path:
+def write_back(
+    project: Project, iso_url: str, iso_checksum: str, extra: dict[str, str] | None = None
+) -> Path:
     try:
         from packwrap.template.pkrvars import update_pkrvars
     except ImportError:
@@ -143,7 +145,8 @@ def write_back(project: Project, iso_url: str, iso_checksum: str) -> Path:
             f'set iso_url = "{iso_url}" and iso_checksum = "{iso_checksum}" by hand',
             file=str(project.vars_file),
         ) from None
-    update_pkrvars(project.vars_file, {"iso_url": iso_url, "iso_checksum": iso_checksum})
+    values = {"iso_url": iso_url, "iso_checksum": iso_checksum, **(extra or {})}
+    update_pkrvars(project.vars_file, values)
     return project.vars_file
 
 

@@ -13,8 +13,8 @@ from packwrap.errors import PackwrapError
 
 
 def test_known_releases_and_unknown_one_lists_them():
-    assert known_releases() == ["7.5", "7.6", "7.7", "7.8", "7.9", "8.0"]
-    with pytest.raises(PackwrapError, match=r"known: 7\.5, 7\.6, 7\.7, 7\.8, 7\.9, 8\.0"):
+    assert known_releases() == ["7.5", "7.6", "7.7", "7.8", "7.9", "8.0", "snapshots"]
+    with pytest.raises(PackwrapError, match=r"known: 7\.5, 7\.6, 7\.7, 7\.8, 7\.9, 8\.0, snap"):
         load_release("6.9")
 
 

@@ -83,3 +83,10 @@ def test_a_release_without_data_is_a_warning_not_a_check():
     [warning] = guard.check(with_question(f"{EXTRA} [no] no").replace("7.6 inst", "9.9 inst"))
     assert "OpenBSD 9.9, which packwrap has no release data" in warning
     assert guard.check(text) == []
+
+
+def test_a_snapshot_installer_is_checked_against_the_snapshots_data():
+    text = FIXTURE_LOG.replace("OpenBSD/amd64 7.6 installation", "OpenBSD/amd64 8.1 installation")
+    guard = DriftGuard()
+    assert guard.check(text) == []
+    assert guard.release is not None and guard.release.release == "snapshots"

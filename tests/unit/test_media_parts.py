@@ -225,8 +225,10 @@ def test_log_progress_resume_line():
 def test_release_tag_and_key_name():
     assert keys_mod.release_tag("7.6") == "76"
     assert keys_mod.key_file_name("10.0") == "openbsd-100-base.pub"
+    # snapshots: the release under development's number, from its release data
+    assert keys_mod.key_file_name("snapshots") == "openbsd-81-base.pub"
     with pytest.raises(UsageError):
-        keys_mod.release_tag("snapshots")
+        keys_mod.release_tag("current")
 
 
 def test_key_order(tmp_path, monkeypatch):

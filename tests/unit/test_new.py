@@ -317,7 +317,7 @@ def test_unreadable_or_bad_key_file_is_an_error_before_any_prompt(tmp_path, caps
 @pytest.mark.parametrize(
     ("args", "needle", "code"),
     [
-        (["openbsd-81"], "known releases: 7.5, 7.6, 7.7, 7.8, 7.9, 8.0", 2),
+        (["openbsd-81"], "known releases: 7.5, 7.6, 7.7, 7.8, 7.9, 8.0, snapshots", 2),
         (["nosuchthing"], "unknown blueprint 'nosuchthing'", 2),
         (["openbsd-76", "--var", "hostnmae=x"], "did you mean 'hostname'", 2),
         (["openbsd-76", "--var", "memory=lots"], "variable memory: 'lots' is not a number", 2),
