@@ -99,3 +99,23 @@ def test_a_snapshot_signed_by_another_key_is_refused_and_nothing_written(tmp_pat
     assert not (tmp_path / "iso").exists()
     media = tmp_path / "cache" / "media" / "sha256"
     assert not media.exists() or not any(p.is_file() for p in media.rglob("*"))
+
+
+@needs_signify
+def test_fetch_iso_in_a_snapshots_project_records_the_snapshot(tmp_path, snap_keys, monkeypatch):
+    from packwrap.media.command import run as fetch_iso
+
+    monkeypatch.setenv("PACKWRAP_CACHE_DIR", str(tmp_path / "cache"))
+    project = tmp_path / "p"
+    assert main(["new", "openbsd-snapshots", str(project), "--no-root-password"]) == 0
+    files = {"install81.iso": 64 << 10, "BUILDINFO": BUILDINFO}
+    mirror = build_mirror(tmp_path / "m", files, release="snapshots", keys=snap_keys)
+    with serve(mirror.root) as server:
+        fetch_iso(
+            release=None, arch=None, mirrors=[server.url], file=None, signify_key=None,
+            output=project / "iso", checksum=None, insecure_unsigned=False, quiet=True,
+            force=False, cwd=project,
+        )  # fmt: skip
+    values = hcl2.loads((project / "openbsd-snapshots.auto.pkrvars.hcl").read_text())
+    assert values["snapshot"].strip('"') == snapshot_line(BUILDINFO.decode())
+    assert values["iso_checksum"].strip('"') == f"sha256:{mirror.sha256('install81.iso')}"
