@@ -141,13 +141,14 @@ def new_project(
     *variables: str,
     name: str = "img",
     root_password: str | None = None,
+    blueprint: str = "openbsd-76",
 ) -> Path:
     """`packwrap new openbsd-76 --builder qemu` on the fixture ISO, hermetic, small and fast
     (the disk is sparse: 2G satisfies the blueprint's disklabel at no cost)."""
     project = parent / name
     password = ["--root-password", root_password] if root_password else ["--no-root-password"]
     args = [
-        "new", "openbsd-76", str(project), "--builder", "qemu", *password,
+        "new", blueprint, str(project), "--builder", "qemu", *password,
         "--var", f"iso_url={media / 'install76.iso'}", "--var", "iso_checksum=none",
         "--var", "hermetic_network=true", "--var", "disk_size=2G", "--var", "memory=256",
         "--var", "qemu_accelerator=tcg", "--var", "shutdown_timeout=60s",

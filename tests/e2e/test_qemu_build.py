@@ -29,7 +29,7 @@ source "qemu" "{name}" {{
   iso_checksum     = var.iso_checksum
   kernel           = "{media}/bsd.rd"
   initrd           = "{media}/bsd.rd.initrd"
-  kernel_args      = "console=ttyS0,115200 quiet loglevel=1 panic=-1 pwfixture.cd=1"
+  kernel_args      = "console=ttyS0,115200 quiet loglevel=1 panic=-1 pwfixture.cd=1{extra_args}"
   output_directory = "${{var.output_directory}}/{name}"
   vm_name          = "{name}.raw"
   format           = "raw"
@@ -58,9 +58,10 @@ NEVER_ANSWER = ('["A<enter>"]', '["(A)utoinstall or (S)hell? "]')
 
 
 def add_kernel_source(project: Path, media: Path, name: str = "kernel", timeout: str = "60s",
-                      boot: tuple[str, str] = ANSWER_A) -> None:  # fmt: skip
+                      boot: tuple[str, str] = ANSWER_A, extra_args: str = "") -> None:  # fmt: skip
     text = KERNEL_SOURCE.format(name=name, media=media, timeout=timeout,
-                                boot_command=boot[0], boot_expect=boot[1])  # fmt: skip
+                                boot_command=boot[0], boot_expect=boot[1],
+                                extra_args=f" {extra_args}" if extra_args else "")  # fmt: skip
     (project / f"{name}.pkr.hcl").write_text(text)
 
 
@@ -138,6 +139,26 @@ def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     assert installed(disk, "raw")["etc/myname"].startswith(b"kern")
     entry = json.loads((project / "kernel-manifest.json").read_text())["builds"][-1]
     assert entry["files"] == [{"name": "output/kernel/kernel.raw", "size": disk.stat().st_size}]
+
+
+@pytest.mark.parametrize("blueprint", ["openbsd-80", "openbsd-snapshots"])
+def test_answers_hold_on_an_installer_with_80_defaults(packwrap, tmp_path, fixture_media,
+                                                       blueprint):  # fmt: skip
+    """The fixture asks with 8.0's drifted defaults (IPv6 autoconf, sets over http): the
+    project's explicit answers keep the image as 7.6 would make it, and the drift guard
+    finds every question in the release data (no warning)."""
+    project = new_project(packwrap, tmp_path, fixture_media, "hostname=rel", blueprint=blueprint)
+    assert answers(project)["ipv6 address for"] == "none"
+    add_kernel_source(project, fixture_media, extra_args="pwfixture.defaults=8.0")
+    result = build(packwrap, project, "qemu.kernel")
+    assert result.rc == 0, result.out
+    assert "Warning:" not in result.out
+    console = (project / ".packwrap" / "logs" / "kernel.raw.console.log").read_text()
+    assert "IPv6 address for vio0? (or 'autoconf' or 'none') [autoconf] none" in console
+    assert "Location of sets? (cd0 disk http nfs or 'done') [http] cd0" in console
+    files = installed(project / "output" / "kernel" / "kernel.raw", "raw")
+    assert files["etc/myname"].startswith(b"rel")
+    assert b"inet6" not in (files.get("etc/hostname.vio0") or b"")
 
 
 def test_aborted_install_fails_with_the_console_tail(packwrap, tmp_path, fixture_media):
