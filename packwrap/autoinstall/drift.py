@@ -55,6 +55,7 @@ class DriftGuard:
     _entries: list[Entry] | None = None
     _seen: set[int] = field(default_factory=set)
     _announced: bool = False
+    _start: int = 0  # where the installer's banner starts: boot messages are not read
 
     def check(self, text: str, *, quiet_for: float = 0.0) -> list[str]:
         """Warnings for questions first seen in `text` (the whole transcript so far);
@@ -65,6 +66,7 @@ class DriftGuard:
             found = WELCOME.search(text)
             if found is None:
                 return warnings
+            self._start = text.rfind("\n", 0, found.start()) + 1
             name = _data_name(found.group("release"))
             if name not in known_releases():
                 if not self._announced:
@@ -76,6 +78,7 @@ class DriftGuard:
                     )
                 return warnings
             self.release = load_release(name)
+        text = text[self._start :]
         asked = parse_transcript(text, self.release)
         lines = clean_lines(text)
         if self._entries is None:

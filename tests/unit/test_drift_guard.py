@@ -90,3 +90,9 @@ def test_a_snapshot_installer_is_checked_against_the_snapshots_data():
     guard = DriftGuard()
     assert guard.check(text) == []
     assert guard.release is not None and guard.release.release == "snapshots"
+
+
+def test_boot_messages_before_the_installer_banner_are_not_questions():
+    boot = "Probing ACPI? Is this a question? [maybe]\r\n"
+    guard = DriftGuard()
+    assert guard.check(boot + FIXTURE_LOG) == []
