@@ -13,12 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap.errors import PackwrapError
-from packwrap_qemu import driver
+from packwrap.sdk import PackwrapError, Step
+from packwrap_qemu import driver, qemu
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 _VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
 
@@ -45,7 +44,8 @@ def log_paths(state: State) -> tuple[Path, Path]:
 
 def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
     config = state.config
-    accel, cpu = driver.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
+    drv = qemu.driver(state)
+    accel, cpu = drv.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
     http_port = state.data.get("http_port") or None  # 0: no HTTP server
     data = {
         "HTTPIP": state.data.get("http_ip", ""),
@@ -150,7 +150,7 @@ class StepRunQemu(Step):
         state.ui.message(f"Command: {shlex.join(argv)}")
         # -on-error=abort leaves the VM running for inspection, so it must outlive us.
         keep = state.options.on_error == "abort"
-        self.vm = vm = driver.QemuProcess(argv, qmp_path, qemu_log, die_with_parent=not keep)
+        self.vm = vm = qemu.driver(state).start(argv, qmp_path, qemu_log, die_with_parent=not keep)
         state.data["qemu"] = vm
         state.data["qemu_pid"] = vm.pid
         state.data["qemu_accelerator"] = spec.accel
@@ -159,7 +159,7 @@ class StepRunQemu(Step):
         )
         state.ui.message(f"QEMU pid {vm.pid}; its messages go to {qemu_log}")
         if config.serial_console:
-            from packwrap.build.console import SerialConsole
+            from packwrap.sdk import SerialConsole
 
             pty = vm.serial_pty()
             self.console = SerialConsole(pty, console_log, ui=state.ui)
