@@ -146,7 +146,7 @@ def test_cancel_wakes_the_wait(tmp_path):
 def test_qemuargs_template_data():
     data = {"HTTPIP": "10.0.2.100", "HTTPPort": 80, "Name": "vm"}
     assert render_qemuargs([["-name", "{{ .Name }}-{{.HTTPPort}}"]], data) == [["-name", "vm-80"]]
-    with pytest.raises(PackwrapError, match="unknown template variable .Nope"):
+    with pytest.raises(PackwrapError, match="unknown template field .Nope"):
         render_qemuargs([["-x", "{{ .Nope }}"]], data)
 
 
