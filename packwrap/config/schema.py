@@ -4,6 +4,12 @@ A plugin declares a Schema (a list of Option plus cross-option checks). `prepare
 turns a source block's evaluated body into a Config, collecting *every* problem
 (unknown option, wrong type, missing value, conflict) with its file:line, so
 `packwrap validate` can report them all at once.
+
+Values are parsed once, here: an Option's `parse` hook turns the raw value into the
+typed value (a Size, seconds, a choice) or raises ValueError with the reason; steps
+and drivers only ever see the typed value. A problem points at where the value was
+set (a var-file line, `-var NAME`, PKR_VAR_NAME or the variable's default) when the
+option is a plain `var.NAME`, else at the template line.
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ STRING, INT, BOOL, DURATION, LIST, LIST_OF_LISTS, MAP, ANY = (
 )
 
 
+# A parse hook: raw value (str, number, list... as HCL/JSON gave it) -> typed value;
+# ValueError("reason") for a bad one (the schema adds the option name and the value).
+Parse = Callable[[Any], Any]
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
@@ -39,6 +50,36 @@ class Option:
     aliases: tuple[str, ...] = ()  # older names (e.g. the seed demo's iso_image -> cdrom)
     choices: tuple[Any, ...] | None = None
     ignored: bool = False  # accepted for compatibility, has no effect (a warning says so)
+    parse: Parse | None = None  # replaces `type`'s coercion (see Parse)
+
+    def default_value(self) -> Any:
+        """The default, through the parse hook (defaults are written like user values)."""
+        if self.parse is not None and self.default is not None:
+            return self.parse(self.default)
+        return self.default
+
+
+@dataclass(frozen=True)
+class ValueOrigin:
+    """Where an option's value came from, when it is (or uses) a template variable."""
+
+    variable: str
+    label: str  # "-var", "PKR_VAR_x", "default" or "file:line"
+    file: str | None = None  # var-file or template file (the variable's default)
+    line: int | None = None
+    bare: bool = True  # the option is exactly var.NAME (else it only uses it)
+
+    def where(self) -> tuple[str, int | None]:
+        """file:line to report a bad value at (`-var NAME` when it has no file)."""
+        if self.file is not None:
+            return self.file, self.line
+        if self.label == "-var":
+            return f"-var {self.variable}", None
+        return self.label, None
+
+    def describe(self) -> str:
+        file, line = self.where()
+        return f"{file}:{line}" if line is not None else file
 
 
 @dataclass(frozen=True)
@@ -84,6 +125,7 @@ class SourceBody:
     file: str | None = None
     line: int | None = None  # line of the source block
     lines: Mapping[str, int] = field(default_factory=dict)  # option -> line
+    origins: Mapping[str, ValueOrigin] = field(default_factory=dict)  # option -> variable
 
 
 class Schema:
@@ -110,11 +152,13 @@ class Schema:
         problems: list[Problem] = []
         warnings: list[str] = []
 
-        def where(option: str | None) -> tuple[str | None, int | None]:
-            return body.file, (body.lines.get(option, body.line) if option else body.line)
-
         def problem(message: str, option: str | None = None) -> None:
-            file, line = where(option)
+            file, line = body.file, (body.lines.get(option, body.line) if option else body.line)
+            origin = body.origins.get(option) if option else None
+            if origin is not None and origin.bare:
+                file, line = origin.where()
+            elif origin is not None:
+                message += f" (uses var.{origin.variable}, set at {origin.describe()})"
             problems.append(Problem(message, file, line, option))
 
         config = Config()
@@ -139,7 +183,7 @@ class Schema:
             if opt.name not in config:
                 if opt.required:
                     problem(f"missing required option {opt.name!r}")
-                config[opt.name] = opt.default
+                config[opt.name] = opt.default_value()
         if not problems:
             for check in self.checks:
                 check(config, problem)
@@ -150,10 +194,15 @@ def _coerce(value: Any, opt: Option) -> Any:
     t = opt.type
     bad = f"option {opt.name!r}: expected {t.replace('_', ' ')}, got {value!r}"
     if value is None:
-        return opt.default
-    if value == "" and (t != STRING or opt.choices is not None):
+        return opt.default_value()
+    if value == "" and (t != STRING or opt.choices is not None or opt.parse is not None):
         # Packer's zero value: an empty string means "not set" (accelerator = "").
-        return opt.default
+        return opt.default_value()
+    if opt.parse is not None:
+        try:
+            return opt.parse(value)
+        except ValueError as exc:
+            raise PackwrapError(f"{opt.name} {value!r}: {exc}") from None
     if t == STRING:
         if isinstance(value, (bool, list | dict)):
             raise PackwrapError(bad)

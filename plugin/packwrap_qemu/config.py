@@ -25,7 +25,7 @@ from packwrap.config.schema import (
     Option,
     Schema,
 )
-from packwrap.errors import PackwrapError
+from packwrap.config.size import MIB, WHOLE_MIB, Size, parse_size
 
 FORMATS = ("qcow2", "raw")
 DISK_INTERFACES = ("virtio", "virtio-scsi", "ide", "sata", "scsi", "sd")
@@ -38,7 +38,7 @@ QEMU_OPTIONS = [
     Option("vm_name", help="disk file name (no extension added); default packer-<build name>"),
     Option("output_directory", help="where the disk goes; default output-<build name>"),
     Option("format", default="qcow2", choices=FORMATS),
-    Option("disk_size", default="40960M", help="bare number = MiB; suffixes b k m g t"),
+    Option("disk_size", default="40960M", parse=parse_size, help="e.g. 40960M or 40G; bare = MiB"),
     Option("disk_compression", BOOL, default=False),
     Option("skip_compaction", BOOL, default=False),
     Option("disk_interface", default="virtio", choices=DISK_INTERFACES),
@@ -52,7 +52,7 @@ QEMU_OPTIONS = [
     Option("sockets", INT, default=0),
     Option("cores", INT, default=0),
     Option("threads", INT, default=0),
-    Option("memory", INT, default=512),
+    Option("memory", default=512, parse=parse_size, help="-m, e.g. 1024 (MiB) or 1G"),
     Option("net_device", default="virtio-net"),
     Option("headless", BOOL, default=False),
     Option("display", help="-display value; default none (packwrap types on the serial line)"),
@@ -111,31 +111,12 @@ IGNORED_OPTIONS = [
     Option("boot_key_interval_vnc", ignored=True),
 ]
 
-_SIZE = re.compile(r"^(\d+)([bkmgt]?)$", re.IGNORECASE)
-
-
-def disk_size_arg(value: str) -> str:
-    """qemu-img size argument for disk_size: a bare number means MiB (Packer's rule)."""
-    m = _SIZE.match(str(value).strip())
-    if not m:
-        raise PackwrapError(f"disk_size {value!r}: expected a number with optional b/k/m/g/t")
-    number, unit = m.groups()
-    if int(number) <= 0:
-        raise PackwrapError(f"disk_size {value!r}: must be greater than zero")
-    if not unit:
-        return number + "M"
-    return number if unit.lower() == "b" else number + unit.upper()  # qemu-img: bytes unsuffixed
-
 
 def is_remote(url: str) -> bool:
     return bool(re.match(r"^[a-z][a-z0-9+.-]*://", url, re.I)) and not url.startswith("file://")
 
 
 def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
-    try:
-        disk_size_arg(config.disk_size)
-    except PackwrapError as exc:
-        problem(exc.message, "disk_size")
     if config.iso_url and config.iso_urls:
         problem("set only one of iso_url and iso_urls", "iso_urls")
     isos = [config.iso_url] if config.iso_url else list(config.iso_urls)
@@ -166,8 +147,10 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
     _check_qemu_img_args(config, problem)
     if config.format == "raw" and config.disk_compression:
         problem('disk_compression needs format = "qcow2"', "disk_compression")
-    if config.memory < 10:
-        config["memory"] = 512  # Packer's rule: tiny values mean "default"
+    if config.memory.bytes < 10 * MIB:
+        config["memory"] = Size.of_mib(512)  # Packer's rule: tiny values mean "default"
+    elif not config.memory.whole_mib:
+        problem(f"memory {str(config.memory)!r}: {WHOLE_MIB}", "memory")
     if config.cpus < 1:
         problem("cpus must be at least 1", "cpus")
     if config.host_port_min > config.host_port_max:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packwrap.config.size import Size
 from packwrap.errors import PackwrapError
 
 #: The guest-visible address of the builder's HTTP server in hermetic mode.
@@ -55,8 +56,14 @@ def _file_arg(path: Path) -> str:
     return f"./{text}" if text.startswith("-") else text
 
 
-def create_disk(path: Path, fmt: str, size: str, extra: Sequence[str] = ()) -> None:
-    qemu_img(["create", "-q", "-f", fmt, *extra, _file_arg(path), size], what="qemu-img create")
+def qemu_img_size(size: Size) -> str:
+    """qemu-img's size operand: MiB when whole (as Packer passes `40960M`), else bytes."""
+    return f"{size.mib}M" if size.whole_mib else str(size.bytes)
+
+
+def create_disk(path: Path, fmt: str, size: Size, extra: Sequence[str] = ()) -> None:
+    args = ["create", "-q", "-f", fmt, *extra, _file_arg(path), qemu_img_size(size)]
+    qemu_img(args, what="qemu-img create")
 
 
 def convert_disk(src: Path, dst: Path, fmt: str, *, compress: bool, extra: Sequence[str] = ()):
@@ -139,7 +146,7 @@ class QemuSpec:
     machine: str
     accel: str
     cpu: str
-    memory: int
+    memory: Size
     cpus: int
     disk_path: Path
     disk_format: str
@@ -225,7 +232,7 @@ def default_args(spec: QemuSpec) -> list[tuple[str, str | None]]:
         ("-machine", spec.machine),
         ("-accel", spec.accel),
         ("-cpu", spec.cpu),
-        ("-m", f"{spec.memory}M"),
+        ("-m", f"{spec.memory.mib}M"),  # the schema allows whole MiB only
     ]
     smp = [f"cpus={spec.cpus}"] + [
         f"{k}={v}"

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from packwrap.build.step import Step
 from packwrap_qemu import driver
-from packwrap_qemu.config import disk_size_arg
 
 if TYPE_CHECKING:
     from packwrap.build.state import State
@@ -18,9 +17,8 @@ class StepCreateDisk(Step):
     def run(self, state: State) -> None:
         config = state.config
         path = state.data["output_dir"] / state.data["vm_name"]
-        size = disk_size_arg(config.disk_size)
-        state.ui.say(f"Creating {config.format} disk {path} ({size})")
+        state.ui.say(f"Creating {config.format} disk {path} ({config.disk_size})")
         extra = list((config.qemu_img_args or {}).get("create", []))
-        driver.create_disk(path, config.format, size, extra)
+        driver.create_disk(path, config.format, config.disk_size, extra)
         state.data["disk_path"] = path
         state.data.setdefault("cleanup_hints", []).append(f"disk image: rm {path.resolve()}")

@@ -146,7 +146,7 @@ class StepRunQemu(Step):
         if config.accelerator == "auto":
             why = "KVM passed a test run" if spec.accel == "kvm" else "no working KVM"
             state.ui.message(f"accelerator auto: {spec.accel} ({why})")
-        state.ui.say(f"Starting QEMU ({spec.accel}, {spec.machine}, {spec.memory} MB)")
+        state.ui.say(f"Starting QEMU ({spec.accel}, {spec.machine}, {spec.memory.mib} MB)")
         state.ui.message(f"Command: {shlex.join(argv)}")
         # -on-error=abort leaves the VM running for inspection, so it must outlive us.
         keep = state.options.on_error == "abort"

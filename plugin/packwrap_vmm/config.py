@@ -26,10 +26,10 @@ from collections.abc import Callable
 
 from packwrap.build import common_options as common
 from packwrap.config.schema import BOOL, DURATION, STRING, Config, Option, Schema
+from packwrap.config.size import WHOLE_MIB, parse_size
 
 FORMATS = ("raw", "qcow2")
 BOOT_DEVICES = ("cdrom", "disk", "net")
-_SCALED = re.compile(r"^\d+(\.\d+)?[BKMGTPE]?$", re.IGNORECASE)  # scan_scaled(3)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,62}$")
 
 VMM_OPTIONS = [
@@ -40,8 +40,8 @@ VMM_OPTIONS = [
     Option("cdrom", aliases=("iso_image",), help="vmctl start -r: ISO for the install boot"),
     Option("disk_format", default="raw", choices=FORMATS),
     Option("disk_base", help="vmctl create -b: qcow2 base image"),
-    Option("disk_size", help="vmctl create -s, e.g. 1500M or 20G"),
-    Option("memory", aliases=("ram_size",), help="vmctl start -m, e.g. 1G"),
+    Option("disk_size", parse=parse_size, help="vmctl create -s, e.g. 1500M or 20G; bare = MiB"),
+    Option("memory", aliases=("ram_size",), parse=parse_size, help="vmctl start -m, e.g. 1G"),
     Option("log_directory", default="", help="console log <log_directory>/<vm_name>.log"),
     Option("output_directory", required=True),
     Option("user_data", ignored=True),
@@ -76,9 +76,9 @@ def _check(config: Config, problem: Problem) -> None:
     if not config.disk_base and not config.disk_size:
         problem("disk_size must be specified when there is no disk_base", "disk_size")
     for name in ("disk_size", "memory"):
-        value = config.get(name)
-        if value and not _SCALED.match(value):
-            problem(f"{name} {value!r}: expected a size like 1500M or 2G", name)
+        size = config.get(name)
+        if size is not None and not size.whole_mib:  # vmctl would round it down, warning
+            problem(f"{name} {str(size)!r}: {WHOLE_MIB}", name)
     if config.boot_device == "net" and not config.boot:
         problem('boot_device = "net" needs boot (a kernel such as bsd.rd)', "boot_device")
     if not (config.boot or config.cdrom or config.boot_device or config.vm_template):
