@@ -88,6 +88,7 @@ class Problem:
     file: str | None = None
     line: int | None = None
     option: str | None = None
+    variable: str | None = None  # the option is exactly this template variable
 
     def __str__(self) -> str:
         return str(PackwrapError(self.message, file=self.file, line=self.line))
@@ -159,7 +160,8 @@ class Schema:
                 file, line = origin.where()
             elif origin is not None:
                 message += f" (uses var.{origin.variable}, set at {origin.describe()})"
-            problems.append(Problem(message, file, line, option))
+            variable = origin.variable if origin is not None and origin.bare else None
+            problems.append(Problem(message, file, line, option, variable))
 
         config = Config()
         for key, value in body.values.items():
