@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, NoReturn, TypeVar
 
 from packwrap.durations import parse_duration
 from packwrap.errors import PackwrapError
@@ -104,14 +104,56 @@ class ConfigError(PackwrapError):
         super().__init__(first.message + extra, file=first.file, line=first.line)
 
 
-class Config(dict):
-    """The prepared options: a dict with attribute access (config.vm_name)."""
+class Config(dict[str, Any]):
+    """The prepared options: a dict with attribute access (config.vm_name), frozen once
+    `Schema.prepare` has run its checks (the checks may still normalise values).
+
+    A builder subclasses it with one annotation per option (`disk_size: Size`) and hands
+    the class to its Schema, so steps read typed values, never Any; unannotated names
+    (options added later) still read through __getattr__. tests/unit/test_config_typed.py
+    keeps the annotations and the options in step."""
+
+    _frozen = False
 
     def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def freeze(self) -> None:
+        object.__setattr__(self, "_frozen", True)
+
+    def _refuse(self, *_args: object, **_kwargs: object) -> NoReturn:
+        raise TypeError("a prepared config is read-only (set values in the schema's checks)")
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if self._frozen:
+            self._refuse()
+        super().__setitem__(key, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._refuse()
+
+    def __delitem__(self, key: str) -> None:
+        self._refuse()
+
+    def __ior__(self, other: object) -> NoReturn:  # type: ignore[misc,override]
+        self._refuse()
+
+    update = setdefault = pop = popitem = clear = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle: a frozen copy
+        return (_frozen_config, (type(self), dict(self)))
+
+
+def _frozen_config(config_type: type[Config], values: dict[str, Any]) -> Config:
+    config = config_type(values)
+    config.freeze()
+    return config
+
+
+C = TypeVar("C", bound=Config)
 
 
 # A check receives the prepared config and a `problem(message, option)` callback.
@@ -129,8 +171,16 @@ class SourceBody:
     origins: Mapping[str, ValueOrigin] = field(default_factory=dict)  # option -> variable
 
 
-class Schema:
-    def __init__(self, options: Iterable[Option], checks: Iterable[Check] = ()):
+class Schema(Generic[C]):
+    """A builder's options and checks; `config_type` is its typed Config subclass."""
+
+    def __init__(
+        self,
+        options: Iterable[Option],
+        checks: Iterable[Check] = (),
+        config_type: type[C] = Config,  # type: ignore[assignment]
+    ):
+        self.config_type: type[C] = config_type
         self.options: dict[str, Option] = {}
         self.aliases: dict[str, str] = {}
         for opt in options:
@@ -139,8 +189,8 @@ class Schema:
                 self.aliases[alias] = opt.name
         self.checks = list(checks)
 
-    def extend(self, options: Iterable[Option], checks: Iterable[Check] = ()) -> Schema:
-        merged = Schema(list(self.options.values()), self.checks)
+    def extend(self, options: Iterable[Option], checks: Iterable[Check] = ()) -> Schema[C]:
+        merged = Schema(list(self.options.values()), self.checks, self.config_type)
         for opt in options:
             merged.options[opt.name] = opt
             for alias in opt.aliases:
@@ -148,7 +198,7 @@ class Schema:
         merged.checks.extend(checks)
         return merged
 
-    def prepare(self, body: SourceBody) -> tuple[Config, list[Problem], list[str]]:
+    def prepare(self, body: SourceBody) -> tuple[C, list[Problem], list[str]]:
         """Config with defaults applied, every problem found, and warnings."""
         problems: list[Problem] = []
         warnings: list[str] = []
@@ -163,7 +213,7 @@ class Schema:
             variable = origin.variable if origin is not None and origin.bare else None
             problems.append(Problem(message, file, line, option, variable))
 
-        config = Config()
+        config = self.config_type()
         for key, value in body.values.items():
             name = self.aliases.get(key, key)
             opt = self.options.get(name)
@@ -189,6 +239,7 @@ class Schema:
         if not problems:
             for check in self.checks:
                 check(config, problem)
+        config.freeze()
         return config, problems, warnings
 
 

@@ -201,10 +201,74 @@ def _common_options() -> tuple[list[Option], list]:
     return options, checks
 
 
-def _schema() -> Schema:
+class QemuConfig(common.CommonConfig):
+    """The prepared qemu options, typed (see QEMU_OPTIONS for defaults and meaning)."""
+
+    vm_name: str | None
+    output_directory: str | None
+    format: str
+    disk_size: Size
+    disk_compression: bool
+    skip_compaction: bool
+    disk_interface: str
+    disk_cache: str
+    disk_discard: str
+    disk_detect_zeroes: str
+    accelerator: str
+    machine_type: str
+    cpu_model: str | None
+    cpus: int
+    sockets: int
+    cores: int
+    threads: int
+    memory: Size
+    net_device: str
+    headless: bool
+    display: str | None
+    use_default_display: bool
+    vga: str | None
+    firmware: str | None
+    qemuargs: list[list[str]]
+    qemu_binary: str
+    qemu_img_args: dict[str, list[str]]  # normalised by _check_qemu_img_args
+    qmp_enable: bool
+    qmp_socket_path: str | None
+    iso_url: str | None
+    iso_urls: list[str]
+    iso_checksum: str
+    iso_target_path: str | None
+    iso_target_extension: str
+    cdrom_interface: str
+    cd_files: list[str]
+    cd_label: str
+    boot_steps: list[list[str]]
+    host_port_min: int
+    host_port_max: int
+    skip_nat_mapping: bool
+    serial_console: bool
+    hermetic_network: bool
+    bios_serial_console: bool
+    kernel: str | None
+    initrd: str | None
+    kernel_args: str
+    no_reboot: bool
+    provision_kernel: str | None
+    provision_initrd: str | None
+    provision_kernel_args: str
+    # accepted for Packer templates, no effect
+    vnc_bind_address: str | None
+    vnc_port_min: int | None
+    vnc_port_max: int | None
+    vnc_use_password: bool | None
+    vnc_password: str | None
+    disable_vnc: bool | None
+    boot_key_interval_vnc: str | None
+
+
+def _schema() -> Schema[QemuConfig]:
     options, checks = _common_options()
     checks = [_check_boot_steps, *checks, _check]
-    return Schema([*options, *QEMU_OPTIONS, *IGNORED_OPTIONS], checks)
+    return Schema([*options, *QEMU_OPTIONS, *IGNORED_OPTIONS], checks, QemuConfig)
 
 
 SCHEMA = _schema()

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from packwrap.build import common_options as common
 from packwrap.config.schema import BOOL, DURATION, STRING, Config, Option, Schema
-from packwrap.config.size import WHOLE_MIB, parse_size
+from packwrap.config.size import WHOLE_MIB, Size, parse_size
 
 FORMATS = ("raw", "qcow2")
 BOOT_DEVICES = ("cdrom", "disk", "net")
@@ -97,7 +97,30 @@ def _check(config: Config, problem: Problem) -> None:
     config["gen_files_extension"] = (config.gen_files_extension or "pkr.in").lstrip(".")
 
 
-SCHEMA = Schema(
+class VmmConfig(common.CommonConfig):
+    """The prepared openbsd-vmm options, typed (see VMM_OPTIONS)."""
+
+    vm_name: str
+    vm_template: str | None
+    boot_device: str | None
+    boot: str | None
+    cdrom: str | None
+    disk_format: str
+    disk_base: str | None
+    disk_size: Size | None  # None only with disk_base
+    memory: Size | None  # None: the vm_template's (or vmd's) memory
+    log_directory: str
+    output_directory: str
+    user_data: str | None
+    console: str | None
+    gen_files_extension: str
+    gen_files_pattern: str
+    vmctl_path: str | None
+    doas: bool
+    install_timeout: float
+
+
+SCHEMA: Schema[VmmConfig] = Schema(
     [*VMM_OPTIONS, *common.HTTP_OPTIONS, *common.BOOT_OPTIONS, *common.SHUTDOWN_OPTIONS, *_COMM],
     [
         _check,
@@ -106,6 +129,7 @@ SCHEMA = Schema(
         *common.SHUTDOWN_CHECKS,
         *common.COMM_CHECKS,
     ],
+    VmmConfig,
 )
 
 
