@@ -17,11 +17,11 @@ from packwrap.build.steps.boot_command import StepTypeBootCommand
 from packwrap.build.steps.http_server import StepHTTPServer
 from packwrap.build.steps.site_set import StepSiteSet
 from packwrap.communicator.steps import StepCleanupTemporaryKey, StepConnect, StepTemporaryKey
-from packwrap.config.schema import Config, Schema
+from packwrap.config.schema import Schema
 from packwrap.provision.shutdown import StepShutdown
 from packwrap.provision.step import StepCheckProvisioners, StepProvision
 from packwrap_qemu.artifact import make_artifact
-from packwrap_qemu.config import SCHEMA
+from packwrap_qemu.config import SCHEMA, QemuConfig
 from packwrap_qemu.step_convert_disk import StepConvertDisk
 from packwrap_qemu.step_create_disk import StepCreateDisk
 from packwrap_qemu.step_http_ip import StepHTTPIPDiscover
@@ -57,9 +57,9 @@ def _force_stop(state: State) -> None:
 
 class QemuBuilder:
     type_name: ClassVar[str] = "qemu"
-    schema: ClassVar[Schema] = SCHEMA
+    schema: ClassVar[Schema[QemuConfig]] = SCHEMA
 
-    def steps(self, config: Config) -> list[Step]:
+    def steps(self, config: QemuConfig) -> list[Step]:
         return [
             StepCheckProvisioners(),
             StepResolveMedia(),
@@ -79,16 +79,16 @@ class QemuBuilder:
         ]
 
     @staticmethod
-    def provisions(config: Config) -> bool:
+    def provisions(config: QemuConfig) -> bool:
         """Packer's rule: communicator "ssh" (its default) boots the disk and connects."""
         return config.get("communicator") == "ssh"
 
-    def _temporary_key_step(self, config: Config) -> list[Step]:
+    def _temporary_key_step(self, config: QemuConfig) -> list[Step]:
         if not self.provisions(config):
             return []
         return [StepTemporaryKey()]
 
-    def provisioning_steps(self, config: Config) -> list[Step]:
+    def provisioning_steps(self, config: QemuConfig) -> list[Step]:
         """After the install powered off: boot the disk, connect, provision, shut down.
 
         QEMU runs a second time (StepRunQemu(boot="disk")): the install run ends on the
@@ -109,8 +109,8 @@ class QemuBuilder:
             StepShutdown(_wait_stopped, _force_stop),
         ]
 
-    def http_ip(self, config: Config, state: State) -> str:
+    def http_ip(self, config: QemuConfig, state: State) -> str:
         return state.data["http_ip"]
 
-    def artifact(self, config: Config, state: State) -> Artifact:
+    def artifact(self, config: QemuConfig, state: State) -> Artifact:
         return make_artifact(state)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packwrap.build import common_options as common
 from packwrap.config.schema import (
@@ -26,6 +27,9 @@ from packwrap.config.schema import (
     Schema,
 )
 from packwrap.config.size import MIB, WHOLE_MIB, Size, parse_size
+
+if TYPE_CHECKING:
+    from packwrap.build.state import State
 
 FORMATS = ("qcow2", "raw")
 DISK_INTERFACES = ("virtio", "virtio-scsi", "ide", "sata", "scsi", "sd")
@@ -274,8 +278,15 @@ def _schema() -> Schema[QemuConfig]:
 SCHEMA = _schema()
 
 
-def names(config: Config, build_name: str) -> tuple[str, Path]:
+def names(config: QemuConfig, build_name: str) -> tuple[str, Path]:
     """(vm_name, output_directory) with Packer's defaults for this build name."""
     vm_name = config.vm_name or f"packer-{build_name}"
     out = Path(config.output_directory or f"output-{build_name}")
     return vm_name, out
+
+
+def config_of(state: State) -> QemuConfig:
+    """The build's prepared config, typed (the session prepared it with SCHEMA)."""
+    if not isinstance(state.config, QemuConfig):
+        raise TypeError(f"expected a QemuConfig, got {type(state.config).__name__}")
+    return state.config

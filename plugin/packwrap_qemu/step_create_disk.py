@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from packwrap.build.step import Step
 from packwrap_qemu import driver
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.build.state import State
@@ -15,7 +16,7 @@ class StepCreateDisk(Step):
     name = "create disk"
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         path = state.data["output_dir"] / state.data["vm_name"]
         state.ui.say(f"Creating {config.format} disk {path} ({config.disk_size})")
         extra = list((config.qemu_img_args or {}).get("create", []))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
 from packwrap_qemu import driver
-from packwrap_qemu.config import is_remote
+from packwrap_qemu.config import config_of, is_remote
 
 if TYPE_CHECKING:
     from packwrap.build.state import State
@@ -57,7 +57,7 @@ class StepResolveMedia(Step):
         self.cd_dir: str | None = None
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         urls = [config.iso_url] if config.iso_url else list(config.iso_urls)
         if urls:
             state.data["iso_path"] = self._iso(urls, config, state)

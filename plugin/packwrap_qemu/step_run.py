@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
 from packwrap_qemu import driver
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.build.state import State
@@ -44,7 +45,7 @@ def log_paths(state: State) -> tuple[Path, Path]:
 
 
 def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
-    config = state.config
+    config = config_of(state)
     accel, cpu = driver.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
     http_port = state.data.get("http_port") or None  # 0: no HTTP server
     data = {
@@ -112,7 +113,7 @@ class StepRunQemu(Step):
             self.name = f"start QEMU ({boot})"
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         if config.qmp_socket_path:
             qmp_path = Path(config.qmp_socket_path).resolve()
             qmp_path.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from packwrap.build.step import Step
 from packwrap.durations import format_duration
 from packwrap.errors import PackwrapError
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.build.console import SerialConsole
@@ -51,7 +52,7 @@ class StepWaitForPowerOff(Step):
     def run(self, state: State) -> None:
         vm: QemuProcess = state.data["qemu"]
         console: SerialConsole | None = state.data.get("console")
-        timeout = float(state.config.get("shutdown_timeout") or DEFAULT_TIMEOUT)
+        timeout = config_of(state).shutdown_timeout or DEFAULT_TIMEOUT
         state.ui.say(f"Waiting for the guest to power off (timeout {format_duration(timeout)})")
         start = time.monotonic()
         deadline = start + timeout

@@ -16,12 +16,12 @@ from packwrap.build.steps.boot_command import StepTypeBootCommand
 from packwrap.build.steps.http_server import StepHTTPServer
 from packwrap.build.steps.site_set import StepSiteSet
 from packwrap.communicator.steps import StepCleanupTemporaryKey, StepConnect, StepTemporaryKey
-from packwrap.config.schema import Config, Schema
+from packwrap.config.schema import Schema
 from packwrap.provision.shutdown import StepShutdown
 from packwrap.provision.step import StepCheckProvisioners, StepProvision
 from packwrap_vmm import vmm
 from packwrap_vmm.artifact import make_artifact
-from packwrap_vmm.config import SCHEMA, wants_provisioning
+from packwrap_vmm.config import SCHEMA, VmmConfig, config_of, wants_provisioning
 from packwrap_vmm.step_console_wait import StepAwaitConsole
 from packwrap_vmm.step_create_disk import StepCreateDisk
 from packwrap_vmm.step_gen_files import StepGenFiles
@@ -43,7 +43,7 @@ class _WhenProvisioning(Step):
         self.ran = False
 
     def run(self, state: State) -> None:
-        if not wants_provisioning(state.config, bool(state.provisioners)):
+        if not wants_provisioning(config_of(state), bool(state.provisioners)):
             return
         self.ran = True
         self.step.run(state)
@@ -54,24 +54,24 @@ class _WhenProvisioning(Step):
 
 
 def _request_stop(state: State) -> None:
-    vmm.driver(state).stop(state.config.vm_name)
+    vmm.driver(state).stop(config_of(state).vm_name)
 
 
 def _force_stop(state: State) -> None:
-    name = state.config.vm_name
+    name = config_of(state).vm_name
     state.ui.say(f"Stopping VM {name} by force: vmctl stop -f -w {name}")
     vmm.driver(state).stop(name, force=True, wait=True)
 
 
 def _wait_stopped(state: State, seconds: float) -> bool:
-    return vmm.wait_gone(state, state.config.vm_name, seconds)
+    return vmm.wait_gone(state, config_of(state).vm_name, seconds)
 
 
 class VmmBuilder:
     type_name: ClassVar[str] = "openbsd-vmm"
-    schema: ClassVar[Schema] = SCHEMA
+    schema: ClassVar[Schema[VmmConfig]] = SCHEMA
 
-    def steps(self, config: Config) -> list[Step]:
+    def steps(self, config: VmmConfig) -> list[Step]:
         install: list[Step] = [
             StepCheckProvisioners(),
             StepOutputDir(),
@@ -97,8 +97,8 @@ class VmmBuilder:
         ]
         return install + [_WhenProvisioning(s) for s in provision]
 
-    def http_ip(self, config: Config, state: State) -> str:
+    def http_ip(self, config: VmmConfig, state: State) -> str:
         return state.data.get("host_ip", "")
 
-    def artifact(self, config: Config, state: State) -> Artifact:
+    def artifact(self, config: VmmConfig, state: State) -> Artifact:
         return make_artifact(config, state.data.get("disk_path") or str(disk_path(state)))

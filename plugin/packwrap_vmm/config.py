@@ -23,10 +23,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from packwrap.build import common_options as common
 from packwrap.config.schema import BOOL, DURATION, STRING, Config, Option, Schema
 from packwrap.config.size import WHOLE_MIB, Size, parse_size
+
+if TYPE_CHECKING:
+    from packwrap.build.state import State
 
 FORMATS = ("raw", "qcow2")
 BOOT_DEVICES = ("cdrom", "disk", "net")
@@ -133,7 +137,7 @@ SCHEMA: Schema[VmmConfig] = Schema(
 )
 
 
-def install_boot_device(config: Config) -> str | None:
+def install_boot_device(config: VmmConfig) -> str | None:
     """-B for the install boot (see the module docstring for the defaults)."""
     if config.boot_device:
         return config.boot_device
@@ -144,7 +148,7 @@ def install_boot_device(config: Config) -> str | None:
     return None
 
 
-def wants_provisioning(config: Config, has_provisioners: bool) -> bool:
+def wants_provisioning(config: VmmConfig, has_provisioners: bool) -> bool:
     """Second boot from disk + SSH: communicator "ssh", or unset with provisioners."""
     if config.communicator is None:
         return has_provisioners
@@ -162,3 +166,10 @@ def media_path(value: str | None, template_dir: str | os.PathLike[str]) -> str |
         if os.path.exists(candidate):
             path = candidate
     return os.path.abspath(path)
+
+
+def config_of(state: State) -> VmmConfig:
+    """The build's prepared config, typed (the session prepared it with SCHEMA)."""
+    if not isinstance(state.config, VmmConfig):
+        raise TypeError(f"expected a VmmConfig, got {type(state.config).__name__}")
+    return state.config

@@ -21,6 +21,7 @@ from packwrap.build import bootcommand
 from packwrap.build.step import Step
 from packwrap.build.steps.http_server import resolve_http_directory, template_data
 from packwrap.build.ui import log_line
+from packwrap_vmm.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.build.state import State
@@ -30,7 +31,7 @@ class StepGenFiles(Step):
     name = "generated files"
 
     def run(self, state: State) -> None:
-        cfg = state.config
+        cfg = config_of(state)
         overlay = state.data.get("http_overlay_dir")
         ext = cfg.get("gen_files_extension") or "pkr.in"
         if not cfg.get("http_directory") or not overlay or ext == "pkr.in":

@@ -7,6 +7,7 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
+from packwrap_vmm.config import config_of
 from packwrap_vmm.driver import Driver
 
 if TYPE_CHECKING:
@@ -17,7 +18,8 @@ def driver(state: State) -> Driver:
     """The build's Driver (one per build; vmctl_path / doas from the config)."""
     drv = state.data.get("vmm_driver")
     if drv is None:
-        drv = Driver(state.config.get("vmctl_path"), doas=bool(state.config.get("doas")))
+        cfg = config_of(state)
+        drv = Driver(cfg.vmctl_path, doas=cfg.doas)
         state.data["vmm_driver"] = drv
     return drv
 
