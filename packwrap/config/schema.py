@@ -138,10 +138,10 @@ class Config(dict[str, Any]):
     def __delitem__(self, key: str) -> None:
         self._refuse()
 
-    def __ior__(self, other: object) -> NoReturn:  # type: ignore[misc,override]
+    def __ior__(self, other: object) -> NoReturn:  # type: ignore[misc]
         self._refuse()
 
-    update = setdefault = pop = popitem = clear = _refuse  # type: ignore[assignment]
+    update = setdefault = pop = popitem = clear = _refuse
 
     def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle: a frozen copy
         return (_frozen_config, (type(self), dict(self)))

@@ -22,6 +22,7 @@ from packwrap.config.schema import (
     INT,
     LIST,
     LIST_OF_LISTS,
+    Check,
     Config,
     Option,
     Schema,
@@ -195,9 +196,9 @@ def _check_boot_steps(config: Config, problem: Callable[[str, str | None], None]
     config["boot_command"] = [step[0] for step in config.boot_steps if step]
 
 
-def _common_options() -> tuple[list[Option], list]:
+def _common_options() -> tuple[list[Option], list[Check]]:
     options: list[Option] = []
-    checks: list = []
+    checks: list[Check] = []
     for name in ("HTTP", "BOOT", "SHUTDOWN", "COMM"):
         options += list(getattr(common, f"{name}_OPTIONS", []))
         checks += list(getattr(common, f"{name}_CHECKS", []))
@@ -278,7 +279,7 @@ def _schema() -> Schema[QemuConfig]:
 SCHEMA = _schema()
 
 
-def names(config: QemuConfig, build_name: str) -> tuple[str, Path]:
+def names(config: Config, build_name: str) -> tuple[str, Path]:
     """(vm_name, output_directory) with Packer's defaults for this build name."""
     vm_name = config.vm_name or f"packer-{build_name}"
     out = Path(config.output_directory or f"output-{build_name}")

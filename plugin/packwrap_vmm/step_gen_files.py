@@ -33,11 +33,12 @@ class StepGenFiles(Step):
     def run(self, state: State) -> None:
         cfg = config_of(state)
         overlay = state.data.get("http_overlay_dir")
-        ext = cfg.get("gen_files_extension") or "pkr.in"
-        if not cfg.get("http_directory") or not overlay or ext == "pkr.in":
+        ext = cfg.gen_files_extension or "pkr.in"
+        http_directory = cfg.http_directory
+        if not http_directory or not overlay or ext == "pkr.in":
             return
-        docroot = resolve_http_directory(cfg.http_directory, state)
-        pattern = f"{cfg.get('gen_files_pattern') or cfg.vm_name}*.{ext}"
+        docroot = resolve_http_directory(http_directory, state)
+        pattern = f"{cfg.gen_files_pattern or cfg.vm_name}*.{ext}"
         data = template_data(state)
         for src in sorted(docroot.rglob("*")):
             if not src.is_file() or not fnmatch.fnmatchcase(src.name, pattern):
