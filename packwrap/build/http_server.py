@@ -204,20 +204,38 @@ def render_gen_files(
     overlay: Path,
     data: Mapping[str, object],
     render: Callable[[str, Mapping[str, object], str], str],
+    generated: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Render every `X.pkr.in` under docroot into overlay/X (mode 0600: may hold secrets)."""
+    """Render every `X.pkr.in` under docroot into overlay/X (mode 0600: may hold secrets).
+
+    `generated` (docroot-relative posix path -> text) stands in for files of the docroot,
+    whether they exist or not: a `X.pkr.in` is rendered to X like the others, any other
+    file is put in the overlay as it is. Returns the overlay paths written."""
+    generated = dict(generated or {})
+    sources = {
+        src.relative_to(docroot).as_posix() for src in docroot.rglob("*.pkr.in") if src.is_file()
+    }
+    sources |= {rel for rel in generated if rel.endswith(".pkr.in")}
     made = []
-    for src in sorted(docroot.rglob("*.pkr.in")):
-        if not src.is_file():
-            continue
-        rel = src.relative_to(docroot)
-        dest = overlay / rel.parent / rel.name[: -len(".pkr.in")]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        text = render(src.read_text(encoding="utf-8"), data, str(src))
-        tmp = dest.with_name(dest.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, dest)
-        made.append(str(rel.parent / dest.name) if str(rel.parent) != "." else dest.name)
+    for rel in sorted(sources):
+        src = docroot / rel
+        text = generated.get(rel)
+        if text is None:
+            text = src.read_text(encoding="utf-8")
+        out = rel[: -len(".pkr.in")]
+        _write_private(overlay / out, render(text, data, str(src)))
+        made.append(out)
+    for rel, text in sorted(generated.items()):
+        if not rel.endswith(".pkr.in"):
+            _write_private(overlay / rel, text)
+            made.append(rel)
     return made
+
+
+def _write_private(dest: Path, text: str) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, dest)
