@@ -34,6 +34,7 @@ from packwrap.build.ui import (
     BuildUi,
     Terminal,
     default_log_dir,
+    no_color,
     safe_name,
 )
 from packwrap.config.schema import ConfigError, Problem
@@ -108,6 +109,7 @@ class BuildSession:
             color=color,
             timestamp=flags.timestamp_ui,
             machine=flags.machine_readable,
+            env=self.env,
         )
         self.ui = GlobalUi(self.terminal)
         self.cancel_event = threading.Event()
@@ -379,7 +381,7 @@ class BuildSession:
             argv.append("-timestamp-ui")
         if f.machine_readable:
             argv.append("-machine-readable")
-        if not f.color:
+        if not f.color or no_color(self.env):
             argv.append("-color=false")
         names: list[str] = []
         for b in handoff:
