@@ -133,7 +133,8 @@ def project_meta(
     rendered: Rendered,
     regenerate: list[str],
 ) -> RenderedFile:
-    """.packwrap/project.json: what was generated, so `refresh` can regenerate it."""
+    """.packwrap/project.json: what was generated, so `regenerate` can tell an out-of-date
+    file from a hand-edited one (read by packwrap/blueprint/record.py)."""
     from packwrap import __version__
 
     meta = {

@@ -110,15 +110,16 @@ def plan(project_dir: Path | str, variables: Mapping[str, Any]) -> Generated | N
     regenerates nothing); BlueprintUnavailable when the blueprint cannot be loaded;
     PackwrapError when the variables cannot be rendered (a bad value).
     """
+    project_dir = Path(project_dir)
+    record = read_record(project_dir)
+    if record is None or not record.regenerate:
+        return None
+    # only a blueprint project pays for the blueprint engine (Jinja2)
     from packwrap.blueprint import new, registry
     from packwrap.blueprint.project import digest_secret
     from packwrap.blueprint.render import Options, render_project, sha256
     from packwrap.blueprint.values import coerce, resolve_values
 
-    project_dir = Path(project_dir)
-    record = read_record(project_dir)
-    if record is None or not record.regenerate:
-        return None
     meta = record.data
     try:
         bp = new.full_variables(registry.load_blueprint(meta["blueprint"]))
