@@ -145,6 +145,12 @@ class BuildSession:
                     f"no packwrap builder for source type {types} (build {names}) and no "
                     "`packer` on PATH to hand it to: install Packer, or skip it with -except"
                 )
+        if handoff and self.generated is not None and self.generated.served():
+            stale = ", ".join(self.generated.served())
+            self.ui.error(
+                f"Warning: packer serves http/ as it is on disk, and {stale} is out of date "
+                "with the variables: run `packwrap regenerate` first"
+            )
         os.environ["PACKER_RUN_UUID"] = self.run_uuid
         log_dir = log_dir_for(template, self.env)
         old = self._install_handlers()

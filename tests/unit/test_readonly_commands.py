@@ -136,3 +136,24 @@ def test_regenerate_refuses_bad_input_in_one_line_and_writes_nothing(
     assert main(["regenerate", str(plain)]) == 2
     assert "not a blueprint project" in capsys.readouterr().err
     assert main(["regenerate", "-bogus", str(plain)]) == 2
+
+
+def test_a_build_handed_to_packer_warns_of_out_of_date_files(
+    project: Path, tmp_path: Path, monkeypatch, capsys
+):
+    """packer serves http/ from disk, so it cannot get the files rendered for the build."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "packer").write_text("#!/bin/sh\necho fake packer ran\n")
+    (bindir / "packer").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    (project / "extra.pkr.hcl").write_text(
+        'source "null" "n" {\n  communicator = "none"\n}\n\n'
+        'build {\n  sources = ["source.null.n"]\n}\n'
+    )
+    before = snapshot(project / "http")
+    assert main(["build", "-only=null.n", "-var", "hostname=other", str(project)]) == 0
+    out = capsys.readouterr()
+    assert f"{CONF} is out of date" in out.out + out.err
+    assert f"packer serves http/ as it is on disk, and {CONF} is out of date" in out.err
+    assert snapshot(project / "http") == before
