@@ -157,3 +157,31 @@ def test_a_build_handed_to_packer_warns_of_out_of_date_files(
     assert f"{CONF} is out of date" in out.out + out.err
     assert f"packer serves http/ as it is on disk, and {CONF} is out of date" in out.err
     assert snapshot(project / "http") == before
+
+
+def test_one_release_rule(tmp_path: Path):
+    from packwrap.blueprint.record import ProjectRecord, resolve_release
+
+    rec = ProjectRecord(tmp_path / ".packwrap" / "project.json", {"release": "7.5"})
+    variables = {"os_version": "7.7"}
+    media = [["/isos/install78.iso"]]
+    assert resolve_release(flag="8.0", record=rec, variables=variables, media=media) == "8.0"
+    assert resolve_release(record=rec, variables=variables, media=media) == "7.5"
+    assert resolve_release(variables=variables, media=media) == "7.7"
+    assert resolve_release(variables={"release": True}, media=media) == "7.8"  # not a release
+    assert resolve_release(default="7.6") == "7.6"
+    assert resolve_release() is None
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "{nope", "\udcff"])
+def test_a_broken_record_is_one_error_naming_the_file(tmp_path: Path, text: str):
+    from packwrap.blueprint.record import read_record
+    from packwrap.errors import PackwrapError
+
+    (tmp_path / ".packwrap").mkdir()
+    (tmp_path / ".packwrap" / "project.json").write_bytes(text.encode(errors="surrogateescape"))
+    with pytest.raises(PackwrapError) as exc:
+        read_record(tmp_path)
+    assert str(exc.value).startswith(f"{tmp_path / '.packwrap' / 'project.json'}: ")
+    assert "\n" not in str(exc.value)
+    assert read_record(tmp_path / "elsewhere") is None
