@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fnmatch
 import io
 import os
 import random
@@ -199,36 +200,53 @@ def _make_handler(server: DocrootServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def render_gen_files(
+def render_generated_files(
     docroot: Path,
     overlay: Path,
     data: Mapping[str, object],
-    render: Callable[[str, Mapping[str, object], str], str],
+    render: Callable[[str, Mapping[str, object], str], str] | None = None,
+    *,
+    pattern: str = "*.pkr.in",
+    extension: str = "pkr.in",
     generated: Mapping[str, str] | None = None,
-) -> list[str]:
-    """Render every `X.pkr.in` under docroot into overlay/X (mode 0600: may hold secrets).
+) -> list[tuple[str, str]]:
+    """Render every docroot file named `pattern` (ending in `.extension`) into overlay,
+    without the extension (mode 0600: may hold secrets). The one renderer of generated
+    files: the core's `*.pkr.in` and the vmm builder's gen_files_* both come here.
+    `render` defaults to the Go-template renderer of boot commands.
 
-    `generated` (docroot-relative posix path -> text) stands in for files of the docroot,
-    whether they exist or not: a `X.pkr.in` is rendered to X like the others, any other
-    file is put in the overlay as it is. Returns the overlay paths written."""
+    `generated` (docroot-relative posix path -> text: a blueprint project's files that are
+    out of date, rendered for the build's variables) stands in for docroot files, whether
+    they exist or not: one named `pattern` is rendered like the others, any other is put
+    in the overlay as it is. Returns (generated, source) paths relative to the docroot,
+    for the log."""
+    if render is None:
+        from packwrap.build import bootcommand
+
+        def render(text: str, values: Mapping[str, object], what: str) -> str:
+            return bootcommand.render(text, values, what=what)
+
     generated = dict(generated or {})
-    sources = {
-        src.relative_to(docroot).as_posix() for src in docroot.rglob("*.pkr.in") if src.is_file()
+    names = {
+        src.relative_to(docroot).as_posix()
+        for src in docroot.rglob("*")
+        if src.is_file() and fnmatch.fnmatchcase(src.name, pattern)
     }
-    sources |= {rel for rel in generated if rel.endswith(".pkr.in")}
+    names |= {rel for rel in generated if fnmatch.fnmatchcase(rel.rsplit("/", 1)[-1], pattern)}
     made = []
-    for rel in sorted(sources):
+    for rel in sorted(names):
         src = docroot / rel
         text = generated.get(rel)
+        source = rel if text is None else f"{rel} as the variables render it now"
         if text is None:
             text = src.read_text(encoding="utf-8")
-        out = rel[: -len(".pkr.in")]
+        out = rel[: -len(extension) - 1]
         _write_private(overlay / out, render(text, data, str(src)))
-        made.append(out)
+        made.append((out, source))
     for rel, text in sorted(generated.items()):
-        if not rel.endswith(".pkr.in"):
+        if rel not in names:
             _write_private(overlay / rel, text)
-            made.append(rel)
+            made.append((rel, f"{rel} as the variables render it now"))
     return made
 
 

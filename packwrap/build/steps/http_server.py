@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from packwrap.build import bootcommand
-from packwrap.build.http_server import DocrootServer, render_gen_files
+from packwrap.build.http_server import DocrootServer, render_generated_files
 from packwrap.build.state import State
 from packwrap.build.step import Step
 from packwrap.build.ui import log_line
@@ -103,17 +103,10 @@ class StepHTTPServer(Step):
             )
         if docroot:
             generated = _generated_under(docroot, state.data.get("generated_files") or {})
-            made = render_gen_files(
-                docroot,
-                self.overlay,
-                data,
-                lambda t, d, w: bootcommand.render(t, d, what=w),
-                generated,
-            )
-            for rel in made:
-                source = rel if rel in generated else f"{rel}.pkr.in"
-                how = "rendered from the variables" if source in generated else "from " + source
-                log_line(ui, f"Generated {rel} {how}")
+            for made, source in render_generated_files(
+                docroot, self.overlay, data, generated=generated
+            ):
+                log_line(ui, f"Generated {made} from {source}")
         ui.say(f"Starting HTTP server on {bind}:{self.server.port}")
 
     def cleanup(self, state: State) -> None:
