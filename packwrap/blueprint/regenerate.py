@@ -178,7 +178,6 @@ def regenerate(
 ) -> list[str]:
     """`packwrap regenerate`: write stale and missing generated files (hand-edited ones
     too with `force`), each atomically, then the record; returns the paths written."""
-    from packwrap.blueprint.project import write_file_atomic
     from packwrap.blueprint.render import sha256
 
     gen = plan(project_dir, variables)
@@ -198,7 +197,7 @@ def regenerate(
             continue
         if f.status != CURRENT:
             why = "replacing a hand-edit, --force" if f.status == EDITED else gen.reason(f)
-            write_file_atomic(gen.project_dir / f.path, f.content, f.secret)
+            _write(gen.project_dir / f.path, f.content, f.secret)
             written.append(f.path)
             ui.say(f"Regenerated {f.path} ({why})")
         hashes[f.path] = sha256(f.content)
@@ -207,5 +206,14 @@ def regenerate(
         # keep the old ones so every build repeats the warning.
         meta["values"] = gen.recorded_values()
     if meta != gen.record.data:
-        write_file_atomic(gen.record.path, json.dumps(meta, indent=2) + "\n", secret=False)
+        _write(gen.record.path, json.dumps(meta, indent=2) + "\n", secret=False)
     return written
+
+
+def _write(path: Path, text: str, secret: bool) -> None:
+    from packwrap.blueprint.project import write_file_atomic
+
+    try:
+        write_file_atomic(path, text, secret)
+    except OSError as exc:  # e.g. a read-only http/: the file is as it was
+        raise PackwrapError(f"cannot write: {exc.strerror or exc}", file=str(path)) from None

@@ -185,3 +185,25 @@ def test_a_broken_record_is_one_error_naming_the_file(tmp_path: Path, text: str)
     assert str(exc.value).startswith(f"{tmp_path / '.packwrap' / 'project.json'}: ")
     assert "\n" not in str(exc.value)
     assert read_record(tmp_path / "elsewhere") is None
+
+
+def test_regenerate_that_cannot_write_is_one_line_and_leaves_no_temp_file(
+    project: Path, monkeypatch, capsys
+):
+    import errno
+
+    from packwrap.blueprint import project as project_mod
+
+    def read_only(src, dst):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(project_mod.os, "replace", read_only)
+    before = snapshot(project)
+    assert main(["regenerate", "-var", "hostname=other", str(project)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"Error: {project / CONF}: cannot write: Read-only file system\n"
+    after = snapshot(project)
+    assert after.keys() == before.keys()  # no temp file left
+    assert {k: v for k, v in after.items() if v[2] is not None} == {
+        k: v for k, v in before.items() if v[2] is not None
+    }  # every file as it was (http/'s mtime moved: the temp file came and went)
