@@ -201,7 +201,7 @@ def regenerate(
             written.append(f.path)
             ui.say(f"Regenerated {f.path} ({why})")
         hashes[f.path] = sha256(f.content)
-    if written or (gen.changed and not kept_edit):
+    if not kept_edit and (written or gen.changed):
         # Record the values the files now reflect. While a hand-edited file lags behind,
         # keep the old ones so every build repeats the warning.
         meta["values"] = gen.recorded_values()

@@ -207,3 +207,15 @@ def test_regenerate_that_cannot_write_is_one_line_and_leaves_no_temp_file(
     assert {k: v for k, v in after.items() if v[2] is not None} == {
         k: v for k, v in before.items() if v[2] is not None
     }  # every file as it was (http/'s mtime moved: the temp file came and went)
+
+
+def test_a_kept_hand_edit_keeps_warning_after_other_files_are_regenerated(project: Path, capsys):
+    conf = project / CONF
+    conf.write_text(conf.read_text() + "# mine\n")
+    (project / "http" / "disklabel").unlink()
+    assert main(["regenerate", "-var", "hostname=other", str(project)]) == 0
+    assert (project / "http" / "disklabel").is_file() and "# mine" in conf.read_text()
+    assert record(project)["values"]["hostname"] != "other"  # the edit still lags behind
+    capsys.readouterr()
+    assert main(["validate", "-var", "hostname=other", str(project)]) == 0
+    assert "edited by hand" in capsys.readouterr().err
