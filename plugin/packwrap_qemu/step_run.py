@@ -18,6 +18,7 @@ from packwrap.errors import PackwrapError
 from packwrap_qemu import driver
 
 if TYPE_CHECKING:
+    from packwrap.build.console import SerialConsole
     from packwrap.build.state import State
 
 _VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
@@ -106,7 +107,7 @@ class StepRunQemu(Step):
         self.boot = boot
         self.qmp_dir: str | None = None
         self.vm: driver.QemuProcess | None = None
-        self.console = None
+        self.console: SerialConsole | None = None
         self.fw_dir: str | None = None
         if boot != "install":
             self.name = f"start QEMU ({boot})"

@@ -15,6 +15,8 @@ from packwrap_vmm.step_output_dir import disk_path
 from packwrap_vmm.vmm import driver
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from packwrap.build.state import State
 
 
@@ -22,7 +24,7 @@ class StepCreateDisk(Step):
     name = "create disk"
 
     def __init__(self) -> None:
-        self.path = None
+        self.path: Path | None = None
 
     def run(self, state: State) -> None:
         cfg = state.config

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from packwrap.build.console import ConsoleError
+from packwrap.build.console import ConsoleError, SerialConsole
 from packwrap.build.step import Step
 from packwrap.durations import format_duration
 from packwrap_vmm.vmm import driver
@@ -35,7 +35,7 @@ FAILURE_MARKERS = (
 SUCCESS_MARKER = "CONGRATULATIONS!"
 
 
-def _reported_success(console, grace: float = 2.0) -> bool:  # type: ignore[no-untyped-def]
+def _reported_success(console: SerialConsole, grace: float = 2.0) -> bool:
     """The success banner is on the console; the reader may still be draining the pty
     of a VM that just ended, so give it a moment before deciding."""
     deadline = time.monotonic() + grace
