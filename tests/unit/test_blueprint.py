@@ -19,6 +19,7 @@ from packwrap.blueprint.regenerate import refresh
 from packwrap.blueprint.values import coerce, parse_var_args
 from packwrap.cli import main
 from packwrap.errors import PackwrapError, UsageError
+from tests.state_support import RecordingUi
 
 PACKER = shutil.which("packer")
 
@@ -298,20 +299,6 @@ def test_to_json_converts_blocks_labels_and_expressions():
 # --- regeneration -------------------------------------------------------------------------
 
 
-class RecordingUi:
-    def __init__(self):
-        self.lines = []
-
-    def say(self, m):
-        self.lines.append(("say", m))
-
-    def message(self, m):
-        self.lines.append(("message", m))
-
-    def error(self, m):
-        self.lines.append(("error", m))
-
-
 def _unquote(value):
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
         return value[1:-1]
@@ -335,19 +322,20 @@ def _project(tmp_path) -> tuple[Path, dict]:
         return target, _unquote(hcl2.loads(text))
 
 
-def test_refresh_regenerates_unmodified_files_when_variables_change(tmp_path):
+def test_refresh_regenerates_unmodified_files_when_variables_change(tmp_path, ui):
     target, values = _project(tmp_path)
     conf = target / "http" / "install.conf.pkr.in"
-    ui = RecordingUi()
     assert refresh(target, values, ui) == []  # nothing changed
-    assert ui.lines == []
+    assert ui.events == []
     assert refresh(target, {**values, "hostname": "db7"}, ui) == ["http/install.conf.pkr.in"]
     assert "db7" in conf.read_text()
-    assert any("Regenerated http/install.conf.pkr.in" in m and "hostname" in m for _, m in ui.lines)
+    assert any(
+        "Regenerated http/install.conf.pkr.in" in m and "hostname" in m for _, m in ui.events
+    )
     # recorded: the same values again change nothing
-    ui.lines.clear()
+    ui.events.clear()
     assert refresh(target, {**values, "hostname": "db7"}, ui) == []
-    assert ui.lines == []
+    assert ui.events == []
 
 
 def test_refresh_keeps_hand_edited_files_and_warns(tmp_path):
@@ -359,7 +347,7 @@ def test_refresh_keeps_hand_edited_files_and_warns(tmp_path):
     assert ui.lines == []  # edited, but the variables did not change: nothing to say
     assert refresh(target, {**values, "hostname": "db7"}, ui) == []
     assert "# my change" in conf.read_text() and "db7" not in conf.read_text()
-    assert any(kind == "error" and "edited by hand" in m for kind, m in ui.lines)
+    assert any(kind == "error" and "edited by hand" in m for kind, m in ui.events)
 
 
 def test_refresh_restores_a_deleted_file_and_ignores_non_projects(tmp_path):
