@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.artifact import Artifact
+from packwrap.sdk import Artifact
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 BUILDER_ID = "transcend.qemu"
 #: packwrap's logs, when they land in the output directory: not part of the image.

@@ -14,18 +14,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from packwrap.build import common_options as common
-from packwrap.config.schema import (
-    ANY,
-    BOOL,
-    INT,
-    LIST,
-    LIST_OF_LISTS,
-    Config,
-    Option,
-    Schema,
-)
-from packwrap.errors import PackwrapError
+from packwrap.sdk import ANY, BOOL, INT, LIST, LIST_OF_LISTS, Config, Option, PackwrapError, Schema
+from packwrap.sdk import common_options as common
 
 FORMATS = ("qcow2", "raw")
 DISK_INTERFACES = ("virtio", "virtio-scsi", "ide", "sata", "scsi", "sd")

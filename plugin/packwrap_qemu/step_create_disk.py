@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap_qemu import driver
+from packwrap.sdk import Step
+from packwrap_qemu import qemu
 from packwrap_qemu.config import disk_size_arg
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 class StepCreateDisk(Step):
@@ -21,6 +21,6 @@ class StepCreateDisk(Step):
         size = disk_size_arg(config.disk_size)
         state.ui.say(f"Creating {config.format} disk {path} ({size})")
         extra = list((config.qemu_img_args or {}).get("create", []))
-        driver.create_disk(path, config.format, size, extra)
+        qemu.driver(state).create_disk(path, config.format, size, extra)
         state.data["disk_path"] = path
         state.data.setdefault("cleanup_hints", []).append(f"disk image: rm {path.resolve()}")

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
+from packwrap.sdk import Step
 from packwrap_qemu import driver
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 class StepHTTPIPDiscover(Step):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from packwrap.build.artifact import Artifact
+from packwrap.sdk import Artifact
 
 if TYPE_CHECKING:
-    from packwrap.config.schema import Config
+    from packwrap.sdk import Config
 
 BUILDER_ID = "packer.openbsd-vmm"
 

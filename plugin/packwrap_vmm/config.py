@@ -24,8 +24,8 @@ import os
 import re
 from collections.abc import Callable
 
-from packwrap.build import common_options as common
-from packwrap.config.schema import BOOL, DURATION, STRING, Config, Option, Schema
+from packwrap.sdk import BOOL, DURATION, STRING, Config, Option, Schema
+from packwrap.sdk import common_options as common
 
 FORMATS = ("raw", "qcow2")
 BOOT_DEVICES = ("cdrom", "disk", "net")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from packwrap.errors import PackwrapError
+from packwrap.sdk import PackwrapError
 
 #: vmctl(8) LOCAL INTERFACES: default `local prefix` of vm.conf(5).
 DEFAULT_LOCAL_PREFIX = "100.64.0.0/10"
