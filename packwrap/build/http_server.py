@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from packwrap.errors import PackwrapError
@@ -38,7 +39,12 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     block_on_close = False
 
-    def __init__(self, addr, handler, family):  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        addr: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        family: socket.AddressFamily,
+    ) -> None:
         self.address_family = family
         super().__init__(addr, handler)
 
@@ -147,6 +153,7 @@ def _make_handler(server: DocrootServer) -> type[BaseHTTPRequestHandler]:
             if target is None:
                 self._send_status(HTTPStatus.NOT_FOUND, shown, head)
                 return
+            stream: BinaryIO
             if isinstance(target, bytes):
                 stream, size = io.BytesIO(target), len(target)
             else:

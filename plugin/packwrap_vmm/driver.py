@@ -16,6 +16,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from packwrap.sdk import PackwrapError, Size
 
@@ -81,14 +82,14 @@ def parse_status(text: str) -> list[VmStatus]:
             rows.append(
                 VmStatus(
                     id=int(row["ID"] or 0),
-                    pid=int(row["PID"]) if row.get("PID") else None,
+                    pid=int(pid) if (pid := row.get("PID")) else None,
                     name=row["NAME"] or "",
                     tty=row.get("TTY"),
                     state=row.get("STATE"),
                     owner=row.get("OWNER"),
                     maxmem=row.get("MAXMEM"),
                     curmem=row.get("CURMEM"),
-                    vcpus=int(row["VCPUS"]) if row.get("VCPUS") else None,
+                    vcpus=int(vcpus) if (vcpus := row.get("VCPUS")) else None,
                 )
             )
         except ValueError:
@@ -169,7 +170,9 @@ class Driver:
         return [*prefix, self.vmctl, *args]
 
     @staticmethod
-    def create_args(path: str, fmt: str, *, size: Size | None = None, base: str | None = None):
+    def create_args(
+        path: str, fmt: str, *, size: Size | None = None, base: str | None = None
+    ) -> list[str]:
         if base:
             return ["create", "-b", base, f"{fmt}:{path}"]
         if not size:
@@ -260,12 +263,14 @@ class Driver:
         if proc.returncode != 0 and not _status_says_empty(proc):
             raise self._fail("vmctl status failed", proc)
 
-    def create(self, path: str, fmt: str, *, size: Size | None = None, base: str | None = None):
+    def create(
+        self, path: str, fmt: str, *, size: Size | None = None, base: str | None = None
+    ) -> None:
         proc = self.run(self.create_args(path, fmt, size=size, base=base))
         if proc.returncode != 0:
             raise self._fail("vmctl create failed", proc)
 
-    def start(self, name: str, **kw) -> tuple[int | None, str | None]:
+    def start(self, name: str, **kw: Any) -> tuple[int | None, str | None]:
         """Start a VM; (id, tty path) from vmctl's success line (None if it printed none)."""
         proc = self.run(self.start_args(name, **kw))
         if proc.returncode != 0:

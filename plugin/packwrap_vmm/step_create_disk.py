@@ -14,6 +14,8 @@ from packwrap_vmm.config import config_of, media_path
 from packwrap_vmm.vmm import disk_path, driver
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from packwrap.sdk import State
 
 
@@ -21,7 +23,7 @@ class StepCreateDisk(Step):
     name = "create disk"
 
     def __init__(self) -> None:
-        self.path = None
+        self.path: Path | None = None
 
     def run(self, state: State) -> None:
         cfg = config_of(state)

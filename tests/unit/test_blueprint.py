@@ -19,6 +19,7 @@ from packwrap.blueprint.regenerate import EDITED, MISSING, STALE, plan, regenera
 from packwrap.blueprint.values import coerce, parse_var_args
 from packwrap.cli import main
 from packwrap.errors import PackwrapError, UsageError
+from tests.state_support import RecordingUi
 
 PACKER = shutil.which("packer")
 
@@ -298,20 +299,6 @@ def test_to_json_converts_blocks_labels_and_expressions():
 # --- regeneration -------------------------------------------------------------------------
 
 
-class RecordingUi:
-    def __init__(self):
-        self.lines = []
-
-    def say(self, m):
-        self.lines.append(("say", m))
-
-    def message(self, m):
-        self.lines.append(("message", m))
-
-    def error(self, m):
-        self.lines.append(("error", m))
-
-
 def _unquote(value):
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
         return value[1:-1]
@@ -340,14 +327,16 @@ def test_regenerate_rewrites_unmodified_files_when_variables_change(tmp_path):
     conf = target / "http" / "install.conf.pkr.in"
     ui = RecordingUi()
     assert regenerate(target, values, ui) == []  # nothing changed
-    assert ui.lines == []
+    assert ui.events == []
     assert regenerate(target, {**values, "hostname": "db7"}, ui) == ["http/install.conf.pkr.in"]
     assert "db7" in conf.read_text()
-    assert any("Regenerated http/install.conf.pkr.in" in m and "hostname" in m for _, m in ui.lines)
+    assert any(
+        "Regenerated http/install.conf.pkr.in" in m and "hostname" in m for _, m in ui.events
+    )
     # recorded: the same values again change nothing
-    ui.lines.clear()
+    ui.events.clear()
     assert regenerate(target, {**values, "hostname": "db7"}, ui) == []
-    assert ui.lines == []
+    assert ui.events == []
     assert plan(target, {**values, "hostname": "db7"}).served() == {}
 
 
@@ -377,7 +366,7 @@ def test_regenerate_keeps_hand_edited_files_and_warns_unless_forced(tmp_path):
     assert "edited by hand" in gen.warnings()[0] and "--force" in gen.warnings()[0]
     assert regenerate(target, {**values, "hostname": "db7"}, ui) == []
     assert "# my change" in conf.read_text() and "db7" not in conf.read_text()
-    assert any(kind == "error" and "edited by hand" in m for kind, m in ui.lines)
+    assert any(kind == "error" and "edited by hand" in m for kind, m in ui.events)
     forced = regenerate(target, {**values, "hostname": "db7"}, ui, force=True)
     assert forced == ["http/install.conf.pkr.in"]
     assert "# my change" not in conf.read_text() and "db7" in conf.read_text()

@@ -18,23 +18,14 @@ from packwrap_vmm.step_wait_install import StepWaitInstall
 from packwrap_vmm.vmm import output_plan
 
 from packwrap.build.console import ConsoleError
-from packwrap.build.state import BuildOptions, State
+from packwrap.build.state import State
 from packwrap.build.steps.output_dir import StepOutputDir
 from packwrap.config.schema import SourceBody
 from packwrap.errors import PackwrapError
+from tests import state_support
 
 FMT = "%5s %5s %5s %7s %7s %7s %12s %8s %s"
 HEADER = FMT % ("ID", "PID", "VCPUS", "MAXMEM", "CURMEM", "TTY", "OWNER", "STATE", "NAME")
-
-
-class Ui:
-    def __init__(self):
-        self.lines: list[str] = []
-
-    def say(self, m):
-        self.lines.append(m)
-
-    message = error = say
 
 
 class FakeVmctl:
@@ -96,7 +87,7 @@ def make_state(tmp_path: Path, fake: FakeVmctl, force=False, **values) -> State:
             "boot": "/bsd.rd", "log_directory": str(tmp_path / "logs"), **values}  # fmt: skip
     config, problems, _ = SCHEMA.prepare(SourceBody(body))
     assert not problems
-    state = State("openbsd-vmm.t", "openbsd-vmm", "t", config, Ui(), BuildOptions(force=force))
+    state = state_support.make_state(config, build="openbsd-vmm.t", force=force)
     state.data["vmm_driver"] = Driver("vmctl", run=fake, env={"PATH": "/nonexistent"})
     return state
 
