@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from packwrap.atomicfile import PRIVATE, atomic_write
 from packwrap.errors import PackwrapError
 
 LogFn = Callable[[str], None]
@@ -214,10 +215,6 @@ def render_gen_files(
         dest = overlay / rel.parent / rel.name[: -len(".pkr.in")]
         dest.parent.mkdir(parents=True, exist_ok=True)
         text = render(src.read_text(encoding="utf-8"), data, str(src))
-        tmp = dest.with_name(dest.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, dest)
+        atomic_write(dest, text, mode=PRIVATE)
         made.append(str(rel.parent / dest.name) if str(rel.parent) != "." else dest.name)
     return made
