@@ -57,12 +57,13 @@ def _json_text(data: dict) -> str:
 
 
 def set_values(text: str, values: Mapping[str, Any], file: str = "<pkrvars>") -> str:
-    import hcl2
     from lark import Tree
     from lark.exceptions import UnexpectedInput
 
+    from packwrap.template.hcl_reader import parse_tree
+
     try:
-        tree = hcl2.parses_to_tree(text)
+        tree = parse_tree(text)
     except UnexpectedInput as exc:
         raise PackwrapError("HCL syntax error", file=file, line=exc.line) from None
     spans: dict[str, tuple[int, int]] = {}
@@ -111,6 +112,9 @@ def _scan(code: str) -> tuple[int | None, int | None, int, str | None]:
         if in_str:
             if c == "\\":
                 i += 2
+                continue
+            if code.startswith(("$${", "%%{"), i):  # escapes: literal text
+                i += 3
                 continue
             if code.startswith("${", i) or code.startswith("%{", i):
                 interp += 1

@@ -102,6 +102,21 @@ def test_the_pkrvars_updater_writes_x_percent_brace_y_loadably(tmp_path):
     assert "# keep this comment" in path.read_text()
 
 
+HAND_WRITTEN = 'v = "x$${y" # HCL\'s own escapes\nw = ["a$${", "}", "%%{ b", "$${c}"]\n'
+HAND_WRITTEN_VALUES = {"v": "x${y", "w": ["a${", "}", "%{ b", "${c}"]}
+
+
+def test_hcls_own_escapes_load_and_survive_an_update(tmp_path):
+    """`$${` without a later `}` broke python-hcl2's tree (its token wants one)."""
+    (tmp_path / "t.pkr.hcl").write_text(TEMPLATE)
+    path = tmp_path / "x.auto.pkrvars.hcl"
+    path.write_text(HAND_WRITTEN)
+    assert load_template(tmp_path).variables == HAND_WRITTEN_VALUES
+    update_pkrvars(path, {"w": HAND_WRITTEN_VALUES["w"]})  # rewritten by hcl_emit's rule
+    assert path.read_text().startswith('v = "x$${y" # HCL\'s own escapes\n')  # kept as is
+    assert load_template(tmp_path).variables == HAND_WRITTEN_VALUES
+
+
 # --- round trip ----------------------------------------------------------------------------
 
 # Any text, with the pieces that need quoting care (escapes, template marks) made likely.
