@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,11 @@ def driver(state: State) -> Driver:
         drv = Driver(state.config.get("vmctl_path"), doas=bool(state.config.get("doas")))
         state.data["vmm_driver"] = drv
     return drv
+
+
+def host_is_openbsd() -> bool:
+    """vmd's own host: the tap exists and the HTTP server must listen on it."""
+    return sys.platform.startswith("openbsd")
 
 
 def is_local_address(address: str) -> bool:
