@@ -236,7 +236,7 @@ def test_started_line():
         300,
         "/dev/pts/4",
     )
-    assert parse_started("vmctl: start vm command failed: Permission denied") is None
+    assert parse_started("vmctl: start vm command failed: Operation not permitted") is None
 
 
 # --- addresses ---------------------------------------------------------------------------
