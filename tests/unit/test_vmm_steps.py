@@ -41,6 +41,7 @@ class FakeVmctl:
 
     def __init__(self, vm_id: int = 7):
         self.calls: list[list[str]] = []
+        self.argvs: list[list[str]] = []
         self.vms: dict[str, tuple[int, str]] = {}
         self.vm_id = vm_id
         self.ignore_graceful = False
@@ -50,7 +51,8 @@ class FakeVmctl:
         self.slave = slave
 
     def __call__(self, argv, **kw):
-        args = argv[1:]
+        self.argvs.append(list(argv))
+        args = argv[3:] if argv[:2] == ["doas", "-n"] else argv[1:]
         self.calls.append(args)
         cmd = args[0]
         if cmd == "create":
@@ -151,6 +153,59 @@ def test_start_install_boot_then_cleanup_stops_it(tmp_path, fake):
     assert fake.calls[-1] == ["stop", "-fw", "myvm"]
     log = (tmp_path / "logs" / "myvm.log").read_text()
     assert "installation program" in log
+
+
+def test_on_openbsd_the_tap_address_is_awaited_and_served(tmp_path, fake, monkeypatch):
+    """vmd configures the tap after `vmctl start` returns: wait for it, never fall back
+    to loopback (the guest cannot reach it)."""
+    import packwrap_vmm.step_start_vm as start_mod
+
+    answers = iter([{}, {}, {(7, 0): "100.64.7.2"}])
+    monkeypatch.setattr(start_mod, "host_is_openbsd", lambda: True)
+    monkeypatch.setattr(start_mod, "is_local_address", lambda a: a == "100.64.7.2")
+    monkeypatch.setattr(Driver, "ifconfig_tap", lambda self: next(answers))
+    state = make_state(tmp_path, fake)
+    state.data["disk_path"] = str(tmp_path / "d.raw")
+    step = StepStartVM("install")
+    step.run(state)
+    assert state.data["http_bind_address"] == "100.64.7.2"
+    step.cleanup(state)
+
+
+def test_tap_that_never_comes_fails_the_build(tmp_path, fake, monkeypatch):
+    import packwrap_vmm.step_start_vm as start_mod
+
+    monkeypatch.setattr(start_mod, "host_is_openbsd", lambda: True)
+    monkeypatch.setattr(start_mod, "TAP_TIMEOUT", 0.3)
+    monkeypatch.setattr(Driver, "ifconfig_tap", lambda self: {})
+    state = make_state(tmp_path, fake)
+    state.data["disk_path"] = str(tmp_path / "d.raw")
+    step = StepStartVM("install")
+    with pytest.raises(PackwrapError, match="did not configure the tap of vm 7"):
+        step.run(state)
+    step.cleanup(state)
+    assert fake.calls[-1] == ["stop", "-fw", "myvm"]  # the VM it started is stopped
+
+
+def test_doas_console_goes_through_vmctl_console(tmp_path, fake, monkeypatch):
+    """Under doas root owns the VM's tty: the console is `doas -n vmctl console NAME`."""
+    script = tmp_path / "doas"
+    script.write_text('#!/bin/sh\necho "via: $*"\nexec /bin/cat\n')
+    script.chmod(0o755)
+    state = make_state(tmp_path, fake, doas=True)
+    state.data["vmm_driver"] = Driver("/usr/sbin/vmctl", doas=True, run=fake,
+                                      env={"PATH": str(tmp_path)})  # fmt: skip
+    state.data["disk_path"] = str(tmp_path / "d.raw")
+    step = StepStartVM("install")
+    step.run(state)
+    console = state.data["console"]
+    console.expect("via: -n /usr/sbin/vmctl console myvm", 5, state.cancel_event)
+    console.write(b"~x\r")
+    console.expect("~~x", 5, state.cancel_event)  # cu's escape doubled at a line start
+    proc = step.console_proc
+    step.cleanup(state)
+    assert proc.poll() is not None  # ended with the console
+    assert all(a[:3] == ["doas", "-n", "/usr/sbin/vmctl"] for a in fake.argvs)
 
 
 def test_wait_install_fails_fast_on_the_installers_failure(tmp_path, fake):
