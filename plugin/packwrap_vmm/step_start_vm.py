@@ -28,12 +28,13 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.console import SerialConsole
+from packwrap.build.console import ConsoleError, SerialConsole
 from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
 from packwrap_vmm.config import install_boot_device, media_path
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
 
 #: How long vmd may take to give the VM's tap its address after `vmctl start`.
 TAP_TIMEOUT = 30.0
+#: cu(1)'s first line (usr.bin/cu: "Connected to %s (speed %d)").
+CU_BANNER = re.compile(r"Connected to \S+ \(speed \d+\)\r?\n")
+CU_BANNER_TIMEOUT = 15.0
 
 
 def console_log_path(state: State) -> Path:
@@ -182,7 +186,13 @@ class StepStartVM(Step):
         finally:
             os.close(slave)
         state.ui.message(f"Console through: {' '.join(drv.console_argv(name))}")
-        return SerialConsole(master, log, ui=state.ui, cu_escape=True)
+        console = SerialConsole(master, log, ui=state.ui, cu_escape=True)
+        # cu's own "Connected to /dev/ttypN (speed 115200)" is not the guest's first
+        # output (boot_wait counts from that, see step_console_wait).
+        with contextlib.suppress(ConsoleError):
+            console.expect(CU_BANNER, CU_BANNER_TIMEOUT, state.cancel_event)
+        state.data["console_guest_from"] = console.mark()
+        return console
 
     def _end_console(self) -> None:
         if self.console is not None:

@@ -190,7 +190,9 @@ def test_tap_that_never_comes_fails_the_build(tmp_path, fake, monkeypatch):
 def test_doas_console_goes_through_vmctl_console(tmp_path, fake, monkeypatch):
     """Under doas root owns the VM's tty: the console is `doas -n vmctl console NAME`."""
     script = tmp_path / "doas"
-    script.write_text('#!/bin/sh\necho "via: $*"\nexec /bin/cat\n')
+    script.write_text(
+        '#!/bin/sh\necho "via: $*"\necho "Connected to /dev/ttyp3 (speed 115200)"\nexec /bin/cat\n'
+    )
     script.chmod(0o755)
     state = make_state(tmp_path, fake, doas=True)
     state.data["vmm_driver"] = Driver("/usr/sbin/vmctl", doas=True, run=fake,
@@ -199,7 +201,8 @@ def test_doas_console_goes_through_vmctl_console(tmp_path, fake, monkeypatch):
     step = StepStartVM("install")
     step.run(state)
     console = state.data["console"]
-    console.expect("via: -n /usr/sbin/vmctl console myvm", 5, state.cancel_event)
+    assert "via: -n /usr/sbin/vmctl console myvm" in console.text()
+    assert state.data["console_guest_from"] == console.mark()  # cu's banner is not the guest
     console.write(b"~x\r")
     console.expect("~~x", 5, state.cancel_event)  # cu's escape doubled at a line start
     proc = step.console_proc
