@@ -136,6 +136,16 @@ def test_create_disk_and_remove_it_after_a_failure(tmp_path, fake):
     assert not disk.exists()
 
 
+def test_disk_base_must_be_qcow2(tmp_path, fake):
+    raw = tmp_path / "base.raw"
+    raw.write_bytes(b"\0" * 512)
+    state = make_state(tmp_path, fake, disk_format="qcow2", disk_base=str(raw), disk_size=None)
+    StepOutputDir().run(state)
+    with pytest.raises(PackwrapError, match="is not a qcow2 image"):
+        StepCreateDisk().run(state)
+    assert not any(c[0] == "create" for c in fake.calls)
+
+
 def test_start_install_boot_then_cleanup_stops_it(tmp_path, fake):
     state = make_state(tmp_path, fake, iso_image="/i.iso", memory="256M")
     state.data["disk_path"] = str(tmp_path / "d.raw")
