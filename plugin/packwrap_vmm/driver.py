@@ -16,14 +16,20 @@ import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from packwrap.errors import PackwrapError
+from packwrap.sdk import PackwrapError, Size
 
 #: vmctl(8) LOCAL INTERFACES: default `local prefix` of vm.conf(5).
 DEFAULT_LOCAL_PREFIX = "100.64.0.0/10"
 
 _STARTED = re.compile(r"^vmctl: started vm (\d+) successfully, tty (\S+)$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,62}$")
+
+
+def vmctl_size(size: Size) -> str:
+    """vmctl -s/-m: whole MiB (the schema refused anything else: vmctl rounds it down)."""
+    return f"{size.mib}M"
 
 
 class VmctlError(PackwrapError):
@@ -76,14 +82,14 @@ def parse_status(text: str) -> list[VmStatus]:
             rows.append(
                 VmStatus(
                     id=int(row["ID"] or 0),
-                    pid=int(row["PID"]) if row.get("PID") else None,
+                    pid=int(pid) if (pid := row.get("PID")) else None,
                     name=row["NAME"] or "",
                     tty=row.get("TTY"),
                     state=row.get("STATE"),
                     owner=row.get("OWNER"),
                     maxmem=row.get("MAXMEM"),
                     curmem=row.get("CURMEM"),
-                    vcpus=int(row["VCPUS"]) if row.get("VCPUS") else None,
+                    vcpus=int(vcpus) if (vcpus := row.get("VCPUS")) else None,
                 )
             )
         except ValueError:
@@ -172,12 +178,14 @@ class Driver:
         return self.argv("console", target)
 
     @staticmethod
-    def create_args(path: str, fmt: str, *, size: str | None = None, base: str | None = None):
+    def create_args(
+        path: str, fmt: str, *, size: Size | None = None, base: str | None = None
+    ) -> list[str]:
         if base:
             return ["create", "-b", base, f"{fmt}:{path}"]
         if not size:
             raise VmctlError("vmctl create needs a size or a base image")
-        return ["create", "-s", size, f"{fmt}:{path}"]
+        return ["create", "-s", vmctl_size(size), f"{fmt}:{path}"]
 
     @staticmethod
     def start_args(
@@ -185,7 +193,7 @@ class Driver:
         *,
         disk: str,
         template: str | None = None,
-        memory: str | None = None,
+        memory: Size | None = None,
         boot_device: str | None = None,
         boot: str | None = None,
         cdrom: str | None = None,
@@ -199,7 +207,7 @@ class Driver:
         if template:
             args += ["-t", template]
         if memory:
-            args += ["-m", memory]
+            args += ["-m", vmctl_size(memory)]
         if boot_device:
             args += ["-B", boot_device]
         if boot:
@@ -245,12 +253,14 @@ class Driver:
         if proc.returncode != 0 and not _status_says_empty(proc):
             raise self._fail("vmctl status failed", proc)
 
-    def create(self, path: str, fmt: str, *, size: str | None = None, base: str | None = None):
+    def create(
+        self, path: str, fmt: str, *, size: Size | None = None, base: str | None = None
+    ) -> None:
         proc = self.run(self.create_args(path, fmt, size=size, base=base), privileged=False)
         if proc.returncode != 0:
             raise self._fail("vmctl create failed", proc)
 
-    def start(self, name: str, **kw) -> tuple[int | None, str | None]:
+    def start(self, name: str, **kw: Any) -> tuple[int | None, str | None]:
         """Start a VM; (id, tty path) from vmctl's success line (None if it printed none)."""
         proc = self.run(self.start_args(name, **kw))
         if proc.returncode != 0:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
+from packwrap.sdk import Step
+from packwrap_vmm.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 FIRST_OUTPUT_TIMEOUT = 60.0
 
@@ -27,7 +28,7 @@ class StepAwaitConsole(Step):
     name = "await console"
 
     def run(self, state: State) -> None:
-        cfg = state.config
+        cfg = config_of(state)
         console = state.data.get("console")
         expects = cfg.get("boot_expect") or []
         if console is None or not cfg.get("boot_command") or (expects and expects[0]):

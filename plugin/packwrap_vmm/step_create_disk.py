@@ -12,14 +12,14 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap.errors import PackwrapError
-from packwrap_vmm.config import media_path
-from packwrap_vmm.step_output_dir import disk_path
-from packwrap_vmm.vmm import driver
+from packwrap.sdk import PackwrapError, Step
+from packwrap_vmm.config import config_of, media_path
+from packwrap_vmm.vmm import disk_path, driver
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from pathlib import Path
+
+    from packwrap.sdk import State
 
 
 QCOW_MAGIC = b"QFI\xfb"
@@ -34,7 +34,7 @@ def check_base(state: State, base: str) -> None:
         return  # vmctl says why, quoted
     if magic != QCOW_MAGIC:
         raise PackwrapError(f"disk_base {base} is not a qcow2 image (vmctl create -b needs one)")
-    if state.config.disk_size:
+    if config_of(state).disk_size:
         state.ui.message("disk_size is ignored with disk_base: the size comes from the base")
 
 
@@ -42,10 +42,10 @@ class StepCreateDisk(Step):
     name = "create disk"
 
     def __init__(self) -> None:
-        self.path = None
+        self.path: Path | None = None
 
     def run(self, state: State) -> None:
-        cfg = state.config
+        cfg = config_of(state)
         path = disk_path(state)
         base = media_path(cfg.disk_base, state.template_dir)
         if base:

@@ -34,15 +34,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.console import ConsoleError, SerialConsole
-from packwrap.build.step import Step
-from packwrap.errors import PackwrapError
-from packwrap_vmm.config import install_boot_device, media_path
+from packwrap.sdk import ConsoleError, PackwrapError, SerialConsole, Step
+from packwrap_vmm.config import config_of, install_boot_device, media_path
 from packwrap_vmm.driver import local_addresses
 from packwrap_vmm.vmm import driver, host_is_openbsd, is_local_address
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 #: How long vmd may take to give the VM's tap its address after `vmctl start`.
@@ -53,7 +51,7 @@ CU_BANNER_TIMEOUT = 15.0
 
 
 def console_log_path(state: State) -> Path:
-    cfg = state.config
+    cfg = config_of(state)
     directory = cfg.get("log_directory") or state.data.get("log_dir") or "."
     path = Path(os.path.expanduser(directory)) / f"{cfg.vm_name}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +67,7 @@ class StepStartVM(Step):
         self.console_proc: subprocess.Popen | None = None  # doas vmctl console
 
     def run(self, state: State) -> None:
-        cfg = state.config
+        cfg = config_of(state)
         drv = driver(state)
         name = cfg.vm_name
         if self.purpose == "install":
@@ -219,7 +217,7 @@ class StepStartVM(Step):
         self._end_console()
         if not self.started:
             return
-        name = state.config.vm_name
+        name = config_of(state).vm_name
         drv = driver(state)
         row = drv.find(name)
         if row is None or not row.running:
