@@ -222,3 +222,29 @@ def test_provisioning_steps_follow_the_communicator(tmp_path):
     tail = ssh[ssh.index("wait for power-off") :]
     assert tail == ["wait for power-off", "start QEMU (disk)", "connect", "provision",
                     "remove temporary ssh key", "shutdown", "convert disk"]  # fmt: skip
+
+
+def test_the_steps_run_qemu_img_through_the_builds_driver(tmp_path):
+    from packwrap_qemu.step_convert_disk import StepConvertDisk
+    from packwrap_qemu.step_create_disk import StepCreateDisk
+
+    class RecordingDriver:
+        def __init__(self) -> None:
+            self.calls: list[tuple] = []
+
+        def create_disk(self, path, fmt, size, extra=()):
+            self.calls.append(("create", path.name, fmt, size))
+            path.write_bytes(b"")
+
+        def convert_disk(self, src, dst, fmt, *, compress, extra=()):
+            self.calls.append(("convert", src.name, fmt, compress))
+            dst.write_bytes(b"compacted")
+
+    state = make_state(tmp_path, format="qcow2", disk_size="2G")
+    state.data["qemu_driver"] = drv = RecordingDriver()
+    StepOutputDir(output_plan).run(state)
+    StepCreateDisk().run(state)
+    StepConvertDisk().run(state)
+    assert drv.calls == [("create", "packer-t", "qcow2", "2G"),
+                         ("convert", "packer-t", "qcow2", False)]  # fmt: skip
+    assert (tmp_path / "out" / "packer-t").read_bytes() == b"compacted"
