@@ -233,7 +233,7 @@ def test_the_steps_run_qemu_img_through_the_builds_driver(tmp_path):
             self.calls: list[tuple] = []
 
         def create_disk(self, path, fmt, size, extra=()):
-            self.calls.append(("create", path.name, fmt, size))
+            self.calls.append(("create", path.name, fmt, size.bytes))
             path.write_bytes(b"")
 
         def convert_disk(self, src, dst, fmt, *, compress, extra=()):
@@ -245,6 +245,6 @@ def test_the_steps_run_qemu_img_through_the_builds_driver(tmp_path):
     StepOutputDir(output_plan).run(state)
     StepCreateDisk().run(state)
     StepConvertDisk().run(state)
-    assert drv.calls == [("create", "packer-t", "qcow2", "2G"),
+    assert drv.calls == [("create", "packer-t", "qcow2", 2 << 30),
                          ("convert", "packer-t", "qcow2", False)]  # fmt: skip
     assert (tmp_path / "out" / "packer-t").read_bytes() == b"compacted"
