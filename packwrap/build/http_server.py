@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from packwrap.atomicfile import PRIVATE, atomic_write
 from packwrap.errors import PackwrapError
 
 LogFn = Callable[[str], None]
@@ -248,19 +249,10 @@ def render_generated_files(
         if text is None:
             text = src.read_text(encoding="utf-8")
         out = rel[: -len(extension) - 1]
-        _write_private(overlay / out, render(text, data, str(src)))
+        atomic_write(overlay / out, render(text, data, str(src)), mode=PRIVATE)
         made.append((out, source))
     for rel, text in sorted(generated.items()):
         if rel not in names:
-            _write_private(overlay / rel, text)
+            atomic_write(overlay / rel, text, mode=PRIVATE)
             made.append((rel, f"{rel} as the variables render it now"))
     return made
-
-
-def _write_private(dest: Path, text: str) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, dest)

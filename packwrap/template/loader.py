@@ -9,6 +9,7 @@ from typing import Any
 
 from packwrap.config.schema import SourceBody, ValueOrigin
 from packwrap.errors import PackwrapError, UsageError
+from packwrap.masking import mask
 from packwrap.template.evaluate import (
     EvalError,
     Forbidden,
@@ -250,8 +251,7 @@ class _Loader:
         except FuncError as exc:
             detail = str(exc)
             if var.sensitive:  # never echo a secret, even a malformed one
-                for secret in sorted(_secrets(value), key=len, reverse=True):
-                    detail = detail.replace(secret, "<sensitive>")
+                detail = mask(detail, _secrets(value))
             raise PackwrapError(
                 f"variable {var.name!r} ({origin}): {detail} (type {describe(var.type)})",
                 file=file,

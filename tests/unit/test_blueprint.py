@@ -19,6 +19,7 @@ from packwrap.blueprint.regenerate import EDITED, MISSING, STALE, plan, regenera
 from packwrap.blueprint.values import coerce, parse_var_args
 from packwrap.cli import main
 from packwrap.errors import PackwrapError, UsageError
+from packwrap.template import hcl_emit
 from tests.state_support import RecordingUi
 
 PACKER = shutil.which("packer")
@@ -211,7 +212,7 @@ def test_tricky_literals_mean_the_same_to_packer(tmp_path):
         decls + 'source "null" "n" {\n  communicator = "none"\n}\n\n'
         'build {\n  sources = ["source.null.n"]\n}\n'
     )
-    lines = "".join(f"s{i} = {hcl.literal(v)}\n" for i, v in enumerate(TRICKY))
+    lines = "".join(f"s{i} = {hcl_emit.literal(v)}\n" for i, v in enumerate(TRICKY))
     (tmp_path / "t.auto.pkrvars.hcl").write_text(hcl.fmt(lines))
     r = subprocess.run(
         [PACKER, "inspect", "."], cwd=tmp_path, capture_output=True, text=True, check=False
@@ -224,7 +225,7 @@ def test_tricky_literals_mean_the_same_to_packer(tmp_path):
     jdir.mkdir()
     hcl_text = (
         "".join(
-            f'variable "s{i}" {{\n  type = string\n  default = {hcl.literal(v)}\n}}\n\n'
+            f'variable "s{i}" {{\n  type = string\n  default = {hcl_emit.literal(v)}\n}}\n\n'
             for i, v in enumerate(TRICKY)
         )
         + NULL_BUILD
@@ -239,10 +240,10 @@ def test_tricky_literals_mean_the_same_to_packer(tmp_path):
 
 
 def test_literal_escapes_interpolation_unless_asked():
-    assert hcl.literal("a${b}%{c}") == '"a\\u0024{b}\\u0025{c}"'
-    assert hcl.literal("<wait${var.w}>", template=True) == '"<wait${var.w}>"'
-    assert hcl.literal([True, 1, "x"]) == '[true, 1, "x"]'
-    assert hcl.literal({"mount": "/", "a b": 1}) == '{ mount = "/", "a b" = 1 }'
+    assert hcl_emit.literal("a${b}%{c}") == '"a\\u0024{b}\\u0025{c}"'
+    assert hcl_emit.literal("<wait${var.w}>", template=True) == '"<wait${var.w}>"'
+    assert hcl_emit.literal([True, 1, "x"]) == '[true, 1, "x"]'
+    assert hcl_emit.literal({"mount": "/", "a b": 1}) == '{ mount = "/", "a b" = 1 }'
     assert hcl.type_expr("list(object({a=string,b = number}))") == (
         "list(object({ a = string, b = number }))"
     )
@@ -433,7 +434,7 @@ def test_literals_read_back_through_the_template_model(tmp_path_factory, value, 
         'source "null" "n" {\n  communicator = "none"\n}\n\n'
         'build {\n  sources = ["source.null.n"]\n}\n'
     )
-    text = hcl.fmt(f"s = {hcl.literal(value)}\nl = {hcl.literal(items)}\n")
+    text = hcl.fmt(f"s = {hcl_emit.literal(value)}\nl = {hcl_emit.literal(items)}\n")
     (d / "t.auto.pkrvars.hcl").write_text(text)
     got = template.load_template(d).variables
     assert got["s"] == value
