@@ -46,6 +46,11 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "LIST_OF_LISTS": ("packwrap.config.schema", "LIST_OF_LISTS"),
     "MAP": ("packwrap.config.schema", "MAP"),
     "ANY": ("packwrap.config.schema", "ANY"),
+    "Check": ("packwrap.config.schema", "Check"),
+    "Size": ("packwrap.config.size", "Size"),
+    "parse_size": ("packwrap.config.size", "parse_size"),
+    "MIB": ("packwrap.config.size", "MIB"),
+    "WHOLE_MIB": ("packwrap.config.size", "WHOLE_MIB"),
     "format_duration": ("packwrap.durations", "format_duration"),
     "parse_duration": ("packwrap.durations", "parse_duration"),
     "parse_iso_checksum": ("packwrap.media.checksums", "parse_iso_checksum"),
@@ -86,6 +91,11 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 }
 
 __all__ = [
+    "WHOLE_MIB",
+    "MIB",
+    "parse_size",
+    "Size",
+    "Check",
     "ANY",
     "Artifact",
     "BOOL",
@@ -165,12 +175,14 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
         LIST_OF_LISTS,
         MAP,
         STRING,
+        Check,
         Config,
         ConfigError,
         Option,
         Problem,
         Schema,
     )
+    from packwrap.config.size import MIB, WHOLE_MIB, Size, parse_size
     from packwrap.durations import format_duration, parse_duration
     from packwrap.errors import Cancelled, PackwrapError
     from packwrap.media.checksums import parse_iso_checksum

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from packwrap.blueprint import hcl, installer
 from packwrap.blueprint.model import Blueprint, Variable
 from packwrap.errors import PackwrapError
+from packwrap.template import hcl_emit
 
 if TYPE_CHECKING:  # jinja2 loads only when a blueprint is rendered
     from jinja2.sandbox import SandboxedEnvironment
@@ -167,9 +168,9 @@ def _environment(
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["hcl"] = hcl.literal
-    env.filters["hcl_list"] = hcl.multiline_list
-    env.filters["quote"] = hcl.quote
+    env.filters["hcl"] = hcl_emit.literal
+    env.filters["hcl_list"] = hcl_emit.multiline_list
+    env.filters["quote"] = hcl_emit.quote
     env.filters["hcl_type"] = hcl.type_expr
     env.filters["source_ref"] = lambda builder, name: f"source.{builder}.{name}"
 
@@ -286,5 +287,5 @@ def pkrvars(variables: list[Variable], values: Mapping[str, Any], fmt: str, head
         return json.dumps({v.name: values.get(v.name) for v in variables}, indent=2) + "\n"
     lines = [f"# {line}".rstrip() for line in header.strip().splitlines()]
     lines.append("")
-    lines += [f"{v.name} = {hcl.literal(values.get(v.name))}" for v in variables]
+    lines += [f"{v.name} = {hcl_emit.literal(values.get(v.name))}" for v in variables]
     return hcl.fmt("\n".join(lines) + "\n")

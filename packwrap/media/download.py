@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from packwrap.atomicfile import atomic_write
 from packwrap.errors import Cancelled, PackwrapError
 from packwrap.media.hashing import StreamHasher
 from packwrap.media.progress import NullProgress, Progress, human_bytes
@@ -240,9 +241,7 @@ class _Meta:
             return None
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(self)))
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(dataclasses.asdict(self)))
 
 
 class _Partial:

@@ -232,9 +232,9 @@ def _release_list_entry(
     )
     message = read(data, source)
     if cacheable:
-        from packwrap.media.cache import atomic_write
+        from packwrap.atomicfile import atomic_write
 
-        atomic_write(list_path, data)
+        atomic_write(list_path, data, mode=0o644)
     return _entry(message, filename), source
 
 

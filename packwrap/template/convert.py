@@ -12,7 +12,16 @@ import re
 from typing import Any
 
 from packwrap.errors import PackwrapError
-from packwrap.template.hcl_emit import Attribute, Blank, Block, Comment, Expr, emit, quote
+from packwrap.template.hcl_emit import (
+    Attribute,
+    Blank,
+    Block,
+    Comment,
+    Expr,
+    emit,
+    quote,
+    template_fragment,
+)
 from packwrap.template.json_reader import load_json
 from packwrap.template.jsonpos import PosDict
 from packwrap.template.legacy import _TOP_KEYS, is_legacy
@@ -86,9 +95,9 @@ class _Converter:
         for m in _CALL.finditer(text):
             expr = self.expression(m.group(1), in_default=in_default)
             literal = text[last : m.start()]
-            parts.append(quote(literal)[1:-1])
+            parts.append(template_fragment(literal))
             if expr is None:
-                parts.append(quote(m.group(0))[1:-1])
+                parts.append(template_fragment(m.group(0)))
             else:
                 dynamic = True
                 parts.append("${" + expr + "}")
@@ -99,7 +108,7 @@ class _Converter:
             return text
         if whole is not None:
             return Expr(whole)
-        parts.append(quote(text[last:])[1:-1])
+        parts.append(template_fragment(text[last:], before_interpolation=False))
         return Expr('"' + "".join(parts) + '"')
 
     def value(self, v: Any) -> Any:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packwrap.sdk import Artifact
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.sdk import State
@@ -24,7 +25,7 @@ def artifact_files(out: Path) -> list[str]:
 
 
 def make_artifact(state: State) -> Artifact:
-    config = state.config
+    config = config_of(state)
     out = Path(state.data["output_dir"])
     disk = Path(state.data["disk_path"])
     return Artifact(

@@ -29,7 +29,7 @@ from packwrap.sdk import (
 )
 from packwrap_qemu import qemu
 from packwrap_qemu.artifact import make_artifact
-from packwrap_qemu.config import SCHEMA
+from packwrap_qemu.config import SCHEMA, QemuConfig, config_of
 from packwrap_qemu.step_convert_disk import StepConvertDisk
 from packwrap_qemu.step_create_disk import StepCreateDisk
 from packwrap_qemu.step_http_ip import StepHTTPIPDiscover
@@ -39,11 +39,11 @@ from packwrap_qemu.step_run import StepRunQemu
 from packwrap_qemu.step_wait_poweroff import StepWaitForPowerOff
 
 if TYPE_CHECKING:
-    from packwrap.sdk import Artifact, Config, State
+    from packwrap.sdk import Artifact, State
 
 
 def _provisions(state: State) -> bool:
-    return QemuBuilder.provisions(state.config)
+    return QemuBuilder.provisions(config_of(state))
 
 
 def _wait_stopped(state: State, seconds: float) -> bool:
@@ -67,9 +67,9 @@ def _force_stop(state: State) -> None:
 
 class QemuBuilder:
     type_name: ClassVar[str] = "qemu"
-    schema: ClassVar[Schema] = SCHEMA
+    schema: ClassVar[Schema[QemuConfig]] = SCHEMA
 
-    def steps(self, config: Config) -> list[Step]:
+    def steps(self, config: QemuConfig) -> list[Step]:
         return [
             StepCheckProvisioners(),
             StepResolveMedia(),
@@ -89,7 +89,7 @@ class QemuBuilder:
         ]
 
     @staticmethod
-    def provisions(config: Config) -> bool:
+    def provisions(config: QemuConfig) -> bool:
         """Packer's rule: communicator "ssh" (its default) boots the disk and connects."""
         return config.get("communicator") == "ssh"
 
@@ -112,8 +112,8 @@ class QemuBuilder:
             If(_provisions, StepShutdown(_wait_stopped, _force_stop)),
         ]
 
-    def http_ip(self, config: Config, state: State) -> str:
+    def http_ip(self, config: QemuConfig, state: State) -> str:
         return state.data["http_ip"]
 
-    def artifact(self, config: Config, state: State) -> Artifact:
+    def artifact(self, config: QemuConfig, state: State) -> Artifact:
         return make_artifact(state)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packwrap.sdk import PackwrapError
+from packwrap.sdk import PackwrapError, Size
 
 #: The guest-visible address of the builder's HTTP server in hermetic mode.
 HERMETIC_HTTP_IP = "10.0.2.100"
@@ -55,8 +55,14 @@ def _file_arg(path: Path) -> str:
     return f"./{text}" if text.startswith("-") else text
 
 
-def create_disk(path: Path, fmt: str, size: str, extra: Sequence[str] = ()) -> None:
-    qemu_img(["create", "-q", "-f", fmt, *extra, _file_arg(path), size], what="qemu-img create")
+def qemu_img_size(size: Size) -> str:
+    """qemu-img's size operand: MiB when whole (as Packer passes `40960M`), else bytes."""
+    return f"{size.mib}M" if size.whole_mib else str(size.bytes)
+
+
+def create_disk(path: Path, fmt: str, size: Size, extra: Sequence[str] = ()) -> None:
+    args = ["create", "-q", "-f", fmt, *extra, _file_arg(path), qemu_img_size(size)]
+    qemu_img(args, what="qemu-img create")
 
 
 def convert_disk(
@@ -141,7 +147,7 @@ class QemuSpec:
     machine: str
     accel: str
     cpu: str
-    memory: int
+    memory: Size
     cpus: int
     disk_path: Path
     disk_format: str
@@ -227,7 +233,7 @@ def default_args(spec: QemuSpec) -> list[tuple[str, str | None]]:
         ("-machine", spec.machine),
         ("-accel", spec.accel),
         ("-cpu", spec.cpu),
-        ("-m", f"{spec.memory}M"),
+        ("-m", f"{spec.memory.mib}M"),  # the schema allows whole MiB only
     ]
     smp = [f"cpus={spec.cpus}"] + [
         f"{k}={v}"
@@ -483,7 +489,7 @@ class Driver:
     `packwrap_qemu.qemu.driver(state)` (as the vmm steps do), so a test can hand them
     another; the functions above stay the pure, separately tested building blocks."""
 
-    def create_disk(self, path: Path, fmt: str, size: str, extra: Sequence[str] = ()) -> None:
+    def create_disk(self, path: Path, fmt: str, size: Size, extra: Sequence[str] = ()) -> None:
         create_disk(path, fmt, size, extra)
 
     def convert_disk(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from packwrap.sdk import OutputPlan
-from packwrap_qemu.config import names
+from packwrap_qemu.config import config_of, names
 from packwrap_qemu.driver import Driver
 
 if TYPE_CHECKING:
@@ -23,5 +23,5 @@ def driver(state: State) -> Driver:
 
 def output_plan(state: State) -> OutputPlan:
     """Packer's rule: the build owns its output directory (output-<build name>)."""
-    vm_name, out = names(state.config, state.source_name)
+    vm_name, out = names(config_of(state), state.source_name)
     return OutputPlan(vm_name=vm_name, directory=out)

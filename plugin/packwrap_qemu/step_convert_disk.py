@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from packwrap.sdk import Step
 from packwrap_qemu import qemu
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.sdk import State
@@ -19,7 +20,7 @@ class StepConvertDisk(Step):
     name = "convert disk"
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         if config.format == "raw" or config.skip_compaction:
             return
         disk = Path(state.data["disk_path"])

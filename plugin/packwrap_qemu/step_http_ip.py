@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from packwrap.sdk import Step
 from packwrap_qemu import driver
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.sdk import State
@@ -21,7 +22,7 @@ class StepHTTPIPDiscover(Step):
     name = "discover HTTP address"
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         bind = config.get("http_bind_address") or "127.0.0.1"
         if config.hermetic_network:
             if bind not in ("127.0.0.1", "0.0.0.0"):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from packwrap.sdk import PackwrapError, Step
 from packwrap_qemu import qemu
-from packwrap_qemu.config import is_remote
+from packwrap_qemu.config import config_of, is_remote
 
 if TYPE_CHECKING:
     from packwrap.sdk import Config, State
@@ -56,7 +56,7 @@ class StepResolveMedia(Step):
         self.cd_dir: str | None = None
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         urls = [config.iso_url] if config.iso_url else list(config.iso_urls)
         if urls:
             state.data["iso_path"] = self._iso(urls, config, state)

@@ -7,6 +7,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from packwrap.sdk import PackwrapError, Step
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.sdk import State
@@ -30,7 +31,7 @@ class StepPortForward(Step):
     name = "forward SSH port"
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         if config.communicator != "ssh" or config.skip_nat_mapping:
             return
         port = free_port(config.host_port_min, config.host_port_max)

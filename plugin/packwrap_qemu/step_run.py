@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from packwrap.sdk import Step, render_template, template_data
 from packwrap_qemu import driver, qemu
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.sdk import SerialConsole, State
@@ -33,7 +34,7 @@ def log_paths(state: State) -> tuple[Path, Path]:
 
 
 def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
-    config = state.config
+    config = config_of(state)
     drv = qemu.driver(state)
     accel, cpu = drv.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
     http_port = state.data.get("http_port") or None  # 0: no HTTP server
@@ -100,7 +101,7 @@ class StepRunQemu(Step):
             self.name = f"start QEMU ({boot})"
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         if config.qmp_socket_path:
             qmp_path = Path(config.qmp_socket_path).resolve()
             qmp_path.unlink(missing_ok=True)
@@ -134,7 +135,7 @@ class StepRunQemu(Step):
         if config.accelerator == "auto":
             why = "KVM passed a test run" if spec.accel == "kvm" else "no working KVM"
             state.ui.message(f"accelerator auto: {spec.accel} ({why})")
-        state.ui.say(f"Starting QEMU ({spec.accel}, {spec.machine}, {spec.memory} MB)")
+        state.ui.say(f"Starting QEMU ({spec.accel}, {spec.machine}, {spec.memory.mib} MB)")
         state.ui.message(f"Command: {shlex.join(argv)}")
         # -on-error=abort leaves the VM running for inspection, so it must outlive us.
         keep = state.options.on_error == "abort"

@@ -11,7 +11,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import BuildFailed, Step, console_tail, failure_marker, format_duration
+from packwrap.sdk import (
+    BuildFailed,
+    Step,
+    console_tail,
+    failure_marker,
+    format_duration,
+)
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.sdk import SerialConsole, State
@@ -28,7 +35,7 @@ class StepWaitForPowerOff(Step):
     def run(self, state: State) -> None:
         vm: QemuProcess = state.data["qemu"]
         console: SerialConsole | None = state.data.get("console")
-        timeout = float(state.config.get("shutdown_timeout") or DEFAULT_TIMEOUT)
+        timeout = config_of(state).shutdown_timeout or DEFAULT_TIMEOUT
         state.ui.say(f"Waiting for the guest to power off (timeout {format_duration(timeout)})")
         start = time.monotonic()
         deadline = start + timeout

@@ -28,7 +28,7 @@ from packwrap.sdk import (
 )
 from packwrap_vmm import vmm
 from packwrap_vmm.artifact import make_artifact
-from packwrap_vmm.config import SCHEMA, wants_provisioning
+from packwrap_vmm.config import SCHEMA, VmmConfig, config_of, wants_provisioning
 from packwrap_vmm.step_console_wait import StepAwaitConsole
 from packwrap_vmm.step_create_disk import StepCreateDisk
 from packwrap_vmm.step_gen_files import StepGenFiles
@@ -36,33 +36,33 @@ from packwrap_vmm.step_start_vm import StepStartVM
 from packwrap_vmm.step_wait_install import StepWaitInstall
 
 if TYPE_CHECKING:
-    from packwrap.sdk import Artifact, Config, State
+    from packwrap.sdk import Artifact, State
 
 
 def _provisions(state: State) -> bool:
     """Decided when its turn comes: it depends on the template's provisioners."""
-    return wants_provisioning(state.config, bool(state.provisioners))
+    return wants_provisioning(config_of(state), bool(state.provisioners))
 
 
 def _request_stop(state: State) -> None:
-    vmm.driver(state).stop(state.config.vm_name)
+    vmm.driver(state).stop(config_of(state).vm_name)
 
 
 def _force_stop(state: State) -> None:
-    name = state.config.vm_name
+    name = config_of(state).vm_name
     state.ui.say(f"Stopping VM {name} by force: vmctl stop -f -w {name}")
     vmm.driver(state).stop(name, force=True, wait=True)
 
 
 def _wait_stopped(state: State, seconds: float) -> bool:
-    return vmm.wait_gone(state, state.config.vm_name, seconds)
+    return vmm.wait_gone(state, config_of(state).vm_name, seconds)
 
 
 class VmmBuilder:
     type_name: ClassVar[str] = "openbsd-vmm"
-    schema: ClassVar[Schema] = SCHEMA
+    schema: ClassVar[Schema[VmmConfig]] = SCHEMA
 
-    def steps(self, config: Config) -> list[Step]:
+    def steps(self, config: VmmConfig) -> list[Step]:
         install: list[Step] = [
             StepCheckProvisioners(),
             StepOutputDir(vmm.output_plan),
@@ -88,8 +88,8 @@ class VmmBuilder:
         ]
         return install + [If(_provisions, s) for s in provision]
 
-    def http_ip(self, config: Config, state: State) -> str:
+    def http_ip(self, config: VmmConfig, state: State) -> str:
         return state.data.get("host_ip", "")
 
-    def artifact(self, config: Config, state: State) -> Artifact:
+    def artifact(self, config: VmmConfig, state: State) -> Artifact:
         return make_artifact(config, state.data.get("disk_path") or str(vmm.disk_path(state)))

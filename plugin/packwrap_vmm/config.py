@@ -23,13 +23,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from packwrap.sdk import BOOL, DURATION, STRING, Config, Option, Schema
+from packwrap.sdk import BOOL, DURATION, STRING, WHOLE_MIB, Config, Option, Schema, Size, parse_size
 from packwrap.sdk import common_options as common
+
+if TYPE_CHECKING:
+    from packwrap.sdk import State
 
 FORMATS = ("raw", "qcow2")
 BOOT_DEVICES = ("cdrom", "disk", "net")
-_SCALED = re.compile(r"^\d+(\.\d+)?[BKMGTPE]?$", re.IGNORECASE)  # scan_scaled(3)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,62}$")
 
 VMM_OPTIONS = [
@@ -40,8 +43,8 @@ VMM_OPTIONS = [
     Option("cdrom", aliases=("iso_image",), help="vmctl start -r: ISO for the install boot"),
     Option("disk_format", default="raw", choices=FORMATS),
     Option("disk_base", help="vmctl create -b: qcow2 base image"),
-    Option("disk_size", help="vmctl create -s, e.g. 1500M or 20G"),
-    Option("memory", aliases=("ram_size",), help="vmctl start -m, e.g. 1G"),
+    Option("disk_size", parse=parse_size, help="vmctl create -s, e.g. 1500M or 20G; bare = MiB"),
+    Option("memory", aliases=("ram_size",), parse=parse_size, help="vmctl start -m, e.g. 1G"),
     Option("log_directory", default="", help="console log <log_directory>/<vm_name>.log"),
     Option("output_directory", required=True),
     Option("user_data", ignored=True),
@@ -76,9 +79,9 @@ def _check(config: Config, problem: Problem) -> None:
     if not config.disk_base and not config.disk_size:
         problem("disk_size must be specified when there is no disk_base", "disk_size")
     for name in ("disk_size", "memory"):
-        value = config.get(name)
-        if value and not _SCALED.match(value):
-            problem(f"{name} {value!r}: expected a size like 1500M or 2G", name)
+        size = config.get(name)
+        if size is not None and not size.whole_mib:  # vmctl would round it down, warning
+            problem(f"{name} {str(size)!r}: {WHOLE_MIB}", name)
     if config.boot_device == "net" and not config.boot:
         problem('boot_device = "net" needs boot (a kernel such as bsd.rd)', "boot_device")
     if not (config.boot or config.cdrom or config.boot_device or config.vm_template):
@@ -97,7 +100,30 @@ def _check(config: Config, problem: Problem) -> None:
     config["gen_files_extension"] = (config.gen_files_extension or "pkr.in").lstrip(".")
 
 
-SCHEMA = Schema(
+class VmmConfig(common.CommonConfig):
+    """The prepared openbsd-vmm options, typed (see VMM_OPTIONS)."""
+
+    vm_name: str
+    vm_template: str | None
+    boot_device: str | None
+    boot: str | None
+    cdrom: str | None
+    disk_format: str
+    disk_base: str | None
+    disk_size: Size | None  # None only with disk_base
+    memory: Size | None  # None: the vm_template's (or vmd's) memory
+    log_directory: str
+    output_directory: str
+    user_data: str | None
+    console: str | None
+    gen_files_extension: str
+    gen_files_pattern: str
+    vmctl_path: str | None
+    doas: bool
+    install_timeout: float
+
+
+SCHEMA: Schema[VmmConfig] = Schema(
     [*VMM_OPTIONS, *common.HTTP_OPTIONS, *common.BOOT_OPTIONS, *common.SHUTDOWN_OPTIONS, *_COMM],
     [
         _check,
@@ -106,10 +132,11 @@ SCHEMA = Schema(
         *common.SHUTDOWN_CHECKS,
         *common.COMM_CHECKS,
     ],
+    VmmConfig,
 )
 
 
-def install_boot_device(config: Config) -> str | None:
+def install_boot_device(config: VmmConfig) -> str | None:
     """-B for the install boot (see the module docstring for the defaults)."""
     if config.boot_device:
         return config.boot_device
@@ -120,7 +147,7 @@ def install_boot_device(config: Config) -> str | None:
     return None
 
 
-def wants_provisioning(config: Config, has_provisioners: bool) -> bool:
+def wants_provisioning(config: VmmConfig, has_provisioners: bool) -> bool:
     """Second boot from disk + SSH: communicator "ssh", or unset with provisioners."""
     if config.communicator is None:
         return has_provisioners
@@ -138,3 +165,10 @@ def media_path(value: str | None, template_dir: str | os.PathLike[str]) -> str |
         if os.path.exists(candidate):
             path = candidate
     return os.path.abspath(path)
+
+
+def config_of(state: State) -> VmmConfig:
+    """The build's prepared config, typed (the session prepared it with SCHEMA)."""
+    if not isinstance(state.config, VmmConfig):
+        raise TypeError(f"expected a VmmConfig, got {type(state.config).__name__}")
+    return state.config

@@ -18,13 +18,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from packwrap.sdk import PackwrapError
+from packwrap.sdk import PackwrapError, Size
 
 #: vmctl(8) LOCAL INTERFACES: default `local prefix` of vm.conf(5).
 DEFAULT_LOCAL_PREFIX = "100.64.0.0/10"
 
 _STARTED = re.compile(r"^vmctl: started vm (\d+) successfully, tty (\S+)$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,62}$")
+
+
+def vmctl_size(size: Size) -> str:
+    """vmctl -s/-m: whole MiB (the schema refused anything else: vmctl rounds it down)."""
+    return f"{size.mib}M"
 
 
 class VmctlError(PackwrapError):
@@ -166,13 +171,13 @@ class Driver:
 
     @staticmethod
     def create_args(
-        path: str, fmt: str, *, size: str | None = None, base: str | None = None
+        path: str, fmt: str, *, size: Size | None = None, base: str | None = None
     ) -> list[str]:
         if base:
             return ["create", "-b", base, f"{fmt}:{path}"]
         if not size:
             raise VmctlError("vmctl create needs a size or a base image")
-        return ["create", "-s", size, f"{fmt}:{path}"]
+        return ["create", "-s", vmctl_size(size), f"{fmt}:{path}"]
 
     @staticmethod
     def start_args(
@@ -180,7 +185,7 @@ class Driver:
         *,
         disk: str,
         template: str | None = None,
-        memory: str | None = None,
+        memory: Size | None = None,
         boot_device: str | None = None,
         boot: str | None = None,
         cdrom: str | None = None,
@@ -194,7 +199,7 @@ class Driver:
         if template:
             args += ["-t", template]
         if memory:
-            args += ["-m", memory]
+            args += ["-m", vmctl_size(memory)]
         if boot_device:
             args += ["-B", boot_device]
         if boot:
@@ -259,7 +264,7 @@ class Driver:
             raise self._fail("vmctl status failed", proc)
 
     def create(
-        self, path: str, fmt: str, *, size: str | None = None, base: str | None = None
+        self, path: str, fmt: str, *, size: Size | None = None, base: str | None = None
     ) -> None:
         proc = self.run(self.create_args(path, fmt, size=size, base=base))
         if proc.returncode != 0:

@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from packwrap.sdk import Step
+from packwrap_vmm.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.sdk import State
@@ -27,7 +28,7 @@ class StepAwaitConsole(Step):
     name = "await console"
 
     def run(self, state: State) -> None:
-        cfg = state.config
+        cfg = config_of(state)
         console = state.data.get("console")
         expects = cfg.get("boot_expect") or []
         if console is None or not cfg.get("boot_command") or (expects and expects[0]):

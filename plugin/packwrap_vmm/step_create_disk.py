@@ -10,7 +10,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from packwrap.sdk import Step
-from packwrap_vmm.config import media_path
+from packwrap_vmm.config import config_of, media_path
 from packwrap_vmm.vmm import disk_path, driver
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ class StepCreateDisk(Step):
         self.path: Path | None = None
 
     def run(self, state: State) -> None:
-        cfg = state.config
+        cfg = config_of(state)
         path = disk_path(state)
         base = media_path(cfg.disk_base, state.template_dir)
         what = f"from base {base}" if base else f"of {cfg.disk_size}"

@@ -23,6 +23,7 @@ from packwrap.sdk import (
     resolve_http_directory,
     template_data,
 )
+from packwrap_vmm.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.sdk import State
@@ -32,13 +33,14 @@ class StepGenFiles(Step):
     name = "generated files"
 
     def run(self, state: State) -> None:
-        cfg = state.config
+        cfg = config_of(state)
         overlay = state.data.get("http_overlay_dir")
-        ext = cfg.get("gen_files_extension") or "pkr.in"
-        if not cfg.get("http_directory") or not overlay or ext == "pkr.in":
+        ext = cfg.gen_files_extension or "pkr.in"
+        http_directory = cfg.http_directory
+        if not http_directory or not overlay or ext == "pkr.in":
             return
-        docroot = resolve_http_directory(cfg.http_directory, state)
-        pattern = f"{cfg.get('gen_files_pattern') or cfg.vm_name}*.{ext}"
+        docroot = resolve_http_directory(http_directory, state)
+        pattern = f"{cfg.gen_files_pattern or cfg.vm_name}*.{ext}"
         made = render_generated_files(
             docroot, Path(overlay), template_data(state), pattern=pattern, extension=ext
         )

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packwrap.sdk import PackwrapError, SerialConsole, Step
-from packwrap_vmm.config import install_boot_device, media_path
+from packwrap_vmm.config import config_of, install_boot_device, media_path
 from packwrap_vmm.driver import local_addresses
 from packwrap_vmm.vmm import driver, is_local_address
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 def console_log_path(state: State) -> Path:
-    cfg = state.config
+    cfg = config_of(state)
     directory = cfg.get("log_directory") or state.data.get("log_dir") or "."
     path = Path(os.path.expanduser(directory)) / f"{cfg.vm_name}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,7 @@ class StepStartVM(Step):
         self.console: SerialConsole | None = None
 
     def run(self, state: State) -> None:
-        cfg = state.config
+        cfg = config_of(state)
         drv = driver(state)
         name = cfg.vm_name
         if self.purpose == "install":
@@ -131,7 +131,7 @@ class StepStartVM(Step):
             self.console = None
         if not self.started:
             return
-        name = state.config.vm_name
+        name = config_of(state).vm_name
         drv = driver(state)
         row = drv.find(name)
         if row is None or not row.running:

@@ -22,6 +22,7 @@ from packwrap.sdk import (
     failure_marker,
     format_duration,
 )
+from packwrap_vmm.config import config_of
 from packwrap_vmm.vmm import driver
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class StepWaitInstall(Step):
         self.poll_interval = poll_interval
 
     def run(self, state: State) -> None:
-        cfg = state.config
+        cfg = config_of(state)
         name = cfg.vm_name
         timeout = float(cfg.get("install_timeout") or 3600.0)
         console = state.data.get("console")

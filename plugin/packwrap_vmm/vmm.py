@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packwrap.sdk import OutputPlan
+from packwrap_vmm.config import config_of
 from packwrap_vmm.driver import Driver
 
 if TYPE_CHECKING:
@@ -20,7 +21,8 @@ def driver(state: State) -> Driver:
     """The build's Driver (one per build; vmctl_path / doas from the config)."""
     drv = state.data.get("vmm_driver")
     if drv is None:
-        drv = Driver(state.config.get("vmctl_path"), doas=bool(state.config.get("doas")))
+        cfg = config_of(state)
+        drv = Driver(cfg.vmctl_path, doas=cfg.doas)
         state.data["vmm_driver"] = drv
     return drv
 
@@ -48,7 +50,7 @@ def wait_gone(state: State, name: str, seconds: float, *, interval: float = 1.0)
 
 def disk_path(state: State) -> Path:
     """<output_directory>/<vm_name>.<disk_format>, absolute."""
-    cfg = state.config
+    cfg = config_of(state)
     out = Path(os.path.expanduser(cfg.output_directory))
     return (out / f"{cfg.vm_name}.{cfg.disk_format}").absolute()
 
@@ -58,4 +60,4 @@ def output_plan(state: State) -> OutputPlan:
     build's image must not exist yet. The Go plugin checked `<out>/<name>/<fmt>`, so its
     check never fired (packer.md §1.4)."""
     disk = disk_path(state)
-    return OutputPlan(vm_name=state.config.vm_name, directory=disk.parent, image=disk)
+    return OutputPlan(vm_name=config_of(state).vm_name, directory=disk.parent, image=disk)

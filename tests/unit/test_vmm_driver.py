@@ -18,6 +18,8 @@ from packwrap_vmm.driver import (
     parse_status,
 )
 
+from packwrap.config.size import Size, parse_size
+
 # --- vmctl(8) 7.6 synopsis as a grammar -------------------------------------------------
 # create [-b base | -i disk] [-s size] disk
 # start [-cL] [-B device] [-b path] [-d disk] [-i count] [-m size] [-n switch] [-r path]
@@ -113,7 +115,7 @@ def test_grammar_rejects_what_vmctl_rejects():
     list(
         itertools.product(
             (None, "openbsd-builder"),
-            (None, "1G"),
+            (None, Size.of_mib(1024)),
             (None, "cdrom", "disk", "net"),
             (None, "/bsd.rd"),
             (None, "/iso/install76.iso"),
@@ -129,7 +131,8 @@ def test_start_command_lines_follow_the_synopsis(template, memory, boot_device, 
     cmd, opts, operands = check_synopsis(args)
     assert operands == ["myvm"]  # the name is the last word, every flag before it
     got = dict((o, v) for o, v in opts if o != "L")
-    expected = {"d": "/out/myvm.raw", "t": template, "m": memory, "B": boot_device,
+    m = memory and f"{memory.mib}M"
+    expected = {"d": "/out/myvm.raw", "t": template, "m": m, "B": boot_device,
                 "b": boot, "r": cdrom}  # fmt: skip
     assert got == {k: v for k, v in expected.items() if v is not None}
     assert ("L", "") in opts if local else ("L", "") not in opts
@@ -137,12 +140,16 @@ def test_start_command_lines_follow_the_synopsis(template, memory, boot_device, 
 
 
 @pytest.mark.parametrize("fmt", ["raw", "qcow2"])
-@pytest.mark.parametrize("size,base", [("1500M", None), ("20G", None), (None, "/b/base.qcow2")])
-def test_create_command_lines_follow_the_synopsis(fmt, size, base):
+@pytest.mark.parametrize(
+    "size,base,arg",
+    [("1500M", None, "1500M"), ("20G", None, "20480M"), (None, "/b/base.qcow2", "")],
+)
+def test_create_command_lines_follow_the_synopsis(fmt, size, base, arg):
+    size = parse_size(size) if size else None
     args = Driver.create_args("/out/vm.img", fmt, size=size, base=base)
     cmd, opts, operands = check_synopsis(args)
     assert operands == [f"{fmt}:/out/vm.img"]
-    assert dict(opts) == ({"b": base} if base else {"s": size})
+    assert dict(opts) == ({"b": base} if base else {"s": arg})
 
 
 def test_create_needs_a_size_or_base():
