@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import threading
 
 import pytest
@@ -13,11 +12,11 @@ from packwrap_qemu.step_http_ip import StepHTTPIPDiscover
 from packwrap_qemu.step_run import render_qemuargs
 from packwrap_qemu.step_wait_poweroff import StepWaitForPowerOff
 
-from packwrap.build.state import BuildOptions, State
+from packwrap.build.state import State
 from packwrap.build.steps.output_dir import StepOutputDir
-from packwrap.build.ui import PlainUi
 from packwrap.config.schema import SourceBody
 from packwrap.errors import Cancelled, PackwrapError
+from tests import state_support
 
 
 def make_state(tmp_path, force=False, **values) -> State:
@@ -26,11 +25,7 @@ def make_state(tmp_path, force=False, **values) -> State:
     body = SourceBody(values, file="t", line=1)
     config, problems, _ = QemuBuilder.schema.prepare(body)
     assert problems == []
-    out = io.StringIO()
-    state = State("qemu.t", "qemu", "t", config, PlainUi("qemu.t", out, out),
-                  options=BuildOptions(force=force))  # fmt: skip
-    state.ui_text = out  # type: ignore[attr-defined]
-    return state
+    return state_support.make_state(config, force=force)
 
 
 def test_output_dir_refuses_existing_then_force_replaces(tmp_path):
