@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from packwrap.template.hcl_fmt import realign
+
 INDENT = "  "
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 _KEYWORDS = {"true", "false", "null", "for", "in", "if"}
@@ -191,38 +193,23 @@ def value_lines(value: Any, level: int) -> list[str]:
 
 
 def _body_lines(items: Sequence[Item], level: int, *, keys: bool = False) -> list[str]:
+    """A body's lines with single spaces around `=`; hcl_fmt.realign aligns them."""
     pad = INDENT * level
     out: list[str] = []
-    run: list[tuple[str, str]] = []  # (name, single-line value) waiting for alignment
-
-    def flush() -> None:
-        if run:
-            width = max(len(n) for n, _ in run)
-            out.extend(f"{pad}{n.ljust(width)} = {v}" for n, v in run)
-            run.clear()
-
     for item in items:
         if isinstance(item, Attribute):
             name = key(item.name) if keys else _attr_name(item.name)
             lines = value_lines(item.value, level)
-            if len(lines) == 1:
-                run.append((name, lines[0]))
-                continue
-            flush()
             out.append(f"{pad}{name} = {lines[0]}")
             out.extend(lines[1:])
         elif isinstance(item, Block):
-            flush()
             out.extend(block_lines(item, level))
         elif isinstance(item, Blank):
-            flush()
             out.append("")
         elif isinstance(item, Comment):
-            flush()
             out.append(f"{pad}# {item.text}".rstrip() if item.text else f"{pad}#")
         else:
             raise TypeError(f"not an HCL body item: {item!r}")
-    flush()
     return out
 
 
@@ -245,12 +232,12 @@ def emit(items: Sequence[Item]) -> str:
     lines = _body_lines(items, 0)
     while lines and lines[-1] == "":
         lines.pop()
-    return "\n".join(lines) + "\n"
+    return realign("\n".join(lines) + "\n")
 
 
 def emit_value(value: Any) -> str:
     """One value as HCL text (multi-line values indented for the top level)."""
-    return "\n".join(value_lines(value, 0))
+    return realign("\n".join(value_lines(value, 0)))
 
 
 def attributes(values: Mapping[str, Any]) -> list[Item]:
