@@ -17,12 +17,15 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packwrap.blueprint import hcl, installer
 from packwrap.blueprint.model import Blueprint, Variable
 from packwrap.errors import PackwrapError
 from packwrap.template import hcl_emit, hcl_fmt
+
+if TYPE_CHECKING:  # jinja2 loads only when a blueprint is rendered
+    from jinja2.sandbox import SandboxedEnvironment
 
 BUILDERS = ("openbsd-vmm", "qemu")
 
@@ -140,7 +143,9 @@ def _root_login_for_provisioning(
         out["root_ssh_login"] = "prohibit-password"
 
 
-def _environment(bp: Blueprint, options: Options, values: Mapping[str, Any]):
+def _environment(
+    bp: Blueprint, options: Options, values: Mapping[str, Any]
+) -> SandboxedEnvironment:
     from jinja2 import (
         ChoiceLoader,
         FileSystemLoader,

@@ -113,7 +113,7 @@ class ManifestPostProcessor:
         )
         output.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(output):
-            manifest = {"builds": [], "last_run_uuid": ""}
+            manifest: dict[str, Any] = {"builds": [], "last_run_uuid": ""}
             if output.exists():
                 try:
                     manifest = json.loads(output.read_text(encoding="utf-8") or "{}")

@@ -23,6 +23,7 @@ from packwrap.template.hcl_emit import (
     template_fragment,
 )
 from packwrap.template.json_reader import load_json
+from packwrap.template.jsonpos import PosDict
 from packwrap.template.legacy import _TOP_KEYS, is_legacy
 
 _CALL = re.compile(r"\{\{-?(.*?)-?\}\}", re.S)
@@ -169,7 +170,7 @@ def convert_legacy(text: str, file: str) -> tuple[str, list[str]]:
             ),
         ]
     sensitive = set(data.get("sensitive-variables") or [])
-    variables = data.get("variables") or {}
+    variables: PosDict = data.get("variables") or PosDict()
     for name, default in variables.items():
         if default is not None and not isinstance(default, str):
             line = variables.key_lines[name]
@@ -200,7 +201,7 @@ def convert_legacy(text: str, file: str) -> tuple[str, list[str]]:
             raise PackwrapError(
                 'each builder needs a "type"', file=file, line=getattr(b, "line", 1)
             )
-        name = b.get("name", b["type"])
+        name = b["name"] if "name" in b else b["type"]
         c.names[name] = f"{b['type']}.{name}"
         sources.append(f"source.{b['type']}.{name}")
         source_blocks.append(Block("source", [b["type"], name], c.body(b, ("type", "name"))))

@@ -42,54 +42,57 @@ class _Line:
     inside: bool = False  # heredoc content: hclwrite sees it as part of the opening line
 
 
+def _string_end(code: str, i: int) -> int:
+    """Index just past the quoted string (or template) that opens at code[i]; len(code)
+    when it does not end on this line."""
+    i += 1
+    interp = 0
+    while i < len(code):
+        if code[i] == "\\":
+            i += 2
+        elif code.startswith(("$${", "%%{"), i):  # escapes: literal text
+            i += 3
+        elif code.startswith(("${", "%{"), i):
+            interp += 1
+            i += 2
+        elif code[i] == "}" and interp:
+            interp -= 1
+            i += 1
+        elif code[i] == '"' and not interp:
+            return i + 1
+        else:
+            i += 1
+    return len(code)
+
+
+def _is_assign(code: str, i: int) -> bool:
+    """code[i] is `=` of an assignment, not of `==`, `!=`, `<=`, `>=` or `=>`."""
+    return (
+        code[i + 1 : i + 2] not in ("=", ">")
+        and code[i - 1 : i] not in ("=", "!", "<", ">")
+        and bool(code[:i].strip())
+    )
+
+
 def _scan(code: str) -> tuple[int | None, int | None, int, str | None]:
     """(index of a top-level '=', index of a trailing comment, net brackets, heredoc marker)."""
     eq = comment = None
     depth = 0
     net_after_eq = 0
     i = 0
-    in_str = False
-    interp = 0
     while i < len(code):
         c = code[i]
-        if in_str:
-            if c == "\\":
-                i += 2
-                continue
-            if code.startswith(("$${", "%%{"), i):  # escapes: literal text
-                i += 3
-                continue
-            if code.startswith("${", i) or code.startswith("%{", i):
-                interp += 1
-                i += 2
-                continue
-            if c == "}" and interp:
-                interp -= 1
-            elif c == '"' and not interp:
-                in_str = False
-            i += 1
-            continue
         if c == '"':
-            in_str = True
-        elif c == "#" or code.startswith("//", i):
+            i = _string_end(code, i)
+            continue
+        if c == "#" or code.startswith("//", i):
             comment = i
             break
-        elif c in _OPEN:
-            depth += 1
-            if eq is not None:
-                net_after_eq += 1
-        elif c in _CLOSE:
-            depth -= 1
-            if eq is not None:
-                net_after_eq -= 1
-        elif (
-            c == "="
-            and eq is None
-            and depth == 0
-            and code[i + 1 : i + 2] not in ("=", ">")
-            and code[i - 1 : i] not in ("=", "!", "<", ">")
-            and code[:i].strip()
-        ):
+        if c in _OPEN or c in _CLOSE:
+            step = 1 if c in _OPEN else -1
+            depth += step
+            net_after_eq += step if eq is not None else 0
+        elif c == "=" and eq is None and depth == 0 and _is_assign(code, i):
             eq = i
         elif code.startswith("<<", i):
             m = _HEREDOC.match(code, i)

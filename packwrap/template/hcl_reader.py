@@ -106,9 +106,9 @@ def parse_hcl(text: str, file: str) -> Body:
                 )
                 body.blocks.append(Block(block_type, labels, block_body, file, child.meta.line))
             elif child.data == "body":
-                inner = body_of(child, start_line)
-                body.attrs.update(inner.attrs)
-                body.blocks.extend(inner.blocks)
+                nested = body_of(child, start_line)
+                body.attrs.update(nested.attrs)
+                body.blocks.extend(nested.blocks)
         return body
 
     root = tree.children[0] if tree.children else None
