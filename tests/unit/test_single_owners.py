@@ -38,9 +38,6 @@ RENAMES_NOT_WRITES = {
     "packwrap/media/fetch.py",  # a hard link (or copy) of a cached file moved into place
     "packwrap/blueprint/project.py",  # a whole staged project directory moved into place
     "plugin/packwrap_qemu/step_convert_disk.py",  # qemu-img's output replaces the disk
-    # still its own copy of the core's generated-file renderer (build/http_server.py's
-    # render_gen_files, which uses atomic_write); issue 19 moves it into the core
-    "plugin/packwrap_vmm/step_gen_files.py",
 }
 
 
