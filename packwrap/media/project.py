@@ -149,14 +149,8 @@ def _vars_file_for(var_files: list[Path]) -> Path:
 
 
 def write_back(project: Project, iso_url: str, iso_checksum: str) -> Path:
-    try:
-        from packwrap.template.pkrvars import update_pkrvars
-    except ImportError:
-        raise PackwrapError(
-            "cannot record the media in the project yet (packwrap.template.pkrvars is missing); "
-            f'set iso_url = "{iso_url}" and iso_checksum = "{iso_checksum}" by hand',
-            file=str(project.vars_file),
-        ) from None
+    from packwrap.template.pkrvars import update_pkrvars
+
     update_pkrvars(project.vars_file, {"iso_url": iso_url, "iso_checksum": iso_checksum})
     return project.vars_file
 
