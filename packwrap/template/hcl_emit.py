@@ -9,11 +9,9 @@ Every HCL packwrap writes goes through here (blueprint templates via their Jinja
   it reads back through python-hcl2 8.x (packwrap's reader) in every position: its
   `$${` token needs a closing `}` further on, so `"x$${y"` does not parse.
 
-hclwrite's layout rules that matter here: 2-space indent per nesting level; in a run of
-consecutive lines that each hold a whole single-line `name = value`, the `=` signs are
-aligned one space after the longest name. A blank line, a comment line, a block header
-or closing brace, or a value spanning several lines ends the run (a line that opens
-brackets without closing them has no aligned `=`).
+Layout is hclwrite's: 2-space indent per nesting level, and the `=` of a run of
+single-line attributes aligned by template/hcl_fmt.py (the one alignment rule, also used
+by the pkrvars updater and blueprint rendering).
 
     emit([Attribute("a", 1), Blank(), Block("source", ["qemu", "x"], [...])])
 
