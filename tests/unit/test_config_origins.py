@@ -94,3 +94,24 @@ def test_an_option_that_only_uses_a_variable_names_both_places(tmp_path):
 @pytest.mark.parametrize("value", ["8G", "8192", "1.5G"])
 def test_good_values_load_clean(tmp_path, value):
     assert problems(tmp_path, settings=[("var", f"disk_size={value}")]) == []
+
+
+def test_validate_of_a_new_project_reports_a_bad_size_once_at_its_pkrvars_line(
+    tmp_path, capsys, monkeypatch
+):
+    from packwrap.cli import main
+
+    assert main(["new", "openbsd-76", str(tmp_path / "p"), "--no-root-password"]) == 0
+    pkrvars = tmp_path / "p" / "openbsd-76.auto.pkrvars.hcl"
+    lines = pkrvars.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text.startswith("disk_size "))
+    lines[line - 1] = 'disk_size = "lots"'
+    pkrvars.write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path / "p")
+    capsys.readouterr()
+    assert main(["validate"]) == 1
+    problems = [t for t in capsys.readouterr().err.splitlines() if "disk_size" in t]
+    assert problems == [
+        f"openbsd-76.auto.pkrvars.hcl:{line}: disk_size 'lots': expected a size like 1500M "
+        "or 2G (a bare number is MiB)"
+    ]
