@@ -115,3 +115,15 @@ def test_validate_of_a_new_project_reports_a_bad_size_once_at_its_pkrvars_line(
         f"openbsd-76.auto.pkrvars.hcl:{line}: disk_size 'lots': expected a size like 1500M "
         "or 2G (a bare number is MiB)"
     ]
+
+
+def test_a_legacy_user_variable_points_at_its_default_or_the_var(tmp_path):
+    (tmp_path / "t.json").write_text(
+        '{\n  "variables": {\n    "disk": "lots"\n  },\n  "builders": [{"type": "openbsd-vmm",'
+        ' "vm_name": "v", "output_directory": "o", "boot": "/bsd.rd",'
+        ' "disk_size": "{{user `disk`}}"}]\n}\n'
+    )
+    for settings, where in (([], f"{tmp_path / 't.json'}:3"), ([("var", "disk=2x")], "-var disk")):
+        template = load_template(tmp_path / "t.json", settings=settings, env={})
+        _, found, _ = VMM_SCHEMA.prepare(template.builds[0].source.body)
+        assert [str(p).split(": disk_size")[0] for p in found] == [where]
