@@ -45,6 +45,22 @@ class ConsoleError(PackwrapError):
         self.details = list(details)
 
 
+class BuildFailed(ConsoleError):
+    """A failed build told with the guest's last words: the console's last lines are the
+    details, and the last few also close the one-line message (for logs and summaries)."""
+
+    def __init__(self, message: str, details: Iterable[str] = ()):
+        details = list(details)
+        lines = [ln.strip() for ln in details if ln.strip()]
+        tail = " | ".join(lines[-4:])
+        super().__init__(f"{message}; console: {tail}" if tail else message, details)
+
+
+def console_tail(console: SerialConsole | None, n: int = 15) -> list[str]:
+    """The console's last `n` lines, or none when the build has no console."""
+    return console.tail(n) if console is not None else []
+
+
 class ConsoleTimeout(ConsoleError):
     pass
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fnmatch
 import io
 import os
 import random
@@ -199,19 +200,32 @@ def _make_handler(server: DocrootServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def render_gen_files(
+def render_generated_files(
     docroot: Path,
     overlay: Path,
     data: Mapping[str, object],
-    render: Callable[[str, Mapping[str, object], str], str],
-) -> list[str]:
-    """Render every `X.pkr.in` under docroot into overlay/X (mode 0600: may hold secrets)."""
+    render: Callable[[str, Mapping[str, object], str], str] | None = None,
+    *,
+    pattern: str = "*.pkr.in",
+    extension: str = "pkr.in",
+) -> list[tuple[str, str]]:
+    """Render every docroot file named `pattern` (ending in `.extension`) into overlay,
+    without the extension (mode 0600: may hold secrets). The one renderer of generated
+    files: the core's `*.pkr.in` and the vmm builder's gen_files_* both come here.
+    `render` defaults to the Go-template renderer of boot commands. Returns
+    (generated, source) paths relative to the docroot, for the log."""
+    if render is None:
+        from packwrap.build import bootcommand
+
+        def render(text: str, values: Mapping[str, object], what: str) -> str:
+            return bootcommand.render(text, values, what=what)
+
     made = []
-    for src in sorted(docroot.rglob("*.pkr.in")):
-        if not src.is_file():
+    for src in sorted(docroot.rglob("*")):
+        if not src.is_file() or not fnmatch.fnmatchcase(src.name, pattern):
             continue
         rel = src.relative_to(docroot)
-        dest = overlay / rel.parent / rel.name[: -len(".pkr.in")]
+        dest = overlay / rel.parent / rel.name[: -len(extension) - 1]
         dest.parent.mkdir(parents=True, exist_ok=True)
         text = render(src.read_text(encoding="utf-8"), data, str(src))
         tmp = dest.with_name(dest.name + ".tmp")
@@ -219,5 +233,5 @@ def render_gen_files(
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, dest)
-        made.append(str(rel.parent / dest.name) if str(rel.parent) != "." else dest.name)
+        made.append((str(rel.parent / dest.name), str(rel)))
     return made

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.artifact import Artifact
+from packwrap.sdk import Artifact
 from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 BUILDER_ID = "transcend.qemu"
 #: packwrap's logs, when they land in the output directory: not part of the image.

@@ -15,22 +15,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build import common_options as common
-from packwrap.config.schema import (
+from packwrap.sdk import (
     ANY,
     BOOL,
     INT,
     LIST,
     LIST_OF_LISTS,
+    MIB,
+    WHOLE_MIB,
     Check,
     Config,
     Option,
     Schema,
+    Size,
+    parse_size,
 )
-from packwrap.config.size import MIB, WHOLE_MIB, Size, parse_size
+from packwrap.sdk import common_options as common
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 FORMATS = ("qcow2", "raw")
 DISK_INTERFACES = ("virtio", "virtio-scsi", "ide", "sata", "scsi", "sd")

@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packwrap.config.size import Size
-from packwrap.errors import PackwrapError
+from packwrap.sdk import PackwrapError, Size
 
 #: The guest-visible address of the builder's HTTP server in hermetic mode.
 HERMETIC_HTTP_IP = "10.0.2.100"
@@ -475,3 +474,38 @@ class QemuProcess:
                 self.proc.wait()
         if getattr(self, "qmp", None) is not None:
             self.qmp.close()
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+class Driver:
+    """What the qemu steps run on the host, as packer-plugin-qemu's Driver: qemu-img,
+    xorriso and qemu-system-*. The steps get the build's one instance from
+    `packwrap_qemu.qemu.driver(state)` (as the vmm steps do), so a test can hand them
+    another; the functions above stay the pure, separately tested building blocks."""
+
+    def create_disk(self, path: Path, fmt: str, size: Size, extra: Sequence[str] = ()) -> None:
+        create_disk(path, fmt, size, extra)
+
+    def convert_disk(
+        self, src: Path, dst: Path, fmt: str, *, compress: bool, extra: Sequence[str] = ()
+    ) -> None:
+        convert_disk(src, dst, fmt, compress=compress, extra=extra)
+
+    def disk_info(self, path: Path) -> dict[str, Any]:
+        return disk_info(path)
+
+    def make_cd(self, iso: Path, files: Sequence[Path], label: str) -> None:
+        make_cd(iso, files, label)
+
+    def choose_accelerator(
+        self, requested: str, binary: str, cpu_model: str | None
+    ) -> tuple[str, str]:
+        return choose_accelerator(requested, binary, cpu_model)
+
+    def start(
+        self, argv: list[str], qmp_path: Path, stderr_log: Path, *, die_with_parent: bool = True
+    ) -> QemuProcess:
+        """Start QEMU paused (-S) with QMP; the caller opens the console, then `cont`."""
+        return QemuProcess(argv, qmp_path, stderr_log, die_with_parent=die_with_parent)

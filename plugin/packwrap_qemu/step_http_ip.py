@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
+from packwrap.sdk import Step
 from packwrap_qemu import driver
 from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 class StepHTTPIPDiscover(Step):

@@ -12,13 +12,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap.errors import PackwrapError
-from packwrap_qemu import driver
+from packwrap.sdk import PackwrapError, Step
+from packwrap_qemu import qemu
 from packwrap_qemu.config import config_of, is_remote
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 def local_path(url: str) -> Path:
@@ -33,7 +32,7 @@ def _read_text(location: str) -> str:
 
 def verify_checksum(path: Path, spec: str) -> str | None:
     """Check `path` against Packer's iso_checksum forms; the digest checked, or None."""
-    from packwrap.media.checksums import parse_iso_checksum
+    from packwrap.sdk import parse_iso_checksum
 
     checksum = parse_iso_checksum(spec, filename=path.name, read_text=_read_text)
     if checksum is None:
@@ -71,7 +70,7 @@ class StepResolveMedia(Step):
         if config.cd_files:
             self.cd_dir = tempfile.mkdtemp(prefix="packwrap-cd-")
             iso = Path(self.cd_dir) / "cidata.iso"
-            driver.make_cd(iso, [Path(p) for p in config.cd_files], config.cd_label)
+            qemu.driver(state).make_cd(iso, [Path(p) for p in config.cd_files], config.cd_label)
             state.data["cd_path"] = iso
 
     def _iso(self, urls: list[str], config, state: State) -> Path:

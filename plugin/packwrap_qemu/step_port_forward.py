@@ -6,12 +6,11 @@ import random
 import socket
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap.errors import PackwrapError
+from packwrap.sdk import PackwrapError, Step
 from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 def free_port(lo: int, hi: int) -> int:

@@ -6,34 +6,23 @@ QEMU starts with -S; the pty it made for the serial line is found through QMP
 
 from __future__ import annotations
 
-import re
 import shlex
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap.errors import PackwrapError
-from packwrap_qemu import driver
+from packwrap.sdk import Step, render_template, template_data
+from packwrap_qemu import driver, qemu
 from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
-
-_VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+    from packwrap.sdk import State
 
 
 def render_qemuargs(args: list[list[str]], data: dict[str, object]) -> list[list[str]]:
     """qemuargs with Packer's template data ({{ .HTTPIP }}, {{ .OutputDir }}, ...)."""
-
-    def sub(m: re.Match[str]) -> str:
-        if m.group(1) not in data:
-            known = ", ".join(sorted(data))
-            raise PackwrapError(f"qemuargs: unknown template variable .{m.group(1)} ({known})")
-        return str(data[m.group(1)])
-
-    return [[_VAR.sub(sub, part) for part in arg] for arg in args]
+    return [[render_template(part, data, what="qemuargs") for part in arg] for arg in args]
 
 
 def log_paths(state: State) -> tuple[Path, Path]:
@@ -46,14 +35,13 @@ def log_paths(state: State) -> tuple[Path, Path]:
 
 def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
     config = config_of(state)
-    accel, cpu = driver.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
+    drv = qemu.driver(state)
+    accel, cpu = drv.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
     http_port = state.data.get("http_port") or None  # 0: no HTTP server
-    data = {
-        "HTTPIP": state.data.get("http_ip", ""),
-        "HTTPPort": state.data.get("http_guest_port", http_port or ""),
+    data = {  # the core's fields (HTTPIP, HTTPPort, Name, ...) and packer-plugin-qemu's
+        **template_data(state),
         "HTTPDir": config.get("http_directory") or "",
         "OutputDir": state.data["output_dir"],
-        "Name": state.data["vm_name"],
         "SSHHostPort": state.data.get("ssh_host_port", ""),
     }
     display = config.display
@@ -151,7 +139,7 @@ class StepRunQemu(Step):
         state.ui.message(f"Command: {shlex.join(argv)}")
         # -on-error=abort leaves the VM running for inspection, so it must outlive us.
         keep = state.options.on_error == "abort"
-        self.vm = vm = driver.QemuProcess(argv, qmp_path, qemu_log, die_with_parent=not keep)
+        self.vm = vm = qemu.driver(state).start(argv, qmp_path, qemu_log, die_with_parent=not keep)
         state.data["qemu"] = vm
         state.data["qemu_pid"] = vm.pid
         state.data["qemu_accelerator"] = spec.accel
@@ -160,7 +148,7 @@ class StepRunQemu(Step):
         )
         state.ui.message(f"QEMU pid {vm.pid}; its messages go to {qemu_log}")
         if config.serial_console:
-            from packwrap.build.console import SerialConsole
+            from packwrap.sdk import SerialConsole
 
             pty = vm.serial_pty()
             self.console = SerialConsole(pty, console_log, ui=state.ui)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from packwrap.build.artifact import Artifact
+from packwrap.sdk import Artifact
 
 if TYPE_CHECKING:
     from packwrap_vmm.config import VmmConfig

@@ -25,12 +25,11 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from packwrap.build import common_options as common
-from packwrap.config.schema import BOOL, DURATION, STRING, Config, Option, Schema
-from packwrap.config.size import WHOLE_MIB, Size, parse_size
+from packwrap.sdk import BOOL, DURATION, STRING, WHOLE_MIB, Config, Option, Schema, Size, parse_size
+from packwrap.sdk import common_options as common
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 FORMATS = ("raw", "qcow2")
 BOOT_DEVICES = ("cdrom", "disk", "net")

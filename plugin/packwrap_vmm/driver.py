@@ -17,8 +17,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from packwrap.config.size import Size
-from packwrap.errors import PackwrapError
+from packwrap.sdk import PackwrapError, Size
 
 #: vmctl(8) LOCAL INTERFACES: default `local prefix` of vm.conf(5).
 DEFAULT_LOCAL_PREFIX = "100.64.0.0/10"

@@ -15,11 +15,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
+from packwrap.sdk import Step
 from packwrap_vmm.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 FIRST_OUTPUT_TIMEOUT = 60.0
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
+from packwrap.sdk import Step
 from packwrap_vmm.config import config_of, media_path
-from packwrap_vmm.step_output_dir import disk_path
-from packwrap_vmm.vmm import driver
+from packwrap_vmm.vmm import disk_path, driver
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 class StepCreateDisk(Step):

@@ -24,15 +24,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.console import SerialConsole
-from packwrap.build.step import Step
-from packwrap.errors import PackwrapError
+from packwrap.sdk import PackwrapError, SerialConsole, Step
 from packwrap_vmm.config import config_of, install_boot_device, media_path
 from packwrap_vmm.driver import local_addresses
 from packwrap_vmm.vmm import driver, is_local_address
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 def console_log_path(state: State) -> Path:

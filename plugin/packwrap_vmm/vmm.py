@@ -1,17 +1,20 @@
-"""Per-build helpers shared by the steps: the driver, the VM's name, its addresses."""
+"""Per-build helpers shared by the steps: the driver, the VM's disk, its addresses."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from packwrap.sdk import OutputPlan
 from packwrap_vmm.config import config_of
 from packwrap_vmm.driver import Driver
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 def driver(state: State) -> Driver:
@@ -43,3 +46,18 @@ def wait_gone(state: State, name: str, seconds: float, *, interval: float = 1.0)
         if time.monotonic() >= deadline:
             return False
         state.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+def disk_path(state: State) -> Path:
+    """<output_directory>/<vm_name>.<disk_format>, absolute."""
+    cfg = config_of(state)
+    out = Path(os.path.expanduser(cfg.output_directory))
+    return (out / f"{cfg.vm_name}.{cfg.disk_format}").absolute()
+
+
+def output_plan(state: State) -> OutputPlan:
+    """The Go plugin's rule (its check fixed): the directory may be shared; only this
+    build's image must not exist yet. The Go plugin checked `<out>/<name>/<fmt>`, so its
+    check never fired (packer.md §1.4)."""
+    disk = disk_path(state)
+    return OutputPlan(vm_name=config_of(state).vm_name, directory=disk.parent, image=disk)

@@ -16,7 +16,7 @@ import pytest
 
 from packwrap.autoinstall.passwords import hash_password
 from packwrap.autoinstall.render import render_install_conf
-from packwrap.build.http_server import render_gen_files
+from packwrap.build.http_server import render_generated_files
 from packwrap.build.state import State
 from packwrap.build.steps.http_server import StepHTTPServer
 from packwrap.cli import main
@@ -81,8 +81,8 @@ def test_generated_docroot_files_are_private(tmp_path: Path, umask0: None) -> No
     (docroot / "sub" / "x.pkr.in").write_text("secret\n")
     overlay = tmp_path / "overlay"
     overlay.mkdir()
-    made = render_gen_files(docroot, overlay, {"Name": "h"}, lambda t, d, w: t)
-    assert sorted(made) == ["install.conf", "sub/x"]
+    made = render_generated_files(docroot, overlay, {"Name": "h"}, lambda t, d, w: t)
+    assert sorted(m for m, _ in made) == ["install.conf", "sub/x"]
     assert mode(overlay / "install.conf") == 0o600 and mode(overlay / "sub" / "x") == 0o600
     # the build step's own overlay directory is private as well
     config = Config(

@@ -13,12 +13,13 @@ from packwrap_vmm.builder import VmmBuilder
 from packwrap_vmm.config import SCHEMA
 from packwrap_vmm.driver import Driver
 from packwrap_vmm.step_create_disk import StepCreateDisk
-from packwrap_vmm.step_output_dir import StepOutputDir
 from packwrap_vmm.step_start_vm import StepStartVM
 from packwrap_vmm.step_wait_install import StepWaitInstall
+from packwrap_vmm.vmm import output_plan
 
 from packwrap.build.console import ConsoleError
 from packwrap.build.state import BuildOptions, State
+from packwrap.build.steps.output_dir import StepOutputDir
 from packwrap.config.schema import SourceBody
 from packwrap.errors import PackwrapError
 
@@ -105,14 +106,14 @@ def test_output_dir_refuses_an_existing_image_unless_force(tmp_path, fake):
     out.mkdir()
     (out / "myvm.raw").write_text("old")
     with pytest.raises(PackwrapError, match="already exists; use -force"):
-        StepOutputDir().run(make_state(tmp_path, fake))
-    StepOutputDir().run(make_state(tmp_path, fake, force=True))
+        StepOutputDir(output_plan).run(make_state(tmp_path, fake))
+    StepOutputDir(output_plan).run(make_state(tmp_path, fake, force=True))
     assert not (out / "myvm.raw").exists()
 
 
 def test_output_dir_created_and_removed_when_the_build_fails(tmp_path, fake):
     state = make_state(tmp_path, fake)
-    step = StepOutputDir()
+    step = StepOutputDir(output_plan)
     step.run(state)
     assert (tmp_path / "out").is_dir()
     state.halted = True
@@ -122,7 +123,7 @@ def test_output_dir_created_and_removed_when_the_build_fails(tmp_path, fake):
 
 def test_create_disk_and_remove_it_after_a_failure(tmp_path, fake):
     state = make_state(tmp_path, fake)
-    StepOutputDir().run(state)
+    StepOutputDir(output_plan).run(state)
     step = StepCreateDisk()
     step.run(state)
     disk = tmp_path / "out" / "myvm.raw"
@@ -260,7 +261,9 @@ def test_failed_build_cleans_up_unless_abort(tmp_path, fake, on_error):
     state = make_state(tmp_path, fake)
     state.options.on_error = on_error
     with pytest.raises(PackwrapError, match="install went wrong"):
-        run_steps([StepOutputDir(), StepCreateDisk(), StepStartVM("install"), Boom()], state)
+        run_steps(
+            [StepOutputDir(output_plan), StepCreateDisk(), StepStartVM("install"), Boom()], state
+        )
     disk = tmp_path / "out" / "myvm.raw"
     if on_error == "abort":  # left for inspection, and the user is told what is left
         assert disk.exists() and "myvm" in fake.vms

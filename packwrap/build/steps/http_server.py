@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from packwrap.build import bootcommand
-from packwrap.build.http_server import DocrootServer, render_gen_files
+from packwrap.build.http_server import DocrootServer, render_generated_files
 from packwrap.build.state import State
 from packwrap.build.step import Step
 from packwrap.build.ui import log_line
@@ -88,11 +88,8 @@ class StepHTTPServer(Step):
                 }
             )
         if docroot:
-            made = render_gen_files(
-                docroot, self.overlay, data, lambda t, d, w: bootcommand.render(t, d, what=w)
-            )
-            for rel in made:
-                log_line(ui, f"Generated {rel} from {rel}.pkr.in")
+            for made, source in render_generated_files(docroot, self.overlay, data):
+                log_line(ui, f"Generated {made} from {source}")
         ui.say(f"Starting HTTP server on {bind}:{self.server.port}")
 
     def cleanup(self, state: State) -> None:
