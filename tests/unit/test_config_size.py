@@ -98,3 +98,9 @@ def test_the_text_is_kept_for_messages_and_metadata_but_not_compared():
     assert str(parse_size("40960M")) == "40960M"
     assert str(parse_size(20480)) == "20480M"  # Packer's qemu plugin writes it so
     assert parse_size("2G") == parse_size("2048M")
+
+
+@pytest.mark.parametrize("value", [0, "0", -3, 9, "5M"])
+def test_qemu_keeps_packers_rule_that_tiny_memory_means_the_default(value):
+    config, problems, _ = QemuBuilder.schema.prepare(SourceBody({**QEMU_BASE, "memory": value}))
+    assert problems == [] and config.memory == Size.of_mib(512)
