@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "new",
     "validate",
     "lint",
+    "regenerate",
     "convert",
     "fetch_iso",
     "build",

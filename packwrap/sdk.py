@@ -91,6 +91,11 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 }
 
 __all__ = [
+    "WHOLE_MIB",
+    "MIB",
+    "parse_size",
+    "Size",
+    "Check",
     "ANY",
     "Check",
     "MIB",

@@ -14,7 +14,8 @@ from typing import Any
 
 from packwrap.blueprint import installer, registry
 from packwrap.blueprint.model import Blueprint
-from packwrap.blueprint.project import META_FILE, check_target, project_meta, write_project
+from packwrap.blueprint.project import check_target, project_meta, write_project
+from packwrap.blueprint.record import META_FILE, read_record
 from packwrap.blueprint.render import BUILDERS, Options, Rendered, render_project
 from packwrap.blueprint.values import (
     LOCKED_PASSWORD,
@@ -237,20 +238,16 @@ def render_plan(p: Plan) -> tuple[Rendered, dict[str, Any]]:
 def leftovers(p: Plan) -> list[str]:
     """Files an earlier `new` generated here that this one will not write (e.g. the
     .pkr.hcl after switching to --format json): reported, never deleted."""
-    from packwrap.blueprint.project import read_meta
-
     try:
-        meta = read_meta(p.target) if p.target.is_dir() else None
+        record = read_record(p.target) if p.target.is_dir() else None
     except PackwrapError:
         return []
-    if not meta:
+    if record is None:
         return []
     rendered, _ = render_plan(p)
     new_paths = {f.path for f in rendered.files}
     return sorted(
-        path
-        for path in meta.get("files", {})
-        if path not in new_paths and (p.target / path).exists()
+        path for path in record.files if path not in new_paths and (p.target / path).exists()
     )
 
 

@@ -17,11 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from packwrap.blueprint.record import META_FILE
 from packwrap.blueprint.render import Rendered, RenderedFile, sha256
 from packwrap.errors import PackwrapError, UsageError
 
-META_DIR = ".packwrap"
-META_FILE = f"{META_DIR}/project.json"
 PRIVATE = 0o600
 
 
@@ -134,7 +133,8 @@ def project_meta(
     rendered: Rendered,
     regenerate: list[str],
 ) -> RenderedFile:
-    """.packwrap/project.json: what was generated, so `refresh` can regenerate it."""
+    """.packwrap/project.json: what was generated, so `regenerate` can tell an out-of-date
+    file from a hand-edited one (read by packwrap/blueprint/record.py)."""
     from packwrap import __version__
 
     meta = {
@@ -152,13 +152,3 @@ def project_meta(
         "files": {f.path: sha256(f.content) for f in rendered.files if f.path != META_FILE},
     }
     return RenderedFile(META_FILE, json.dumps(meta, indent=2, sort_keys=False) + "\n")
-
-
-def read_meta(project_dir: Path) -> dict[str, Any] | None:
-    path = Path(project_dir) / META_FILE
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PackwrapError(f"cannot read: {exc}", file=str(path)) from None

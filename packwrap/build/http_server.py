@@ -208,30 +208,52 @@ def render_generated_files(
     *,
     pattern: str = "*.pkr.in",
     extension: str = "pkr.in",
+    generated: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """Render every docroot file named `pattern` (ending in `.extension`) into overlay,
     without the extension (mode 0600: may hold secrets). The one renderer of generated
     files: the core's `*.pkr.in` and the vmm builder's gen_files_* both come here.
-    `render` defaults to the Go-template renderer of boot commands. Returns
-    (generated, source) paths relative to the docroot, for the log."""
+    `render` defaults to the Go-template renderer of boot commands.
+
+    `generated` (docroot-relative posix path -> text: a blueprint project's files that are
+    out of date, rendered for the build's variables) stands in for docroot files, whether
+    they exist or not: one named `pattern` is rendered like the others, any other is put
+    in the overlay as it is. Returns (generated, source) paths relative to the docroot,
+    for the log."""
     if render is None:
         from packwrap.build import bootcommand
 
         def render(text: str, values: Mapping[str, object], what: str) -> str:
             return bootcommand.render(text, values, what=what)
 
+    generated = dict(generated or {})
+    names = {
+        src.relative_to(docroot).as_posix()
+        for src in docroot.rglob("*")
+        if src.is_file() and fnmatch.fnmatchcase(src.name, pattern)
+    }
+    names |= {rel for rel in generated if fnmatch.fnmatchcase(rel.rsplit("/", 1)[-1], pattern)}
     made = []
-    for src in sorted(docroot.rglob("*")):
-        if not src.is_file() or not fnmatch.fnmatchcase(src.name, pattern):
-            continue
-        rel = src.relative_to(docroot)
-        dest = overlay / rel.parent / rel.name[: -len(extension) - 1]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        text = render(src.read_text(encoding="utf-8"), data, str(src))
-        tmp = dest.with_name(dest.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, dest)
-        made.append((str(rel.parent / dest.name), str(rel)))
+    for rel in sorted(names):
+        src = docroot / rel
+        text = generated.get(rel)
+        source = rel if text is None else f"{rel} as the variables render it now"
+        if text is None:
+            text = src.read_text(encoding="utf-8")
+        out = rel[: -len(extension) - 1]
+        _write_private(overlay / out, render(text, data, str(src)))
+        made.append((out, source))
+    for rel, text in sorted(generated.items()):
+        if rel not in names:
+            _write_private(overlay / rel, text)
+            made.append((rel, f"{rel} as the variables render it now"))
     return made
+
+
+def _write_private(dest: Path, text: str) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, dest)

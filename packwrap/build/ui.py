@@ -12,12 +12,13 @@ a timestamped per-build log file, secrets masked everywhere.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TextIO
@@ -115,6 +116,12 @@ def mask_text(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def no_color(env: Mapping[str, str] | None = None) -> bool:
+    """The standard NO_COLOR (https://no-color.org): set and not empty, no ANSI colour.
+    (rich, used for fetch-iso's bar and typer's help, reads it by itself.)"""
+    return bool((os.environ if env is None else env).get("NO_COLOR"))
+
+
 class Terminal:
     """The shared output of all builds of one run: one lock, one live progress line."""
 
@@ -126,12 +133,15 @@ class Terminal:
         color: bool | None = None,
         timestamp: bool = False,
         machine: bool = False,
+        env: Mapping[str, str] | None = None,
     ):
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.isatty = bool(getattr(self.out, "isatty", lambda: False)())
         self.machine = machine
-        self.color = (self.isatty if color is None else color) and not machine
+        if color is None:  # NO_COLOR overrides the terminal, not an explicit choice
+            color = self.isatty and not no_color(env)
+        self.color = color and not machine
         self.timestamp = timestamp
         self.live = self.isatty and not machine
         self.lock = threading.RLock()

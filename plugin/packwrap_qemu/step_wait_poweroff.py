@@ -11,7 +11,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import BuildFailed, Step, console_tail, failure_marker, format_duration
+from packwrap.sdk import (
+    BuildFailed,
+    Step,
+    console_tail,
+    failure_marker,
+    format_duration,
+)
 from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from packwrap.blueprint import hcl, installer, registry
 from packwrap.blueprint.model import Variable
-from packwrap.blueprint.regenerate import refresh
+from packwrap.blueprint.regenerate import EDITED, MISSING, STALE, plan, regenerate
 from packwrap.blueprint.values import coerce, parse_var_args
 from packwrap.cli import main
 from packwrap.errors import PackwrapError, UsageError
@@ -335,47 +335,72 @@ def _project(tmp_path) -> tuple[Path, dict]:
         return target, _unquote(hcl2.loads(text))
 
 
-def test_refresh_regenerates_unmodified_files_when_variables_change(tmp_path):
+def test_regenerate_rewrites_unmodified_files_when_variables_change(tmp_path):
     target, values = _project(tmp_path)
     conf = target / "http" / "install.conf.pkr.in"
     ui = RecordingUi()
-    assert refresh(target, values, ui) == []  # nothing changed
+    assert regenerate(target, values, ui) == []  # nothing changed
     assert ui.lines == []
-    assert refresh(target, {**values, "hostname": "db7"}, ui) == ["http/install.conf.pkr.in"]
+    assert regenerate(target, {**values, "hostname": "db7"}, ui) == ["http/install.conf.pkr.in"]
     assert "db7" in conf.read_text()
     assert any("Regenerated http/install.conf.pkr.in" in m and "hostname" in m for _, m in ui.lines)
     # recorded: the same values again change nothing
     ui.lines.clear()
-    assert refresh(target, {**values, "hostname": "db7"}, ui) == []
+    assert regenerate(target, {**values, "hostname": "db7"}, ui) == []
     assert ui.lines == []
+    assert plan(target, {**values, "hostname": "db7"}).served() == {}
 
 
-def test_refresh_keeps_hand_edited_files_and_warns(tmp_path):
+def test_plan_renders_in_memory_and_writes_nothing(tmp_path):
+    target, values = _project(tmp_path)
+    conf = target / "http" / "install.conf.pkr.in"
+    before = conf.read_text()
+    gen = plan(target, {**values, "hostname": "db7"})
+    assert gen.changed == ["hostname"]
+    assert {f.path: f.status for f in gen.files if f.status != "current"} == {
+        "http/install.conf.pkr.in": STALE
+    }
+    assert "System hostname = db7" in gen.served_text("http/install.conf.pkr.in")
+    assert gen.served_text("http/disklabel") is None  # current: served from disk
+    assert "hostname" in gen.notes()[0] and "packwrap regenerate" in gen.notes()[0]
+    assert conf.read_text() == before
+
+
+def test_regenerate_keeps_hand_edited_files_and_warns_unless_forced(tmp_path):
     target, values = _project(tmp_path)
     conf = target / "http" / "install.conf.pkr.in"
     conf.write_text(conf.read_text() + "# my change\n")
     ui = RecordingUi()
-    assert refresh(target, values, ui) == []
-    assert ui.lines == []  # edited, but the variables did not change: nothing to say
-    assert refresh(target, {**values, "hostname": "db7"}, ui) == []
+    assert plan(target, values).warnings() == []  # edited, variables unchanged: nothing to say
+    gen = plan(target, {**values, "hostname": "db7"})
+    assert [f.status for f in gen.files if f.path == "http/install.conf.pkr.in"] == [EDITED]
+    assert "edited by hand" in gen.warnings()[0] and "--force" in gen.warnings()[0]
+    assert regenerate(target, {**values, "hostname": "db7"}, ui) == []
     assert "# my change" in conf.read_text() and "db7" not in conf.read_text()
     assert any(kind == "error" and "edited by hand" in m for kind, m in ui.lines)
+    forced = regenerate(target, {**values, "hostname": "db7"}, ui, force=True)
+    assert forced == ["http/install.conf.pkr.in"]
+    assert "# my change" not in conf.read_text() and "db7" in conf.read_text()
+    assert plan(target, {**values, "hostname": "db7"}).files[0].status == "current"
 
 
-def test_refresh_restores_a_deleted_file_and_ignores_non_projects(tmp_path):
+def test_regenerate_restores_a_deleted_file_and_refuses_non_projects(tmp_path):
     target, values = _project(tmp_path)
     (target / "http" / "disklabel").unlink()
-    assert refresh(target, values, RecordingUi()) == ["http/disklabel"]
+    assert plan(target, values).served()["http/disklabel"].status == MISSING
+    assert regenerate(target, values, RecordingUi()) == ["http/disklabel"]
     assert (target / "http" / "disklabel").read_text().startswith("/ ")
-    assert refresh(tmp_path / "elsewhere", values, RecordingUi()) == []
+    assert plan(tmp_path / "elsewhere", values) is None
+    with pytest.raises(PackwrapError, match="not a blueprint project"):
+        regenerate(tmp_path / "elsewhere", values, RecordingUi())
 
 
-def test_refresh_reads_a_relative_key_file_from_the_project_dir(tmp_path, monkeypatch):
+def test_regenerate_reads_a_relative_key_file_from_the_project_dir(tmp_path, monkeypatch):
     target, values = _project(tmp_path)
     (target / "root.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRelative x\n")
     monkeypatch.chdir(tmp_path)  # not the project dir
     changed = {**values, "ssh_public_key_file": "root.pub"}
-    assert refresh(target, changed, RecordingUi()) == ["http/install.conf.pkr.in"]
+    assert regenerate(target, changed, RecordingUi()) == ["http/install.conf.pkr.in"]
     assert "AAAAIRelative" in (target / "http" / "install.conf.pkr.in").read_text()
 
 
@@ -396,7 +421,7 @@ def test_empty_disklabel_layout_writes_no_template_until_one_is_given(tmp_path):
     except ImportError:
         values = _unquote(hcl2.loads((target / "openbsd-76.auto.pkrvars.hcl").read_text()))
     layout = [{"mount": "/", "size": "*", "percent": 100}]
-    written = refresh(target, {**values, "disklabel_layout": layout}, RecordingUi())
+    written = regenerate(target, {**values, "disklabel_layout": layout}, RecordingUi())
     assert sorted(written) == ["http/disklabel", "http/install.conf.pkr.in"]
     assert (target / "http" / "disklabel").read_text().startswith("/ *")
 
