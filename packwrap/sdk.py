@@ -5,7 +5,7 @@ plugin/), so the core can move things without breaking builders. It mirrors
 packer-plugin-sdk's packages:
 
   steps and state    Step, If, State, run_steps          (multistep)
-  schema and types   Option, Schema, Config, STRING, ..., Size, parse_size  (hcl2helper / config)
+  schema and types   Option, Schema, Config, STRING, ...  (hcl2helper / config)
   common options     common_options (HTTP_/BOOT_/SHUTDOWN_/COMM_ OPTIONS and CHECKS)
   core steps         StepHTTPServer, StepTypeBootCommand, StepSiteSet, StepOutputDir,
                      StepTemporaryKey, StepConnect, StepProvision, StepShutdown, ...
@@ -97,11 +97,6 @@ __all__ = [
     "Size",
     "Check",
     "ANY",
-    "Check",
-    "MIB",
-    "Size",
-    "WHOLE_MIB",
-    "parse_size",
     "Artifact",
     "BOOL",
     "BuildFailed",
