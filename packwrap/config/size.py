@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 KIB = 1024
 MIB = KIB**2
@@ -78,9 +77,10 @@ def parse_size(value: object) -> Size:
     unit = (unit or byte_unit or "").upper()
     if "." in number and not unit:
         raise ValueError("a bare number is MiB and must be whole; write 1536M, not 1.5")
-    exact = Fraction(number) * _UNITS[unit]
-    if exact.denominator != 1:
+    whole, _, fraction = number.partition(".")
+    scaled, rest = divmod(int(whole + fraction) * _UNITS[unit], 10 ** len(fraction))
+    if rest:
         raise ValueError("is not a whole number of bytes")
-    if exact <= 0:
+    if scaled <= 0:
         raise ValueError("must be greater than zero")
-    return Size(int(exact), text if unit else f"{number}M")
+    return Size(scaled, text if unit else f"{number}M")
