@@ -98,7 +98,9 @@ class ConfigError(PackwrapError):
     """One or more configuration problems; str() is the first, .problems has all."""
 
     def __init__(self, problems: list[Problem]):
-        self.problems = problems
+        # Two builds reading one bad variable report it once (same text, same place).
+        self.problems = list({(p.message, p.file, p.line): p for p in problems}.values())
+        problems = self.problems
         first = problems[0]
         extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(first.message + extra, file=first.file, line=first.line)

@@ -127,3 +127,19 @@ def test_a_legacy_user_variable_points_at_its_default_or_the_var(tmp_path):
         template = load_template(tmp_path / "t.json", settings=settings, env={})
         _, found, _ = VMM_SCHEMA.prepare(template.builds[0].source.body)
         assert [str(p).split(": disk_size")[0] for p in found] == [where]
+
+
+def test_build_reports_one_bad_variable_used_by_two_sources_once(tmp_path):
+    from packwrap.config.schema import ConfigError
+
+    (tmp_path / "t.pkr.hcl").write_text(TEMPLATE)
+    template = load_template(tmp_path, settings=[("var", "disk_size=lots")], env={})
+    found = [
+        p
+        for build, schema in zip(template.builds, (QemuBuilder.schema, VMM_SCHEMA), strict=True)
+        for p in schema.prepare(build.source.body)[1]
+    ]
+    assert len(found) == 2  # one per source ...
+    error = ConfigError(found)
+    assert len(error.problems) == 1  # ... one for the user, as `packwrap build` prints it
+    assert "(and" not in str(error)
