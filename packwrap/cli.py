@@ -121,6 +121,7 @@ def _nothing_left_at_exit() -> bool:
     main_thread = threading.main_thread()
     if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
         return False
+    # CPython's registry of pending finalizers: private, so typeshed leaves it out
     return not weakref.finalize._registry  # type: ignore[attr-defined]
 
 

@@ -17,11 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from packwrap.atomicfile import PRIVATE, atomic_write, with_umask
 from packwrap.blueprint.record import META_FILE
 from packwrap.blueprint.render import Rendered, RenderedFile, sha256
 from packwrap.errors import PackwrapError, UsageError
-
-PRIVATE = 0o600
 
 
 def check_target(target: Path, force: bool) -> None:
@@ -48,24 +47,8 @@ def _conflicts(target: Path, files: list[RenderedFile]) -> None:
 
 
 def write_file_atomic(path: Path, text: str, secret: bool) -> None:
-    """Write via a temp file in the same directory + os.replace (no half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, PRIVATE if secret else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """Write one project file whole (0600 when it holds a secret)."""
+    atomic_write(path, text, mode=PRIVATE if secret else None)
 
 
 def write_project(target: Path, rendered: Rendered, *, force: bool) -> list[Path]:
@@ -87,10 +70,10 @@ def write_project(target: Path, rendered: Rendered, *, force: bool) -> list[Path
             dest = staging / f.path
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(f.content, encoding="utf-8")
-            os.chmod(dest, PRIVATE if f.secret else 0o666 & ~_umask())
+            os.chmod(dest, PRIVATE if f.secret else with_umask(0o666))
         if not target.exists():
             for d in [staging, *(p for p in staging.rglob("*") if p.is_dir())]:
-                os.chmod(d, 0o777 & ~_umask())
+                os.chmod(d, with_umask(0o777))
             os.rename(staging, target)
             return [target / f.path for f in files]
         try:

@@ -24,8 +24,10 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from packwrap.atomicfile import PRIVATE, atomic_write
 from packwrap.errors import PackwrapError
 
 LogFn = Callable[[str], None]
@@ -38,7 +40,12 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     block_on_close = False
 
-    def __init__(self, addr, handler, family):  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        addr: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        family: socket.AddressFamily,
+    ) -> None:
         self.address_family = family
         super().__init__(addr, handler)
 
@@ -147,6 +154,7 @@ def _make_handler(server: DocrootServer) -> type[BaseHTTPRequestHandler]:
             if target is None:
                 self._send_status(HTTPStatus.NOT_FOUND, shown, head)
                 return
+            stream: BinaryIO
             if isinstance(target, bytes):
                 stream, size = io.BytesIO(target), len(target)
             else:
@@ -241,19 +249,10 @@ def render_generated_files(
         if text is None:
             text = src.read_text(encoding="utf-8")
         out = rel[: -len(extension) - 1]
-        _write_private(overlay / out, render(text, data, str(src)))
+        atomic_write(overlay / out, render(text, data, str(src)), mode=PRIVATE)
         made.append((out, source))
     for rel, text in sorted(generated.items()):
         if rel not in names:
-            _write_private(overlay / rel, text)
+            atomic_write(overlay / rel, text, mode=PRIVATE)
             made.append((rel, f"{rel} as the variables render it now"))
     return made
-
-
-def _write_private(dest: Path, text: str) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, dest)

@@ -265,13 +265,14 @@ class BuildSession:
         from packwrap.postprocess import PPContext, run_chains
 
         build = p.build
-        log_path = log_dir / f"packwrap-{safe_name(build.name)}.log"
+        wanted_log = log_dir / f"packwrap-{safe_name(build.name)}.log"
+        log_path: Path | None = wanted_log
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
-            log_path.write_text("", encoding="utf-8")  # one log per build: the last run
+            wanted_log.write_text("", encoding="utf-8")  # one log per build: the last run
         except OSError as exc:
-            self.ui.error(f"Warning: cannot write the build log {log_path}: {exc.strerror}")
-            log_path = None  # type: ignore[assignment]
+            self.ui.error(f"Warning: cannot write the build log {wanted_log}: {exc.strerror}")
+            log_path = None
         ui = BuildUi(
             build.name,
             self.terminal,
@@ -461,9 +462,9 @@ class BuildSession:
             old[sig] = signal.signal(sig, self._on_cancel)
         # Ctrl-\ (and Ctrl-T on BSD/macOS, SIGINFO) shows the last console lines
         for name in ("SIGQUIT", "SIGINFO"):
-            sig = getattr(signal, name, None)
-            if sig is not None:
-                old[sig] = signal.signal(sig, self._on_quit)
+            info_sig = getattr(signal, name, None)
+            if info_sig is not None:
+                old[info_sig] = signal.signal(info_sig, self._on_quit)
         return old
 
     def _restore_handlers(self, old: dict[int, Any]) -> None:

@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from packwrap.masking import mask
+
 
 class Ui(Protocol):
     def say(self, message: str) -> None:
@@ -108,12 +110,6 @@ def safe_name(name: str) -> str:
 def default_log_dir(template_dir: str | Path) -> Path:
     """Where build and console logs go unless $PACKWRAP_LOG_DIR says otherwise."""
     return Path(template_dir) / ".packwrap" / "logs"
-
-
-def mask_text(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "<sensitive>")
-    return text
 
 
 def no_color(env: Mapping[str, str] | None = None) -> bool:
@@ -285,7 +281,7 @@ class BuildUi:
             self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115
 
     def mask(self, text: str) -> str:
-        return mask_text(text, self.secrets)
+        return mask(text, self.secrets)
 
     def add_secret(self, secret: str) -> None:
         if secret:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from packwrap.config.schema import SourceBody, ValueOrigin
 from packwrap.errors import PackwrapError, UsageError
+from packwrap.masking import mask
 from packwrap.template.evaluate import (
     EvalError,
     Forbidden,
@@ -243,14 +244,15 @@ class _Loader:
                     add(name, Block("variable", [name], fake, attr.file, attr.line))
         return variables
 
-    def convert(self, var: _Variable, value: Any, file: str | None, line: int | None, origin: str):
+    def convert(
+        self, var: _Variable, value: Any, file: str | None, line: int | None, origin: str
+    ) -> Any:
         try:
             return convert(value, var.type)
         except FuncError as exc:
             detail = str(exc)
             if var.sensitive:  # never echo a secret, even a malformed one
-                for secret in sorted(_secrets(value), key=len, reverse=True):
-                    detail = detail.replace(secret, "<sensitive>")
+                detail = mask(detail, _secrets(value))
             raise PackwrapError(
                 f"variable {var.name!r} ({origin}): {detail} (type {describe(var.type)})",
                 file=file,
@@ -275,7 +277,9 @@ class _Loader:
             else:
                 raise UsageError(f"unknown variable setting kind {kind!r}")
 
-    def literal(self, var: _Variable, raw: str, what: str, file: str | None, line: int | None):
+    def literal(
+        self, var: _Variable, raw: str, what: str, file: str | None, line: int | None
+    ) -> Any:
         """-var / env values are literal strings unless the variable's type is complex."""
         if is_primitive(var.type):
             return raw
@@ -372,7 +376,7 @@ class _Loader:
     def legacy_defaults(self, variables: dict[str, _Variable]) -> None:
         """Legacy defaults may use {{user `x`}}: evaluate them once overrides are known."""
 
-        def thunk(var: _Variable):
+        def thunk(var: _Variable) -> Callable[[], Any]:
             def value() -> Any:
                 if var.origin != "default" or "default" not in var.block.body.attrs:
                     return var.value
@@ -423,7 +427,7 @@ class _Loader:
         lazy: LazyMap
         roots: dict[str, Any] = {"var": values, "path": path_obj}
 
-        def thunk(attr: Attr):
+        def thunk(attr: Attr) -> Callable[[], Any]:
             return lambda: self.eval_attr(attr, self.scope(roots))
 
         lazy = LazyMap("local", {name: thunk(a) for name, a in attrs.items()})
@@ -615,7 +619,7 @@ class _Loader:
             )
         return found
 
-    def block_spec(self, block: Block, scope: Scope, build: BuildSpec):
+    def block_spec(self, block: Block, scope: Scope, build: BuildSpec) -> BlockSpec | None:
         if len(block.labels) != 1:
             raise PackwrapError(
                 f'expected {block.type} "TYPE" {{ ... }}', file=block.file, line=block.line

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,9 @@ def create_disk(path: Path, fmt: str, size: Size, extra: Sequence[str] = ()) -> 
     qemu_img(args, what="qemu-img create")
 
 
-def convert_disk(src: Path, dst: Path, fmt: str, *, compress: bool, extra: Sequence[str] = ()):
+def convert_disk(
+    src: Path, dst: Path, fmt: str, *, compress: bool, extra: Sequence[str] = ()
+) -> None:
     compress_args = ["-c"] if compress else []
     args = ["convert", "-q", "-O", fmt, *compress_args, *extra, _file_arg(src), _file_arg(dst)]
     qemu_img(args, what="qemu-img convert")
@@ -318,7 +320,9 @@ def guestfwd_command() -> str:
 class Qmp:
     """A QMP client on a unix socket: commands in order, events collected by a reader thread."""
 
-    def __init__(self, path: Path, timeout: float = 10.0, alive=lambda: True):
+    def __init__(
+        self, path: Path, timeout: float = 10.0, alive: Callable[[], bool] = lambda: True
+    ) -> None:
         deadline = time.monotonic() + timeout
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         while True:

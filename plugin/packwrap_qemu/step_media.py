@@ -17,7 +17,7 @@ from packwrap_qemu import qemu
 from packwrap_qemu.config import config_of, is_remote
 
 if TYPE_CHECKING:
-    from packwrap.sdk import State
+    from packwrap.sdk import Config, State
 
 
 def local_path(url: str) -> Path:
@@ -73,7 +73,7 @@ class StepResolveMedia(Step):
             qemu.driver(state).make_cd(iso, [Path(p) for p in config.cd_files], config.cd_label)
             state.data["cd_path"] = iso
 
-    def _iso(self, urls: list[str], config, state: State) -> Path:
+    def _iso(self, urls: list[str], config: Config, state: State) -> Path:
         candidates = [local_path(u) for u in urls if not is_remote(u)]
         if config.iso_target_path:
             candidates.append(Path(config.iso_target_path).expanduser())

@@ -17,7 +17,7 @@ from packwrap_qemu import driver, qemu
 from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.sdk import State
+    from packwrap.sdk import SerialConsole, State
 
 
 def render_qemuargs(args: list[list[str]], data: dict[str, object]) -> list[list[str]]:
@@ -95,7 +95,7 @@ class StepRunQemu(Step):
         self.boot = boot
         self.qmp_dir: str | None = None
         self.vm: driver.QemuProcess | None = None
-        self.console = None
+        self.console: SerialConsole | None = None
         self.fw_dir: str | None = None
         if boot != "install":
             self.name = f"start QEMU ({boot})"

@@ -6,11 +6,13 @@ Decisions for templates written for the talk-era plugin (the seed demo: no
 vm_template, no boot_device, ssh_username without credentials):
 - `vm_template` is optional. Without it vmctl starts the VM without `-t`, which
   vmd allows only for root: run as root or set `doas = true` (a warning says so at
-  build time). With it, an unprivileged user owning the vm.conf parent needs nothing.
+  build time). With it, an unprivileged user named in the parent's
+  `allow instance { ... owner <user> }` needs nothing.
 - `boot_device` unset: `net` when `boot` (a kernel such as bsd.rd) is given, `cdrom`
-  when only `cdrom` is given. A VM started without -B is *restarted* by vmd when the
-  installer reboots, so the install would never be seen to end (the Go plugin at
-  HEAD then polls forever; the talk-era plugin always passed `-B net`).
+  when only `cdrom` is given; one of the three is required, so every install boot
+  passes -B. A VM started without -B is *restarted* by vmd when the installer
+  reboots, so the install would never be seen to end (the Go plugin at HEAD then
+  polls forever; the talk-era plugin always passed `-B net`).
 - `communicator` unset: provisioning (second boot from disk, SSH) happens only when
   the build has provisioners; an install-only template like the seed builds with a
   single boot. `communicator = "ssh"` always boots the disk again and connects.
@@ -84,10 +86,19 @@ def _check(config: Config, problem: Problem) -> None:
             problem(f"{name} {str(size)!r}: {WHOLE_MIB}", name)
     if config.boot_device == "net" and not config.boot:
         problem('boot_device = "net" needs boot (a kernel such as bsd.rd)', "boot_device")
-    if not (config.boot or config.cdrom or config.boot_device or config.vm_template):
+    if not (config.boot or config.cdrom or config.boot_device):
+        # The install boot must pass -B: only then does vmd end the VM at the installer's
+        # reboot, and an instance inherits neither `boot device` nor `boot` (vmd.c
+        # vm_instance), so vm_template alone would restart the installer until
+        # install_timeout.
         problem(
-            "nothing to install from: set boot (bsd.rd), cdrom (installNN.iso) or vm_template", None
+            "the install cannot end: set boot (bsd.rd), cdrom (installNN.iso) or "
+            "boot_device, so vmctl start gets -B (a vm.conf template's boot device and "
+            "kernel are not passed to its instances)",
+            None,
         )
+    if config.boot_device == "cdrom" and not (config.cdrom or config.vm_template):
+        problem('boot_device = "cdrom" needs cdrom (an installNN.iso)', "boot_device")
     if config.install_timeout is not None and config.install_timeout <= 0:
         problem("install_timeout must be positive", "install_timeout")
     credentials = [n for n in ("ssh_password", "ssh_private_key_file") if config.get(n)]

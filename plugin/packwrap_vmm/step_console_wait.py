@@ -33,11 +33,12 @@ class StepAwaitConsole(Step):
         expects = cfg.get("boot_expect") or []
         if console is None or not cfg.get("boot_command") or (expects and expects[0]):
             return
-        if console.mark() > 0:
+        base = state.data.get("console_guest_from", 0)  # past cu's banner (doas console)
+        if console.mark() > base:
             return
         state.ui.say("Waiting for the guest's first console output before boot_wait...")
         deadline = time.monotonic() + FIRST_OUTPUT_TIMEOUT
-        while console.mark() == 0 and not console.eof and time.monotonic() < deadline:
+        while console.mark() == base and not console.eof and time.monotonic() < deadline:
             state.sleep(0.1)
-        if console.mark() == 0:
+        if console.mark() == base:
             state.ui.message(f"no console output in {FIRST_OUTPUT_TIMEOUT:.0f}s; typing anyway")

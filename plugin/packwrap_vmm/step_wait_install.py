@@ -26,10 +26,10 @@ from packwrap_vmm.config import config_of
 from packwrap_vmm.vmm import driver
 
 if TYPE_CHECKING:
-    from packwrap.sdk import State
+    from packwrap.sdk import SerialConsole, State
 
 
-def _reported_success(console, grace: float = 2.0) -> bool:  # type: ignore[no-untyped-def]
+def _reported_success(console: SerialConsole, grace: float = 2.0) -> bool:
     """The success banner is on the console; the reader may still be draining the pty
     of a VM that just ended, so give it a moment before deciding."""
     deadline = time.monotonic() + grace

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,11 @@ def driver(state: State) -> Driver:
         drv = Driver(cfg.vmctl_path, doas=cfg.doas)
         state.data["vmm_driver"] = drv
     return drv
+
+
+def host_is_openbsd() -> bool:
+    """vmd's own host: the tap exists and the HTTP server must listen on it."""
+    return sys.platform.startswith("openbsd")
 
 
 def is_local_address(address: str) -> bool:

@@ -304,6 +304,7 @@ def test_vmm_argv_keeps_hostile_paths_inert(tmp_path: Path, value: str) -> None:
 
 
 @pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="QEMU not installed")
+@pytest.mark.e2e  # starts qemu-system-x86_64 (a paused machine, no guest)
 def test_qemu_opens_the_escaped_qmp_socket_path(tmp_path: Path) -> None:
     spec = _spec(tmp_path, "a,server=off,b")
     qmp = [a for a in qemu.control_args(spec) if a.startswith("unix:")][0]

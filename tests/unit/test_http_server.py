@@ -12,26 +12,8 @@ import pytest
 from packwrap.build.http_server import DocrootServer
 from packwrap.build.state import State
 from packwrap.build.steps.http_server import StepHTTPServer
-from packwrap.config import Config
 from packwrap.errors import PackwrapError
-
-
-class RecUi:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.logs: list[str] = []
-
-    def say(self, m: str) -> None:
-        self.lines.append("say " + m)
-
-    def message(self, m: str) -> None:
-        self.lines.append("msg " + m)
-
-    def error(self, m: str) -> None:
-        self.lines.append("err " + m)
-
-    def log(self, m: str) -> None:
-        self.logs.append(m)
+from tests.state_support import make_state
 
 
 def get(port: int, path: str, method: str = "GET", host: str = "127.0.0.1"):
@@ -169,7 +151,7 @@ def _state(tmp_path: Path, **config) -> State:
         "http_bind_address": None,
     }
     base.update(config)
-    return State("qemu.t", "qemu", "t", Config(base), RecUi(), template_dir=tmp_path)
+    return make_state(base, template_dir=tmp_path)
 
 
 def test_step_renders_gen_files_and_cleans_up(tmp_path: Path, docroot: Path) -> None:

@@ -60,6 +60,9 @@ def test_ram_size_alias_and_defaults():
         ({"communicator": "ssh"}, "ssh_username must be specified"),
         ({"bios": "/bsd.rd"}, "same option"),
         ({"install_timeout": "-1s"}, "install_timeout must be positive"),
+        # vm_template alone: no -B, so vmd would restart the installer at its reboot
+        ({"boot": None, "vm_template": "openbsd-builder"}, "the install cannot end"),
+        ({"boot": None, "boot_device": "cdrom"}, "needs cdrom"),
     ],
 )
 def test_problems(values, message):
