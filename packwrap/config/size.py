@@ -13,8 +13,8 @@ The grammar (the one place that says it):
   comes out to whole bytes; `1.1B` or a bare `1.5` is an error rather than a silent
   rounding.
 Zero and negative sizes are errors. Each driver formats the bytes for its own tool
-(`Size.mib`, `Size.qemu_img_arg`); what a tool cannot express (vmctl's whole MiB) is a
-builder check, not a second grammar.
+(packwrap_qemu.driver.qemu_img_size, packwrap_vmm.driver.vmctl_size); what a tool
+cannot express (vmctl's whole MiB) is a builder check, not a second grammar.
 """
 
 from __future__ import annotations
@@ -51,10 +51,6 @@ class Size:
     def mib(self) -> int:
         """Whole MiB, rounded up (QEMU's -m and vmctl's -s/-m take MiB)."""
         return -(-self.bytes // MIB)
-
-    def qemu_img_arg(self) -> str:
-        """qemu-img's size argument: MiB when whole (readable in logs), else bytes."""
-        return f"{self.bytes // MIB}M" if self.whole_mib else str(self.bytes)
 
     @classmethod
     def of_mib(cls, mib: int) -> Size:
