@@ -213,7 +213,13 @@ def _expected_checksum(
     return _Expected(entry, how, [], listing=verified[-1] if verified else None)
 
 
-def _snapshot_buildinfo(req, listing: bytes, options, progress, get_session) -> str:
+def _snapshot_buildinfo(
+    req: FetchRequest,
+    listing: bytes,
+    options: dl.Options,
+    progress: Progress,
+    get_session: _GetSession,
+) -> str:
     """The snapshot's BUILDINFO (which snapshot this is), checked against the signed list."""
     entry = _entry(listing, "BUILDINFO")
     if entry is None:
