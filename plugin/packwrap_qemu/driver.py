@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -329,7 +329,10 @@ class Qmp:
         self.event_seen = threading.Event()
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._lock = threading.Lock()
-        greeting = self._file.readline()
+        try:
+            greeting = self._file.readline()
+        except OSError:  # ECONNRESET: QEMU exited between accept and greeting
+            greeting = b""
         if not greeting:
             raise PackwrapError("QEMU closed its QMP socket before greeting")
         self._reader = threading.Thread(target=self._read, name="qmp-reader", daemon=True)
@@ -421,11 +424,23 @@ class QemuProcess:
                 preexec_fn=_die_with_parent if die_with_parent and _LINUX else None,
             )
         self.pid = self.proc.pid
-        try:
+        with self.starting():
             self.qmp = Qmp(qmp_path, alive=lambda: self.proc.poll() is None)
-        except PackwrapError:
+
+    @contextlib.contextmanager
+    def starting(self) -> Iterator[None]:
+        """Until the guest runs, a failure is QEMU refusing its command line: report
+        QEMU's own last stderr lines (it may exit just after accepting QMP)."""
+        try:
+            yield
+        except (PackwrapError, OSError) as exc:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(1)  # a QEMU that refused its options exits at once
+            exited = self.proc.poll() is not None
             self.stop()
-            raise PackwrapError(f"QEMU failed to start: {self.stderr_tail()}") from None
+            if exited:
+                raise PackwrapError(f"QEMU failed to start: {self.stderr_tail()}") from None
+            raise PackwrapError(f"QEMU failed to start: {exc}") from None
 
     def stderr_tail(self, n: int = 3) -> str:
         try:
@@ -435,14 +450,28 @@ class QemuProcess:
         lines = [ln for ln in lines if not ln.startswith("char device redirected")]
         return " | ".join(lines[-n:]) or f"exit status {self.proc.poll()}"
 
+    def exit_summary(self) -> str | None:
+        """None while QEMU runs; else its exit status and last stderr lines."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(0.5)  # the console closes a moment before the process ends
+        rc = self.proc.poll()
+        if rc is None:
+            return None
+        tail = self.stderr_tail()
+        quoted = "" if tail.startswith("exit status") else f": {tail}"
+        return f"QEMU exited with status {rc}{quoted}"
+
     def serial_pty(self, label: str = "ser0") -> str:
-        for dev in self.qmp.execute("query-chardev"):
+        with self.starting():
+            devices = self.qmp.execute("query-chardev")
+        for dev in devices:
             if dev.get("label") == label and dev.get("filename", "").startswith("pty:"):
                 return dev["filename"][4:]
         raise PackwrapError(f"QEMU reported no pty for chardev {label!r}")
 
     def cont(self) -> None:
-        self.qmp.execute("cont")
+        with self.starting():
+            self.qmp.execute("cont")
 
     @property
     def exit_code(self) -> int | None:

@@ -163,6 +163,7 @@ class StepRunQemu(Step):
 
             pty = vm.serial_pty()
             self.console = SerialConsole(pty, console_log, ui=state.ui)
+            self.console.exit_reason = vm.exit_summary
             state.data["console"] = self.console
             state.data["console_log"] = console_log
             state.ui.message(f"Serial console {pty}, logged to {console_log}")
