@@ -1,6 +1,6 @@
 """The `qemu` builder: packer-plugin-qemu's step order, typed on the serial console.
 
-Steps (packer.md §3.2): media -> output dir -> disk -> HTTP address -> HTTP server
+Steps (packer.md §3.2): media -> output dir -> disk -> UEFI vars -> HTTP address -> HTTP server
 (core) [-> site set (core)] -> SSH port forward -> QEMU -> boot command (core) ->
 wait for power-off -> [communicator "ssh": temporary key (before the HTTP server), QEMU
 again on the installed disk -> connect -> provision -> remove the temporary key ->
@@ -22,6 +22,7 @@ from packwrap.provision.shutdown import StepShutdown
 from packwrap.provision.step import StepCheckProvisioners, StepProvision
 from packwrap_qemu.artifact import make_artifact
 from packwrap_qemu.config import SCHEMA
+from packwrap_qemu.firmware import StepPrepareEfiVars
 from packwrap_qemu.step_convert_disk import StepConvertDisk
 from packwrap_qemu.step_create_disk import StepCreateDisk
 from packwrap_qemu.step_http_ip import StepHTTPIPDiscover
@@ -65,6 +66,7 @@ class QemuBuilder:
             StepResolveMedia(),
             StepPrepareOutputDir(),
             StepCreateDisk(),
+            StepPrepareEfiVars(),
             StepHTTPIPDiscover(),
             # Before the HTTP server: install.conf may name {{ .SSHPublicKey }}.
             *self._temporary_key_step(config),

@@ -16,6 +16,7 @@ from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
 from packwrap_qemu import driver
 from packwrap_qemu.config import is_remote
+from packwrap_qemu.machine import medium_kind
 
 if TYPE_CHECKING:
     from packwrap.build.state import State
@@ -60,7 +61,9 @@ class StepResolveMedia(Step):
         config = state.config
         urls = [config.iso_url] if config.iso_url else list(config.iso_urls)
         if urls:
-            state.data["iso_path"] = self._iso(urls, config, state)
+            state.data["iso_path"] = iso = self._iso(urls, config, state)
+            # .iso: a CD; .img (installXY.img, minirootXY.img): a disk; checked by content
+            state.data["iso_kind"] = medium_kind(Path(iso))
         # The provisioning boot's kernel is checked now too: fail before the install.
         for key in ("kernel", "initrd", "provision_kernel", "provision_initrd"):
             if config.get(key):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
-from packwrap_qemu import driver
+from packwrap_qemu import accel, driver, machine
 
 if TYPE_CHECKING:
     from packwrap.build.state import State
@@ -43,9 +43,10 @@ def log_paths(state: State) -> tuple[Path, Path]:
     return log_dir / f"{vm}.console.log", log_dir / f"{vm}.qemu.log"
 
 
-def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
+def build_spec(state: State, qmp_path: Path, accelerator: str) -> driver.QemuSpec:
     config = state.config
-    accel, cpu = driver.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
+    binary = config.qemu_binary
+    machine_type = machine.machine_arg(binary, config.machine_type, accelerator)
     http_port = state.data.get("http_port") or None  # 0: no HTTP server
     data = {
         "HTTPIP": state.data.get("http_ip", ""),
@@ -60,9 +61,9 @@ def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
         display = "none"  # packwrap types on the serial console: no window needed
     return driver.QemuSpec(
         binary=config.qemu_binary,
-        machine=config.machine_type,
-        accel=accel,
-        cpu=cpu,
+        machine=machine_type,
+        accel=accelerator,
+        cpu=machine.cpu_arg(binary, config.cpu_model, accelerator),
         memory=config.memory,
         cpus=config.cpus,
         sockets=config.sockets,
@@ -76,7 +77,9 @@ def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
         disk_detect_zeroes=config.disk_detect_zeroes,
         qmp_path=qmp_path,
         iso_path=state.data.get("iso_path"),
-        cdrom_interface=config.cdrom_interface,
+        cdrom_interface=config.cdrom_interface or machine.profile(binary).cdrom_interface,
+        iso_kind=state.data.get("iso_kind", "cdrom"),
+        boot_order=machine.has_boot_order(binary, machine_type),
         cd_path=state.data.get("cd_path"),
         kernel=state.data.get("kernel_path"),
         initrd=state.data.get("initrd_path"),
@@ -85,6 +88,9 @@ def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
         display=display,
         vga=config.vga,
         firmware=config.firmware,
+        use_pflash=config.use_pflash,
+        efi_code=state.data.get("efi_code"),
+        efi_vars=state.data.get("efi_vars"),
         net_device=config.net_device,
         hermetic=config.hermetic_network,
         http_port=http_port,
@@ -94,6 +100,11 @@ def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
         no_reboot=config.no_reboot,
         user_args=render_qemuargs(config.qemuargs or [], data),
     )
+
+
+def _seabios(spec: driver.QemuSpec) -> bool:
+    """QEMU's default x86 BIOS runs (its serial mirror applies): no firmware, no UEFI."""
+    return not (spec.firmware or spec.efi_code) and spec.boot_order
 
 
 class StepRunQemu(Step):
@@ -119,8 +130,9 @@ class StepRunQemu(Step):
         else:  # a short private path: unix socket paths are limited to ~108 bytes
             self.qmp_dir = tempfile.mkdtemp(prefix="packwrap-qmp-")
             qmp_path = Path(self.qmp_dir) / "qmp.sock"
-        spec = build_spec(state, qmp_path)
-        if config.serial_console and config.bios_serial_console and not config.firmware:
+        choice = accel.choose(config.accelerator, config.qemu_binary, config.cpu_model)
+        spec = build_spec(state, qmp_path, choice.accel)
+        if config.serial_console and config.bios_serial_console and _seabios(spec):
             if config.display is None and not config.vga and not config.use_default_display:
                 # No screen anyway: QEMU's own switch (as -nographic sets it) makes SeaBIOS
                 # mirror its console, and BIOS boot loaders, on the serial line.
@@ -143,9 +155,8 @@ class StepRunQemu(Step):
             )
             qemu_log = qemu_log.with_name(qemu_log.name.replace(".qemu", ".disk.qemu"))
         argv = driver.qemu_argv(spec)
-        if config.accelerator == "auto":
-            why = "KVM passed a test run" if spec.accel == "kvm" else "no working KVM"
-            state.ui.message(f"accelerator auto: {spec.accel} ({why})")
+        if choice.reason:
+            state.ui.message(f"accelerator auto: {spec.accel} ({choice.reason})")
         state.ui.say(f"Starting QEMU ({spec.accel}, {spec.machine}, {spec.memory} MB)")
         state.ui.message(f"Command: {shlex.join(argv)}")
         # -on-error=abort leaves the VM running for inspection, so it must outlive us.
