@@ -47,10 +47,10 @@ def installer_variables() -> list[Variable]:
     return out
 
 
-def render_install_conf(values: Mapping[str, Any], release: str) -> str:
+def render_install_conf(values: Mapping[str, Any], release: str, arch: str | None = None) -> str:
     from packwrap.autoinstall.render import render_install_conf as render
 
-    return render(dict(values), release)
+    return render(dict(values), release, arch=arch)
 
 
 def render_disklabel(layout: Any) -> str:

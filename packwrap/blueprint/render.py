@@ -172,7 +172,7 @@ def _environment(bp: Blueprint, options: Options, values: Mapping[str, Any]):
         if not options.release:
             raise PackwrapError(f"blueprint {bp.name!r}: install_conf() needs a release")
         return installer.render_install_conf(
-            installer_values(values, options.base_dir), options.release
+            installer_values(values, options.base_dir), options.release, arch=options.arch
         )
 
     def disklabel() -> str:

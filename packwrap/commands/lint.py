@@ -49,6 +49,9 @@ def register(app: typer.Typer) -> None:
         release: str | None = typer.Option(
             None, "--release", help="OpenBSD release (default: the project's, else 7.6)."
         ),
+        arch: str | None = typer.Option(
+            None, "--arch", help="amd64, arm64 or i386 (default: the project's, else amd64)."
+        ),
     ) -> None:
         """Check an install.conf against the release's installer questions and matching rules."""
         from packwrap.autoinstall.lint import lint
@@ -67,13 +70,15 @@ def register(app: typer.Typer) -> None:
         project = project.parent if project.name == "http" else project
         if release is None:
             release = _project_release(project) or "7.6"
+        if arch is None:  # the project's installer asks its own arch's questions
+            arch = str(_project_record(project).get("arch") or "amd64")
         context = None
         values = _project_record(project).get("values")
         if isinstance(values, dict):  # the VM the project describes (interface, disks)
             from packwrap.autoinstall.render import answers_context
 
             try:
-                context = answers_context(values, release)
+                context = answers_context(values, release, arch)
             except PackwrapError:
                 context = None
         if not (project / "site").is_dir():  # nothing for a site round to fetch
@@ -82,7 +87,7 @@ def register(app: typer.Typer) -> None:
             from packwrap.autoinstall.simulate import InstallContext
 
             context = replace(context or InstallContext(), docroot_sets=())
-        findings = lint(text, release, path=str(file), answers_context=context)
+        findings = lint(text, release, path=str(file), answers_context=context, arch=arch)
         for finding in findings:
             typer.echo(str(finding), err=finding.is_error)
         errors = sum(f.is_error for f in findings)
@@ -90,4 +95,4 @@ def register(app: typer.Typer) -> None:
         if errors:
             typer.echo(f"{file}: {errors} error(s), {warnings} warning(s)", err=True)
             raise typer.Exit(1)
-        typer.echo(f"{file}: OK for OpenBSD {release} ({warnings} warning(s))")
+        typer.echo(f"{file}: OK for OpenBSD {release}/{arch} ({warnings} warning(s))")

@@ -190,6 +190,7 @@ def _lint_response_file(template: Template, report: Report) -> None:
         release,
         path=str(target),
         answers_context=_answers_context(record, release),
+        arch=record.get("arch"),  # arm64/i386 projects: that installer's questions
     )
     for f in findings:
         line = getattr(f, "line", 0)
@@ -220,7 +221,7 @@ def _answers_context(record: dict, release: str) -> Any:
     from packwrap.errors import PackwrapError
 
     try:
-        return answers_context(values, release)
+        return answers_context(values, release, record.get("arch"))
     except PackwrapError:
         return None
 
