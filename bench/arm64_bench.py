@@ -22,12 +22,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import select
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import termios
 import time
+import tty
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,19 +90,27 @@ def run_bare(work: Path, image: Path, files: dict[str, str]) -> float:
                 "-no-user-config", "-no-reboot", "-chardev", "pty,id=ser0",
                 "-serial", "chardev:ser0"]  # fmt: skip
         t0 = time.monotonic()
-        qemu = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        qemu = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
-            line = qemu.stderr.readline().decode()  # "char device redirected to /dev/pts/N"
+            line = qemu.stdout.readline().decode()  # "char device redirected to /dev/pts/N"
             m = re.search(r"(/dev/pts/\d+)", line)
             if not m:
                 raise SystemExit(f"no pty from QEMU: {line}")
             fd = os.open(m.group(1), os.O_RDWR | os.O_NOCTTY)
+            tty.setraw(fd, termios.TCSANOW)
             buf, step = b"", 0
+            log = open(work / "console.log", "wb")  # noqa: SIM115 - closed below
             while qemu.poll() is None:
+                if not select.select([fd], [], [], 1.0)[0]:
+                    if time.monotonic() - t0 > 600:
+                        raise SystemExit(f"bare run timed out: {buf[-500:]!r}")
+                    continue
                 try:
                     chunk = os.read(fd, 4096)
                 except OSError:
                     break
+                log.write(chunk)
+                log.flush()
                 buf += chunk
                 if step < len(PROMPTS) and re.search(PROMPTS[step][0], buf):
                     os.write(fd, PROMPTS[step][1])
@@ -107,6 +118,7 @@ def run_bare(work: Path, image: Path, files: dict[str, str]) -> float:
             qemu.wait(600)
             took = time.monotonic() - t0
             os.close(fd)
+            log.close()
         finally:
             if qemu.poll() is None:
                 qemu.kill()
