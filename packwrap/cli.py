@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "new",
     "validate",
     "lint",
+    "regenerate",
     "convert",
     "fetch_iso",
     "build",
@@ -120,6 +121,7 @@ def _nothing_left_at_exit() -> bool:
     main_thread = threading.main_thread()
     if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
         return False
+    # CPython's registry of pending finalizers: private, so typeshed leaves it out
     return not weakref.finalize._registry  # type: ignore[attr-defined]
 
 

@@ -7,7 +7,7 @@ keyed by the source type it claims (`qemu`, `openbsd-vmm`).
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
@@ -35,9 +35,9 @@ class Builder(Protocol):
         ...
 
 
-def available_builders() -> dict[str, type]:
-    """Source type -> builder class, for every installed plugin."""
-    found: dict[str, type] = {}
+def available_builders() -> dict[str, EntryPoint]:
+    """Source type -> the entry point of its builder class (not loaded yet), per plugin."""
+    found: dict[str, EntryPoint] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found[ep.name] = ep  # loaded lazily by builder_for
     return found
@@ -47,5 +47,6 @@ def builder_for(source_type: str) -> type[Builder] | None:
     """The builder class that embeds this source type, or None (hand off to packer)."""
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == source_type:
-            return ep.load()
+            builder: type[Builder] = ep.load()
+            return builder
     return None

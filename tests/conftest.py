@@ -1,10 +1,20 @@
-"""Suite-wide settings: hypothesis profiles and a guard against leaked processes."""
+"""Suite-wide settings: hypothesis profiles, the tier guard, shared fixtures."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    from packwrap.build.state import State
+    from tests.state_support import RecordingUi
+
+# A test that starts qemu-system-* must be marked e2e (tests/qemu_guard.py).
+pytest_plugins = ["tests.qemu_guard"]
 
 # CI runs a smaller example count; the full fuzz run is `HYPOTHESIS_PROFILE=full scripts/test`.
 settings.register_profile("ci", max_examples=200, deadline=None)
@@ -13,3 +23,20 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture
+def ui() -> RecordingUi:
+    """A build UI that records what steps print (tests/state_support.py)."""
+    from tests.state_support import RecordingUi
+
+    return RecordingUi()
+
+
+@pytest.fixture
+def state(ui: RecordingUi, tmp_path: Path) -> State:
+    """A qemu build's state, empty config, template directory tmp_path, printing to `ui`;
+    tests/state_support.make_state gives one with a particular config."""
+    from tests.state_support import make_state
+
+    return make_state(ui=ui, template_dir=tmp_path)

@@ -63,7 +63,7 @@ class _Intentions:
     def __init__(self, rel: Release, entries: list[Entry], ctx: InstallContext):
         self.rel = rel
         self.prompts = list(rel.prompts)
-        values = {p.id: [] for p in self.prompts}
+        values: dict[str, list[str]] = {p.id: [] for p in self.prompts}
         probe = {p.id: p for p in self.prompts}
         for e in entries:  # answers that name things questions mention later
             for pid in ("network_interface", "user_setup", "user_setup_again", "hostname"):
@@ -225,8 +225,8 @@ def lint(
             other
             for other in entries
             if other.line != line
-            and intended.get(other.line) is not None
-            and intended[other.line].id == c.prompt.id
+            and (other_meant := intended.get(other.line)) is not None
+            and other_meant.id == c.prompt.id
             and (
                 other.line not in res.consumed or res.consumed[other.line].prompt.id != c.prompt.id
             )

@@ -131,33 +131,63 @@ def render_install_conf(
     rel = load_release(release, arch)
     v = resolve(values)
     out = _Lines(rel)
+    # In the order the installer asks; each section checks its variables as it goes.
+    _hostname(v, out)
+    networked = _network(v, out)
+    _root_and_services(v, out)
+    _user(v, out)
+    _timezone(v, rel, out)
+    _disks(v, rel, out, networked=networked, http_base=http_base)
+    _sets(v, rel, out, networked=networked, http_base=http_base)
+    return "\n".join(out.lines) + "\n"
 
+
+def _hostname(v: dict[str, Any], out: _Lines) -> None:
     hostname = _one_line(v, "hostname")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", hostname):
         raise _fail("hostname", f"{hostname!r} is not a host name (letters, digits, '-', '.')")
     out.add("hostname", hostname)
 
-    # -- network --------------------------------------------------------------------------
+
+# -- network --------------------------------------------------------------------------------
+
+
+def _network(v: dict[str, Any], out: _Lines) -> bool:
+    """Interface, addresses, routes and DNS; True when the VM has a network at all."""
     nic = _one_line(v, "network_interface")
     ipv4, ipv6 = _one_line(v, "ipv4"), _one_line(v, "ipv6")
+    ipv4 = _address_choice(ipv4, "ipv4", 4, dhcp_words=("a", "dhcp"))
+    ipv6 = _address_choice(ipv6, "ipv6", 6, dhcp_words=("a",))
+    _addresses(v, out, nic, ipv4, ipv6)
+    route4, route6 = _one_line(v, "ipv4_route"), _one_line(v, "ipv6_route")
+    _ipv4_route(out, ipv4, route4)
+    _ipv6_route(out, ipv6, route6)
+    _dns(v, out, dhcp=ipv4 == "autoconf")
+    return ipv4 != "none" or ipv6 != "none"
+
+
+def _is_static(address: str) -> bool:
+    return address not in ("autoconf", "none")
+
+
+def _address_choice(value: str, name: str, version: int, *, dhcp_words: tuple[str, ...]) -> str:
+    """'autoconf', 'none' or an address (with or without a prefix length)."""
+    if value in dhcp_words:
+        value = "autoconf"
+    if _is_static(value) and not _ip_ok(value, version):
+        raise _fail(name, f"{value!r} is not 'autoconf', 'none' or an IPv{version} address")
+    return value
+
+
+def _addresses(v: dict[str, Any], out: _Lines, nic: str, ipv4: str, ipv6: str) -> None:
     if nic:
         out.add("network_interface", nic)
     if_fmt = {"if": nic} if nic else {}
     # Without a known interface name the shorter key "IPv4 address for" still matches only
     # that question (lint proves it).
-    if ipv4 in ("a", "dhcp"):
-        ipv4 = "autoconf"
-    if ipv4 not in ("autoconf", "none") and not _ip_ok(ipv4, 4):
-        raise _fail("ipv4", f"{ipv4!r} is not 'autoconf', 'none' or an IPv4 address")
-    if ipv6 in ("a",):
-        ipv6 = "autoconf"
-    if ipv6 not in ("autoconf", "none") and not _ip_ok(ipv6, 6):
-        raise _fail("ipv6", f"{ipv6!r} is not 'autoconf', 'none' or an IPv6 address")
-    static4 = ipv4 not in ("autoconf", "none")
-    static6 = ipv6 not in ("autoconf", "none")
     if ipv4 != "autoconf":
         out.add("ipv4_address", ipv4, key=None if nic else "IPv4 address for", **if_fmt)
-    if static4 and "/" not in ipv4:
+    if _is_static(ipv4) and "/" not in ipv4:
         mask = _one_line(v, "ipv4_netmask")
         try:
             ipaddress.IPv4Network(f"0.0.0.0/{mask}")
@@ -167,8 +197,10 @@ def render_install_conf(
             out.add("ipv4_netmask", mask, key=None if nic else "Netmask for", **if_fmt)
     if ipv6 != "none":
         out.add("ipv6_address", ipv6, key=None if nic else "IPv6 address for", **if_fmt)
-    route4, route6 = _one_line(v, "ipv4_route"), _one_line(v, "ipv6_route")
-    if static4:
+
+
+def _ipv4_route(out: _Lines, ipv4: str, route4: str) -> None:
+    if _is_static(ipv4):
         if not route4:
             raise _fail("ipv4_route", "required with a static ipv4 (an address or 'none')")
         if route4 != "none" and not _ip_ok(route4, 4):
@@ -182,13 +214,19 @@ def render_install_conf(
         out.add("ipv4_route", route4 or "none")
     elif route4:
         raise _fail("ipv4_route", "applies only when ipv4 is not 'none'")
-    if route6 not in ("", "none"):
-        if not static6:
-            raise _fail("ipv6_route", "applies only to a static ipv6")
-        if not _ip_ok(route6, 6) or "/" in route6:
-            raise _fail("ipv6_route", f"{route6!r} is not an IPv6 address or 'none'")
-        out.add("ipv6_route", route6)
-    dhcp = ipv4 == "autoconf"
+
+
+def _ipv6_route(out: _Lines, ipv6: str, route6: str) -> None:
+    if route6 in ("", "none"):
+        return
+    if not _is_static(ipv6):
+        raise _fail("ipv6_route", "applies only to a static ipv6")
+    if not _ip_ok(route6, 6) or "/" in route6:
+        raise _fail("ipv6_route", f"{route6!r} is not an IPv6 address or 'none'")
+    out.add("ipv6_route", route6)
+
+
+def _dns(v: dict[str, Any], out: _Lines, *, dhcp: bool) -> None:
     domain = _one_line(v, "dns_domain")
     servers = [str(s).strip() for s in v["dns_nameservers"]]
     if dhcp and domain:
@@ -200,9 +238,12 @@ def render_install_conf(
         if bad:
             raise _fail("dns_nameservers", f"not IP addresses: {', '.join(bad)}")
         out.add("dns_nameservers", " ".join(servers))
-    networked = ipv4 != "none" or ipv6 != "none"
 
-    # -- accounts and services ------------------------------------------------------------
+
+# -- accounts and services --------------------------------------------------------------------
+
+
+def _root_and_services(v: dict[str, Any], out: _Lines) -> None:
     root_pw = _one_line(v, "root_password_hash")
     if not root_pw:
         raise _fail("root_password_hash", "required (a bcrypt hash or '*************')")
@@ -213,6 +254,7 @@ def render_install_conf(
     if not v["sshd"]:
         out.add("sshd", "no")
     # Questions an arch never asks (arm64: X, com0) get no line: it would answer nothing.
+    rel = out.rel
     if not v["x_window_system"] and "x_window_system" in rel:
         out.add("x_window_system", "no")
     if v["xenodm"]:
@@ -226,23 +268,12 @@ def render_install_conf(
     elif int(v["com0_speed"]) != 115200:
         out.add("com0_speed", str(int(v["com0_speed"])))
 
+
+def _user(v: dict[str, Any], out: _Lines) -> None:
+    """The user account, then root's SSH login (asked after it)."""
     login = _one_line(v, "user_name")
     if login:
-        if login in RESERVED_LOGINS or not LOGIN.match(login) or len(login) > 31:
-            raise _fail("user_name", f"{login!r} is not a usable login ([a-z][-a-z0-9_]*, <= 31)")
-        if login in ("n", "no", "y", "yes"):  # the installer reads these as answers
-            raise _fail("user_name", f"{login!r} reads as an answer to 'Setup a user?'")
-        out.add("user_setup", login)
-        fullname = _one_line(v, "user_fullname")
-        if fullname and fullname != login:
-            if any(c in fullname for c in ":&,") or len(fullname) > 100:
-                raise _fail("user_fullname", "no ':', '&' or ',', at most 100 characters")
-            out.add("user_fullname", fullname, login=login)
-        user_pw = _one_line(v, "user_password_hash") or LOCKED
-        check_password_value(user_pw, "user_password_hash")
-        out.add("user_password", user_pw, login=login)
-        if v["user_ssh_key"]:
-            out.add("user_ssh_key", _one_line(v, "user_ssh_key"), login=login)
+        _user_lines(v, out, login)
     else:
         for name in ("user_fullname", "user_password_hash", "user_ssh_key"):
             if v[name]:
@@ -252,6 +283,26 @@ def render_install_conf(
             raise _fail("root_ssh_login", "asked only when sshd is enabled")
         out.add("root_ssh_login", v["root_ssh_login"])
 
+
+def _user_lines(v: dict[str, Any], out: _Lines, login: str) -> None:
+    if login in RESERVED_LOGINS or not LOGIN.match(login) or len(login) > 31:
+        raise _fail("user_name", f"{login!r} is not a usable login ([a-z][-a-z0-9_]*, <= 31)")
+    if login in ("n", "no", "y", "yes"):  # the installer reads these as answers
+        raise _fail("user_name", f"{login!r} reads as an answer to 'Setup a user?'")
+    out.add("user_setup", login)
+    fullname = _one_line(v, "user_fullname")
+    if fullname and fullname != login:
+        if any(c in fullname for c in ":&,") or len(fullname) > 100:
+            raise _fail("user_fullname", "no ':', '&' or ',', at most 100 characters")
+        out.add("user_fullname", fullname, login=login)
+    user_pw = _one_line(v, "user_password_hash") or LOCKED
+    check_password_value(user_pw, "user_password_hash")
+    out.add("user_password", user_pw, login=login)
+    if v["user_ssh_key"]:
+        out.add("user_ssh_key", _one_line(v, "user_ssh_key"), login=login)
+
+
+def _timezone(v: dict[str, Any], rel: Release, out: _Lines) -> None:
     tz = _one_line(v, "timezone")
     if (
         not tz
@@ -262,20 +313,19 @@ def render_install_conf(
         raise _fail("timezone", f"{tz!r} is not a full timezone name (e.g. UTC, Europe/Berlin)")
     out.add("timezone", tz.rstrip("/"))
 
-    # -- disks ----------------------------------------------------------------------------
+
+# -- disks ------------------------------------------------------------------------------------
+
+
+def _disks(
+    v: dict[str, Any], rel: Release, out: _Lines, *, networked: bool, http_base: str
+) -> None:
     disk = _one_line(v, "root_disk")
     if disk:
         if not re.fullmatch(r"[a-z]{2,}\d+|[0-9a-f]{16}", disk):
             raise _fail("root_disk", f"{disk!r} is not a disk name (sd0, wd0) or a DUID")
         out.add("root_disk", disk)
-    passphrase = str(v["encrypt_passphrase"])
-    if passphrase:
-        if not rel.autoinstall_encryption or "new_passphrase" not in rel:
-            raise _fail("encrypt_passphrase", f"OpenBSD {rel.release} cannot encrypt unattended")
-        if "\n" in passphrase or "\r" in passphrase:
-            raise _fail("encrypt_passphrase", "must be a single line")
-        out.add("encrypt_root", "p")
-        out.lines.append(f"{canonical_key(rel['new_passphrase'].text)} = {passphrase}")
+    _encryption(v, rel, out)
     if v["disk_partitioning"] == "whole-gpt":
         question = rel["disk_partitioning"]
         if "gpt" not in question.choices:
@@ -292,7 +342,24 @@ def render_install_conf(
         render_disklabel(v["disklabel_layout"])  # validate now, not at build time
         out.add("disklabel_template", http_base.rstrip("/") + "/disklabel")
 
-    # -- sets -----------------------------------------------------------------------------
+
+def _encryption(v: dict[str, Any], rel: Release, out: _Lines) -> None:
+    passphrase = str(v["encrypt_passphrase"])
+    if not passphrase:
+        return
+    if not rel.autoinstall_encryption or "new_passphrase" not in rel:
+        raise _fail("encrypt_passphrase", f"OpenBSD {rel.release} cannot encrypt unattended")
+    if "\n" in passphrase or "\r" in passphrase:
+        raise _fail("encrypt_passphrase", "must be a single line")
+    out.add("encrypt_root", "p")
+    out.lines.append(f"{canonical_key(rel['new_passphrase'].text)} = {passphrase}")
+
+
+# -- sets -------------------------------------------------------------------------------------
+
+
+def _sets(v: dict[str, Any], rel: Release, out: _Lines, *, networked: bool, http_base: str) -> None:
+    """The first round (the chosen location), then the site round over the build's HTTP."""
     location = v["sets_location"]
     site, per_host = bool(v["site_set"]), bool(v["site_set_per_host"])
     if per_host and not site:
@@ -310,46 +377,55 @@ def render_install_conf(
         raise _fail("sets", f"{sets!r} leaves out {', '.join(missing)}, which an install needs")
 
     out.add("sets_location", location, locations="")
-    if location == "cd0":
-        if v["sets_path"]:
-            out.add("sets_path", _one_line(v, "sets_path"))
-    elif location == "disk":
-        if v["sets_disk"]:
-            out.add("sets_disk", _one_line(v, "sets_disk"))
-        if v["sets_path"]:
-            out.add("sets_path", _one_line(v, "sets_path"))
+    if location in ("cd0", "disk"):
+        _local_location(v, out, location)
     else:
-        if not networked:
-            raise _fail("sets_location", "http needs a network (ipv4 or ipv6)")
-        server = _one_line(v, "sets_http_server")
-        if not server:
-            raise _fail("sets_http_server", "required with sets_location = http")
-        if not _SERVER.match(expand_templates(server)):
-            raise _fail("sets_http_server", f"{server!r} is not host[:port] (http:// allowed)")
-        if proxy:
-            out.add("http_proxy", proxy)
-        out.add("http_server", server)
-        directory = _one_line(v, "sets_http_directory")
-        # A later site round writes its own directory: this round must not leave it unset.
-        if directory or site:
-            out.add("http_directory", directory or rel["http_directory"].default)
+        _http_location(v, rel, out, networked=networked, proxy=proxy, site=site)
     if sets:
         out.add("set_names", sets)
     if site_names_line:
         out.add("set_names", "done")
     if location != "http" or "{{" in str(v["sets_http_server"]):
         out.add("unverified", "yes", issue="Directory does not contain SHA256.sig")
-
     if site:
-        server, base_path = _split_base(http_base)
-        out.add("sets_location", "http", locations="")
-        if proxy:
-            out.add("http_proxy", "none")
-        out.add("http_server", server)
-        out.add("http_directory", f"{base_path}/{SITE_SUBDIR}" if base_path else SITE_SUBDIR)
-        out.add("install_missing", "yes")
-        if site_names_line:
-            out.add("set_names", "site*")
-        out.add("unverified", "yes", issue="Directory does not contain SHA256.sig")
+        _site_round(out, http_base, proxy=proxy, names_line=site_names_line)
 
-    return "\n".join(out.lines) + "\n"
+
+def _local_location(v: dict[str, Any], out: _Lines, location: str) -> None:
+    """cd0 or disk: the sets' disk (disk only) and path, where given."""
+    if location == "disk" and v["sets_disk"]:
+        out.add("sets_disk", _one_line(v, "sets_disk"))
+    if v["sets_path"]:
+        out.add("sets_path", _one_line(v, "sets_path"))
+
+
+def _http_location(
+    v: dict[str, Any], rel: Release, out: _Lines, *, networked: bool, proxy: str, site: bool
+) -> None:
+    if not networked:
+        raise _fail("sets_location", "http needs a network (ipv4 or ipv6)")
+    server = _one_line(v, "sets_http_server")
+    if not server:
+        raise _fail("sets_http_server", "required with sets_location = http")
+    if not _SERVER.match(expand_templates(server)):
+        raise _fail("sets_http_server", f"{server!r} is not host[:port] (http:// allowed)")
+    if proxy:
+        out.add("http_proxy", proxy)
+    out.add("http_server", server)
+    directory = _one_line(v, "sets_http_directory")
+    # A later site round writes its own directory: this round must not leave it unset.
+    if directory or site:
+        out.add("http_directory", directory or rel["http_directory"].default)
+
+
+def _site_round(out: _Lines, http_base: str, *, proxy: str, names_line: bool) -> None:
+    server, base_path = _split_base(http_base)
+    out.add("sets_location", "http", locations="")
+    if proxy:
+        out.add("http_proxy", "none")
+    out.add("http_server", server)
+    out.add("http_directory", f"{base_path}/{SITE_SUBDIR}" if base_path else SITE_SUBDIR)
+    out.add("install_missing", "yes")
+    if names_line:
+        out.add("set_names", "site*")
+    out.add("unverified", "yes", issue="Directory does not contain SHA256.sig")

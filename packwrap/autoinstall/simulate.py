@@ -65,7 +65,9 @@ class InstallContext:
         unknown = set(value) - names
         if unknown:
             raise PackwrapError(f"unknown answers_context field(s): {', '.join(sorted(unknown))}")
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+        kwargs: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in value.items()
+        }
         return cls(**kwargs)
 
 
@@ -95,6 +97,11 @@ class _Abort(Exception):
 
 def _fill(text: str, values: Mapping[str, Any]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), text)
+
+
+def _for_if(ifname: str) -> dict[str, Any]:
+    """The {if} placeholder of a per-interface question (`if` is a keyword, so no if=)."""
+    return {"if": ifname}
 
 
 class Simulator:
@@ -235,11 +242,11 @@ class Simulator:
                 else:
                     self.abort(line, f"{resp!r} is not a network interface: the autoinstall aborts")
             if resp.startswith("vlan"):
-                self.ask("vlan_parent", f"{ctx.interfaces[0]}:none", **{"if": resp})
+                self.ask("vlan_parent", f"{ctx.interfaces[0]}:none", **_for_if(resp))
             if resp in ctx.wireless:
                 self._wireless()
             if first and first != resp:
-                self.ask("symbolic_name", self.hostname, **{"if": resp})
+                self.ask("symbolic_name", self.hostname, **_for_if(resp))
             v4 = self._v4(resp)
             v6 = self._v6(resp)
             if v4 != "none" or v6 != "none":
@@ -267,23 +274,23 @@ class Simulator:
                 self.ask("wpa_passphrase")
 
     def _v4(self, ifname: str) -> str:
-        resp = expand_templates(self.ask("ipv4_address", **{"if": ifname}))
+        resp = expand_templates(self.ask("ipv4_address", **_for_if(ifname)))
         if resp == "none":
             return "none"
         if resp in ("a", "autoconf", "dhcp"):
             return "dhcp"
         if "/" not in resp:
-            self.ask("ipv4_netmask", **{"if": ifname})
+            self.ask("ipv4_netmask", **_for_if(ifname))
         return "static"
 
     def _v6(self, ifname: str) -> str:
-        resp = expand_templates(self.ask("ipv6_address", **{"if": ifname}))
+        resp = expand_templates(self.ask("ipv6_address", **_for_if(ifname)))
         if resp == "none":
             return "none"
         if resp in ("a", "autoconf"):
             return "autoconf"
         if "/" not in resp:
-            self.ask("ipv6_prefixlen", **{"if": ifname})
+            self.ask("ipv6_prefixlen", **_for_if(ifname))
         return "static"
 
     def _user(self) -> None:

@@ -15,10 +15,10 @@ import os
 import re
 import stat
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
+from packwrap.atomicfile import atomic_write
 from packwrap.errors import PackwrapError
 
 #: Sub-directory of the served HTTP overlay holding the site sets and their index.txt.
@@ -105,18 +105,6 @@ def _gzip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def index_line(name: str, size: int, mtime: int = 0) -> str:
     """An `ls -l`-like line; the installer reads only its last field."""
     date = time.strftime("%b %d  %Y", time.gmtime(mtime))
@@ -153,6 +141,7 @@ def build_site_sets(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = _gzip(_tar_bytes(src, mtime, installurl, files))
-    _write_atomic(out / name, data)
-    _write_atomic(out / "index.txt", (index_line(name, len(data), mtime) + "\n").encode())
+    atomic_write(out / name, data, mode=0o644)
+    index = index_line(name, len(data), mtime) + "\n"
+    atomic_write(out / "index.txt", index.encode(), mode=0o644)
     return [name]

@@ -9,6 +9,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from packwrap.autoinstall.release import blueprints_dir
@@ -26,7 +27,7 @@ class VariableDef:
     choices: tuple[Any, ...] = ()
 
 
-def variables_file():
+def variables_file() -> Path:
     return blueprints_dir() / "openbsd" / "installer-variables.toml"
 
 

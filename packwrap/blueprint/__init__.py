@@ -7,6 +7,8 @@ render.py     Jinja2 rendering of project/ (HCL aligned like `packer fmt`, or HC
 hcl.py        HCL literals, alignment, HCL -> JSON
 project.py    all-or-nothing writing, .packwrap/project.json
 new.py        the `new` flow: plan (all checks) -> password -> render -> write
-regenerate.py refresh(): keep generated docroot files in step with the variables
+record.py     .packwrap/project.json (the one reader) and the release of a project
+regenerate.py generated docroot files vs the variables: plan() (read only), regenerate()
+lint_context.py the response file `lint` and `validate` check, rendered in memory
 installer.py  the one door into packwrap.autoinstall
 """

@@ -1,6 +1,8 @@
-"""HCL text for blueprints: value literals, `packer fmt` alignment, and HCL -> HCL JSON.
+"""HCL text for blueprints: `packer fmt` alignment, type expressions, and HCL -> HCL JSON.
 
-Blueprint templates write `name = value` with single spaces; `fmt` then aligns the `=` of
+Value literals come from packwrap.template.hcl_emit (the one HCL value writer); blueprint
+templates reach them through the `hcl`, `hcl_list` and `quote` Jinja filters, and write
+`name = value` with single spaces; `fmt` then aligns the `=` of
 consecutive single-line attributes the way hclwrite (`packer fmt`) does, so templates stay
 readable and the output is fmt-clean. `to_json` turns the rendered HCL into Packer's JSON
 syntax for `--format json`, so one template serves both formats.
@@ -12,54 +14,12 @@ import json
 import re
 from typing import Any
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-
-
-def quote(text: str, template: bool = False) -> str:
-    """An HCL quoted string whose value is `text` literally, or with `template=True` a
-    string template whose `${...}` interpolations stay live."""
-    out = json.dumps(text, ensure_ascii=False)
-    if template:
-        return out
-    # A literal `${` / `%{` is written `\u0024{` / `\u0025{`: Packer reads it as text, and
-    # unlike HCL's `$${` python-hcl2 (packwrap's reader) lexes it in every position.
-    return out.replace("${", "\\u0024{").replace("%{", "\\u0025{")
-
-
-def literal(value: Any, template: bool = False) -> str:
-    """A single-line HCL literal for a Python value (`template`: strings interpolate)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return quote(value, template)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(literal(v, template) for v in value) + "]"
-    if isinstance(value, dict):
-        items = ", ".join(
-            f"{k if _IDENT.match(k) else quote(k)} = {literal(v, template)}"
-            for k, v in value.items()
-        )
-        return "{ " + items + " }" if items else "{}"
-    raise TypeError(f"no HCL literal for {type(value).__name__}")
-
 
 def type_expr(text: str) -> str:
     """A type constraint spaced like `packer fmt`: list(object({ a = string, b = number }))."""
     out = re.sub(r"\s+", "", text)
     out = out.replace("=", " = ").replace(",", ", ").replace("{", "{ ").replace("}", " }")
     return out.replace("{  }", "{}")
-
-
-def multiline_list(values: list[Any], indent: str = "  ", template: bool = False) -> str:
-    """A list with one element per line (boot_command style), trailing comma included."""
-    if not values:
-        return "[]"
-    inner = "".join(f"{indent}  {literal(v, template)},\n" for v in values)
-    return "[\n" + inner + indent + "]"
 
 
 # --- alignment ---------------------------------------------------------------------------
@@ -130,8 +90,8 @@ _LITERAL_MARK = re.compile(r"(?<!\\)((?:\\\\)*)\\u00(24|25)\{")
 def _unquote(text: str) -> Any:
     """python-hcl2 keeps quotes on strings and wraps expressions as ${...}."""
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        # HCL escapes are JSON's. JSON strings are templates too: a literal `${` written
-        # `\u0024{` in HCL must become `$${` there (and `%{` -> `%%{`).
+        # HCL escapes are JSON's. JSON strings are templates too: a literal `${` that
+        # hcl_emit wrote `\u0024{` must become `$${` there (and `%{` -> `%%{`).
         text = _LITERAL_MARK.sub(lambda m: m[1] + ("$${" if m[2] == "24" else "%%{"), text)
         return json.loads(text)
     return text

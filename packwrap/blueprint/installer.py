@@ -70,3 +70,34 @@ def check_password_value(value: str, name: str) -> None:
     from packwrap.autoinstall.passwords import check_password_value as check
 
     check(value, name)
+
+
+def answers_context(
+    values: Mapping[str, Any] | None, release: str, *, site_dir: bool, arch: str | None = None
+) -> Any:
+    """The machine a response file is checked against (interface, disks, site sets); with
+    no site/ directory the build serves no site set. None when the values cannot say."""
+    from dataclasses import replace
+
+    from packwrap.autoinstall.render import answers_context as context_for
+    from packwrap.autoinstall.simulate import InstallContext
+    from packwrap.errors import PackwrapError
+
+    context = None
+    if values is not None:
+        try:
+            context = context_for(values, release, arch)
+        except PackwrapError:
+            context = None
+    if not site_dir:
+        context = replace(context or InstallContext(), docroot_sets=())
+    return context
+
+
+def lint_response_file(
+    text: str, release: str, *, path: str, context: Any, arch: str | None = None
+) -> list[Any]:
+    """Findings (line, severity, message) for a response file, against `arch`'s installer."""
+    from packwrap.autoinstall.lint import lint
+
+    return lint(text, release, path=path, answers_context=context, arch=arch)

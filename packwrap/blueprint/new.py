@@ -14,7 +14,8 @@ from typing import Any
 
 from packwrap.blueprint import installer, registry
 from packwrap.blueprint.model import Blueprint
-from packwrap.blueprint.project import META_FILE, check_target, project_meta, write_project
+from packwrap.blueprint.project import check_target, project_meta, write_project
+from packwrap.blueprint.record import META_FILE, read_record
 from packwrap.blueprint.render import BUILDERS, Options, Rendered, render_project
 from packwrap.blueprint.values import (
     LOCKED_PASSWORD,
@@ -102,8 +103,52 @@ def plan(
     # Render once with a stand-in password, so a bad combination of values (or a missing
     # ssh key file) is reported before anyone is asked for a password.
     trial = Plan(bp, options, {PASSWORD_VAR: LOCKED_PASSWORD, **overrides}, target, force)
-    render_plan(trial)
+    rendered, _ = render_plan(trial)
+    check_rendered(trial, rendered)
     return p
+
+
+def check_rendered(p: Plan, rendered: Rendered) -> None:
+    """Load the rendered project from a scratch copy through the builders' schemas, as
+    `validate` and `build` will, so a bad value (`--var disk_size=lots`) fails `new`
+    before anything is written. One UsageError naming the --var when a --var is at fault."""
+    import tempfile
+
+    from packwrap.config.schema import ConfigError, Problem
+    from packwrap.plugins import builder_for
+    from packwrap.template import load_template
+
+    with tempfile.TemporaryDirectory(prefix="packwrap-new-") as scratch:
+        root = Path(scratch)
+        for f in rendered.files:
+            (root / f.path).parent.mkdir(parents=True, exist_ok=True)
+            (root / f.path).write_text(f.content, encoding="utf-8")
+
+        def shown(text: str) -> str:  # the scratch copy's paths as the project's
+            return text.replace(str(root), str(p.target))
+
+        try:
+            template = load_template(root, settings=[], env={})
+            problems: list[Problem] = []
+            for build in template.builds:
+                builder = builder_for(build.source.type)
+                if builder is not None:
+                    problems += builder.schema.prepare(build.source.body)[1]
+        except ConfigError as exc:
+            problems = exc.problems
+        except PackwrapError as exc:
+            raise UsageError(f"the rendered project does not load: {shown(str(exc))}") from None
+        messages: list[str] = []
+        for problem in problems:
+            if problem.variable in p.overrides:
+                text = f"--var {problem.variable}: {problem.message}"
+            else:
+                text = shown(str(problem))
+            if text not in messages:  # both builders may reject the same variable
+                messages.append(text)
+        if messages:
+            extra = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
+            raise UsageError(messages[0] + extra)
 
 
 def _private_key_for_public(overrides: dict[str, Any]) -> None:
@@ -192,20 +237,16 @@ def render_plan(p: Plan) -> tuple[Rendered, dict[str, Any]]:
 def leftovers(p: Plan) -> list[str]:
     """Files an earlier `new` generated here that this one will not write (e.g. the
     .pkr.hcl after switching to --format json): reported, never deleted."""
-    from packwrap.blueprint.project import read_meta
-
     try:
-        meta = read_meta(p.target) if p.target.is_dir() else None
+        record = read_record(p.target) if p.target.is_dir() else None
     except PackwrapError:
         return []
-    if not meta:
+    if record is None:
         return []
     rendered, _ = render_plan(p)
     new_paths = {f.path for f in rendered.files}
     return sorted(
-        path
-        for path in meta.get("files", {})
-        if path not in new_paths and (p.target / path).exists()
+        path for path in record.files if path not in new_paths and (p.target / path).exists()
     )
 
 

@@ -17,12 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from packwrap.atomicfile import PRIVATE, atomic_write, with_umask
+from packwrap.blueprint.record import META_FILE
 from packwrap.blueprint.render import Rendered, RenderedFile, sha256
 from packwrap.errors import PackwrapError, UsageError
-
-META_DIR = ".packwrap"
-META_FILE = f"{META_DIR}/project.json"
-PRIVATE = 0o600
 
 
 def check_target(target: Path, force: bool) -> None:
@@ -49,24 +47,8 @@ def _conflicts(target: Path, files: list[RenderedFile]) -> None:
 
 
 def write_file_atomic(path: Path, text: str, secret: bool) -> None:
-    """Write via a temp file in the same directory + os.replace (no half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, PRIVATE if secret else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """Write one project file whole (0600 when it holds a secret)."""
+    atomic_write(path, text, mode=PRIVATE if secret else None)
 
 
 def write_project(target: Path, rendered: Rendered, *, force: bool) -> list[Path]:
@@ -88,10 +70,10 @@ def write_project(target: Path, rendered: Rendered, *, force: bool) -> list[Path
             dest = staging / f.path
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(f.content, encoding="utf-8")
-            os.chmod(dest, PRIVATE if f.secret else 0o666 & ~_umask())
+            os.chmod(dest, PRIVATE if f.secret else with_umask(0o666))
         if not target.exists():
             for d in [staging, *(p for p in staging.rglob("*") if p.is_dir())]:
-                os.chmod(d, 0o777 & ~_umask())
+                os.chmod(d, with_umask(0o777))
             os.rename(staging, target)
             return [target / f.path for f in files]
         try:
@@ -134,7 +116,8 @@ def project_meta(
     rendered: Rendered,
     regenerate: list[str],
 ) -> RenderedFile:
-    """.packwrap/project.json: what was generated, so `refresh` can regenerate it."""
+    """.packwrap/project.json: what was generated, so `regenerate` can tell an out-of-date
+    file from a hand-edited one (read by packwrap/blueprint/record.py)."""
     from packwrap import __version__
 
     meta = {
@@ -152,13 +135,3 @@ def project_meta(
         "files": {f.path: sha256(f.content) for f in rendered.files if f.path != META_FILE},
     }
     return RenderedFile(META_FILE, json.dumps(meta, indent=2, sort_keys=False) + "\n")
-
-
-def read_meta(project_dir: Path) -> dict[str, Any] | None:
-    path = Path(project_dir) / META_FILE
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PackwrapError(f"cannot read: {exc}", file=str(path)) from None

@@ -17,11 +17,15 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packwrap.blueprint import hcl, installer
 from packwrap.blueprint.model import Blueprint, Variable
 from packwrap.errors import PackwrapError
+from packwrap.template import hcl_emit
+
+if TYPE_CHECKING:  # jinja2 loads only when a blueprint is rendered
+    from jinja2.sandbox import SandboxedEnvironment
 
 BUILDERS = ("openbsd-vmm", "qemu")
 
@@ -139,7 +143,9 @@ def _root_login_for_provisioning(
         out["root_ssh_login"] = "prohibit-password"
 
 
-def _environment(bp: Blueprint, options: Options, values: Mapping[str, Any]):
+def _environment(
+    bp: Blueprint, options: Options, values: Mapping[str, Any]
+) -> SandboxedEnvironment:
     from jinja2 import (
         ChoiceLoader,
         FileSystemLoader,
@@ -162,9 +168,9 @@ def _environment(bp: Blueprint, options: Options, values: Mapping[str, Any]):
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["hcl"] = hcl.literal
-    env.filters["hcl_list"] = hcl.multiline_list
-    env.filters["quote"] = hcl.quote
+    env.filters["hcl"] = hcl_emit.literal
+    env.filters["hcl_list"] = hcl_emit.multiline_list
+    env.filters["quote"] = hcl_emit.quote
     env.filters["hcl_type"] = hcl.type_expr
     env.filters["source_ref"] = lambda builder, name: f"source.{builder}.{name}"
 
@@ -284,5 +290,5 @@ def pkrvars(variables: list[Variable], values: Mapping[str, Any], fmt: str, head
         return json.dumps({v.name: values.get(v.name) for v in variables}, indent=2) + "\n"
     lines = [f"# {line}".rstrip() for line in header.strip().splitlines()]
     lines.append("")
-    lines += [f"{v.name} = {hcl.literal(values.get(v.name))}" for v in variables]
+    lines += [f"{v.name} = {hcl_emit.literal(values.get(v.name))}" for v in variables]
     return hcl.fmt("\n".join(lines) + "\n")

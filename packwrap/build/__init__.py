@@ -1,14 +1,18 @@
 """The build engine: what every builder plugin runs on.
 
-For plugin authors, one module per concern:
-  step.py, state.py, runner.py   Step (run/cleanup), State (the state bag, cancel event,
-                                 sleep), run_steps (reverse cleanup, -on-error, -debug)
+Plugins reach it through packwrap.sdk only. One module per concern:
+  step.py, state.py, runner.py   Step (run/cleanup), If(cond, step), State (the state bag,
+                                 cancel event, sleep), run_steps (reverse cleanup,
+                                 -on-error, -debug)
   common_options.py              HTTP_/BOOT_/SHUTDOWN_/COMM_OPTIONS and their *_CHECKS
-  console.py                     SerialConsole: log, expect, echo-checked typing, tail
+  console.py                     SerialConsole: log, expect, echo-checked typing, tail;
+                                 BuildFailed (an error that ends with the console's tail)
   bootcommand.py                 Packer's boot_command grammar -> serial bytes
-  http_server.py                 the docroot HTTP server
+  http_server.py                 the docroot HTTP server; render_generated_files
   steps/http_server.py           StepHTTPServer (+ template_data, resolve_http_directory)
   steps/boot_command.py          StepTypeBootCommand
+  steps/output_dir.py            StepOutputDir (Packer's own-directory policy, or an image
+                                 in a shared directory)
   ui.py                          Ui; log_line(ui, text); `with waiting(ui, text):` for a
                                  long wait (live elapsed time on a terminal)
   session.py                     `packwrap build`: parallel builds, logs, signals, summary,

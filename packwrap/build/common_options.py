@@ -242,3 +242,44 @@ def sensitive_config_values(config: Config) -> set[str]:
     """Values in the common options that must never be logged."""
     out = {config.get("ssh_password") or ""}
     return {v for v in out if v}
+
+
+class CommonConfig(Config):
+    """The options above, typed: the base of every builder's typed Config (durations are
+    seconds; a None duration or count means "use the rule in the helpers above")."""
+
+    http_directory: str | None
+    http_content: dict[str, str] | None
+    http_port_min: int
+    http_port_max: int
+    http_bind_address: str | None
+    http_interface: str | None
+    http_network_protocol: str
+    boot_command: list[str]
+    boot_wait: float | None
+    boot_key_interval: float | None
+    boot_keygroup_interval: float | None
+    boot_expect: list[str]
+    boot_expect_timeout: float
+    boot_echo_check: bool
+    boot_secret_elements: list[int]
+    shutdown_command: str
+    shutdown_timeout: float
+    communicator: str | None
+    pause_before_connecting: float
+    ssh_host: str | None
+    ssh_port: int
+    ssh_username: str | None
+    ssh_password: str | None
+    ssh_private_key_file: str | None
+    ssh_timeout: float | None
+    ssh_handshake_attempts: int | None
+    ssh_keep_alive_interval: float
+    ssh_read_write_timeout: float
+    ssh_agent_auth: bool
+    ssh_pty: bool
+    ssh_disable_agent_forwarding: bool
+    ssh_file_transfer_method: str
+    ssh_clear_authorized_keys: bool
+    ssh_host_key_fingerprint: str | None
+    ssh_certificate_file: str | None

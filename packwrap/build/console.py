@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.ui import default_log_dir, mask_text, safe_name
+from packwrap.build.ui import default_log_dir, safe_name
 from packwrap.durations import format_duration
 from packwrap.errors import Cancelled, PackwrapError
+from packwrap.masking import mask, secret_prefix_at_end
 
 if TYPE_CHECKING:
     from packwrap.build.state import State
@@ -43,6 +44,22 @@ class ConsoleError(PackwrapError):
     def __init__(self, message: str, details: Iterable[str] = ()):
         super().__init__(message)
         self.details = list(details)
+
+
+class BuildFailed(ConsoleError):
+    """A failed build told with the guest's last words: the console's last lines are the
+    details, and the last few also close the one-line message (for logs and summaries)."""
+
+    def __init__(self, message: str, details: Iterable[str] = ()):
+        details = list(details)
+        lines = [ln.strip() for ln in details if ln.strip()]
+        tail = " | ".join(lines[-4:])
+        super().__init__(f"{message}; console: {tail}" if tail else message, details)
+
+
+def console_tail(console: SerialConsole | None, n: int = 15) -> list[str]:
+    """The console's last `n` lines, or none when the build has no console."""
+    return console.tail(n) if console is not None else []
 
 
 class ConsoleTimeout(ConsoleError):
@@ -178,13 +195,13 @@ class SerialConsole:
         if hold_secret_prefix and self.secrets:
             # A secret echoed slowly arrives in pieces: keep back what may be its start,
             # or the pieces land in the log unmasked.
-            cut -= _secret_prefix_at_end(bytes(self._log_pending[:cut]), self.secrets)
+            cut -= secret_prefix_at_end(bytes(self._log_pending[:cut]), self.secrets)
         if cut <= 0:
             return
         chunk = bytes(self._log_pending[:cut])
         del self._log_pending[:cut]
         if self.secrets:
-            text = mask_text(chunk.decode("utf-8", "replace"), self.secrets)
+            text = mask(chunk.decode("utf-8", "replace"), self.secrets)
             chunk = text.encode("utf-8")
         try:
             self._log.write(chunk)
@@ -201,7 +218,7 @@ class SerialConsole:
             self.secrets.add(secret)
 
     def mask(self, text: str) -> str:
-        return mask_text(text, self.secrets)
+        return mask(text, self.secrets)
 
     def mark(self) -> int:
         """The absolute offset of the end of what was read so far."""
@@ -446,18 +463,6 @@ class _Progress:
     def done(self) -> None:
         if self.handle is not None:
             self.handle.done()
-
-
-def _secret_prefix_at_end(data: bytes, secrets: Iterable[str]) -> int:
-    """Length of the longest end of `data` that is a proper beginning of a secret."""
-    longest = 0
-    for secret in secrets:
-        raw = secret.encode("utf-8")
-        for n in range(min(len(raw) - 1, len(data)), longest, -1):
-            if data.endswith(raw[:n]):
-                longest = n
-                break
-    return longest
 
 
 def open_log(path: str | os.PathLike[str]) -> Path:

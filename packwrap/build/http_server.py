@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fnmatch
 import io
 import os
 import random
@@ -23,8 +24,10 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from packwrap.atomicfile import PRIVATE, atomic_write
 from packwrap.errors import PackwrapError
 
 LogFn = Callable[[str], None]
@@ -37,7 +40,12 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     block_on_close = False
 
-    def __init__(self, addr, handler, family):  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        addr: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        family: socket.AddressFamily,
+    ) -> None:
         self.address_family = family
         super().__init__(addr, handler)
 
@@ -146,6 +154,7 @@ def _make_handler(server: DocrootServer) -> type[BaseHTTPRequestHandler]:
             if target is None:
                 self._send_status(HTTPStatus.NOT_FOUND, shown, head)
                 return
+            stream: BinaryIO
             if isinstance(target, bytes):
                 stream, size = io.BytesIO(target), len(target)
             else:
@@ -199,25 +208,51 @@ def _make_handler(server: DocrootServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def render_gen_files(
+def render_generated_files(
     docroot: Path,
     overlay: Path,
     data: Mapping[str, object],
-    render: Callable[[str, Mapping[str, object], str], str],
-) -> list[str]:
-    """Render every `X.pkr.in` under docroot into overlay/X (mode 0600: may hold secrets)."""
+    render: Callable[[str, Mapping[str, object], str], str] | None = None,
+    *,
+    pattern: str = "*.pkr.in",
+    extension: str = "pkr.in",
+    generated: Mapping[str, str] | None = None,
+) -> list[tuple[str, str]]:
+    """Render every docroot file named `pattern` (ending in `.extension`) into overlay,
+    without the extension (mode 0600: may hold secrets). The one renderer of generated
+    files: the core's `*.pkr.in` and the vmm builder's gen_files_* both come here.
+    `render` defaults to the Go-template renderer of boot commands.
+
+    `generated` (docroot-relative posix path -> text: a blueprint project's files that are
+    out of date, rendered for the build's variables) stands in for docroot files, whether
+    they exist or not: one named `pattern` is rendered like the others, any other is put
+    in the overlay as it is. Returns (generated, source) paths relative to the docroot,
+    for the log."""
+    if render is None:
+        from packwrap.build import bootcommand
+
+        def render(text: str, values: Mapping[str, object], what: str) -> str:
+            return bootcommand.render(text, values, what=what)
+
+    generated = dict(generated or {})
+    names = {
+        src.relative_to(docroot).as_posix()
+        for src in docroot.rglob("*")
+        if src.is_file() and fnmatch.fnmatchcase(src.name, pattern)
+    }
+    names |= {rel for rel in generated if fnmatch.fnmatchcase(rel.rsplit("/", 1)[-1], pattern)}
     made = []
-    for src in sorted(docroot.rglob("*.pkr.in")):
-        if not src.is_file():
-            continue
-        rel = src.relative_to(docroot)
-        dest = overlay / rel.parent / rel.name[: -len(".pkr.in")]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        text = render(src.read_text(encoding="utf-8"), data, str(src))
-        tmp = dest.with_name(dest.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, dest)
-        made.append(str(rel.parent / dest.name) if str(rel.parent) != "." else dest.name)
+    for rel in sorted(names):
+        src = docroot / rel
+        text = generated.get(rel)
+        source = rel if text is None else f"{rel} as the variables render it now"
+        if text is None:
+            text = src.read_text(encoding="utf-8")
+        out = rel[: -len(extension) - 1]
+        atomic_write(overlay / out, render(text, data, str(src)), mode=PRIVATE)
+        made.append((out, source))
+    for rel, text in sorted(generated.items()):
+        if rel not in names:
+            atomic_write(overlay / rel, text, mode=PRIVATE)
+            made.append((rel, f"{rel} as the variables render it now"))
     return made

@@ -43,6 +43,9 @@ def run_steps(steps: Sequence[Step], state: State, *, ask: AskFn = default_ask) 
         for step in steps:
             state.current_step = step.name
             state.check_cancelled()
+            if not step.applies(state):
+                log_line(state.ui, f"step {step.name!r}: skipped")
+                continue
             if state.options.debug:
                 _debug_pause(state, f"before run of {step.name}", ask)
                 state.check_cancelled()

@@ -34,6 +34,7 @@ from packwrap.build.ui import (
     BuildUi,
     Terminal,
     default_log_dir,
+    no_color,
     safe_name,
 )
 from packwrap.config.schema import ConfigError, Problem
@@ -41,6 +42,7 @@ from packwrap.durations import format_duration
 from packwrap.errors import Cancelled, PackwrapError
 
 if TYPE_CHECKING:
+    from packwrap.blueprint.regenerate import Generated
     from packwrap.build.artifact import Artifact
     from packwrap.template import BuildSpec, Template
     from packwrap.template.cliargs import PackerFlags
@@ -107,6 +109,7 @@ class BuildSession:
             color=color,
             timestamp=flags.timestamp_ui,
             machine=flags.machine_readable,
+            env=self.env,
         )
         self.ui = GlobalUi(self.terminal)
         self.cancel_event = threading.Event()
@@ -117,6 +120,7 @@ class BuildSession:
         self.packer_proc: subprocess.Popen[str] | None = None
         self.run_uuid = str(uuid.uuid4())
         self._interrupts = 0
+        self.generated: Generated | None = None
 
     # -- entry point ------------------------------------------------------------------
 
@@ -128,7 +132,7 @@ class BuildSession:
         if self.flags.warn_undeclared:
             for w in template.warnings:
                 self.ui.error(f"Warning: {w}")
-        self._refresh_blueprint(template)
+        self.generated = self._generated_files(template)
         builds = select_builds(template, self.flags.only, self.flags.except_)
         embedded, handoff = self._prepare(template, builds)
         packer = None
@@ -141,6 +145,12 @@ class BuildSession:
                     f"no packwrap builder for source type {types} (build {names}) and no "
                     "`packer` on PATH to hand it to: install Packer, or skip it with -except"
                 )
+        if handoff and self.generated is not None and self.generated.served():
+            stale = ", ".join(self.generated.served())
+            self.ui.error(
+                f"Warning: packer serves http/ as it is on disk, and {stale} is out of date "
+                "with the variables: run `packwrap regenerate` first"
+            )
         os.environ["PACKER_RUN_UUID"] = self.run_uuid
         log_dir = log_dir_for(template, self.env)
         old = self._install_handlers()
@@ -189,12 +199,22 @@ class BuildSession:
             raise ConfigError([replace(p, message=template.mask(p.message)) for p in problems])
         return embedded, handoff
 
-    def _refresh_blueprint(self, template: Template) -> None:
+    def _generated_files(self, template: Template) -> Generated | None:
+        """A blueprint project's generated docroot files rendered for the variables, read
+        only: each build serves the out-of-date ones from its HTTP overlay."""
+        from packwrap.blueprint.regenerate import BlueprintUnavailable, plan
+
         try:
-            from packwrap.blueprint.regenerate import refresh
-        except ImportError:
-            return
-        refresh(template.dir, template.variables, self.ui)
+            generated = plan(template.dir, template.variables)
+        except BlueprintUnavailable as exc:
+            self.ui.error(f"Warning: {exc}")
+            return None
+        if generated is not None:
+            for note in generated.notes():
+                self.ui.say(note)
+            for warning in generated.warnings():
+                self.ui.error(f"Warning: {warning}")
+        return generated
 
     # -- running ------------------------------------------------------------------------
 
@@ -245,13 +265,14 @@ class BuildSession:
         from packwrap.postprocess import PPContext, run_chains
 
         build = p.build
-        log_path = log_dir / f"packwrap-{safe_name(build.name)}.log"
+        wanted_log = log_dir / f"packwrap-{safe_name(build.name)}.log"
+        log_path: Path | None = wanted_log
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
-            log_path.write_text("", encoding="utf-8")  # one log per build: the last run
+            wanted_log.write_text("", encoding="utf-8")  # one log per build: the last run
         except OSError as exc:
-            self.ui.error(f"Warning: cannot write the build log {log_path}: {exc.strerror}")
-            log_path = None  # type: ignore[assignment]
+            self.ui.error(f"Warning: cannot write the build log {wanted_log}: {exc.strerror}")
+            log_path = None
         ui = BuildUi(
             build.name,
             self.terminal,
@@ -278,6 +299,14 @@ class BuildSession:
             provisioners=list(build.provisioners),
         )
         state.data["log_dir"] = str(log_dir)
+        if self.generated is not None:
+            # StepHTTPServer serves these in place of the files on disk; StepSiteSet reads
+            # the values the build really has (the record may lag behind the variables).
+            state.data["generated_files"] = {
+                str((self.generated.project_dir / path).resolve()): f.content
+                for path, f in self.generated.served().items()
+            }
+            state.data["project_values"] = dict(self.generated.values)
         state.data["run_uuid"] = self.run_uuid
         ui.log(f"packwrap build {build.name}: run {self.run_uuid}")
         start = time.monotonic()
@@ -359,7 +388,7 @@ class BuildSession:
             argv.append("-timestamp-ui")
         if f.machine_readable:
             argv.append("-machine-readable")
-        if not f.color:
+        if not f.color or no_color(self.env):
             argv.append("-color=false")
         names: list[str] = []
         for b in handoff:
@@ -433,9 +462,9 @@ class BuildSession:
             old[sig] = signal.signal(sig, self._on_cancel)
         # Ctrl-\ (and Ctrl-T on BSD/macOS, SIGINFO) shows the last console lines
         for name in ("SIGQUIT", "SIGINFO"):
-            sig = getattr(signal, name, None)
-            if sig is not None:
-                old[sig] = signal.signal(sig, self._on_quit)
+            info_sig = getattr(signal, name, None)
+            if info_sig is not None:
+                old[info_sig] = signal.signal(info_sig, self._on_quit)
         return old
 
     def _restore_handlers(self, old: dict[int, Any]) -> None:

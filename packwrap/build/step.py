@@ -3,10 +3,13 @@
 `run` raises PackwrapError to halt the build (Cancelled when interrupted);
 `cleanup` is called for every step whose run was started, in reverse order,
 even after a failure or an interrupt, and must never raise for "nothing to do".
+A step whose `applies(state)` is False is skipped whole: no run, no -debug pause, no
+cleanup. `If(cond, step)` is the one way to make a step conditional.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,3 +25,28 @@ class Step:
 
     def cleanup(self, state: State) -> None:  # noqa: B027 - optional hook
         pass
+
+    def applies(self, state: State) -> bool:
+        """False: the runner skips this step (decided when its turn comes)."""
+        return True
+
+
+class If(Step):
+    """`step`, run only when `cond(state)` holds when its turn comes.
+
+    The condition is read at run time, so it may depend on what earlier steps found
+    (e.g. whether the template has provisioners)."""
+
+    def __init__(self, cond: Callable[[State], bool], step: Step):
+        self.cond = cond
+        self.step = step
+        self.name = step.name
+
+    def applies(self, state: State) -> bool:
+        return bool(self.cond(state))
+
+    def run(self, state: State) -> None:
+        self.step.run(state)
+
+    def cleanup(self, state: State) -> None:
+        self.step.cleanup(state)

@@ -12,15 +12,18 @@ a timestamped per-build log file, secrets masked everywhere.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TextIO
+
+from packwrap.masking import mask
 
 
 class Ui(Protocol):
@@ -109,10 +112,10 @@ def default_log_dir(template_dir: str | Path) -> Path:
     return Path(template_dir) / ".packwrap" / "logs"
 
 
-def mask_text(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "<sensitive>")
-    return text
+def no_color(env: Mapping[str, str] | None = None) -> bool:
+    """The standard NO_COLOR (https://no-color.org): set and not empty, no ANSI colour.
+    (rich, used for fetch-iso's bar and typer's help, reads it by itself.)"""
+    return bool((os.environ if env is None else env).get("NO_COLOR"))
 
 
 class Terminal:
@@ -126,12 +129,15 @@ class Terminal:
         color: bool | None = None,
         timestamp: bool = False,
         machine: bool = False,
+        env: Mapping[str, str] | None = None,
     ):
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.isatty = bool(getattr(self.out, "isatty", lambda: False)())
         self.machine = machine
-        self.color = (self.isatty if color is None else color) and not machine
+        if color is None:  # NO_COLOR overrides the terminal, not an explicit choice
+            color = self.isatty and not no_color(env)
+        self.color = color and not machine
         self.timestamp = timestamp
         self.live = self.isatty and not machine
         self.lock = threading.RLock()
@@ -275,7 +281,7 @@ class BuildUi:
             self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115
 
     def mask(self, text: str) -> str:
-        return mask_text(text, self.secrets)
+        return mask(text, self.secrets)
 
     def add_secret(self, secret: str) -> None:
         if secret:

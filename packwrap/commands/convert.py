@@ -24,10 +24,10 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
     ) -> None:
         """Convert a legacy JSON template to HCL2 (like `packer hcl2_upgrade`)."""
+        from packwrap.atomicfile import atomic_write
         from packwrap.errors import PackwrapError, UsageError
         from packwrap.template.convert import convert_legacy
         from packwrap.template.loader import read_text
-        from packwrap.template.pkrvars import atomic_write
 
         if not template.is_file():
             raise UsageError("no such template file", file=str(template))
@@ -39,5 +39,5 @@ def register(app: typer.Typer) -> None:
         text, warnings = convert_legacy(read_text(template), str(template))
         for w in warnings:
             typer.echo(f"Warning: {w}", err=True)
-        atomic_write(out, text)
+        atomic_write(out, text, mode=0o644, keep_mode=True)
         typer.echo(f"Wrote {out}")

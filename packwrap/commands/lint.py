@@ -1,43 +1,27 @@
-"""`packwrap lint [FILE]`: check a response file against the installer's real questions."""
+"""`packwrap lint [FILE]`: check a response file against the installer's real questions.
+
+Without FILE it lints what the build would serve (packwrap/blueprint/lint_context.py, the
+same context as `packwrap validate`). It never writes a file.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import typer
 
-DEFAULT_FILES = ("http/install.conf.pkr.in", "http/install.conf")
 
-
-def _project_record(project_dir: Path) -> dict:
-    import json
-
-    meta = project_dir / ".packwrap" / "project.json"
-    try:
-        data = json.loads(meta.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _project_release(project_dir: Path) -> str | None:
-    """The release of a blueprint project: its record, else its variables."""
-    release = _project_record(project_dir).get("release")
-    if release:
-        return str(release)
+def _variables(project_dir: Path) -> Mapping[str, Any] | None:
+    """The project's evaluated variables; None when it is no template directory, or a
+    broken one (lint still works on the file)."""
     try:
         from packwrap.template import load_template
-    except ImportError:
+
+        return load_template(project_dir).variables
+    except Exception:  # noqa: BLE001 - any template problem: validate reports it, not lint
         return None
-    try:
-        template = load_template(project_dir)
-    except Exception:  # not a template directory, or a broken one: lint still works
-        return None
-    for name in ("release", "openbsd_release", "os_version"):
-        value = template.variables.get(name)
-        if value:
-            return str(value)
-    return None
 
 
 def register(app: typer.Typer) -> None:
@@ -54,45 +38,47 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Check an install.conf against the release's installer questions and matching rules."""
-        from packwrap.autoinstall.lint import lint
+        from dataclasses import replace
+
+        from packwrap.blueprint import lint_context
+        from packwrap.blueprint.record import read_record
+        from packwrap.blueprint.regenerate import plan
         from packwrap.errors import PackwrapError, UsageError
 
-        if file is None:
-            found = [Path(f) for f in DEFAULT_FILES if Path(f).is_file()]
-            if not found:
-                raise UsageError(f"no response file given and none of {', '.join(DEFAULT_FILES)}")
-            file = found[0]
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PackwrapError(f"cannot read: {exc}", file=str(file)) from None
-        project = file.resolve().parent
-        project = project.parent if project.name == "http" else project
-        if release is None:
-            release = _project_release(project) or "7.6"
-        if arch is None:  # the project's installer asks its own arch's questions
-            arch = str(_project_record(project).get("arch") or "amd64")
-        context = None
-        values = _project_record(project).get("values")
-        if isinstance(values, dict):  # the VM the project describes (interface, disks)
-            from packwrap.autoinstall.render import answers_context
-
+        project = lint_context.project_of(file) if file is not None else Path.cwd()
+        record = read_record(project)
+        variables = None
+        if file is None or (release is None and (record is None or not record.release)):
+            variables = _variables(project)
+        generated = None
+        if file is None and variables is not None:
             try:
-                context = answers_context(values, release, arch)
-            except PackwrapError:
-                context = None
-        if not (project / "site").is_dir():  # nothing for a site round to fetch
-            from dataclasses import replace
-
-            from packwrap.autoinstall.simulate import InstallContext
-
-            context = replace(context or InstallContext(), docroot_sets=())
-        findings = lint(text, release, path=str(file), answers_context=context, arch=arch)
+                generated = plan(project, variables)
+            except PackwrapError as exc:  # lint the file on disk, and say why
+                typer.echo(f"Warning: {exc}", err=True)
+        target = lint_context.lint_target(
+            project,
+            file=file,
+            release=release,
+            variables=variables,
+            generated=generated,
+            arch=arch,
+        )
+        if target is None:
+            files = ", ".join(lint_context.DEFAULT_FILES)
+            raise UsageError(f"no response file given and none of {files}")
+        shown = Path(file) if file is not None else target.path.relative_to(project)
+        target = replace(target, path=shown)
+        if generated is not None:
+            for note in generated.notes():
+                typer.echo(f"Note: {note}")
+        findings = lint_context.lint(target)
         for finding in findings:
             typer.echo(str(finding), err=finding.is_error)
         errors = sum(f.is_error for f in findings)
         warnings = len(findings) - errors
         if errors:
-            typer.echo(f"{file}: {errors} error(s), {warnings} warning(s)", err=True)
+            typer.echo(f"{shown}: {errors} error(s), {warnings} warning(s)", err=True)
             raise typer.Exit(1)
-        typer.echo(f"{file}: OK for OpenBSD {release}/{arch} ({warnings} warning(s))")
+        what = f"OpenBSD {target.release}/{target.arch}"
+        typer.echo(f"{shown}: OK for {what} ({warnings} warning(s))")

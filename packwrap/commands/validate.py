@@ -170,65 +170,41 @@ def _packer_syntax(path: Any, report: Report) -> None:
 
 
 def _lint_response_file(template: Template, report: Report) -> None:
-    """Lint http/install.conf(.pkr.in) with the release's real question list."""
-    from packwrap.autoinstall import lint as lint_mod
+    """Lint the response file the build would serve, rendered in memory when it is out of
+    date with the variables (validate writes nothing)."""
+    from packwrap.blueprint import lint_context
 
-    # Lint what the build will serve: generated files first follow the variables
-    # (only files still as packwrap wrote them are rewritten; see blueprint.regenerate).
-    from packwrap.blueprint.regenerate import refresh
-
-    refresh(template.dir, template.variables)
-    docroot = template.dir / "http"
-    candidates = [docroot / "install.conf.pkr.in", docroot / "install.conf"]
-    target = next((p for p in candidates if p.is_file()), None)
+    generated = _generated(template, report)
+    target = lint_context.lint_target(
+        template.dir, variables=template.variables, generated=generated
+    )
     if target is None:
         return
-    record = _project_record(template.dir)
-    release = str(record.get("release") or _release_of(template) or "7.6")
-    findings = lint_mod.lint(
-        target.read_text(encoding="utf-8"),
-        release,
-        path=str(target),
-        answers_context=_answers_context(record, release),
-        arch=record.get("arch"),  # arm64/i386 projects: that installer's questions
-    )
-    for f in findings:
+    for f in lint_context.lint(target):
         line = getattr(f, "line", 0)
         message = getattr(f, "message", str(f))
-        text = f"{target}:{line}: {message}" if line else f"{target}: {message}"
+        text = f"{target.path}:{line}: {message}" if line else f"{target.path}: {message}"
         if getattr(f, "severity", "error") == "error":
             report.problem(text)
         else:
             report.warnings.append(text)
 
 
-def _project_record(project_dir: Any) -> dict:
-    """.packwrap/project.json of a project made by `packwrap new` (release, values)."""
-    import json
-
-    try:
-        data = json.loads((project_dir / ".packwrap" / "project.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _answers_context(record: dict, release: str) -> Any:
-    values = record.get("values")
-    if not isinstance(values, dict):
-        return None
-    from packwrap.autoinstall.render import answers_context
+def _generated(template: Template, report: Report) -> Any:
+    """The project's generated files rendered for the variables (None: not a blueprint
+    project, or its files cannot be rendered: then a warning or a problem says why)."""
+    from packwrap.blueprint.regenerate import BlueprintUnavailable, plan
     from packwrap.errors import PackwrapError
 
     try:
-        return answers_context(values, release, record.get("arch"))
-    except PackwrapError:
+        generated = plan(template.dir, template.variables)
+    except BlueprintUnavailable as exc:
+        report.warnings.append(str(exc))
         return None
-
-
-def _release_of(template: Template) -> str | None:
-    for name in ("release", "openbsd_release", "os_version"):
-        value = template.variables.get(name)
-        if isinstance(value, str | int | float) and not isinstance(value, bool) and value:
-            return str(value)
-    return None
+    except PackwrapError as exc:
+        report.problem(str(exc))
+        return None
+    if generated is not None:
+        report.notes.extend(generated.notes())
+        report.warnings.extend(generated.warnings())
+    return generated

@@ -160,7 +160,8 @@ class SshCommunicator:
             )
         except BaseException as exc:
             transport = client.get_transport()
-            # Whether an SSH server answered at all (its version line), for connect().
+            # Whether an SSH server answered at all (its version line), for connect()'s
+            # _no_banner: carried on the exception itself, which may be of any type.
             exc.ssh_banner_seen = bool(transport is not None and transport.remote_version)  # type: ignore[attr-defined]
             client.close()
             raise

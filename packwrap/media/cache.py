@@ -18,10 +18,10 @@ import fcntl
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from packwrap.atomicfile import atomic_write
 from packwrap.errors import PackwrapError
 from packwrap.media.checksums import Checksum
 
@@ -42,20 +42,6 @@ def cache_root(env: Mapping[str, str] | None = None) -> Path:
     xdg = env.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
     return base / "packwrap"
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class MediaCache:
@@ -89,7 +75,9 @@ class MediaCache:
         os.chmod(part, 0o444)  # outputs are hard links: make accidental edits fail
         os.replace(part, dest)
         if also is not None and also.algo != "sha256":
-            atomic_write(self.root / f"by-{also.algo}" / also.hexdigest, sha256_hex.encode())
+            atomic_write(
+                self.root / f"by-{also.algo}" / also.hexdigest, sha256_hex.encode(), mode=0o644
+            )
         return dest
 
     def discard(self, path: Path) -> None:

@@ -22,11 +22,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from packwrap.atomicfile import atomic_write
 from packwrap.errors import Cancelled, PackwrapError
 from packwrap.media.hashing import StreamHasher
 from packwrap.media.progress import NullProgress, Progress, human_bytes
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import requests
 
 USER_AGENT = "packwrap-fetch-iso"
@@ -65,9 +68,10 @@ class Result:
 class MirrorFailure(Exception):
     """This mirror cannot deliver the file; `transient` failures are retried first."""
 
-    def __init__(self, reason: str, transient: bool):
+    def __init__(self, reason: str, transient: bool, got: int = 0):
         super().__init__(reason)
         self.reason, self.transient = reason, transient
+        self.got = got  # body bytes this request delivered before it failed
 
 
 class DiskFull(PackwrapError):
@@ -79,6 +83,7 @@ class AllMirrorsFailed(PackwrapError):
 
 
 def new_session() -> requests.Session:
+
     import requests
 
     s = requests.Session()
@@ -106,6 +111,7 @@ def _status_failure(resp: requests.Response) -> MirrorFailure:
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
+
     import requests
     import urllib3.exceptions
 
@@ -121,6 +127,7 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 def _request_errors() -> type[BaseException]:
+
     import requests
 
     return requests.exceptions.RequestException
@@ -132,6 +139,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _describe(exc: BaseException) -> str:
+
     import requests
 
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -233,9 +241,7 @@ class _Meta:
             return None
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(self)))
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(dataclasses.asdict(self)))
 
 
 class _Partial:
@@ -392,7 +398,7 @@ def download(
                     attempt -= 1
                     continue
                 except MirrorFailure as exc:
-                    fetched += getattr(exc, "got", 0)
+                    fetched += exc.got
                     if exc.transient and attempt < options.attempts:
                         _pause(options, attempt, progress, f"{url}: {exc.reason}")
                         continue
@@ -413,7 +419,9 @@ def download(
     raise AllMirrorsFailed(f"could not download {filename} from any mirror: " + "; ".join(failures))
 
 
-def _body_chunks(resp: requests.Response, hasher: StreamHasher, chunk_size: int):
+def _body_chunks(
+    resp: requests.Response, hasher: StreamHasher, chunk_size: int
+) -> Iterator[tuple[bytes | bytearray, int]]:
     """Yield (buffer, n) with the body, read into the hasher's reusable buffers.
 
     http.client's readinto fills a pool buffer directly (no allocation per chunk);
@@ -506,7 +514,7 @@ def _one_request(
             last_modified = resp.headers.get("Last-Modified")
             length = resp.headers.get("Content-Length")
             ok = length and length.isascii() and length.isdigit() and len(length) < 20
-            length_i = int(length) if ok else None
+            length_i = int(length) if length and ok else None
             if status == 206:
                 cr = _content_range(resp.headers.get("Content-Range"))
                 if cr is None or cr[0] != offset:
@@ -548,16 +556,16 @@ def _one_request(
                     f"{_describe(exc)} at {human_bytes(part.size)}"
                     + (f" of {human_bytes(total)}" if total else ""),
                     transient=True,
+                    got=got,
                 )
-                failure.got = got  # type: ignore[attr-defined]
                 raise failure from None
             progress.finish()
             if total is not None and part.size != total:
                 failure = MirrorFailure(
                     f"connection dropped at {human_bytes(part.size)} of {human_bytes(total)}",
                     transient=True,
+                    got=got,
                 )
-                failure.got = got  # type: ignore[attr-defined]
                 raise failure
             return got, True
     except transport as exc:

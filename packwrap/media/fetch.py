@@ -17,7 +17,9 @@ import errno
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packwrap.errors import PackwrapError, UsageError
 from packwrap.media import download as dl
@@ -26,6 +28,14 @@ from packwrap.media.checksums import Checksum, lookup, parse_checksum_list, pars
 from packwrap.media.keys import find_key, key_file_name, no_key_error
 from packwrap.media.progress import NullProgress, Progress
 from packwrap.media.signify import load_public_key, verify_embedded
+
+if TYPE_CHECKING:
+    import requests
+
+# The HTTP session, opened on first use (a fetch from the cache needs none).
+_GetSession = Callable[[], "requests.Session"]
+# Reads a fetched checksum list: (data, where it came from) -> the list's text.
+_ReadList = Callable[[bytes, str], bytes]
 
 DEFAULT_MIRROR = "https://cdn.openbsd.org/pub/OpenBSD"
 
@@ -73,7 +83,7 @@ def fetch(
     cache: MediaCache | None = None,
     options: dl.Options | None = None,
     progress: Progress | None = None,
-    session=None,
+    session: requests.Session | None = None,
 ) -> FetchResult:
     cache = cache or MediaCache()
     options = options or dl.Options()
@@ -82,7 +92,7 @@ def fetch(
     _session = session
     created_session = False
 
-    def get_session():
+    def get_session() -> requests.Session:
         nonlocal _session, created_session
         if _session is None:
             _session, created_session = dl.new_session(), True
@@ -159,9 +169,16 @@ def _list_urls(req: FetchRequest, list_name: str) -> list[str]:
 # --------------------------------------------------------------------------- expected checksum
 
 
-def _expected_checksum(req, filename, cache, options, progress, get_session) -> _Expected:
+def _expected_checksum(
+    req: FetchRequest,
+    filename: str,
+    cache: MediaCache,
+    options: dl.Options,
+    progress: Progress,
+    get_session: _GetSession,
+) -> _Expected:
     if req.checksum is not None:
-        return _from_checksum_option(req, filename, options, progress, get_session)
+        return _from_checksum_option(req, req.checksum, filename, options, progress, get_session)
     if not req.release:
         raise UsageError(
             "media outside an OpenBSD release tree need --checksum (Packer iso_checksum forms)"
@@ -184,7 +201,14 @@ def _expected_checksum(req, filename, cache, options, progress, get_session) -> 
 
 
 def _release_list_entry(
-    req, list_name, filename, read, cache, options, progress, get_session
+    req: FetchRequest,
+    list_name: str,
+    filename: str,
+    read: _ReadList,
+    cache: MediaCache,
+    options: dl.Options,
+    progress: Progress,
+    get_session: _GetSession,
 ) -> tuple[Checksum | None, str]:
     """`filename`'s line in the release's checksum list `list_name`, and where it came from.
 
@@ -193,6 +217,7 @@ def _release_list_entry(
     the file, so a second fetch needs no network; else the list is fetched from the
     mirrors, read, and cached (not for snapshots, which change daily).
     """
+    assert req.release is not None  # only release media have checksum lists
     list_path = cache.list_path(req.release, req.arch, list_name)
     cacheable = req.release != "snapshots"
     if cacheable and not req.force and list_path.is_file():
@@ -207,9 +232,9 @@ def _release_list_entry(
     )
     message = read(data, source)
     if cacheable:
-        from packwrap.media.cache import atomic_write
+        from packwrap.atomicfile import atomic_write
 
-        atomic_write(list_path, data)
+        atomic_write(list_path, data, mode=0o644)
     return _entry(message, filename), source
 
 
@@ -217,7 +242,14 @@ def _entry(message: bytes, filename: str) -> Checksum | None:
     return lookup(parse_checksum_list(message.decode("utf-8", "replace")), filename)
 
 
-def _from_unsigned_list(req, filename, cache, options, progress, get_session) -> _Expected:
+def _from_unsigned_list(
+    req: FetchRequest,
+    filename: str,
+    cache: MediaCache,
+    options: dl.Options,
+    progress: Progress,
+    get_session: _GetSession,
+) -> _Expected:
     warning = (
         f"WARNING: no signify key for OpenBSD {req.release}; trusting the UNSIGNED SHA256 "
         "(--insecure-unsigned)"
@@ -232,7 +264,14 @@ def _from_unsigned_list(req, filename, cache, options, progress, get_session) ->
     return _Expected(entry, "UNSIGNED SHA256 (--insecure-unsigned)", [warning])
 
 
-def _from_checksum_option(req, filename, options, progress, get_session) -> _Expected:
+def _from_checksum_option(
+    req: FetchRequest,
+    checksum_option: str,
+    filename: str,
+    options: dl.Options,
+    progress: Progress,
+    get_session: _GetSession,
+) -> _Expected:
     def read_text(location: str) -> str:
         if location.startswith(("http://", "https://")):
             _, data = dl.fetch_small(get_session(), [location], options, progress=progress)
@@ -244,7 +283,7 @@ def _from_checksum_option(req, filename, options, progress, get_session) -> _Exp
                 f"cannot read checksum file: {exc.strerror}", file=location
             ) from None
 
-    checksum = parse_iso_checksum(req.checksum, filename=filename, read_text=read_text)
+    checksum = parse_iso_checksum(checksum_option, filename=filename, read_text=read_text)
     if checksum is None:
         return _Expected(
             None,
@@ -271,7 +310,9 @@ def hash_file(path: Path, algos: list[str], chunk: int = 1 << 20) -> dict[str, s
     return {a: h.hexdigest() for a, h in hashes.items()}
 
 
-def _cached_copy(cache: MediaCache, expected: Checksum | None, filename: str, options):
+def _cached_copy(
+    cache: MediaCache, expected: Checksum | None, filename: str, options: dl.Options
+) -> Path | None:
     """A cached file is trusted only after re-hashing it (a hard link may have been edited)."""
     if expected is None:
         return None
@@ -286,7 +327,16 @@ def _cached_copy(cache: MediaCache, expected: Checksum | None, filename: str, op
     return None
 
 
-def _download_verified(req, filename, urls, expected, cache, options, progress, get_session):
+def _download_verified(
+    req: FetchRequest,
+    filename: str,
+    urls: list[str],
+    expected: Checksum | None,
+    cache: MediaCache,
+    options: dl.Options,
+    progress: Progress,
+    get_session: _GetSession,
+) -> tuple[Path, str, int, int, str]:
     algos = sorted({"sha256"} | ({expected.algo} if expected else set()))
     part = cache.partial_path(job_key(expected, urls[0]), filename)
     for round_ in (1, 2):
@@ -323,7 +373,9 @@ def _download_verified(req, filename, urls, expected, cache, options, progress, 
 # --------------------------------------------------------------------------- output
 
 
-def _place_output(cache_path: Path, output: Path | None, filename: str, sha256: str, force: bool):
+def _place_output(
+    cache_path: Path, output: Path | None, filename: str, sha256: str, force: bool
+) -> Path:
     if output is None:
         return cache_path
     output = Path(output)

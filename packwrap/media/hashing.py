@@ -94,8 +94,8 @@ class StreamHasher:
                 except BaseException as exc:  # reported by sync()
                     self._error = exc
                 finally:
-                    if id(buf) in self._pool_ids:
-                        self._free.put(buf)  # type: ignore[arg-type]
+                    if isinstance(buf, bytearray) and id(buf) in self._pool_ids:
+                        self._free.put(buf)
             with self._idle:
                 self._pending -= 1
                 if self._pending == 0:

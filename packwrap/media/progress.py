@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+if TYPE_CHECKING:  # rich loads only when a progress bar is drawn
+    import rich.progress
 
 
 class Progress(Protocol):
@@ -52,7 +55,8 @@ class LogProgress:
     def __init__(self, stream: TextIO | None = None, step: float = 0.25, min_gap: float = 5.0):
         self.stream = stream or sys.stderr
         self.step, self.min_gap = step, min_gap
-        self.name, self.total, self.done = "", None, 0
+        self.name, self.done = "", 0
+        self.total: int | None = None
         self.t0 = self.last = 0.0
         self.start_done = 0
         self.next_mark = step
@@ -110,8 +114,8 @@ class RichProgress:
         from rich.console import Console
 
         self.console = Console(file=stream or sys.stderr)
-        self._progress = None
-        self._task = None
+        self._progress: rich.progress.Progress | None = None
+        self._task: rich.progress.TaskID | None = None
 
     def start(self, name: str, total: int | None, done: int) -> None:
         from rich.progress import (
@@ -124,7 +128,7 @@ class RichProgress:
         )
 
         self.finish()
-        self._progress = Progress(
+        progress = self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(binary_units=True),
@@ -133,11 +137,11 @@ class RichProgress:
             console=self.console,
             transient=False,
         )
-        self._progress.start()
-        self._task = self._progress.add_task(name, total=total, completed=done)
+        progress.start()
+        self._task = progress.add_task(name, total=total, completed=done)
 
     def advance(self, n: int) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, n)
 
     def note(self, message: str) -> None:

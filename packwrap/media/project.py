@@ -1,5 +1,8 @@
 """fetch-iso inside a project: read release/arch/mirror/iso_file, write back iso_url/iso_checksum.
 
+The release is the project's `release` variable (or another that names it: the one rule is
+packwrap/blueprint/record.py's resolve_release).
+
 A project is a directory with *.pkr.hcl (or *.pkr.json) and *.auto.pkrvars.hcl (or
 *.auto.pkrvars.json) files. Variables are read
 with packwrap.template.load_template when it is available, else by parsing the files
@@ -12,9 +15,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from packwrap.blueprint.record import RELEASE_VARIABLES, resolve_release
 from packwrap.errors import PackwrapError
 
-VARIABLES = ("release", "arch", "mirror", "iso_file")
+VARIABLES = (*RELEASE_VARIABLES, "arch", "mirror", "iso_file")
 
 
 @dataclasses.dataclass
@@ -44,7 +48,7 @@ def find_project(directory: Path) -> Project | None:
     return Project(
         dir=directory,
         vars_file=_vars_file_for(var_files),
-        release=_str(values.get("release")),
+        release=_str(resolve_release(variables=values)),
         arch=_str(values.get("arch")),
         mirrors=[str(m) for m in mirrors if m],
         iso_file=_str(values.get("iso_file")),

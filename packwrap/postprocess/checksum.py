@@ -28,7 +28,7 @@ TYPES = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
 DEFAULT_OUTPUT = "packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum"
 
 
-def _check(config: Config, problem) -> None:  # type: ignore[no-untyped-def]
+def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
     for t in config.checksum_types:
         if t not in TYPES:
             problem(

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from packwrap.atomicfile import atomic_write, with_umask
 from packwrap.config.schema import BOOL, MAP, STRING, Config, Option, Schema
 from packwrap.errors import PackwrapError
 
@@ -77,18 +78,6 @@ class FileLock:
         self._thread_lock.release()
 
 
-def write_atomic(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 class ManifestPostProcessor:
     type_name: ClassVar[str] = "manifest"
     force_keep: ClassVar[bool] = True
@@ -124,7 +113,7 @@ class ManifestPostProcessor:
         )
         output.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(output):
-            manifest = {"builds": [], "last_run_uuid": ""}
+            manifest: dict[str, Any] = {"builds": [], "last_run_uuid": ""}
             if output.exists():
                 try:
                     manifest = json.loads(output.read_text(encoding="utf-8") or "{}")
@@ -140,7 +129,8 @@ class ManifestPostProcessor:
             manifest["builds"] = [*(manifest.get("builds") or []), entry]
             manifest["last_run_uuid"] = ctx.run_uuid
             ordered = {"builds": manifest["builds"], "last_run_uuid": ctx.run_uuid}
-            write_atomic(output, go_json(ordered), 0o664)
+            # Packer writes it 0664 less the umask.
+            atomic_write(output, go_json(ordered), mode=with_umask(0o664))
         ctx.ui.message(f"Manifest written to {output}")
         return artifact, True
 

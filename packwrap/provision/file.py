@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,7 +13,7 @@ from packwrap.errors import PackwrapError
 from packwrap.provision.base import ProvisionContext
 
 
-def _check(config: Config, problem) -> None:
+def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
     if bool(config.source) == bool(config.content):
         problem("file provisioner: exactly one of source or content is required", None)
     if config.direction != "upload":

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from packwrap.errors import PackwrapError
 
+if TYPE_CHECKING:
+    from packwrap.provision.base import Provisioner
 
-def provisioner_class(type_name: str, *, file: str | None = None, line: int | None = None):
+
+def provisioner_class(
+    type_name: str, *, file: str | None = None, line: int | None = None
+) -> type[Provisioner]:
     from packwrap.provision.breakpoint import BreakpointProvisioner
     from packwrap.provision.file import FileProvisioner
     from packwrap.provision.shell import ShellProvisioner

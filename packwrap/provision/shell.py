@@ -13,6 +13,7 @@ import random
 import re
 import shlex
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -24,7 +25,7 @@ from packwrap.provision.base import ProvisionContext
 DEFAULT_EXECUTE = "chmod +x {{.Path}}; {{.Vars}} {{.Path}}"
 
 
-def _one_source(config: Config, problem) -> None:
+def _one_source(config: Config, problem: Callable[[str, str | None], None]) -> None:
     given = [k for k in ("inline", "script", "scripts") if config.get(k)]
     if len(given) != 1:
         problem("shell provisioner: exactly one of inline, script, scripts is required", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
+from typing import TYPE_CHECKING
 
 from packwrap.build.state import State
 from packwrap.build.step import Step
@@ -11,8 +12,13 @@ from packwrap.errors import PackwrapError
 from packwrap.provision.base import ProvisionContext
 from packwrap.provision.registry import provisioner_class
 
+if TYPE_CHECKING:
+    from packwrap.config.schema import Config, Problem
+    from packwrap.provision.base import Provisioner
+    from packwrap.template.model import BlockSpec
 
-def _applies(block_config, build_name: str) -> bool:
+
+def _applies(block_config: Config, build_name: str) -> bool:
     names = {build_name, f"source.{build_name}"}
     only, exclude = block_config.get("only"), block_config.get("except")
     if only and not any(fnmatch.fnmatch(n, pat) for n in names for pat in only):
@@ -20,11 +26,14 @@ def _applies(block_config, build_name: str) -> bool:
     return not (exclude and any(fnmatch.fnmatch(n, pat) for n in names for pat in exclude))
 
 
-def prepare_provisioners(blocks) -> list:
+def prepare_provisioners(
+    blocks: list[BlockSpec],
+) -> list[tuple[BlockSpec, type[Provisioner], Config]]:
     """Validate every provisioner block up front; ConfigError lists all problems."""
     from packwrap.config import ConfigError
 
-    prepared, problems = [], []
+    prepared: list[tuple[BlockSpec, type[Provisioner], Config]] = []
+    problems: list[Problem] = []
     for block in blocks:
         cls = provisioner_class(block.type, file=block.body.file, line=block.body.line)
         config, found, _warnings = cls.schema.prepare(block.body)

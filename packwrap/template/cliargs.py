@@ -1,4 +1,5 @@
-"""Packer-style flags (`-var k=v`, `-var-file=f`, `-only=a,b`, ...) for validate and build.
+"""Packer-style flags (`-var k=v`, `-var-file=f`, `-only=a,b`, ...) for validate, build and
+regenerate.
 
 Packer spells flags with one dash and accepts `-flag=value` and `-flag value`;
 packwrap also accepts two dashes. Order matters: -var and -var-file are kept in
@@ -30,6 +31,7 @@ COMMAND_FLAGS: dict[str, dict[str, str]] = {
         "no-warn-undeclared-var": "bool",
         "evaluate-datasources": "bool",
     },
+    "regenerate": {"var": "setting", "var-file": "setting", "force": "bool"},
     "build": {
         **_COMMON,
         "force": "bool",

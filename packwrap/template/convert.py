@@ -12,8 +12,18 @@ import re
 from typing import Any
 
 from packwrap.errors import PackwrapError
-from packwrap.template.hcl_emit import Attribute, Blank, Block, Comment, Expr, emit, quote
+from packwrap.template.hcl_emit import (
+    Attribute,
+    Blank,
+    Block,
+    Comment,
+    Expr,
+    emit,
+    quote,
+    template_fragment,
+)
 from packwrap.template.json_reader import load_json
+from packwrap.template.jsonpos import PosDict
 from packwrap.template.legacy import _TOP_KEYS, is_legacy
 
 _CALL = re.compile(r"\{\{-?(.*?)-?\}\}", re.S)
@@ -85,9 +95,9 @@ class _Converter:
         for m in _CALL.finditer(text):
             expr = self.expression(m.group(1), in_default=in_default)
             literal = text[last : m.start()]
-            parts.append(quote(literal)[1:-1])
+            parts.append(template_fragment(literal))
             if expr is None:
-                parts.append(quote(m.group(0))[1:-1])
+                parts.append(template_fragment(m.group(0)))
             else:
                 dynamic = True
                 parts.append("${" + expr + "}")
@@ -98,7 +108,7 @@ class _Converter:
             return text
         if whole is not None:
             return Expr(whole)
-        parts.append(quote(text[last:])[1:-1])
+        parts.append(template_fragment(text[last:], before_interpolation=False))
         return Expr('"' + "".join(parts) + '"')
 
     def value(self, v: Any) -> Any:
@@ -160,7 +170,7 @@ def convert_legacy(text: str, file: str) -> tuple[str, list[str]]:
             ),
         ]
     sensitive = set(data.get("sensitive-variables") or [])
-    variables = data.get("variables") or {}
+    variables: PosDict = data.get("variables") or PosDict()
     for name, default in variables.items():
         if default is not None and not isinstance(default, str):
             line = variables.key_lines[name]
@@ -191,7 +201,7 @@ def convert_legacy(text: str, file: str) -> tuple[str, list[str]]:
             raise PackwrapError(
                 'each builder needs a "type"', file=file, line=getattr(b, "line", 1)
             )
-        name = b.get("name", b["type"])
+        name = b["name"] if "name" in b else b["type"]
         c.names[name] = f"{b['type']}.{name}"
         sources.append(f"source.{b['type']}.{name}")
         source_blocks.append(Block("source", [b["type"], name], c.body(b, ("type", "name"))))

@@ -51,12 +51,12 @@ class LazyMap(Mapping[str, Any]):
     def __init__(self, what: str, thunks: Mapping[str, Callable[[], Any]]):
         self.what = what
         self.thunks = dict(thunks)
-        self.values: dict[str, Any] = {}
+        self.computed: dict[str, Any] = {}  # not `values`: that is Mapping.values()
         self.busy: set[str] = set()
 
     def __getitem__(self, name: str) -> Any:
-        if name in self.values:
-            return self.values[name]
+        if name in self.computed:
+            return self.computed[name]
         if name not in self.thunks:
             raise KeyError(name)
         if name in self.busy:
@@ -66,7 +66,7 @@ class LazyMap(Mapping[str, Any]):
             value = self.thunks[name]()
         finally:
             self.busy.discard(name)
-        self.values[name] = value
+        self.computed[name] = value
         return value
 
     def __iter__(self) -> Iterator[str]:
@@ -231,8 +231,11 @@ def _eval(node: Node, scope: Scope) -> Any:  # noqa: C901 -- one rule per node k
     raise EvalError(f"unsupported expression ({k})", node.pos)
 
 
-def _at(node: Node, fn: Callable[[], Any]) -> Any:
-    """Run fn, turning a FuncError into an EvalError at node."""
+def _at(node: Node, fn: Callable[..., Any]) -> Any:
+    """Run fn, turning a FuncError into an EvalError at node.
+
+    fn is called with no arguments; it is typed `...` because callers bind loop
+    variables as lambda defaults (`lambda c=cond: ...`), which mypy cannot infer."""
     try:
         return fn()
     except FuncError as exc:

@@ -1,15 +1,24 @@
-"""Write HCL2 text already formatted the way `packer fmt` (hclwrite) formats it.
+r"""The one writer of HCL2 value text, and files formatted the way `packer fmt` formats them.
 
-hclwrite's rules that matter here: 2-space indent per nesting level; in a run of
-consecutive lines that each hold a whole single-line `name = value`, the `=`
-signs are aligned one space after the longest name. A blank line, a comment
-line, a block header or closing brace, or a value spanning several lines ends
-the run (a line that opens brackets without closing them has no aligned `=`).
+Every HCL packwrap writes goes through here (blueprint templates via their Jinja filters,
+`convert`, the pkrvars updater used by fetch-iso and convert), so there is one quoting rule:
+
+- `\ " \n \r \t` are escaped as in HCL2, every other control character as `\uNNNN`;
+- a literal `${` is written `\u0024{` and a literal `%{` is written `\u0025{`. Packer reads
+  that exactly like HCL's `$${` / `%%{` (checked with `packer inspect`), and unlike those
+  it reads back through python-hcl2 8.x (packwrap's reader) in every position: its
+  `$${` token needs a closing `}` further on, so `"x$${y"` does not parse.
+
+hclwrite's layout rules that matter here: 2-space indent per nesting level; in a run of
+consecutive lines that each hold a whole single-line `name = value`, the `=` signs are
+aligned one space after the longest name. A blank line, a comment line, a block header
+or closing brace, or a value spanning several lines ends the run (a line that opens
+brackets without closing them has no aligned `=`).
 
     emit([Attribute("a", 1), Blank(), Block("source", ["qemu", "x"], [...])])
 
-Values: str (a literal: quoted and escaped, `${` becomes `$${`), int, float, bool,
-None, list, dict, or Expr("var.x") for raw HCL expression text.
+Values: str (a literal, quoted by the rule above), int, float, bool, None, list, dict,
+or Expr("var.x") for raw HCL expression text.
 """
 
 from __future__ import annotations
@@ -62,8 +71,11 @@ class Comment:
 Item = Attribute | Block | Blank | Comment
 
 
-def quote(s: str) -> str:
-    """An HCL quoted string literal for s (interpolation sequences escaped)."""
+# A literal `${` / `%{` (see the module docstring for why not `$${` / `%%{`).
+_LITERAL_MARKS = (("${", "\\u0024{"), ("%{", "\\u0025{"))
+
+
+def _escape(s: str) -> str:
     out = []
     for ch in s:
         if ch == "\\":
@@ -80,8 +92,25 @@ def quote(s: str) -> str:
             out.append(f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
-    text = "".join(out).replace("${", "$${").replace("%{", "%%{")
-    return f'"{text}"'
+    return "".join(out)
+
+
+def quote(s: str, template: bool = False) -> str:
+    """An HCL quoted string whose value is `s` literally, or with `template=True` a string
+    template whose `${...}` / `%{...}` sequences stay live."""
+    return f'"{_escape(s) if template else template_fragment(s, before_interpolation=False)}"'
+
+
+def template_fragment(s: str, before_interpolation: bool = True) -> str:
+    """The inside of a quoted template that reads as the literal text `s`, safe to put
+    right before a live `${...}` or more text: a trailing `$` or `%` is escaped too, or
+    it would join what follows into `$${` (an escape) or `${` / `%{` (live)."""
+    text = _escape(s)
+    for mark, escaped in _LITERAL_MARKS:
+        text = text.replace(mark, escaped)
+    if before_interpolation and text.endswith(("$", "%")):
+        text = text[:-1] + ("\\u0024" if text.endswith("$") else "\\u0025")
+    return text
 
 
 def key(name: str) -> str:
@@ -91,7 +120,7 @@ def key(name: str) -> str:
     return quote(name)
 
 
-def _scalar(value: Any) -> str | None:
+def _scalar(value: Any, template: bool = False) -> str | None:
     if isinstance(value, Expr):
         return value.text
     if value is None:
@@ -105,8 +134,29 @@ def _scalar(value: Any) -> str | None:
             raise ValueError(f"{value} has no HCL literal")
         return json.dumps(value)
     if isinstance(value, str):
-        return quote(value)
+        return quote(value, template)
     return None
+
+
+def literal(value: Any, template: bool = False) -> str:
+    """A single-line HCL literal for a Python value (`template`: strings interpolate)."""
+    text = _scalar(value, template)
+    if text is not None:
+        return text
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{key(k)} = {literal(v, template)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(literal(v, template) for v in value) + "]"
+    raise TypeError(f"cannot write a {type(value).__name__} as HCL")
+
+
+def multiline_list(values: list[Any], indent: str = "  ", template: bool = False) -> str:
+    """A list with one element per line (boot_command style), trailing comma included."""
+    if not values:
+        return "[]"
+    inner = "".join(f"{indent}  {literal(v, template)},\n" for v in values)
+    return "[\n" + inner + indent + "]"
 
 
 def value_lines(value: Any, level: int) -> list[str]:

@@ -6,20 +6,33 @@ expression text is then parsed by our own expr.Parser, which we evaluate.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from packwrap.errors import PackwrapError
 from packwrap.template.expr import ExprSyntaxError, parse_expression
 from packwrap.template.syntax import Attr, Block, Body
 
+# HCL's escapes for a literal `${` / `%{`. python-hcl2 8.x lexes `$${` only when a `}`
+# follows somewhere (even past the string's end), so `"x$${y"` breaks the tree.
+_ESCAPED_MARK = re.compile(r"\$\${|%%{")
+
+
+def parse_tree(text: str) -> Any:
+    """python-hcl2's lark tree of `text`, positions as in `text`; only the structure is
+    used (expression text is sliced from `text` and read by expr.Parser), so the escapes
+    are blanked to same-length plain characters first."""
+    import hcl2  # lazy: lark and the grammar are slow to import
+
+    return hcl2.parses_to_tree(_ESCAPED_MARK.sub(lambda m: m[0][:2] + " ", text))
+
 
 def parse_hcl(text: str, file: str) -> Body:
-    import hcl2  # lazy: lark and the grammar are slow to import
     from lark import Token, Tree
     from lark.exceptions import UnexpectedInput
 
     try:
-        tree = hcl2.parses_to_tree(text)
+        tree = parse_tree(text)
     except UnexpectedInput as exc:
         line = _unterminated_string(text, exc.line)
         if line:
@@ -93,9 +106,9 @@ def parse_hcl(text: str, file: str) -> Body:
                 )
                 body.blocks.append(Block(block_type, labels, block_body, file, child.meta.line))
             elif child.data == "body":
-                inner = body_of(child, start_line)
-                body.attrs.update(inner.attrs)
-                body.blocks.extend(inner.blocks)
+                nested = body_of(child, start_line)
+                body.attrs.update(nested.attrs)
+                body.blocks.extend(nested.blocks)
         return body
 
     root = tree.children[0] if tree.children else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from packwrap.errors import PackwrapError
@@ -102,7 +103,8 @@ def _body(obj: dict, file: str, block_type: str | None, *, top: bool = True) -> 
             continue  # HCL JSON comment
         if key in nested:
             for labels, inner in _expand(value, nested[key], file, line, key):
-                body.blocks.append(Block(key, labels, _body(inner, file, key), file, inner.line))
+                inner_line = getattr(inner, "line", line)  # as _body reads it
+                body.blocks.append(Block(key, labels, _body(inner, file, key), file, inner_line))
             continue
         if (block_type, key) in _EXPRESSION_ATTRS and isinstance(value, str):
             try:
@@ -116,7 +118,9 @@ def _body(obj: dict, file: str, block_type: str | None, *, top: bool = True) -> 
     return body
 
 
-def _expand(value: Any, nlabels: int, file: str, line: int, what: str):
+def _expand(
+    value: Any, nlabels: int, file: str, line: int, what: str
+) -> Iterator[tuple[list[str], dict[str, Any]]]:
     """Walk `nlabels` levels of label objects down to block bodies (arrays repeat)."""
     if isinstance(value, list):
         for item in value:

@@ -49,6 +49,7 @@ class _Parser:
         return self.text.count("\n", 0, self.pos if pos is None else pos) + 1
 
     def ws(self) -> None:
+        # [ \t\r\n]* matches (maybe empty) at every position: never None
         self.pos = _WS.match(self.text, self.pos).end()  # type: ignore[union-attr]
 
     def fail(self, what: str) -> JsonError:
@@ -57,7 +58,8 @@ class _Parser:
 
     def string(self) -> str:
         try:
-            s, self.pos = json.decoder.scanstring(self.text, self.pos + 1)
+            # json's own string scanner (C-accelerated); typeshed does not declare it
+            s, self.pos = json.decoder.scanstring(self.text, self.pos + 1)  # type: ignore[attr-defined]
         except json.JSONDecodeError as exc:
             raise JsonError(f"JSON syntax error: {exc.msg}", self.line(exc.pos)) from None
         return s

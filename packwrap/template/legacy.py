@@ -19,6 +19,7 @@ from packwrap.errors import PackwrapError
 from packwrap.template.evaluate import EvalError, Scope
 from packwrap.template.expr import Node
 from packwrap.template.json_reader import load_json
+from packwrap.template.jsonpos import PosDict
 from packwrap.template.syntax import Attr, Block, Body
 
 _TOP_KEYS = {
@@ -89,8 +90,8 @@ def legacy_body(data: Any, file: str) -> Body:
             line=lines["sensitive-variables"],
         )
     sensitive = set(sensitive_list)
-    variables = data.get("variables") or {}
-    if not isinstance(variables, dict):
+    variables = data.get("variables") or PosDict()
+    if not isinstance(variables, PosDict):
         raise PackwrapError('"variables" must be an object', file=file, line=lines["variables"])
     for name, default in variables.items():
         line = variables.key_lines[name]
@@ -147,7 +148,7 @@ def legacy_body(data: Any, file: str) -> Body:
         for pp in items:
             if isinstance(pp, str):
                 pp_body, pp_type, line = Body(file, group.line), pp, group.line
-            elif isinstance(pp, dict) and isinstance(pp.get("type"), str):
+            elif isinstance(pp, PosDict) and isinstance(pp.get("type"), str):
                 pp_body, pp_type, line = _attrs(pp, file, ("type",)), pp["type"], pp.line
             else:
                 raise PackwrapError(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from packwrap.config.schema import SourceBody
+from packwrap.config.schema import SourceBody, ValueOrigin
 from packwrap.errors import PackwrapError, UsageError
+from packwrap.masking import mask
 from packwrap.template.evaluate import (
     EvalError,
     Forbidden,
@@ -23,6 +24,7 @@ from packwrap.template.functions import FUNCTIONS, IN_DEFAULT
 from packwrap.template.model import BlockSpec, BuildSpec, SourceSpec, Template
 from packwrap.template.syntax import Attr, Block, Body
 from packwrap.template.types import TypeSyntaxError, convert, describe, is_primitive, parse_type
+from packwrap.template.varref import variable_ref
 
 # ("file", path) or ("var", "name=value"), in command-line order.
 VarSetting = tuple[str, str]
@@ -97,6 +99,8 @@ class _Variable:
     sensitive: bool
     value: Any = None
     origin: str = "default"  # where the current value came from
+    origin_file: str | None = None  # ... as a place: the var-file or the default's line
+    origin_line: int | None = None
 
 
 class _Loader:
@@ -109,6 +113,7 @@ class _Loader:
         self.warnings: list[str] = []
         self.scope_state: dict[str, Any] = {}
         self.legacy = False
+        self.variables: dict[str, _Variable] = {}
 
     # -- helpers -------------------------------------------------------------
     def scope(self, roots: Mapping[str, Any]) -> Scope:
@@ -150,6 +155,7 @@ class _Loader:
 
         self.legacy = fmt == "legacy"
         variables = self.declare(root)
+        self.variables = variables
         self.assign(variables, autos)
         values = self.finish_variables(variables)
         path_obj = {"root": str(self.dir), "cwd": str(self.cwd)}
@@ -219,6 +225,7 @@ class _Loader:
                 a = attrs["default"]
                 default = self.eval_attr(a, defaults_scope)
                 var.value = self.convert(var, default, a.file, a.line, "default")
+                var.origin_file, var.origin_line = a.file, a.line
             variables[name] = var
 
         for block in root.blocks:
@@ -236,14 +243,15 @@ class _Loader:
                     add(name, Block("variable", [name], fake, attr.file, attr.line))
         return variables
 
-    def convert(self, var: _Variable, value: Any, file: str | None, line: int | None, origin: str):
+    def convert(
+        self, var: _Variable, value: Any, file: str | None, line: int | None, origin: str
+    ) -> Any:
         try:
             return convert(value, var.type)
         except FuncError as exc:
             detail = str(exc)
             if var.sensitive:  # never echo a secret, even a malformed one
-                for secret in sorted(_secrets(value), key=len, reverse=True):
-                    detail = detail.replace(secret, "<sensitive>")
+                detail = mask(detail, _secrets(value))
             raise PackwrapError(
                 f"variable {var.name!r} ({origin}): {detail} (type {describe(var.type)})",
                 file=file,
@@ -257,7 +265,7 @@ class _Loader:
                 var = variables[key[8:]]
                 value = self.literal(var, raw, f"environment variable {key}", None, None)
                 var.value = self.convert(var, value, None, None, f"from {key}")
-                var.origin = key
+                var.origin, var.origin_file, var.origin_line = key, None, None
         for path in autos:
             self.assign_file(variables, path)
         for kind, item in self.settings:
@@ -268,7 +276,9 @@ class _Loader:
             else:
                 raise UsageError(f"unknown variable setting kind {kind!r}")
 
-    def literal(self, var: _Variable, raw: str, what: str, file: str | None, line: int | None):
+    def literal(
+        self, var: _Variable, raw: str, what: str, file: str | None, line: int | None
+    ) -> Any:
         """-var / env values are literal strings unless the variable's type is complex."""
         if is_primitive(var.type):
             return raw
@@ -292,7 +302,7 @@ class _Loader:
         var = variables[name]
         value = self.literal(var, raw, f"-var {name}", None, None)
         var.value = self.convert(var, value, None, None, f"-var {name}")
-        var.origin = "-var"
+        var.origin, var.origin_file, var.origin_line = "-var", None, None
 
     def assign_file(self, variables: dict[str, _Variable], path: Path) -> None:
         if not path.is_file():
@@ -326,6 +336,7 @@ class _Loader:
             value = self.eval_attr(attr, scope)
             var.value = self.convert(var, value, attr.file, attr.line, f"from {path.name}")
             var.origin = f"{attr.file}:{attr.line}"
+            var.origin_file, var.origin_line = attr.file, attr.line
 
     def finish_variables(self, variables: dict[str, _Variable]) -> dict[str, Any]:
         if self.legacy:
@@ -364,7 +375,7 @@ class _Loader:
     def legacy_defaults(self, variables: dict[str, _Variable]) -> None:
         """Legacy defaults may use {{user `x`}}: evaluate them once overrides are known."""
 
-        def thunk(var: _Variable):
+        def thunk(var: _Variable) -> Callable[[], Any]:
             def value() -> Any:
                 if var.origin != "default" or "default" not in var.block.body.attrs:
                     return var.value
@@ -415,7 +426,7 @@ class _Loader:
         lazy: LazyMap
         roots: dict[str, Any] = {"var": values, "path": path_obj}
 
-        def thunk(attr: Attr):
+        def thunk(attr: Attr) -> Callable[[], Any]:
             return lambda: self.eval_attr(attr, self.scope(roots))
 
         lazy = LazyMap("local", {name: thunk(a) for name, a in attrs.items()})
@@ -546,7 +557,8 @@ class _Loader:
         source_roots = dict(roots, source={"type": stype, "name": sname})
         scope = self.scope(source_roots)
         values, lines = self.eval_body(Body(src.file, src.line, body_attrs, body_blocks), scope)
-        source = SourceSpec(stype, sname, SourceBody(values, src.file, src.line, lines))
+        origins = self.origins(body_attrs.values())
+        source = SourceSpec(stype, sname, SourceBody(values, src.file, src.line, lines, origins))
         if legacy:
             full = sname
         else:
@@ -593,7 +605,20 @@ class _Loader:
             lines.setdefault(inner.type, inner.line)
         return values, lines
 
-    def block_spec(self, block: Block, scope: Scope, build: BuildSpec):
+    def origins(self, attrs: Iterable[Attr]) -> dict[str, ValueOrigin]:
+        """option -> the variable it is (or the one variable it uses) and where that was set."""
+        found: dict[str, ValueOrigin] = {}
+        for attr in attrs:
+            ref = variable_ref(attr.expr)
+            var = self.variables.get(ref[0]) if ref else None
+            if ref is None or var is None:
+                continue
+            found[attr.name] = ValueOrigin(
+                var.name, var.origin, var.origin_file, var.origin_line, bare=ref[1]
+            )
+        return found
+
+    def block_spec(self, block: Block, scope: Scope, build: BuildSpec) -> BlockSpec | None:
         if len(block.labels) != 1:
             raise PackwrapError(
                 f'expected {block.type} "TYPE" {{ ... }}', file=block.file, line=block.line
@@ -615,7 +640,8 @@ class _Loader:
                     values.update(extra)
         for key in ("name", "only", "except", "override"):
             lines.pop(key, None)
-        body = SourceBody(values, block.file, block.line, lines)
+        origins = self.origins(a for k, a in block.body.attrs.items() if k in lines)
+        body = SourceBody(values, block.file, block.line, lines, origins)
         return BlockSpec(block.labels[0], None if name is None else str(name), body, only, except_)
 
 

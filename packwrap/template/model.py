@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from packwrap.config.schema import SourceBody
+from packwrap.masking import mask
 
 
 @dataclass
@@ -66,7 +67,4 @@ class Template:
 
     def mask(self, text: str) -> str:
         """`text` with every sensitive value replaced by <sensitive>."""
-        for secret in sorted(self.sensitive, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "<sensitive>")
-        return text
+        return mask(text, self.sensitive)

@@ -2,21 +2,20 @@
 
 Existing assignments get their value replaced in place (comments and other lines
 stay); new ones are appended. The result is re-aligned the way `packer fmt`
-aligns `=` and trailing comments, and written atomically. A *.pkrvars.json file
-is rewritten as JSON (2-space indent, key order kept).
+aligns `=` and trailing comments, and written atomically (the file keeps its mode).
+A *.pkrvars.json file is rewritten as JSON (2-space indent, key order kept).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packwrap.atomicfile import atomic_write
 from packwrap.errors import PackwrapError
 from packwrap.template.hcl_emit import attributes, emit, emit_value
 
@@ -29,7 +28,7 @@ def update_pkrvars(path: str | os.PathLike[str], values: Mapping[str, Any]) -> N
     p = Path(path)
     is_json = p.name.endswith(".json")
     if not p.exists():
-        atomic_write(p, _json_text(dict(values)) if is_json else emit(attributes(values)))
+        _write(p, _json_text(dict(values)) if is_json else emit(attributes(values)))
         return
     try:
         text = p.read_text(encoding="utf-8")
@@ -41,9 +40,14 @@ def update_pkrvars(path: str | os.PathLike[str], values: Mapping[str, Any]) -> N
         data = load_json(text, str(p))
         if not isinstance(data, dict):
             raise PackwrapError("a variable file holds a JSON object", file=str(p), line=1)
-        atomic_write(p, _json_text({**data, **values}))
+        _write(p, _json_text({**data, **values}))
         return
-    atomic_write(p, set_values(text, values, str(p)))
+    _write(p, set_values(text, values, str(p)))
+
+
+def _write(path: Path, text: str) -> None:
+    # A user's variable file keeps its mode (a 0600 file with a password hash stays 0600).
+    atomic_write(path, text, mode=0o644, keep_mode=True)
 
 
 def _json_text(data: dict) -> str:
@@ -53,12 +57,13 @@ def _json_text(data: dict) -> str:
 
 
 def set_values(text: str, values: Mapping[str, Any], file: str = "<pkrvars>") -> str:
-    import hcl2
     from lark import Tree
     from lark.exceptions import UnexpectedInput
 
+    from packwrap.template.hcl_reader import parse_tree
+
     try:
-        tree = hcl2.parses_to_tree(text)
+        tree = parse_tree(text)
     except UnexpectedInput as exc:
         raise PackwrapError("HCL syntax error", file=file, line=exc.line) from None
     spans: dict[str, tuple[int, int]] = {}
@@ -107,6 +112,9 @@ def _scan(code: str) -> tuple[int | None, int | None, int, str | None]:
         if in_str:
             if c == "\\":
                 i += 2
+                continue
+            if code.startswith(("$${", "%%{"), i):  # escapes: literal text
+                i += 3
                 continue
             if code.startswith("${", i) or code.startswith("%{", i):
                 interp += 1
@@ -220,21 +228,3 @@ def _render(x: _Line) -> str:
     if x.assign is None and x.comment is None:
         return x.body
     return _code(x) + (x.comment or "")
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write text to path via a temporary file in the same directory + os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

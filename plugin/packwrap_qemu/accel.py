@@ -17,7 +17,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-from packwrap.errors import PackwrapError
+from packwrap.sdk import PackwrapError
 
 #: Accelerators that run guest code on the host CPU: the guest arch must be the host's.
 HARDWARE = ("kvm", "hvf", "whpx", "hax")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.artifact import Artifact
+from packwrap.sdk import Artifact
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 BUILDER_ID = "transcend.qemu"
 #: packwrap's logs, when they land in the output directory: not part of the image.
@@ -24,7 +25,7 @@ def artifact_files(out: Path) -> list[str]:
 
 
 def make_artifact(state: State) -> Artifact:
-    config = state.config
+    config = config_of(state)
     out = Path(state.data["output_dir"])
     disk = Path(state.data["disk_path"])
     return Artifact(

@@ -12,29 +12,39 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, ClassVar
 
-from packwrap.build.step import Step
-from packwrap.build.steps.boot_command import StepTypeBootCommand
-from packwrap.build.steps.http_server import StepHTTPServer
-from packwrap.build.steps.site_set import StepSiteSet
-from packwrap.communicator.steps import StepCleanupTemporaryKey, StepConnect, StepTemporaryKey
-from packwrap.config.schema import Config, Schema
-from packwrap.provision.shutdown import StepShutdown
-from packwrap.provision.step import StepCheckProvisioners, StepProvision
+from packwrap.sdk import (
+    If,
+    Schema,
+    Step,
+    StepCheckProvisioners,
+    StepCleanupTemporaryKey,
+    StepConnect,
+    StepHTTPServer,
+    StepOutputDir,
+    StepProvision,
+    StepShutdown,
+    StepSiteSet,
+    StepTemporaryKey,
+    StepTypeBootCommand,
+)
+from packwrap_qemu import qemu
 from packwrap_qemu.artifact import make_artifact
-from packwrap_qemu.config import SCHEMA
+from packwrap_qemu.config import SCHEMA, QemuConfig, config_of
 from packwrap_qemu.firmware import StepPrepareEfiVars
 from packwrap_qemu.step_convert_disk import StepConvertDisk
 from packwrap_qemu.step_create_disk import StepCreateDisk
 from packwrap_qemu.step_http_ip import StepHTTPIPDiscover
 from packwrap_qemu.step_media import StepResolveMedia
-from packwrap_qemu.step_output_dir import StepPrepareOutputDir
 from packwrap_qemu.step_port_forward import StepPortForward
 from packwrap_qemu.step_run import StepRunQemu
 from packwrap_qemu.step_wait_poweroff import StepWaitForPowerOff
 
 if TYPE_CHECKING:
-    from packwrap.build.artifact import Artifact
-    from packwrap.build.state import State
+    from packwrap.sdk import Artifact, State
+
+
+def _provisions(state: State) -> bool:
+    return QemuBuilder.provisions(config_of(state))
 
 
 def _wait_stopped(state: State, seconds: float) -> bool:
@@ -58,39 +68,34 @@ def _force_stop(state: State) -> None:
 
 class QemuBuilder:
     type_name: ClassVar[str] = "qemu"
-    schema: ClassVar[Schema] = SCHEMA
+    schema: ClassVar[Schema[QemuConfig]] = SCHEMA
 
-    def steps(self, config: Config) -> list[Step]:
+    def steps(self, config: QemuConfig) -> list[Step]:
         return [
             StepCheckProvisioners(),
             StepResolveMedia(),
-            StepPrepareOutputDir(),
+            StepOutputDir(qemu.output_plan, name="prepare output directory"),
             StepCreateDisk(),
             StepPrepareEfiVars(),
             StepHTTPIPDiscover(),
             # Before the HTTP server: install.conf may name {{ .SSHPublicKey }}.
-            *self._temporary_key_step(config),
+            If(_provisions, StepTemporaryKey()),
             StepHTTPServer(),
             StepSiteSet(),
             StepPortForward(),
             StepRunQemu(),
             StepTypeBootCommand(),
             StepWaitForPowerOff(),
-            *self.provisioning_steps(config),
+            *self.provisioning_steps(),
             StepConvertDisk(),
         ]
 
     @staticmethod
-    def provisions(config: Config) -> bool:
+    def provisions(config: QemuConfig) -> bool:
         """Packer's rule: communicator "ssh" (its default) boots the disk and connects."""
         return config.get("communicator") == "ssh"
 
-    def _temporary_key_step(self, config: Config) -> list[Step]:
-        if not self.provisions(config):
-            return []
-        return [StepTemporaryKey()]
-
-    def provisioning_steps(self, config: Config) -> list[Step]:
+    def provisioning_steps(self) -> list[Step]:
         """After the install powered off: boot the disk, connect, provision, shut down.
 
         QEMU runs a second time (StepRunQemu(boot="disk")): the install run ends on the
@@ -101,18 +106,16 @@ class QemuBuilder:
         The SSH port is the hostfwd StepPortForward chose (127.0.0.1:<port> -> guest:22).
         communicator = "none": no second boot; provisioners are reported as skipped.
         """
-        if not self.provisions(config):
-            return [StepProvision()]
         return [
-            StepRunQemu(boot="disk"),
-            StepConnect(),
+            If(_provisions, StepRunQemu(boot="disk")),
+            If(_provisions, StepConnect()),
             StepProvision(),
-            StepCleanupTemporaryKey(),
-            StepShutdown(_wait_stopped, _force_stop),
+            If(_provisions, StepCleanupTemporaryKey()),
+            If(_provisions, StepShutdown(_wait_stopped, _force_stop)),
         ]
 
-    def http_ip(self, config: Config, state: State) -> str:
+    def http_ip(self, config: QemuConfig, state: State) -> str:
         return state.data["http_ip"]
 
-    def artifact(self, config: Config, state: State) -> Artifact:
+    def artifact(self, config: QemuConfig, state: State) -> Artifact:
         return make_artifact(state)

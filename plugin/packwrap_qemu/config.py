@@ -13,19 +13,27 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from packwrap.build import common_options as common
-from packwrap.config.schema import (
+from packwrap.sdk import (
     ANY,
     BOOL,
     INT,
     LIST,
     LIST_OF_LISTS,
+    MIB,
+    WHOLE_MIB,
+    Check,
     Config,
     Option,
     Schema,
+    Size,
+    parse_size,
 )
-from packwrap.errors import PackwrapError
+from packwrap.sdk import common_options as common
+
+if TYPE_CHECKING:
+    from packwrap.sdk import State
 
 FORMATS = ("qcow2", "raw")
 DISK_INTERFACES = ("virtio", "virtio-scsi", "ide", "sata", "scsi", "sd")
@@ -38,7 +46,7 @@ QEMU_OPTIONS = [
     Option("vm_name", help="disk file name (no extension added); default packer-<build name>"),
     Option("output_directory", help="where the disk goes; default output-<build name>"),
     Option("format", default="qcow2", choices=FORMATS),
-    Option("disk_size", default="40960M", help="bare number = MiB; suffixes b k m g t"),
+    Option("disk_size", default="40960M", parse=parse_size, help="e.g. 40960M or 40G; bare = MiB"),
     Option("disk_compression", BOOL, default=False),
     Option("skip_compaction", BOOL, default=False),
     Option("disk_interface", default="virtio", choices=DISK_INTERFACES),
@@ -54,7 +62,7 @@ QEMU_OPTIONS = [
     Option("sockets", INT, default=0),
     Option("cores", INT, default=0),
     Option("threads", INT, default=0),
-    Option("memory", INT, default=512),
+    Option("memory", default=512, parse=parse_size, help="-m, e.g. 1024 (MiB) or 1G"),
     Option("net_device", default="virtio-net"),
     Option("headless", BOOL, default=False),
     Option("display", help="-display value; default none (packwrap types on the serial line)"),
@@ -118,31 +126,12 @@ IGNORED_OPTIONS = [
     Option("boot_key_interval_vnc", ignored=True),
 ]
 
-_SIZE = re.compile(r"^(\d+)([bkmgt]?)$", re.IGNORECASE)
-
-
-def disk_size_arg(value: str) -> str:
-    """qemu-img size argument for disk_size: a bare number means MiB (Packer's rule)."""
-    m = _SIZE.match(str(value).strip())
-    if not m:
-        raise PackwrapError(f"disk_size {value!r}: expected a number with optional b/k/m/g/t")
-    number, unit = m.groups()
-    if int(number) <= 0:
-        raise PackwrapError(f"disk_size {value!r}: must be greater than zero")
-    if not unit:
-        return number + "M"
-    return number if unit.lower() == "b" else number + unit.upper()  # qemu-img: bytes unsuffixed
-
 
 def is_remote(url: str) -> bool:
     return bool(re.match(r"^[a-z][a-z0-9+.-]*://", url, re.I)) and not url.startswith("file://")
 
 
 def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
-    try:
-        disk_size_arg(config.disk_size)
-    except PackwrapError as exc:
-        problem(exc.message, "disk_size")
     if config.iso_url and config.iso_urls:
         problem("set only one of iso_url and iso_urls", "iso_urls")
     isos = [config.iso_url] if config.iso_url else list(config.iso_urls)
@@ -173,8 +162,10 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
     _check_qemu_img_args(config, problem)
     if config.format == "raw" and config.disk_compression:
         problem('disk_compression needs format = "qcow2"', "disk_compression")
-    if config.memory < 10:
-        config["memory"] = 512  # Packer's rule: tiny values mean "default"
+    if config.memory.bytes < 10 * MIB:
+        config["memory"] = Size.of_mib(512)  # Packer's rule: tiny values mean "default"
+    elif not config.memory.whole_mib:
+        problem(f"memory {str(config.memory)!r}: {WHOLE_MIB}", "memory")
     if config.firmware and (
         config.efi_boot or config.efi_firmware_code or config.efi_firmware_vars
     ):
@@ -221,9 +212,9 @@ def _check_boot_steps(config: Config, problem: Callable[[str, str | None], None]
     config["boot_command"] = [step[0] for step in config.boot_steps if step]
 
 
-def _common_options() -> tuple[list[Option], list]:
+def _common_options() -> tuple[list[Option], list[Check]]:
     options: list[Option] = []
-    checks: list = []
+    checks: list[Check] = []
     for name in ("HTTP", "BOOT", "SHUTDOWN", "COMM"):
         options += list(getattr(common, f"{name}_OPTIONS", []))
         checks += list(getattr(common, f"{name}_CHECKS", []))
@@ -231,10 +222,79 @@ def _common_options() -> tuple[list[Option], list]:
     return options, checks
 
 
-def _schema() -> Schema:
+class QemuConfig(common.CommonConfig):
+    """The prepared qemu options, typed (see QEMU_OPTIONS for defaults and meaning)."""
+
+    vm_name: str | None
+    output_directory: str | None
+    format: str
+    disk_size: Size
+    disk_compression: bool
+    skip_compaction: bool
+    disk_interface: str
+    disk_cache: str
+    disk_discard: str
+    disk_detect_zeroes: str
+    accelerator: str
+    machine_type: str | None  # None: the arch's default (machine.py)
+    cpu_model: str | None
+    cpus: int
+    sockets: int
+    cores: int
+    threads: int
+    memory: Size
+    net_device: str
+    headless: bool
+    display: str | None
+    use_default_display: bool
+    vga: str | None
+    firmware: str | None
+    use_pflash: bool
+    efi_boot: bool
+    efi_firmware_code: str | None
+    efi_firmware_vars: str | None
+    efi_drop_efivars: bool
+    qemuargs: list[list[str]]
+    qemu_binary: str
+    qemu_img_args: dict[str, list[str]]  # normalised by _check_qemu_img_args
+    qmp_enable: bool
+    qmp_socket_path: str | None
+    iso_url: str | None
+    iso_urls: list[str]
+    iso_checksum: str
+    iso_target_path: str | None
+    iso_target_extension: str
+    cdrom_interface: str | None  # None: the arch's default (machine.py)
+    cd_files: list[str]
+    cd_label: str
+    boot_steps: list[list[str]]
+    host_port_min: int
+    host_port_max: int
+    skip_nat_mapping: bool
+    serial_console: bool
+    hermetic_network: bool
+    bios_serial_console: bool
+    kernel: str | None
+    initrd: str | None
+    kernel_args: str
+    no_reboot: bool
+    provision_kernel: str | None
+    provision_initrd: str | None
+    provision_kernel_args: str
+    # accepted for Packer templates, no effect
+    vnc_bind_address: str | None
+    vnc_port_min: int | None
+    vnc_port_max: int | None
+    vnc_use_password: bool | None
+    vnc_password: str | None
+    disable_vnc: bool | None
+    boot_key_interval_vnc: str | None
+
+
+def _schema() -> Schema[QemuConfig]:
     options, checks = _common_options()
     checks = [_check_boot_steps, *checks, _check]
-    return Schema([*options, *QEMU_OPTIONS, *IGNORED_OPTIONS], checks)
+    return Schema([*options, *QEMU_OPTIONS, *IGNORED_OPTIONS], checks, QemuConfig)
 
 
 SCHEMA = _schema()
@@ -245,3 +305,10 @@ def names(config: Config, build_name: str) -> tuple[str, Path]:
     vm_name = config.vm_name or f"packer-{build_name}"
     out = Path(config.output_directory or f"output-{build_name}")
     return vm_name, out
+
+
+def config_of(state: State) -> QemuConfig:
+    """The build's prepared config, typed (the session prepared it with SCHEMA)."""
+    if not isinstance(state.config, QemuConfig):
+        raise TypeError(f"expected a QemuConfig, got {type(state.config).__name__}")
+    return state.config

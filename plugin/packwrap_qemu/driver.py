@@ -17,12 +17,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from packwrap.errors import PackwrapError
+from packwrap.sdk import PackwrapError, Size
+
+if TYPE_CHECKING:
+    from packwrap_qemu.accel import Choice
 
 #: The guest-visible address of the builder's HTTP server in hermetic mode.
 HERMETIC_HTTP_IP = "10.0.2.100"
@@ -51,11 +54,19 @@ def _file_arg(path: Path) -> str:
     return f"./{text}" if text.startswith("-") else text
 
 
-def create_disk(path: Path, fmt: str, size: str, extra: Sequence[str] = ()) -> None:
-    qemu_img(["create", "-q", "-f", fmt, *extra, _file_arg(path), size], what="qemu-img create")
+def qemu_img_size(size: Size) -> str:
+    """qemu-img's size operand: MiB when whole (as Packer passes `40960M`), else bytes."""
+    return f"{size.mib}M" if size.whole_mib else str(size.bytes)
 
 
-def convert_disk(src: Path, dst: Path, fmt: str, *, compress: bool, extra: Sequence[str] = ()):
+def create_disk(path: Path, fmt: str, size: Size, extra: Sequence[str] = ()) -> None:
+    args = ["create", "-q", "-f", fmt, *extra, _file_arg(path), qemu_img_size(size)]
+    qemu_img(args, what="qemu-img create")
+
+
+def convert_disk(
+    src: Path, dst: Path, fmt: str, *, compress: bool, extra: Sequence[str] = ()
+) -> None:
     compress_args = ["-c"] if compress else []
     args = ["convert", "-q", "-O", fmt, *compress_args, *extra, _file_arg(src), _file_arg(dst)]
     qemu_img(args, what="qemu-img convert")
@@ -89,7 +100,7 @@ class QemuSpec:
     machine: str
     accel: str
     cpu: str
-    memory: int
+    memory: Size
     cpus: int
     disk_path: Path
     disk_format: str
@@ -226,7 +237,7 @@ def default_args(spec: QemuSpec) -> list[tuple[str, str | None]]:
         ("-machine", spec.machine),
         ("-accel", spec.accel),
         ("-cpu", spec.cpu),
-        ("-m", f"{spec.memory}M"),
+        ("-m", f"{spec.memory.mib}M"),  # the schema allows whole MiB only
     ]
     smp = [f"cpus={spec.cpus}"] + [
         f"{k}={v}"
@@ -312,7 +323,9 @@ def guestfwd_command() -> str:
 class Qmp:
     """A QMP client on a unix socket: commands in order, events collected by a reader thread."""
 
-    def __init__(self, path: Path, timeout: float = 10.0, alive=lambda: True):
+    def __init__(
+        self, path: Path, timeout: float = 10.0, alive: Callable[[], bool] = lambda: True
+    ) -> None:
         deadline = time.monotonic() + timeout
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         while True:
@@ -497,3 +510,39 @@ class QemuProcess:
                 self.proc.wait()
         if getattr(self, "qmp", None) is not None:
             self.qmp.close()
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+class Driver:
+    """What the qemu steps run on the host, as packer-plugin-qemu's Driver: qemu-img,
+    xorriso and qemu-system-*. The steps get the build's one instance from
+    `packwrap_qemu.qemu.driver(state)` (as the vmm steps do), so a test can hand them
+    another; the functions above stay the pure, separately tested building blocks."""
+
+    def create_disk(self, path: Path, fmt: str, size: Size, extra: Sequence[str] = ()) -> None:
+        create_disk(path, fmt, size, extra)
+
+    def convert_disk(
+        self, src: Path, dst: Path, fmt: str, *, compress: bool, extra: Sequence[str] = ()
+    ) -> None:
+        convert_disk(src, dst, fmt, compress=compress, extra=extra)
+
+    def disk_info(self, path: Path) -> dict[str, Any]:
+        return disk_info(path)
+
+    def make_cd(self, iso: Path, files: Sequence[Path], label: str) -> None:
+        make_cd(iso, files, label)
+
+    def choose_accelerator(self, requested: str, binary: str, cpu_model: str | None) -> Choice:
+        """The accelerator for this host and the guest arch, and why (accel.py)."""
+        from packwrap_qemu.accel import choose
+
+        return choose(requested, binary, cpu_model)
+
+    def start(
+        self, argv: list[str], qmp_path: Path, stderr_log: Path, *, die_with_parent: bool = True
+    ) -> QemuProcess:
+        """Start QEMU paused (-S) with QMP; the caller opens the console, then `cont`."""
+        return QemuProcess(argv, qmp_path, stderr_log, die_with_parent=die_with_parent)

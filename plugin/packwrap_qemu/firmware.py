@@ -15,14 +15,13 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap.errors import PackwrapError
+from packwrap.sdk import PackwrapError, Step
 from packwrap_qemu.accel import guest_arch
+from packwrap_qemu.config import config_of
 from packwrap_qemu.machine import profile
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
-    from packwrap.config.schema import Config
+    from packwrap.sdk import Config, State
 
 VARS_NAME = "efivars.fd"
 
@@ -104,7 +103,7 @@ class StepPrepareEfiVars(Step):
     name = "prepare UEFI variables"
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         firmware = config.firmware
         if firmware and not Path(firmware).expanduser().is_file():
             raise PackwrapError(f"firmware {firmware}: no such file")
@@ -125,5 +124,5 @@ class StepPrepareEfiVars(Step):
     def cleanup(self, state: State) -> None:
         """efi_drop_efivars: the image is the disk; the vars copy leaves the artifact."""
         copy = state.data.get("efi_vars")
-        if copy and state.config.efi_drop_efivars and not state.failed:
+        if copy and config_of(state).efi_drop_efivars and not state.failed:
             Path(copy).unlink(missing_ok=True)

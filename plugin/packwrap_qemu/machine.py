@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from packwrap.errors import PackwrapError
+from packwrap.sdk import PackwrapError
 from packwrap_qemu.accel import HARDWARE, guest_arch
 
 

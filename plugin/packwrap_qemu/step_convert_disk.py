@@ -8,18 +8,19 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap_qemu import driver
+from packwrap.sdk import Step
+from packwrap_qemu import qemu
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 class StepConvertDisk(Step):
     name = "convert disk"
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         if config.format == "raw" or config.skip_compaction:
             return
         disk = Path(state.data["disk_path"])
@@ -28,7 +29,7 @@ class StepConvertDisk(Step):
         state.ui.say(f"{what} disk {disk}")
         extra = list((config.qemu_img_args or {}).get("convert", []))
         try:
-            driver.convert_disk(
+            qemu.driver(state).convert_disk(
                 disk, tmp, config.format, compress=config.disk_compression, extra=extra
             )
             os.replace(tmp, disk)

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap_qemu import driver
-from packwrap_qemu.config import disk_size_arg
+from packwrap.sdk import Step
+from packwrap_qemu import qemu
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 class StepCreateDisk(Step):
     name = "create disk"
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         path = state.data["output_dir"] / state.data["vm_name"]
-        size = disk_size_arg(config.disk_size)
-        state.ui.say(f"Creating {config.format} disk {path} ({size})")
+        state.ui.say(f"Creating {config.format} disk {path} ({config.disk_size})")
         extra = list((config.qemu_img_args or {}).get("create", []))
-        driver.create_disk(path, config.format, size, extra)
+        qemu.driver(state).create_disk(path, config.format, config.disk_size, extra)
         state.data["disk_path"] = path
         state.data.setdefault("cleanup_hints", []).append(f"disk image: rm {path.resolve()}")

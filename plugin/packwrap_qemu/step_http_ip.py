@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
+from packwrap.sdk import Step
 from packwrap_qemu import driver
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 class StepHTTPIPDiscover(Step):
     name = "discover HTTP address"
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         bind = config.get("http_bind_address") or "127.0.0.1"
         if config.hermetic_network:
             if bind not in ("127.0.0.1", "0.0.0.0"):

@@ -12,14 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap.errors import PackwrapError
-from packwrap_qemu import driver
-from packwrap_qemu.config import is_remote
+from packwrap.sdk import PackwrapError, Step
+from packwrap_qemu import qemu
+from packwrap_qemu.config import config_of, is_remote
 from packwrap_qemu.machine import medium_kind
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import Config, State
 
 
 def local_path(url: str) -> Path:
@@ -34,7 +33,7 @@ def _read_text(location: str) -> str:
 
 def verify_checksum(path: Path, spec: str) -> str | None:
     """Check `path` against Packer's iso_checksum forms; the digest checked, or None."""
-    from packwrap.media.checksums import parse_iso_checksum
+    from packwrap.sdk import parse_iso_checksum
 
     checksum = parse_iso_checksum(spec, filename=path.name, read_text=_read_text)
     if checksum is None:
@@ -58,7 +57,7 @@ class StepResolveMedia(Step):
         self.cd_dir: str | None = None
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         urls = [config.iso_url] if config.iso_url else list(config.iso_urls)
         if urls:
             state.data["iso_path"] = iso = self._iso(urls, config, state)
@@ -74,10 +73,10 @@ class StepResolveMedia(Step):
         if config.cd_files:
             self.cd_dir = tempfile.mkdtemp(prefix="packwrap-cd-")
             iso = Path(self.cd_dir) / "cidata.iso"
-            driver.make_cd(iso, [Path(p) for p in config.cd_files], config.cd_label)
+            qemu.driver(state).make_cd(iso, [Path(p) for p in config.cd_files], config.cd_label)
             state.data["cd_path"] = iso
 
-    def _iso(self, urls: list[str], config, state: State) -> Path:
+    def _iso(self, urls: list[str], config: Config, state: State) -> Path:
         candidates = [local_path(u) for u in urls if not is_remote(u)]
         if config.iso_target_path:
             candidates.append(Path(config.iso_target_path).expanduser())

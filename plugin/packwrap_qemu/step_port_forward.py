@@ -6,11 +6,11 @@ import random
 import socket
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap.errors import PackwrapError
+from packwrap.sdk import PackwrapError, Step
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 def free_port(lo: int, hi: int) -> int:
@@ -31,7 +31,7 @@ class StepPortForward(Step):
     name = "forward SSH port"
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         if config.communicator != "ssh" or config.skip_nat_mapping:
             return
         port = free_port(config.host_port_min, config.host_port_max)

@@ -6,33 +6,23 @@ QEMU starts with -S; the pty it made for the serial line is found through QMP
 
 from __future__ import annotations
 
-import re
 import shlex
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap.errors import PackwrapError
-from packwrap_qemu import accel, driver, machine
+from packwrap.sdk import Step, render_template, template_data
+from packwrap_qemu import driver, machine, qemu
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
-
-_VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+    from packwrap.sdk import SerialConsole, State
 
 
 def render_qemuargs(args: list[list[str]], data: dict[str, object]) -> list[list[str]]:
     """qemuargs with Packer's template data ({{ .HTTPIP }}, {{ .OutputDir }}, ...)."""
-
-    def sub(m: re.Match[str]) -> str:
-        if m.group(1) not in data:
-            known = ", ".join(sorted(data))
-            raise PackwrapError(f"qemuargs: unknown template variable .{m.group(1)} ({known})")
-        return str(data[m.group(1)])
-
-    return [[_VAR.sub(sub, part) for part in arg] for arg in args]
+    return [[render_template(part, data, what="qemuargs") for part in arg] for arg in args]
 
 
 def log_paths(state: State) -> tuple[Path, Path]:
@@ -44,16 +34,14 @@ def log_paths(state: State) -> tuple[Path, Path]:
 
 
 def build_spec(state: State, qmp_path: Path, accelerator: str) -> driver.QemuSpec:
-    config = state.config
+    config = config_of(state)
     binary = config.qemu_binary
     machine_type = machine.machine_arg(binary, config.machine_type, accelerator)
     http_port = state.data.get("http_port") or None  # 0: no HTTP server
-    data = {
-        "HTTPIP": state.data.get("http_ip", ""),
-        "HTTPPort": state.data.get("http_guest_port", http_port or ""),
+    data = {  # the core's fields (HTTPIP, HTTPPort, Name, ...) and packer-plugin-qemu's
+        **template_data(state),
         "HTTPDir": config.get("http_directory") or "",
         "OutputDir": state.data["output_dir"],
-        "Name": state.data["vm_name"],
         "SSHHostPort": state.data.get("ssh_host_port", ""),
     }
     display = config.display
@@ -117,20 +105,21 @@ class StepRunQemu(Step):
         self.boot = boot
         self.qmp_dir: str | None = None
         self.vm: driver.QemuProcess | None = None
-        self.console = None
+        self.console: SerialConsole | None = None
         self.fw_dir: str | None = None
         if boot != "install":
             self.name = f"start QEMU ({boot})"
 
     def run(self, state: State) -> None:
-        config = state.config
+        config = config_of(state)
         if config.qmp_socket_path:
             qmp_path = Path(config.qmp_socket_path).resolve()
             qmp_path.unlink(missing_ok=True)
         else:  # a short private path: unix socket paths are limited to ~108 bytes
             self.qmp_dir = tempfile.mkdtemp(prefix="packwrap-qmp-")
             qmp_path = Path(self.qmp_dir) / "qmp.sock"
-        choice = accel.choose(config.accelerator, config.qemu_binary, config.cpu_model)
+        drv = qemu.driver(state)
+        choice = drv.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
         spec = build_spec(state, qmp_path, choice.accel)
         if config.serial_console and config.bios_serial_console and _seabios(spec):
             if config.display is None and not config.vga and not config.use_default_display:
@@ -157,11 +146,11 @@ class StepRunQemu(Step):
         argv = driver.qemu_argv(spec)
         if choice.reason:
             state.ui.message(f"accelerator auto: {spec.accel} ({choice.reason})")
-        state.ui.say(f"Starting QEMU ({spec.accel}, {spec.machine}, {spec.memory} MB)")
+        state.ui.say(f"Starting QEMU ({spec.accel}, {spec.machine}, {spec.memory.mib} MB)")
         state.ui.message(f"Command: {shlex.join(argv)}")
         # -on-error=abort leaves the VM running for inspection, so it must outlive us.
         keep = state.options.on_error == "abort"
-        self.vm = vm = driver.QemuProcess(argv, qmp_path, qemu_log, die_with_parent=not keep)
+        self.vm = vm = qemu.driver(state).start(argv, qmp_path, qemu_log, die_with_parent=not keep)
         state.data["qemu"] = vm
         state.data["qemu_pid"] = vm.pid
         state.data["qemu_accelerator"] = spec.accel
@@ -170,7 +159,7 @@ class StepRunQemu(Step):
         )
         state.ui.message(f"QEMU pid {vm.pid}; its messages go to {qemu_log}")
         if config.serial_console:
-            from packwrap.build.console import SerialConsole
+            from packwrap.sdk import SerialConsole
 
             pty = vm.serial_pty()
             self.console = SerialConsole(pty, console_log, ui=state.ui)

@@ -8,41 +8,25 @@ waiting out the timeout.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap.durations import format_duration
-from packwrap.errors import PackwrapError
+from packwrap.sdk import (
+    BuildFailed,
+    Step,
+    console_tail,
+    failure_marker,
+    format_duration,
+)
+from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.console import SerialConsole
-    from packwrap.build.state import State
+    from packwrap.sdk import SerialConsole, State
     from packwrap_qemu.driver import QemuProcess
 
-#: What OpenBSD's installer prints when an autoinstall fails (install.sub).
-FAILURE_PATTERNS = re.compile(
-    r"failed; check /tmp/ai/ai\.log|Question has no answer in response file"
-    r"|No response file found; non-interactive mode aborted"
-)
 SUCCESS_REASONS = ("guest-shutdown", "guest-reset")
 DEFAULT_TIMEOUT = 300.0
 _POLL = 0.1
-
-
-class BuildFailed(PackwrapError):
-    """A failed install; `details` are the console's last lines."""
-
-    def __init__(self, message: str, details: list[str]):
-        lines = [ln.strip() for ln in details if ln.strip()]
-        tail = " | ".join(lines[-4:])
-        super().__init__(f"{message}; console: {tail}" if tail else message)
-        self.details = details
-
-
-def console_tail(console: SerialConsole | None, n: int = 15) -> list[str]:
-    return console.tail(n) if console is not None else []
 
 
 class StepWaitForPowerOff(Step):
@@ -51,7 +35,7 @@ class StepWaitForPowerOff(Step):
     def run(self, state: State) -> None:
         vm: QemuProcess = state.data["qemu"]
         console: SerialConsole | None = state.data.get("console")
-        timeout = float(state.config.get("shutdown_timeout") or DEFAULT_TIMEOUT)
+        timeout = config_of(state).shutdown_timeout or DEFAULT_TIMEOUT
         state.ui.say(f"Waiting for the guest to power off (timeout {format_duration(timeout)})")
         start = time.monotonic()
         deadline = start + timeout
@@ -83,7 +67,7 @@ class StepWaitForPowerOff(Step):
         mark = console.mark()
         # Re-scan a little overlap so a message split across two reads is still seen.
         text = console.text_since(max(0, scanned - 200))
-        if FAILURE_PATTERNS.search(text):
+        if failure_marker(text):
             # The installer prints a few lines around its failure: let them arrive so the
             # error shows the whole message, not a line cut mid-way.
             console.wait_quiet(0.5, 3.0)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from packwrap.build.artifact import Artifact
+from packwrap.sdk import Artifact
 
 if TYPE_CHECKING:
-    from packwrap.config.schema import Config
+    from packwrap_vmm.config import VmmConfig
 
 BUILDER_ID = "packer.openbsd-vmm"
 
 
-def make_artifact(config: Config, disk: str) -> Artifact:
+def make_artifact(config: VmmConfig, disk: str) -> Artifact:
     return Artifact(
         builder_id=BUILDER_ID,
         id="VMM",

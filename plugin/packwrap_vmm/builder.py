@@ -11,73 +11,64 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from packwrap.build.step import Step
-from packwrap.build.steps.boot_command import StepTypeBootCommand
-from packwrap.build.steps.http_server import StepHTTPServer
-from packwrap.build.steps.site_set import StepSiteSet
-from packwrap.communicator.steps import StepCleanupTemporaryKey, StepConnect, StepTemporaryKey
-from packwrap.config.schema import Config, Schema
-from packwrap.provision.shutdown import StepShutdown
-from packwrap.provision.step import StepCheckProvisioners, StepProvision
+from packwrap.sdk import (
+    If,
+    Schema,
+    Step,
+    StepCheckProvisioners,
+    StepCleanupTemporaryKey,
+    StepConnect,
+    StepHTTPServer,
+    StepOutputDir,
+    StepProvision,
+    StepShutdown,
+    StepSiteSet,
+    StepTemporaryKey,
+    StepTypeBootCommand,
+)
 from packwrap_vmm import vmm
 from packwrap_vmm.artifact import make_artifact
-from packwrap_vmm.config import SCHEMA, wants_provisioning
+from packwrap_vmm.config import SCHEMA, VmmConfig, config_of, wants_provisioning
 from packwrap_vmm.step_console_wait import StepAwaitConsole
 from packwrap_vmm.step_create_disk import StepCreateDisk
 from packwrap_vmm.step_gen_files import StepGenFiles
-from packwrap_vmm.step_output_dir import StepOutputDir, disk_path
 from packwrap_vmm.step_start_vm import StepStartVM
 from packwrap_vmm.step_wait_install import StepWaitInstall
 
 if TYPE_CHECKING:
-    from packwrap.build.artifact import Artifact
-    from packwrap.build.state import State
+    from packwrap.sdk import Artifact, State
 
 
-class _WhenProvisioning(Step):
-    """Runs the wrapped step only when the build provisions (and cleans up only then)."""
-
-    def __init__(self, step: Step):
-        self.step = step
-        self.name = step.name
-        self.ran = False
-
-    def run(self, state: State) -> None:
-        if not wants_provisioning(state.config, bool(state.provisioners)):
-            return
-        self.ran = True
-        self.step.run(state)
-
-    def cleanup(self, state: State) -> None:
-        if self.ran:
-            self.step.cleanup(state)
+def _provisions(state: State) -> bool:
+    """Decided when its turn comes: it depends on the template's provisioners."""
+    return wants_provisioning(config_of(state), bool(state.provisioners))
 
 
 def _request_stop(state: State) -> None:
-    vmm.driver(state).stop(state.config.vm_name)
+    vmm.driver(state).stop(config_of(state).vm_name)
 
 
 def _force_stop(state: State) -> None:
-    name = state.config.vm_name
+    name = config_of(state).vm_name
     state.ui.say(f"Stopping VM {name} by force: vmctl stop -f -w {name}")
     vmm.driver(state).stop(name, force=True, wait=True)
 
 
 def _wait_stopped(state: State, seconds: float) -> bool:
-    return vmm.wait_gone(state, state.config.vm_name, seconds)
+    return vmm.wait_gone(state, config_of(state).vm_name, seconds)
 
 
 class VmmBuilder:
     type_name: ClassVar[str] = "openbsd-vmm"
-    schema: ClassVar[Schema] = SCHEMA
+    schema: ClassVar[Schema[VmmConfig]] = SCHEMA
 
-    def steps(self, config: Config) -> list[Step]:
+    def steps(self, config: VmmConfig) -> list[Step]:
         install: list[Step] = [
             StepCheckProvisioners(),
-            StepOutputDir(),
+            StepOutputDir(vmm.output_plan),
             StepCreateDisk(),
             StepStartVM("install"),
-            _WhenProvisioning(StepTemporaryKey()),
+            If(_provisions, StepTemporaryKey()),
             StepHTTPServer(),
             StepGenFiles(),
             StepSiteSet(),
@@ -95,10 +86,10 @@ class VmmBuilder:
             StepCleanupTemporaryKey(),
             shutdown,
         ]
-        return install + [_WhenProvisioning(s) for s in provision]
+        return install + [If(_provisions, s) for s in provision]
 
-    def http_ip(self, config: Config, state: State) -> str:
+    def http_ip(self, config: VmmConfig, state: State) -> str:
         return state.data.get("host_ip", "")
 
-    def artifact(self, config: Config, state: State) -> Artifact:
-        return make_artifact(config, state.data.get("disk_path") or str(disk_path(state)))
+    def artifact(self, config: VmmConfig, state: State) -> Artifact:
+        return make_artifact(config, state.data.get("disk_path") or str(vmm.disk_path(state)))

@@ -6,11 +6,13 @@ Decisions for templates written for the talk-era plugin (the seed demo: no
 vm_template, no boot_device, ssh_username without credentials):
 - `vm_template` is optional. Without it vmctl starts the VM without `-t`, which
   vmd allows only for root: run as root or set `doas = true` (a warning says so at
-  build time). With it, an unprivileged user owning the vm.conf parent needs nothing.
+  build time). With it, an unprivileged user named in the parent's
+  `allow instance { ... owner <user> }` needs nothing.
 - `boot_device` unset: `net` when `boot` (a kernel such as bsd.rd) is given, `cdrom`
-  when only `cdrom` is given. A VM started without -B is *restarted* by vmd when the
-  installer reboots, so the install would never be seen to end (the Go plugin at
-  HEAD then polls forever; the talk-era plugin always passed `-B net`).
+  when only `cdrom` is given; one of the three is required, so every install boot
+  passes -B. A VM started without -B is *restarted* by vmd when the installer
+  reboots, so the install would never be seen to end (the Go plugin at HEAD then
+  polls forever; the talk-era plugin always passed `-B net`).
 - `communicator` unset: provisioning (second boot from disk, SSH) happens only when
   the build has provisioners; an install-only template like the seed builds with a
   single boot. `communicator = "ssh"` always boots the disk again and connects.
@@ -23,13 +25,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from packwrap.build import common_options as common
-from packwrap.config.schema import BOOL, DURATION, STRING, Config, Option, Schema
+from packwrap.sdk import BOOL, DURATION, STRING, WHOLE_MIB, Config, Option, Schema, Size, parse_size
+from packwrap.sdk import common_options as common
+
+if TYPE_CHECKING:
+    from packwrap.sdk import State
 
 FORMATS = ("raw", "qcow2")
 BOOT_DEVICES = ("cdrom", "disk", "net")
-_SCALED = re.compile(r"^\d+(\.\d+)?[BKMGTPE]?$", re.IGNORECASE)  # scan_scaled(3)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,62}$")
 
 VMM_OPTIONS = [
@@ -40,8 +45,8 @@ VMM_OPTIONS = [
     Option("cdrom", aliases=("iso_image",), help="vmctl start -r: ISO for the install boot"),
     Option("disk_format", default="raw", choices=FORMATS),
     Option("disk_base", help="vmctl create -b: qcow2 base image"),
-    Option("disk_size", help="vmctl create -s, e.g. 1500M or 20G"),
-    Option("memory", aliases=("ram_size",), help="vmctl start -m, e.g. 1G"),
+    Option("disk_size", parse=parse_size, help="vmctl create -s, e.g. 1500M or 20G; bare = MiB"),
+    Option("memory", aliases=("ram_size",), parse=parse_size, help="vmctl start -m, e.g. 1G"),
     Option("log_directory", default="", help="console log <log_directory>/<vm_name>.log"),
     Option("output_directory", required=True),
     Option("user_data", ignored=True),
@@ -76,15 +81,24 @@ def _check(config: Config, problem: Problem) -> None:
     if not config.disk_base and not config.disk_size:
         problem("disk_size must be specified when there is no disk_base", "disk_size")
     for name in ("disk_size", "memory"):
-        value = config.get(name)
-        if value and not _SCALED.match(value):
-            problem(f"{name} {value!r}: expected a size like 1500M or 2G", name)
+        size = config.get(name)
+        if size is not None and not size.whole_mib:  # vmctl would round it down, warning
+            problem(f"{name} {str(size)!r}: {WHOLE_MIB}", name)
     if config.boot_device == "net" and not config.boot:
         problem('boot_device = "net" needs boot (a kernel such as bsd.rd)', "boot_device")
-    if not (config.boot or config.cdrom or config.boot_device or config.vm_template):
+    if not (config.boot or config.cdrom or config.boot_device):
+        # The install boot must pass -B: only then does vmd end the VM at the installer's
+        # reboot, and an instance inherits neither `boot device` nor `boot` (vmd.c
+        # vm_instance), so vm_template alone would restart the installer until
+        # install_timeout.
         problem(
-            "nothing to install from: set boot (bsd.rd), cdrom (installNN.iso) or vm_template", None
+            "the install cannot end: set boot (bsd.rd), cdrom (installNN.iso) or "
+            "boot_device, so vmctl start gets -B (a vm.conf template's boot device and "
+            "kernel are not passed to its instances)",
+            None,
         )
+    if config.boot_device == "cdrom" and not (config.cdrom or config.vm_template):
+        problem('boot_device = "cdrom" needs cdrom (an installNN.iso)', "boot_device")
     if config.install_timeout is not None and config.install_timeout <= 0:
         problem("install_timeout must be positive", "install_timeout")
     credentials = [n for n in ("ssh_password", "ssh_private_key_file") if config.get(n)]
@@ -97,7 +111,30 @@ def _check(config: Config, problem: Problem) -> None:
     config["gen_files_extension"] = (config.gen_files_extension or "pkr.in").lstrip(".")
 
 
-SCHEMA = Schema(
+class VmmConfig(common.CommonConfig):
+    """The prepared openbsd-vmm options, typed (see VMM_OPTIONS)."""
+
+    vm_name: str
+    vm_template: str | None
+    boot_device: str | None
+    boot: str | None
+    cdrom: str | None
+    disk_format: str
+    disk_base: str | None
+    disk_size: Size | None  # None only with disk_base
+    memory: Size | None  # None: the vm_template's (or vmd's) memory
+    log_directory: str
+    output_directory: str
+    user_data: str | None
+    console: str | None
+    gen_files_extension: str
+    gen_files_pattern: str
+    vmctl_path: str | None
+    doas: bool
+    install_timeout: float
+
+
+SCHEMA: Schema[VmmConfig] = Schema(
     [*VMM_OPTIONS, *common.HTTP_OPTIONS, *common.BOOT_OPTIONS, *common.SHUTDOWN_OPTIONS, *_COMM],
     [
         _check,
@@ -106,10 +143,11 @@ SCHEMA = Schema(
         *common.SHUTDOWN_CHECKS,
         *common.COMM_CHECKS,
     ],
+    VmmConfig,
 )
 
 
-def install_boot_device(config: Config) -> str | None:
+def install_boot_device(config: VmmConfig) -> str | None:
     """-B for the install boot (see the module docstring for the defaults)."""
     if config.boot_device:
         return config.boot_device
@@ -120,7 +158,7 @@ def install_boot_device(config: Config) -> str | None:
     return None
 
 
-def wants_provisioning(config: Config, has_provisioners: bool) -> bool:
+def wants_provisioning(config: VmmConfig, has_provisioners: bool) -> bool:
     """Second boot from disk + SSH: communicator "ssh", or unset with provisioners."""
     if config.communicator is None:
         return has_provisioners
@@ -138,3 +176,10 @@ def media_path(value: str | None, template_dir: str | os.PathLike[str]) -> str |
         if os.path.exists(candidate):
             path = candidate
     return os.path.abspath(path)
+
+
+def config_of(state: State) -> VmmConfig:
+    """The build's prepared config, typed (the session prepared it with SCHEMA)."""
+    if not isinstance(state.config, VmmConfig):
+        raise TypeError(f"expected a VmmConfig, got {type(state.config).__name__}")
+    return state.config

@@ -16,14 +16,20 @@ import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from packwrap.errors import PackwrapError
+from packwrap.sdk import PackwrapError, Size
 
 #: vmctl(8) LOCAL INTERFACES: default `local prefix` of vm.conf(5).
 DEFAULT_LOCAL_PREFIX = "100.64.0.0/10"
 
 _STARTED = re.compile(r"^vmctl: started vm (\d+) successfully, tty (\S+)$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,62}$")
+
+
+def vmctl_size(size: Size) -> str:
+    """vmctl -s/-m: whole MiB (the schema refused anything else: vmctl rounds it down)."""
+    return f"{size.mib}M"
 
 
 class VmctlError(PackwrapError):
@@ -76,14 +82,14 @@ def parse_status(text: str) -> list[VmStatus]:
             rows.append(
                 VmStatus(
                     id=int(row["ID"] or 0),
-                    pid=int(row["PID"]) if row.get("PID") else None,
+                    pid=int(pid) if (pid := row.get("PID")) else None,
                     name=row["NAME"] or "",
                     tty=row.get("TTY"),
                     state=row.get("STATE"),
                     owner=row.get("OWNER"),
                     maxmem=row.get("MAXMEM"),
                     curmem=row.get("CURMEM"),
-                    vcpus=int(row["VCPUS"]) if row.get("VCPUS") else None,
+                    vcpus=int(vcpus) if (vcpus := row.get("VCPUS")) else None,
                 )
             )
         except ValueError:
@@ -142,7 +148,9 @@ Runner = Callable[..., subprocess.CompletedProcess]
 
 
 class Driver:
-    """vmctl and ifconfig as Python calls. `doas` prefixes `doas -n` (never prompts)."""
+    """vmctl and ifconfig as Python calls. `doas` prefixes `doas -n` (never prompts) to
+    every command that talks to vmd; `vmctl create` talks to no daemon and runs as the
+    user, so the image is the user's (under doas it would be root's, mode 0600)."""
 
     def __init__(
         self,
@@ -159,17 +167,25 @@ class Driver:
 
     # --- command lines (pure; unit-tested against vmctl(8)'s synopsis) -----------------
 
-    def argv(self, *args: str) -> list[str]:
-        prefix = ["doas", "-n"] if self.doas else []
+    def argv(self, *args: str, privileged: bool = True) -> list[str]:
+        # doas.c compares a `cmd` rule with the command as typed: self.vmctl is absolute
+        # whenever vmctl was found on PATH, matching `cmd /usr/sbin/vmctl`.
+        prefix = ["doas", "-n"] if self.doas and privileged else []
         return [*prefix, self.vmctl, *args]
 
+    def console_argv(self, target: str) -> list[str]:
+        """`vmctl console` (cu -r on the VM's tty), for a tty we may not open ourselves."""
+        return self.argv("console", target)
+
     @staticmethod
-    def create_args(path: str, fmt: str, *, size: str | None = None, base: str | None = None):
+    def create_args(
+        path: str, fmt: str, *, size: Size | None = None, base: str | None = None
+    ) -> list[str]:
         if base:
             return ["create", "-b", base, f"{fmt}:{path}"]
         if not size:
             raise VmctlError("vmctl create needs a size or a base image")
-        return ["create", "-s", size, f"{fmt}:{path}"]
+        return ["create", "-s", vmctl_size(size), f"{fmt}:{path}"]
 
     @staticmethod
     def start_args(
@@ -177,7 +193,7 @@ class Driver:
         *,
         disk: str,
         template: str | None = None,
-        memory: str | None = None,
+        memory: Size | None = None,
         boot_device: str | None = None,
         boot: str | None = None,
         cdrom: str | None = None,
@@ -191,7 +207,7 @@ class Driver:
         if template:
             args += ["-t", template]
         if memory:
-            args += ["-m", memory]
+            args += ["-m", vmctl_size(memory)]
         if boot_device:
             args += ["-B", boot_device]
         if boot:
@@ -209,9 +225,9 @@ class Driver:
     # --- running ----------------------------------------------------------------------
 
     def run(
-        self, args: Sequence[str], *, timeout: float | None = 120
+        self, args: Sequence[str], *, timeout: float | None = 120, privileged: bool = True
     ) -> subprocess.CompletedProcess:
-        argv = self.argv(*args)
+        argv = self.argv(*args, privileged=privileged)
         try:
             return self._run(
                 argv, capture_output=True, text=True, env=self.env, timeout=timeout, check=False
@@ -226,41 +242,25 @@ class Driver:
             raise VmctlError(f"`{' '.join(argv)}` did not finish in {timeout:.0f}s") from None
 
     def _fail(self, what: str, proc: subprocess.CompletedProcess) -> VmctlError:
-        return VmctlError(f"{what}: {explain(proc.stderr or proc.stdout, doas=self.doas)}")
+        text = proc.stderr or proc.stdout
+        return VmctlError(f"{what}: {explain(text, doas=self.doas, vmctl=self.vmctl)}")
 
     def check_ready(self) -> None:
-        """Fail early, in one line, when doas would prompt or vmd is not running."""
-        if self.doas:
-            try:
-                ok = (
-                    self._run(
-                        ["doas", "-n", "true"],
-                        capture_output=True,
-                        text=True,
-                        env=self.env,
-                        check=False,
-                        timeout=30,
-                    ).returncode
-                    == 0
-                )
-            except FileNotFoundError:
-                ok = False
-            if not ok:
-                raise VmctlError(
-                    "doas = true but `doas -n true` fails (doas would prompt): add "
-                    "`permit nopass <you> as root cmd vmctl` to /etc/doas.conf, or use a "
-                    "vm.conf template owned by you (vm_template) and doas = false"
-                )
+        """Fail early, in one line, when vmd is not running or not ours to use, or when
+        doas would refuse or prompt: `[doas -n] vmctl status`, the very command line the
+        documented doas.conf rule (`cmd /usr/sbin/vmctl`) permits."""
         proc = self.run(["status"])
         if proc.returncode != 0 and not _status_says_empty(proc):
             raise self._fail("vmctl status failed", proc)
 
-    def create(self, path: str, fmt: str, *, size: str | None = None, base: str | None = None):
-        proc = self.run(self.create_args(path, fmt, size=size, base=base))
+    def create(
+        self, path: str, fmt: str, *, size: Size | None = None, base: str | None = None
+    ) -> None:
+        proc = self.run(self.create_args(path, fmt, size=size, base=base), privileged=False)
         if proc.returncode != 0:
             raise self._fail("vmctl create failed", proc)
 
-    def start(self, name: str, **kw) -> tuple[int | None, str | None]:
+    def start(self, name: str, **kw: Any) -> tuple[int | None, str | None]:
         """Start a VM; (id, tty path) from vmctl's success line (None if it printed none)."""
         proc = self.run(self.start_args(name, **kw))
         if proc.returncode != 0:
@@ -284,11 +284,15 @@ class Driver:
     def stop(
         self, target: str, *, force: bool = False, wait: bool = False, timeout: float | None = 120
     ) -> bool:
-        """Stop a VM; False when vmd does not know it (already gone)."""
+        """Stop a VM; False when it is not running (vmd: ENOENT "vm not found", EINVAL
+        "failed: Invalid argument"; pre-7.x "cannot stop vm that is not running"). A
+        graceful stop already under way (EALREADY) counts as requested."""
         proc = self.run(self.stop_args(target, force=force, wait=wait), timeout=timeout)
         text = (proc.stderr or "") + (proc.stdout or "")
-        if "vm not found" in text or "not running" in text:
+        if any(t in text for t in ("vm not found", "not running", "failed: Invalid argument")):
             return False
+        if "failed: Operation already in progress" in text:
+            return True
         if proc.returncode != 0:
             raise self._fail(f"vmctl stop {target} failed", proc)
         return True
@@ -320,19 +324,51 @@ def _status_says_empty(proc: subprocess.CompletedProcess) -> bool:
     return proc.stdout.lstrip().startswith("ID") and not (proc.stderr or "").strip()
 
 
-def explain(text: str, *, doas: bool = False) -> str:
-    """vmctl's error text, plus what to do when we recognise the cause."""
+#: vmctl's texts (usr.sbin/vmctl/vmctl.c vm_start_complete / terminate_vm_complete, the
+#: errno values from usr.sbin/vmd/vmd.c vm_instance / vm_register / vm_checkperm, 7.6)
+#: -> what to do. The first match wins; `{doas}` and `{vmctl}` are filled in.
+HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("doas: Operation not permitted",),
+     "doas.conf permits no such command: add `permit nopass <you> as root cmd {vmctl}` "
+     "to /etc/doas.conf"),
+    (("doas: Authentication required",),
+     "doas would prompt for a password: the /etc/doas.conf rule for {vmctl} needs `nopass`"),
+    (("vmd.sock", "No such file"),
+     "vmd is not running, or refused /etc/vm.conf (`doas vmd -n` shows why): "
+     "`doas rcctl enable vmd && doas rcctl start vmd`"),
+    (("vmd.sock", "Connection refused"), "vmd is not running: `doas rcctl start vmd`"),
+    (("vmd.sock", "Permission denied"),
+     "/var/run/vmd.sock is root:wheel 0660: add `socket owner <you>` to /etc/vm.conf and "
+     "`doas rcctl restart vmd`{doas}"),
+    (("File name too long",),
+     "you may not start instances of vm_template: add `owner <you>` inside its "
+     "`allow instance {{ ... }}` in /etc/vm.conf, then `doas vmctl reload`"),
+    (("Too many processes",),
+     "a VM of this name already exists (in vm.conf or running): choose another vm_name"),
+    (("start vm command failed: Operation not permitted",),
+     "vmd refused: without vm_template only root may start a VM{doas}; with it, its "
+     "`allow instance {{ boot, cdrom, disk, interface, memory, owner <you> }}` must allow "
+     "what this start sets, the template must not have a group owner (`owner user:group`: "
+     "write `owner user`), and you must be able to read the ISO/kernel and write the disk"),
+    (("Operation already in progress",),
+     "the VM is running or being stopped: `vmctl stop -f -w <vm_name>`"),
+    (("invalid template",),
+     "vm_template is not a VM vmd loaded: check the name in /etc/vm.conf; every vm block "
+     "needs a device (`disk /dev/null`), else vmd refuses the file (`doas vmd -n` shows "
+     "why); then `doas vmctl reload`"),
+    (("vmm bios firmware file not found",),
+     "the BIOS for cdrom and disk boots is missing: `doas fw_update vmm`"),
+    (("could not open disk image(s)",),
+     "vmd could not open the disk image: check that it exists and is a raw or qcow2 image"),
+    (("could not find specified iso image",), "the ISO (cdrom) does not exist"),
+)  # fmt: skip
+
+
+def explain(text: str, *, doas: bool = False, vmctl: str = "/usr/sbin/vmctl") -> str:
+    """vmctl's error text, plus one line on what to do when we recognise the cause."""
     text = " ".join((text or "").split()) or "no output"
-    if "vmd.sock" in text and "No such file" in text:
-        return f"{text} (vmd is not running: `rcctl enable vmd && rcctl start vmd`)"
-    if "vmd.sock" in text and "Connection refused" in text:
-        return f"{text} (vmd is not running: `rcctl start vmd`)"
-    if ("vmd.sock" in text and "Permission denied" in text) or "Permission denied" in text:
-        hint = "" if doas else " or set doas = true"
-        return (
-            f"{text} (not allowed: use a vm.conf template with `owner <you>` and "
-            f"`allow instance {{...}}` as vm_template{hint})"
-        )
-    if "doas" in text and ("password" in text.lower() or "Authorization" in text):
-        return f"{text} (doas would prompt: add a nopass rule for vmctl to /etc/doas.conf)"
+    for needles, hint in HINTS:
+        if all(n in text for n in needles):
+            alt = "" if doas else ", or set doas = true"
+            return f"{text} ({hint.format(doas=alt, vmctl=vmctl)})"
     return text

@@ -15,10 +15,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
+from packwrap.sdk import Step
+from packwrap_vmm.config import config_of
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 FIRST_OUTPUT_TIMEOUT = 60.0
 
@@ -27,16 +28,17 @@ class StepAwaitConsole(Step):
     name = "await console"
 
     def run(self, state: State) -> None:
-        cfg = state.config
+        cfg = config_of(state)
         console = state.data.get("console")
         expects = cfg.get("boot_expect") or []
         if console is None or not cfg.get("boot_command") or (expects and expects[0]):
             return
-        if console.mark() > 0:
+        base = state.data.get("console_guest_from", 0)  # past cu's banner (doas console)
+        if console.mark() > base:
             return
         state.ui.say("Waiting for the guest's first console output before boot_wait...")
         deadline = time.monotonic() + FIRST_OUTPUT_TIMEOUT
-        while console.mark() == 0 and not console.eof and time.monotonic() < deadline:
+        while console.mark() == base and not console.eof and time.monotonic() < deadline:
             state.sleep(0.1)
-        if console.mark() == 0:
+        if console.mark() == base:
             state.ui.message(f"no console output in {FIRST_OUTPUT_TIMEOUT:.0f}s; typing anyway")

@@ -1,5 +1,8 @@
 """`vmctl create [-b base | -s size] fmt:<out>/<vm_name>.<fmt>`; a failed build's disk goes.
 
+Always run as the user, also with doas = true (vmctl create talks to no vmd): the image
+is the user's, not a root-owned 0600 file.
+
 The Go plugin left a half-installed image behind after a failure; here the cleanup
 removes it (the runner skips cleanups under -on-error=abort, and lists the disk then).
 """
@@ -9,25 +12,44 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from packwrap.build.step import Step
-from packwrap_vmm.config import media_path
-from packwrap_vmm.step_output_dir import disk_path
-from packwrap_vmm.vmm import driver
+from packwrap.sdk import PackwrapError, Step
+from packwrap_vmm.config import config_of, media_path
+from packwrap_vmm.vmm import disk_path, driver
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from pathlib import Path
+
+    from packwrap.sdk import State
+
+
+QCOW_MAGIC = b"QFI\xfb"
+
+
+def check_base(state: State, base: str) -> None:
+    """vmctl create -b reads the base as qcow2 and takes the new disk's size from it."""
+    try:
+        with open(base, "rb") as fh:
+            magic = fh.read(4)
+    except OSError:
+        return  # vmctl says why, quoted
+    if magic != QCOW_MAGIC:
+        raise PackwrapError(f"disk_base {base} is not a qcow2 image (vmctl create -b needs one)")
+    if config_of(state).disk_size:
+        state.ui.message("disk_size is ignored with disk_base: the size comes from the base")
 
 
 class StepCreateDisk(Step):
     name = "create disk"
 
     def __init__(self) -> None:
-        self.path = None
+        self.path: Path | None = None
 
     def run(self, state: State) -> None:
-        cfg = state.config
+        cfg = config_of(state)
         path = disk_path(state)
         base = media_path(cfg.disk_base, state.template_dir)
+        if base:
+            check_base(state, base)
         what = f"from base {base}" if base else f"of {cfg.disk_size}"
         state.ui.say(f"Creating {cfg.disk_format} disk image {path} {what}")
         state.data.setdefault("cleanup_hints", []).append(f"disk image: rm {path}")

@@ -14,28 +14,22 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from packwrap.build.console import ConsoleError
-from packwrap.build.step import Step
-from packwrap.durations import format_duration
+from packwrap.sdk import (
+    SUCCESS_MARKER,
+    BuildFailed,
+    Step,
+    console_tail,
+    failure_marker,
+    format_duration,
+)
+from packwrap_vmm.config import config_of
 from packwrap_vmm.vmm import driver
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
-
-#: What install.sub prints when autoinstall gives up (openbsd-install.md §1.1, §1.2).
-FAILURE_MARKERS = (
-    "failed; check /tmp/ai/ai.log",
-    "Question has no answer",
-    "No response file found",  # the response file URL gave nothing (e.g. a 404)
-)
+    from packwrap.sdk import SerialConsole, State
 
 
-#: What install.sub prints right before an autoinstall's final reboot (openbsd-install.md
-#: §1.1): a VM that stops without it crashed or was killed (vmd forgets it the same way).
-SUCCESS_MARKER = "CONGRATULATIONS!"
-
-
-def _reported_success(console, grace: float = 2.0) -> bool:  # type: ignore[no-untyped-def]
+def _reported_success(console: SerialConsole, grace: float = 2.0) -> bool:
     """The success banner is on the console; the reader may still be draining the pty
     of a VM that just ended, so give it a moment before deciding."""
     deadline = time.monotonic() + grace
@@ -53,7 +47,7 @@ class StepWaitInstall(Step):
         self.poll_interval = poll_interval
 
     def run(self, state: State) -> None:
-        cfg = state.config
+        cfg = config_of(state)
         name = cfg.vm_name
         timeout = float(cfg.get("install_timeout") or 3600.0)
         console = state.data.get("console")
@@ -70,31 +64,30 @@ class StepWaitInstall(Step):
             state.check_cancelled()
             if console is not None:
                 text = console.text_since(mark)
-                marker = next((m for m in FAILURE_MARKERS if m in text), None)
+                marker = failure_marker(text)
                 if marker:
                     console.wait_quiet(0.5, 3.0)  # the rest of the failure message
-                    raise ConsoleError(
+                    raise BuildFailed(
                         f"the installer failed ({marker!r} on the console); see "
                         f"{state.data.get('console_log', 'the console log')}",
-                        console.tail(15),
+                        console_tail(console),
                     )
             row = drv.find(name)
             if row is None or not row.running:
                 break
             if time.monotonic() - start >= timeout:
-                tail = console.tail(15) if console is not None else []
-                raise ConsoleError(
+                raise BuildFailed(
                     f"the install did not finish within {format_duration(timeout)} "
                     f"(install_timeout): VM {name} is still running; stopping it",
-                    tail,
+                    console_tail(console),
                 )
             state.sleep(self.poll_interval)
         if console is not None and not _reported_success(console):
-            raise ConsoleError(
+            raise BuildFailed(
                 f"VM {name} stopped before the installer reported success ({SUCCESS_MARKER!r} "
                 "never appeared on the console): it crashed or was killed, the disk is "
                 "incomplete",
-                console.tail(15),
+                console_tail(console),
             )
         state.ui.say(
             f"Install finished: VM {name} stopped after {format_duration(time.monotonic() - start)}"

@@ -1,25 +1,36 @@
-"""Per-build helpers shared by the steps: the driver, the VM's name, its addresses."""
+"""Per-build helpers shared by the steps: the driver, the VM's disk, its addresses."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from packwrap.sdk import OutputPlan
+from packwrap_vmm.config import config_of
 from packwrap_vmm.driver import Driver
 
 if TYPE_CHECKING:
-    from packwrap.build.state import State
+    from packwrap.sdk import State
 
 
 def driver(state: State) -> Driver:
     """The build's Driver (one per build; vmctl_path / doas from the config)."""
     drv = state.data.get("vmm_driver")
     if drv is None:
-        drv = Driver(state.config.get("vmctl_path"), doas=bool(state.config.get("doas")))
+        cfg = config_of(state)
+        drv = Driver(cfg.vmctl_path, doas=cfg.doas)
         state.data["vmm_driver"] = drv
     return drv
+
+
+def host_is_openbsd() -> bool:
+    """vmd's own host: the tap exists and the HTTP server must listen on it."""
+    return sys.platform.startswith("openbsd")
 
 
 def is_local_address(address: str) -> bool:
@@ -41,3 +52,18 @@ def wait_gone(state: State, name: str, seconds: float, *, interval: float = 1.0)
         if time.monotonic() >= deadline:
             return False
         state.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+def disk_path(state: State) -> Path:
+    """<output_directory>/<vm_name>.<disk_format>, absolute."""
+    cfg = config_of(state)
+    out = Path(os.path.expanduser(cfg.output_directory))
+    return (out / f"{cfg.vm_name}.{cfg.disk_format}").absolute()
+
+
+def output_plan(state: State) -> OutputPlan:
+    """The Go plugin's rule (its check fixed): the directory may be shared; only this
+    build's image must not exist yet. The Go plugin checked `<out>/<name>/<fmt>`, so its
+    check never fired (packer.md §1.4)."""
+    disk = disk_path(state)
+    return OutputPlan(vm_name=config_of(state).vm_name, directory=disk.parent, image=disk)

@@ -9,20 +9,24 @@ use separate "vmd"s:
                        instances); qemu_pid and supervisor_pid let tests kill leftovers
   vms/<id>.log         the supervisor's and QEMU's stderr
   pids                 "<qemu pid> <supervisor pid>" of every VM ever started (teardowns)
-vm.conf              $VMCTL_QEMU_CONF or <state>/vm.conf: a tiny subset of vm.conf(5)
+  vm.conf.loaded       the vm.conf "vmd" runs with (first command, or `vmctl reload`)
+  vmd.log              why vmd refused a vm.conf (vmd's file:line messages)
+vm.conf              $VMCTL_QEMU_CONF or <state>/vm.conf, read by vmctlq_conf with vmd's rules
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import grp
 import json
 import os
 import pwd
 import re
-import shlex
 import time
 from pathlib import Path
+
+from vmctlq_conf import ConfError, VmdConf, parse
 
 PROG = "vmctl"
 
@@ -97,13 +101,6 @@ def claim_id(d: Path, name: str) -> int:
     return ids["claims"][name]
 
 
-def user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
 # --- sizes (scan_scaled(3) / fmt_scaled(3)) ---------------------------------------------
 
 _SCALE = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -127,44 +124,86 @@ def fmt_scaled(n: int) -> str:
     return f"{n:.1f}{unit}" if n < 10 else f"{round(n)}{unit}"
 
 
-# --- vm.conf (tiny subset) --------------------------------------------------------------
+# --- vm.conf, the caller, the socket ---------------------------------------------------
 
 
 def conf_path(d: Path) -> Path:
     return Path(os.environ.get("VMCTL_QEMU_CONF") or d / "vm.conf")
 
 
-def load_conf(d: Path) -> dict[str, dict] | None:
-    """`vm "name" { memory 1G; boot "/p"; boot device net; cdrom "/p"; disk "/p";
-    owner user; enable|disable; local interface; allow instance {...} }`; None without a file."""
+def loaded_conf(d: Path) -> VmdConf | None:
+    """The configuration "vmd" runs with: vm.conf as it was when vmd started (the first
+    command) or at the last successful `vmctl reload`. None: vmd could not start (vm.conf
+    refused; the reason is in <state>/vmd.log), as `rcctl start vmd` fails on OpenBSD."""
+    snapshot = d / "vm.conf.loaded"
+    if not snapshot.exists():
+        path = conf_path(d)
+        text = path.read_text() if path.exists() else ""
+        try:
+            parse(text, str(path))
+        except ConfError as exc:
+            with open(d / "vmd.log", "a") as log:
+                log.write(f"vmd: {exc}\n")
+            return None
+        snapshot.write_text(text)
+    return parse(snapshot.read_text(), str(conf_path(d)))
+
+
+def reload_conf(d: Path) -> str | None:
+    """`vmctl reload`: parse vm.conf again; the error (None: loaded)."""
     path = conf_path(d)
-    if not path.exists():
-        return None
-    text = re.sub(r"#[^\n]*", "", path.read_text())
-    vms: dict[str, dict] = {}
-    for m in re.finditer(r'\bvm\s+"?([\w.-]+)"?\s*\{((?:[^{}]|\{[^{}]*\})*)\}', text):
-        body = re.sub(r"allow\s+instance\s*\{[^{}]*\}", "", m.group(2))
-        vm: dict = {"disks": [], "local": False}
-        for stmt in re.split(r"[;\n]", body):
-            words = shlex.split(stmt)
-            if not words:
-                continue
-            if words[:2] == ["boot", "device"] and len(words) > 2:
-                vm["boot_device"] = words[2]
-            elif words[0] == "boot" and len(words) > 1:
-                vm["boot"] = words[1]
-            elif words[0] == "memory" and len(words) > 1:
-                vm["memory"] = scan_scaled(words[1])
-            elif words[0] == "cdrom" and len(words) > 1:
-                vm["cdrom"] = words[1]
-            elif words[0] == "disk" and len(words) > 1:
-                vm["disks"].append(words[1])
-            elif words[0] == "owner" and len(words) > 1:
-                vm["owner"] = words[1]
-            elif words[:2] == ["local", "interface"]:
-                vm["local"] = True
-        vms[m.group(1)] = vm
-    return vms
+    text = path.read_text() if path.exists() else ""
+    try:
+        parse(text, str(path))
+    except ConfError as exc:
+        with open(d / "vmd.log", "a") as log:
+            log.write(f"vmd: {exc}\n")
+        return str(exc)
+    (d / "vm.conf.loaded").write_text(text)
+    return None
+
+
+def caller_uid() -> int:
+    """Who vmd takes the caller to be: the user $VMCTL_QEMU_USER names, else root (as
+    packwrap run as root on OpenBSD), whatever uid the stand-in really runs as. The doas
+    stand-in runs its command without $VMCTL_QEMU_USER, i.e. as root."""
+    name = os.environ.get("VMCTL_QEMU_USER")
+    return pwd.getpwnam(name).pw_uid if name else 0
+
+
+def in_group(uid: int, gid: int) -> bool:
+    """vmd's vm_checkperm group test: primary group or a member of the group."""
+    if gid < 0:
+        return False
+    try:
+        pw = pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    if pw.pw_gid == gid:
+        return True
+    try:
+        return pw.pw_name in grp.getgrgid(gid).gr_mem
+    except KeyError:
+        return False
+
+
+def socket_allows(conf: VmdConf, uid: int) -> bool:
+    """/var/run/vmd.sock is socket owner (default root:wheel), mode 0660."""
+    return uid == 0 or uid == conf.socket_uid or in_group(uid, conf.socket_gid)
+
+
+def user_name(uid: int, gid: int = -1) -> str:
+    """vmctl status OWNER: `user` or `user:group`."""
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = str(uid)
+    if gid >= 0:
+        try:
+            name += ":" + grp.getgrgid(gid).gr_name
+        except KeyError:
+            name += f":{gid}"
+    return name
 
 
 def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:

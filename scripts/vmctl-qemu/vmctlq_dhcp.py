@@ -1,6 +1,6 @@
 """The supervisor's packet filter: vmd's DHCP answer, and the clashing-port rewrite.
 
-1. Router and DNS server = the tap address in DHCP answers.
+1. Router, DNS server and next-server (siaddr) = the tap address in DHCP answers.
 
 QEMU's filter-redirector sends every packet slirp delivers to the guest (queue=tx) to
 a chardev as `<4-byte big-endian length><ethernet frame>`, and injects frames read
@@ -35,8 +35,9 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def patch_dhcp(frame: bytes, router: bytes, dns: bytes) -> bytes:
-    """The frame with router/DNS options added if it is a DHCP answer lacking them."""
+def patch_dhcp(frame: bytes, router: bytes, dns: bytes, next_server: bytes | None = None) -> bytes:
+    """The frame with router/DNS options added if it is a DHCP answer lacking them, and
+    its next-server (siaddr) set to `next_server` (vmd: always the tap address)."""
     if len(frame) < 14 + 20 or frame[12:14] != b"\x08\x00":
         return frame
     ihl = (frame[14] & 0x0F) * 4
@@ -68,8 +69,11 @@ def patch_dhcp(frame: bytes, router: bytes, dns: bytes) -> bytes:
         extra += b"\x03\x04" + router
     if 6 not in present:
         extra += b"\x06\x04" + dns
-    if not extra:
+    moved = next_server is not None and bootp[20:24] != next_server
+    if not extra and not moved:
         return frame
+    if moved:
+        bootp[20:24] = next_server
     bootp[end:end] = extra
     udp_len = 8 + len(bootp)
     ip_hdr = bytearray(frame[ip : ip + ihl])
@@ -136,9 +140,9 @@ def slirp_to_guest(host: str, remap: dict[int, int]) -> Callable[[bytes], bytes]
     back = {alt: port for port, alt in remap.items()}
 
     def transform(frame: bytes) -> bytes:
-        patched = patch_dhcp(frame, addr, addr)
+        patched = patch_dhcp(frame, addr, addr, addr)
         if patched is not frame:
-            print(f"vmctl-qemu: DHCP answer: added router/DNS {host}", file=sys.stderr)
+            print(f"vmctl-qemu: DHCP answer: router/DNS/next-server {host}", file=sys.stderr)
         return remap_port(patched, addr, back, inbound=False) if back else patched
 
     return transform

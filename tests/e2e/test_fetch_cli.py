@@ -7,18 +7,16 @@ in a finally block, even when an assertion fails.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from tests.mirror_support import SIGNIFY, Rule, build_mirror, make_keys, serve, wait_for
+from tests.packwrap_runner import run_cli, started
 
 pytestmark = pytest.mark.skipif(SIGNIFY is None, reason="signify-openbsd not installed")
 
@@ -55,24 +53,8 @@ def env(tmp_path):
 
 
 def packwrap(*args: str) -> list[str]:
-    return [sys.executable, "-m", "packwrap", "fetch-iso", *args]
-
-
-@contextlib.contextmanager
-def started(argv, **kw):
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=10)
-
-
-def run_cli(argv, **kw) -> subprocess.CompletedProcess:
-    with started(argv, **kw) as proc:
-        out, err = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+    """fetch-iso's arguments, for run_cli and started (tests/packwrap_runner.py)."""
+    return ["fetch-iso", *args]
 
 
 def partial_files(tmp_path: Path) -> list[Path]:
@@ -87,7 +69,7 @@ def cached_media(tmp_path: Path) -> list[Path]:
 def test_cli_success_output(tmp_path, mirror, server, keys, env):
     out = tmp_path / "iso"
     p = run_cli(
-        packwrap(
+        *packwrap(
             "--release",
             "7.6",
             "--mirror",
@@ -108,7 +90,7 @@ def test_cli_success_output(tmp_path, mirror, server, keys, env):
     assert "downloading install76.iso (4.0 MiB)" in p.stderr
     assert len(p.stderr.splitlines()) <= 6
     quiet = run_cli(
-        packwrap(
+        *packwrap(
             "--release", "7.6", "--mirror", server.url, "--signify-key", str(keys.pub), "--quiet"
         ),
         env=env,
@@ -119,13 +101,13 @@ def test_cli_success_output(tmp_path, mirror, server, keys, env):
 
 def test_cli_errors_are_one_line(tmp_path, mirror, server, keys, env):
     # 7.4: a release the blueprint pins no key for.
-    p = run_cli(packwrap("--release", "7.4", "--mirror", server.url), env=env)
+    p = run_cli(*packwrap("--release", "7.4", "--mirror", server.url), env=env)
     assert p.returncode == 1
     assert p.stderr.startswith("Error: no signify key for OpenBSD 7.4")
     assert len(p.stderr.strip().splitlines()) == 1
     # 7.6 without --signify-key: the blueprint's pinned release key is used, says so, and
     # refuses this mirror's SHA256.sig (signed by a test key).
-    p = run_cli(packwrap("--release", "7.6", "--mirror", server.url), env=env)
+    p = run_cli(*packwrap("--release", "7.6", "--mirror", server.url), env=env)
     assert p.returncode == 1
     assert "using signify key " in p.stderr and "keys/openbsd-76-base.pub" in p.stderr
     last = p.stderr.strip().splitlines()[-1]
@@ -134,7 +116,7 @@ def test_cli_errors_are_one_line(tmp_path, mirror, server, keys, env):
     assert not list((tmp_path / "cache").rglob("install76.iso*"))
     server.add_rule(ISO, Rule(status=404))
     p = run_cli(
-        packwrap(
+        *packwrap(
             "--release",
             "7.6",
             "--mirror",
@@ -165,7 +147,7 @@ def test_ctrl_c_keeps_partial_and_next_run_resumes(tmp_path, mirror, server, key
         "--output",
         str(tmp_path / "out"),
     )
-    with started(argv, env=env) as proc:
+    with started(*argv, env=env) as proc:
         assert wait_for(
             lambda: any(p.stat().st_size >= SIZE // 2 for p in partial_files(tmp_path)), 20
         )
@@ -176,7 +158,7 @@ def test_ctrl_c_keeps_partial_and_next_run_resumes(tmp_path, mirror, server, key
     [part] = partial_files(tmp_path)
     assert part.stat().st_size == SIZE // 2
     assert cached_media(tmp_path) == [] and not (tmp_path / "out" / "install76.iso").exists()
-    again = run_cli(argv, env=env)
+    again = run_cli(*argv, env=env)
     assert again.returncode == 0, again.stderr
     assert "resuming at 2.0 MiB" in again.stderr
     resumed = server.requests_for(ISO)[-1]
@@ -193,7 +175,7 @@ def _limit_file_size():
 def test_disk_full_is_a_clear_error_and_leaves_nothing(tmp_path, mirror, server, keys, env):
     out = tmp_path / "out"
     p = run_cli(
-        packwrap(
+        *packwrap(
             "--release",
             "7.6",
             "--mirror",
@@ -217,9 +199,9 @@ def test_two_processes_one_download(tmp_path, mirror, server, keys, env):
     release = threading.Event()
     server.add_rule(ISO, Rule(stall_at=SIZE // 2, stall_seconds=30, resume=release, times=1))
     argv = packwrap("--release", "7.6", "--mirror", server.url, "--signify-key", str(keys.pub))
-    with started(argv, env=env) as a:
+    with started(*argv, env=env) as a:
         assert wait_for(lambda: bool(partial_files(tmp_path)), 20)
-        with started(argv, env=env) as b:
+        with started(*argv, env=env) as b:
             first_line = b.stderr.readline()  # b blocks on the lock while a is stalled
             release.set()
             out_b, err_b = b.communicate(timeout=30)
@@ -271,7 +253,7 @@ def test_project_variables_in_and_out(tmp_path, mirror, server, keys, env):
     (project / "openbsd.pkr.hcl").write_text(PROJECT_HCL)
     vars_file = project / "openbsd.auto.pkrvars.hcl"
     vars_file.write_text(f'# chosen by hand\nrelease = "7.6"\nmirror = "{server.url}"\n')
-    p = run_cli(packwrap("--signify-key", str(keys.pub)), env=env, cwd=project)
+    p = run_cli(*packwrap("--signify-key", str(keys.pub)), env=env, cwd=project)
     assert p.returncode == 0, p.stderr
     [media] = cached_media(tmp_path)
     assert p.stdout.splitlines()[:2] == [

@@ -14,10 +14,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -49,15 +47,7 @@ class NetnsPackwrap(Packwrap):
     """`python -m packwrap` inside `unshare -n` with 100.64.0.0/10 local."""
 
     def start(self, *args: str, cwd: Path) -> subprocess.Popen:
-        log = self.tmp / f"packwrap-{len(self.procs)}.out"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PACKWRAP_NO_COLOR": "1"}
-        argv = ["unshare", "-n", "sh", "-c", NETNS, "sh", sys.executable, "-m", "packwrap", *args]
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, env=env)  # fmt: skip
-        self.procs.append(proc)
-        self.logs[proc.pid] = log
-        return proc
+        return super().start(*args, cwd=cwd, wrap=["unshare", "-n", "sh", "-c", NETNS, "sh"])
 
 
 @pytest.fixture

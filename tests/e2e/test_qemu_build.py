@@ -129,13 +129,17 @@ def test_iso_build_installs_the_answers(packwrap, tmp_path, fixture_media):
 
 
 def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
-    project = new_project(packwrap, tmp_path, fixture_media, "hostname=kern")
+    project = new_project(packwrap, tmp_path, fixture_media)
     add_kernel_source(project, fixture_media)
-    result = build(packwrap, project, "qemu.kernel")
+    http = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()}
+    # a changed variable reaches the served install.conf; the project's http/ is not written
+    result = build(packwrap, project, "qemu.kernel", "-var", "hostname=kern")
     assert result.rc == 0, result.out
+    assert "http/install.conf.pkr.in is out of date (variables changed: hostname)" in result.out
     assert "-kernel" in result.out and "bsd.rd" in result.out
     disk = project / "output" / "kernel" / "kernel.raw"
     assert installed(disk, "raw")["etc/myname"].startswith(b"kern")
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()} == http
     entry = json.loads((project / "kernel-manifest.json").read_text())["builds"][-1]
     assert entry["files"] == [{"name": "output/kernel/kernel.raw", "size": disk.stat().st_size}]
 

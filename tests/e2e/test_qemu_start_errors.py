@@ -4,10 +4,11 @@ socket is up, or exits while packwrap waits on the console, is quoted, never hid
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
-from packwrap_qemu import driver
+from packwrap_qemu import accel, driver
 
 from packwrap.build.console import ConsoleEOF, SerialConsole
 from packwrap.errors import PackwrapError
@@ -57,3 +58,13 @@ def test_a_console_that_closes_says_how_qemu_exited(tmp_path: Path):
         console.close()
     finally:
         vm.stop()
+
+
+@pytest.mark.parametrize(
+    ("binary", "cpu"), [("qemu-system-x86_64", "max"), ("qemu-system-aarch64", "cortex-a57")]
+)
+def test_probe_guests_really_run_under_tcg(tmp_path, binary, cpu):
+    # The same probe KVM gets, run under TCG: it proves the guest code exits QEMU as expected.
+    _needs(binary)
+    argv, expected = accel.probe_argv(binary, "tcg", cpu, str(tmp_path))
+    assert subprocess.run(argv, capture_output=True, timeout=20).returncode == expected

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -16,6 +17,7 @@ import pytest
 
 from tests.e2e.conftest import REPO, pid_alive
 from tests.fixture_support import read_installed_tar
+from tests.unit.test_openbsd_hosts_doc import USER, as_user, fenced, walkthrough
 
 pytestmark = pytest.mark.e2e
 
@@ -60,8 +62,11 @@ def running_vms(state: Path) -> list[str]:
     return lines[1:]
 
 
-def assert_nothing_left(state: Path) -> None:
-    assert running_vms(state) == []
+def assert_nothing_left(state: Path, expected: list[str] | None = None) -> None:
+    """No VM running (vm.conf VMs listed as stopped: `expected`), no process left."""
+    rows = running_vms(state)
+    assert [r.split()[-1] for r in rows] == (expected or []), rows
+    assert all(r.split()[-2] == "stopped" for r in rows), rows
     deadline = time.monotonic() + 10
     while any(pid_alive(p) for p in started_pids(state)) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -100,7 +105,22 @@ def test_seed_demo_builds(packwrap, fixture_media, vmd, tmp_path, monkeypatch):
     assert_nothing_left(vmd)
 
 
-def test_blueprint_project_builds(packwrap, fixture_media, vmd, tmp_path):
+def simulated_user(monkeypatch: pytest.MonkeyPatch) -> int:
+    """The stand-in takes its caller to be USER (tests run as root; see its README)."""
+    if os.getuid() != 0:
+        pytest.skip("simulating an unprivileged user needs root")
+    monkeypatch.setenv("VMCTL_QEMU_USER", USER)
+    return pwd.getpwnam(USER).pw_uid
+
+
+def test_blueprint_project_builds_as_a_user_with_the_documented_vm_conf(
+    packwrap, fixture_media, vmd, tmp_path, monkeypatch
+):
+    """Mode (a) of docs/openbsd-hosts.md: an unprivileged user (not in wheel), the
+    documented vm.conf template, the blueprint's vm_template."""
+    part, _ = walkthrough()
+    vmd.mkdir()
+    (vmd / "vm.conf").write_text(as_user(next(b for b in fenced(part) if "vm.conf" in b)))
     args = [
         "new", "openbsd-76", "img", "--builder", "openbsd-vmm", "--no-root-password",
         "--var", f"iso_url={fixture_media / 'install76.iso'}", "--var", "communicator=none",
@@ -109,15 +129,42 @@ def test_blueprint_project_builds(packwrap, fixture_media, vmd, tmp_path):
     ]  # fmt: skip
     made = packwrap.run(*args, cwd=tmp_path)
     assert made.rc == 0, made.out
+    uid = simulated_user(monkeypatch)
     result = packwrap.run("build", ".", cwd=tmp_path / "img", timeout=150)
     assert result.rc == 0, result.out
-    assert "-B cdrom -r " in result.out
+    assert "-t openbsd-builder -m 256M -B cdrom -r " in result.out
     disk = tmp_path / "img" / "output" / "openbsd-vmm" / "openbsd-76.qcow2"
+    assert disk.stat().st_uid == uid  # vmctl create ran as the user
     installed = read_installed_tar(disk, "qcow2")
     assert installed["etc/myname"].startswith(b"bpvm")  # what install.conf said
     manifest = json.loads((tmp_path / "img" / "packer-manifest.json").read_text())
     assert manifest["builds"][0]["artifact_id"] == "VMM"
     assert manifest["builds"][0]["files"][0]["name"] == str(disk)
+    assert_nothing_left(vmd, expected=["openbsd-builder"])
+
+
+def test_doas_mode_with_the_documented_doas_conf(packwrap, fixture_media, vmd, tmp_path,
+                                                 monkeypatch):  # fmt: skip
+    """Mode (b): `doas = true`, no template, the documented doas.conf rule (through the
+    doas stand-in): readiness, start, console and stop through `doas -n vmctl`, the
+    image made without doas (the user's)."""
+    _, part = walkthrough()
+    rules = next(b for b in fenced(part) if b.startswith("# /etc/doas.conf"))
+    vmctl = str(STANDIN / "vmctl")
+    (tmp_path / "doas.conf").write_text(as_user(rules).replace("/usr/sbin/vmctl", vmctl))
+    monkeypatch.setenv("VMCTL_QEMU_DOAS_CONF", str(tmp_path / "doas.conf"))
+    monkeypatch.setenv("VMCTL_QEMU_DOAS_LOG", str(tmp_path / "doas.log"))
+    monkeypatch.setenv("PATH", f"{STANDIN / 'doas-standin'}{os.pathsep}{os.environ['PATH']}")
+    uid = simulated_user(monkeypatch)
+    project = seed_project(tmp_path, fixture_media, doas=True)
+    result = packwrap.run("build", "seed.json", cwd=project, timeout=120)
+    assert result.rc == 0, result.out
+    assert (project / "images" / "myvm.raw").stat().st_uid == uid
+    ran = [ln.split()[1] for ln in (tmp_path / "doas.log").read_text().splitlines()]
+    assert {"status", "start", "console"} <= set(ran) and "create" not in ran
+    log = (project / ".packwrap" / "logs" / "myvm.log").read_text(errors="replace")
+    assert "/packer-auto_install.conf" in log  # typed through vmctl console
+    monkeypatch.delenv("VMCTL_QEMU_USER")
     assert_nothing_left(vmd)
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from tests.e2e.conftest import REPO, Packwrap, pid_alive
 from tests.e2e.test_provision_vmm import NETNS
 from tests.fixture_support import BASE_APPEND
+from tests.packwrap_runner import cli_env
 
 PAUSE_ENV = "PWFAULT_PAUSE_STEP"
 LIMIT_ENV = "PWFAULT_PAUSE_LIMIT"
@@ -113,33 +114,17 @@ class FaultPackwrap(Packwrap):
     def start(
         self, *args: str, cwd: Path, pause: str | None = None, netns: bool = False
     ) -> subprocess.Popen:
-        log = self.tmp / f"packwrap-{len(self.procs)}.out"
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "PACKWRAP_NO_COLOR": "1",
-            TAG_ENV: self.tag,
-            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-        }
+        env = cli_env(
+            **{TAG_ENV: self.tag},
+            PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        )
         env.pop(PAUSE_ENV, None)
         if pause:
             env[PAUSE_ENV] = pause
         module = "tests.faults.build_support" if pause else "packwrap"
-        argv = [sys.executable, "-m", module, *args]
-        if netns:  # `unshare -n` execs sh, which execs python: signals reach packwrap
-            argv = ["unshare", "-n", "sh", "-c", NETNS, "sh", *argv]
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        self.procs.append(proc)
-        self.logs[proc.pid] = log
-        return proc
+        # `unshare -n` execs sh, which execs python: signals reach packwrap
+        wrap = ["unshare", "-n", "sh", "-c", NETNS, "sh"] if netns else []
+        return super().start(*args, cwd=cwd, env=env, module=module, wrap=wrap)
 
     def standin_pids(self) -> list[tuple[int, int]]:
         """(qemu pid, supervisor pid) of every VM the stand-in started for this test."""

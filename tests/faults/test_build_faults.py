@@ -406,7 +406,7 @@ def test_docroot_file_missing(request, pw, tmp_path, media, builder, missing):
     project = new_project(pw, tmp_path, media, builder)
     write_source(project, builder, media, timeout="5m")
     (project / "http" / missing).unlink()
-    # Not a blueprint project any more: `build` would regenerate the missing file.
+    # Not a blueprint project any more: `build` would serve the missing file rendered.
     (project / ".packwrap" / "project.json").unlink()
     served = "/" + missing.removesuffix(".pkr.in")
     kind = f"docroot file missing ({served})"

@@ -16,8 +16,6 @@ import json
 import os
 import random
 import resource
-import subprocess
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -40,6 +38,7 @@ from tests.mirror_support import (
     sha256_hex,
     wait_for,
 )
+from tests.packwrap_runner import run_cli, started
 
 pytestmark = pytest.mark.skipif(SIGNIFY is None, reason="signify-openbsd not installed")
 
@@ -292,27 +291,16 @@ def _cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _run_cli(argv: list[str], **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-    try:
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
-
-
-def _fetch_argv(url: str, key: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "packwrap", "fetch-iso", "--release", "7.6", "--mirror",
-            url, "--signify-key", str(key), "--output", str(out)]  # fmt: skip
+def _fetch_args(url: str, key: Path, out: Path) -> list[str]:
+    return ["fetch-iso", "--release", "7.6", "--mirror", url, "--signify-key", str(key),
+            "--output", str(out)]  # fmt: skip
 
 
 @pytest.mark.parametrize("limit", [0, 100, CHUNK, SIZE // 2, SIZE - 1, SIZE + (1 << 20)])
 def test_disk_full(tmp_path, mirror, keys, limit):
     with serve(mirror.root) as server:
-        p = _run_cli(
-            _fetch_argv(server.url, keys.pub, tmp_path / "out"),
+        p = run_cli(
+            *_fetch_args(server.url, keys.pub, tmp_path / "out"),
             env=_cli_env(tmp_path),
             preexec_fn=_limit_file_size(limit),
         )
@@ -377,23 +365,13 @@ def test_two_concurrent_fetches_in_processes(tmp_path, mirror, keys):
         inject(
             server, Rule(stall_at=SIZE // 3, stall_seconds=10, resume=gate, times=1), "concurrent"
         )
-        argv = _fetch_argv(server.url, keys.pub, tmp_path / "out")
-        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env=env)]  # fmt: skip
-        try:
+        args = _fetch_args(server.url, keys.pub, tmp_path / "out")
+        with contextlib.ExitStack() as running:  # each killed by its pid if still alive
+            procs = [running.enter_context(started(*args, env=env))]
             assert wait_for(lambda: any((tmp_path / "cache").rglob("*.part")))
-            procs.append(
-                subprocess.Popen(
-                    argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-                )  # fmt: skip
-            )
+            procs.append(running.enter_context(started(*args, env=env)))
             threading.Timer(0.5, gate.set).start()
             results = [p.communicate(timeout=60) for p in procs]
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.communicate(timeout=10)
         n_requests = len(server.requests_for(ISO))
     for p, (_out, err) in zip(procs, results, strict=True):
         assert p.returncode == 0, err

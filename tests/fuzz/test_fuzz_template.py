@@ -312,7 +312,7 @@ _FLAG_PIECES = [
 
 @given(
     st.lists(st.one_of(st.sampled_from(_FLAG_PIECES), st.text(max_size=8)), max_size=8),
-    st.sampled_from(["build", "validate"]),
+    st.sampled_from(["build", "validate", "regenerate"]),
 )
 @example(["-parallel-builds=²"], "build")
 @example(["-parallel-builds=" + "9" * 5000], "build")

@@ -18,7 +18,7 @@ import pytest
 from packwrap.build.http_server import DocrootServer
 from packwrap.build.state import State
 from packwrap.build.steps.http_server import StepHTTPServer
-from packwrap.config import Config
+from tests.state_support import make_state
 
 SECRET = b"TOP-SECRET-outside-the-docroot"
 
@@ -207,13 +207,7 @@ def _state(tmp_path: Path, docroot: Path, **config) -> State:
         "http_bind_address": None,
     }
     base.update(config)
-
-    class Ui:
-        def say(self, m: str) -> None: ...
-        def message(self, m: str) -> None: ...
-        def error(self, m: str) -> None: ...
-
-    return State("qemu.t", "qemu", "t", Config(base), Ui(), template_dir=tmp_path)
+    return make_state(base, template_dir=tmp_path)
 
 
 def test_step_binds_loopback_only_by_default(tmp_path: Path, layout: dict[str, Path]) -> None:

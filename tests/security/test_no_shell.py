@@ -21,6 +21,7 @@ from packwrap_vmm import driver as vmm
 from packwrap_vmm.config import SCHEMA as VMM_SCHEMA
 
 from packwrap.config.schema import SourceBody
+from packwrap.config.size import Size
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTILE = [
@@ -178,7 +179,7 @@ def _spec(tmp: Path, name: str) -> qemu.QemuSpec:
         machine="pc",
         accel="tcg",
         cpu="max",
-        memory=256,
+        memory=Size.of_mib(256),
         cpus=1,
         disk_path=out / name,
         disk_format="qcow2",
@@ -225,7 +226,7 @@ def test_qemu_img_creates_exactly_the_named_file(tmp_path, monkeypatch, name: st
     for out in (Path(name), Path("-o") / name, tmp_path / name):  # relative paths start with -
         if out.exists() and out.is_dir():
             out = out / "disk"
-        qemu.create_disk(out, "qcow2", "1M")
+        qemu.create_disk(out, "qcow2", Size.of_mib(1))
         assert qemu.disk_info(out)["format"] == "qcow2"
         qemu.convert_disk(out, Path(f"{out}.raw"), "raw", compress=False)
         assert Path(f"{out}.raw").stat().st_size == 1 << 20
@@ -238,7 +239,7 @@ def test_qemu_reads_the_escaped_drive_as_one_file(tmp_path: Path, name: str) -> 
     # QEMU's own option parser (qemu-img --image-opts shares it with -drive) on our value
     spec = _spec(tmp_path, name)
     spec.disk_path.parent.mkdir(parents=True)
-    qemu.create_disk(spec.disk_path, "qcow2", "1M")
+    qemu.create_disk(spec.disk_path, "qcow2", Size.of_mib(1))
     drive = [a for a in qemu.qemu_argv(spec) if a.startswith("file=")][0]
     file_value = drive.split(",format=")[0][len("file=") :]
     proc = subprocess.run(
@@ -289,8 +290,9 @@ def test_vmm_argv_keeps_hostile_paths_inert(tmp_path: Path, value: str) -> None:
 
     d = vmm.Driver(str(tmp_path / "vmctl"), doas=True, run=run, env={})
     disk = str(tmp_path / value / f"{value}.qcow2")
-    d.create(disk, "qcow2", size="1G")
-    d.start("vm1", disk=disk, template=value, memory="512M", boot=f"/x/{value}", cdrom=value)
+    d.create(disk, "qcow2", size=Size.of_mib(1024))
+    memory = Size.of_mib(512)
+    d.start("vm1", disk=disk, template=value, memory=memory, boot=f"/x/{value}", cdrom=value)
     d.stop("vm1", force=True)
     create, start, stop = calls
     assert create[:3] == ["doas", "-n", str(tmp_path / "vmctl")]
@@ -302,6 +304,7 @@ def test_vmm_argv_keeps_hostile_paths_inert(tmp_path: Path, value: str) -> None:
 
 
 @pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="QEMU not installed")
+@pytest.mark.e2e  # starts qemu-system-x86_64 (a paused machine, no guest)
 def test_qemu_opens_the_escaped_qmp_socket_path(tmp_path: Path) -> None:
     spec = _spec(tmp_path, "a,server=off,b")
     qmp = [a for a in qemu.control_args(spec) if a.startswith("unix:")][0]

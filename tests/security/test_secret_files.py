@@ -16,8 +16,7 @@ import pytest
 
 from packwrap.autoinstall.passwords import hash_password
 from packwrap.autoinstall.render import render_install_conf
-from packwrap.build.http_server import render_gen_files
-from packwrap.build.state import State
+from packwrap.build.http_server import render_generated_files
 from packwrap.build.steps.http_server import StepHTTPServer
 from packwrap.cli import main
 from packwrap.communicator.keys import make_temporary_key_pair
@@ -27,6 +26,7 @@ from packwrap.config import Config
 from packwrap.errors import PackwrapError
 from packwrap.template.pkrvars import update_pkrvars
 from tests.ssh_server_support import LoopbackSshServer
+from tests.state_support import make_state
 
 PASSWORD = "Sekr1t-root-pw"
 
@@ -44,16 +44,6 @@ def mode(p: Path) -> int:
     return stat.S_IMODE(p.stat().st_mode)
 
 
-class Ui:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def say(self, m: str) -> None:
-        self.lines.append(m)
-
-    message = error = log = say
-
-
 # --- modes -------------------------------------------------------------------------------
 
 
@@ -62,9 +52,7 @@ def test_temporary_ssh_key_is_private(tmp_path: Path, umask0: None) -> None:
     assert mode(pair.private_key_file) == 0o600
     assert b"PRIVATE KEY" in pair.private_key_file.read_bytes()
     # through the step: a private directory too, gone after cleanup
-    state = State(
-        "qemu.t", "qemu", "t", Config({"communicator": "ssh", "ssh_username": "root"}), Ui()
-    )
+    state = make_state({"communicator": "ssh", "ssh_username": "root"})
     step = StepTemporaryKey()
     step.run(state)
     key = Path(state.data["ssh_private_key_file"])
@@ -81,15 +69,15 @@ def test_generated_docroot_files_are_private(tmp_path: Path, umask0: None) -> No
     (docroot / "sub" / "x.pkr.in").write_text("secret\n")
     overlay = tmp_path / "overlay"
     overlay.mkdir()
-    made = render_gen_files(docroot, overlay, {"Name": "h"}, lambda t, d, w: t)
-    assert sorted(made) == ["install.conf", "sub/x"]
+    made = render_generated_files(docroot, overlay, {"Name": "h"}, lambda t, d, w: t)
+    assert sorted(m for m, _ in made) == ["install.conf", "sub/x"]
     assert mode(overlay / "install.conf") == 0o600 and mode(overlay / "sub" / "x") == 0o600
     # the build step's own overlay directory is private as well
     config = Config(
         {"http_directory": str(docroot), "http_content": None, "http_port_min": 0,
          "http_port_max": 0, "http_bind_address": None}
     )  # fmt: skip
-    state = State("qemu.t", "qemu", "t", config, Ui(), template_dir=tmp_path)
+    state = make_state(config, template_dir=tmp_path)
     step = StepHTTPServer()
     step.run(state)
     try:

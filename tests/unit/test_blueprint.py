@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 
 from packwrap.blueprint import hcl, installer, registry
 from packwrap.blueprint.model import Variable
-from packwrap.blueprint.regenerate import refresh
+from packwrap.blueprint.regenerate import EDITED, MISSING, STALE, plan, regenerate
 from packwrap.blueprint.values import coerce, parse_var_args
 from packwrap.cli import main
 from packwrap.errors import PackwrapError, UsageError
+from packwrap.template import hcl_emit
+from tests.state_support import RecordingUi
 
 PACKER = shutil.which("packer")
 
@@ -210,7 +212,7 @@ def test_tricky_literals_mean_the_same_to_packer(tmp_path):
         decls + 'source "null" "n" {\n  communicator = "none"\n}\n\n'
         'build {\n  sources = ["source.null.n"]\n}\n'
     )
-    lines = "".join(f"s{i} = {hcl.literal(v)}\n" for i, v in enumerate(TRICKY))
+    lines = "".join(f"s{i} = {hcl_emit.literal(v)}\n" for i, v in enumerate(TRICKY))
     (tmp_path / "t.auto.pkrvars.hcl").write_text(hcl.fmt(lines))
     r = subprocess.run(
         [PACKER, "inspect", "."], cwd=tmp_path, capture_output=True, text=True, check=False
@@ -223,7 +225,7 @@ def test_tricky_literals_mean_the_same_to_packer(tmp_path):
     jdir.mkdir()
     hcl_text = (
         "".join(
-            f'variable "s{i}" {{\n  type = string\n  default = {hcl.literal(v)}\n}}\n\n'
+            f'variable "s{i}" {{\n  type = string\n  default = {hcl_emit.literal(v)}\n}}\n\n'
             for i, v in enumerate(TRICKY)
         )
         + NULL_BUILD
@@ -238,10 +240,10 @@ def test_tricky_literals_mean_the_same_to_packer(tmp_path):
 
 
 def test_literal_escapes_interpolation_unless_asked():
-    assert hcl.literal("a${b}%{c}") == '"a\\u0024{b}\\u0025{c}"'
-    assert hcl.literal("<wait${var.w}>", template=True) == '"<wait${var.w}>"'
-    assert hcl.literal([True, 1, "x"]) == '[true, 1, "x"]'
-    assert hcl.literal({"mount": "/", "a b": 1}) == '{ mount = "/", "a b" = 1 }'
+    assert hcl_emit.literal("a${b}%{c}") == '"a\\u0024{b}\\u0025{c}"'
+    assert hcl_emit.literal("<wait${var.w}>", template=True) == '"<wait${var.w}>"'
+    assert hcl_emit.literal([True, 1, "x"]) == '[true, 1, "x"]'
+    assert hcl_emit.literal({"mount": "/", "a b": 1}) == '{ mount = "/", "a b" = 1 }'
     assert hcl.type_expr("list(object({a=string,b = number}))") == (
         "list(object({ a = string, b = number }))"
     )
@@ -298,20 +300,6 @@ def test_to_json_converts_blocks_labels_and_expressions():
 # --- regeneration -------------------------------------------------------------------------
 
 
-class RecordingUi:
-    def __init__(self):
-        self.lines = []
-
-    def say(self, m):
-        self.lines.append(("say", m))
-
-    def message(self, m):
-        self.lines.append(("message", m))
-
-    def error(self, m):
-        self.lines.append(("error", m))
-
-
 def _unquote(value):
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
         return value[1:-1]
@@ -335,47 +323,74 @@ def _project(tmp_path) -> tuple[Path, dict]:
         return target, _unquote(hcl2.loads(text))
 
 
-def test_refresh_regenerates_unmodified_files_when_variables_change(tmp_path):
+def test_regenerate_rewrites_unmodified_files_when_variables_change(tmp_path):
     target, values = _project(tmp_path)
     conf = target / "http" / "install.conf.pkr.in"
     ui = RecordingUi()
-    assert refresh(target, values, ui) == []  # nothing changed
-    assert ui.lines == []
-    assert refresh(target, {**values, "hostname": "db7"}, ui) == ["http/install.conf.pkr.in"]
+    assert regenerate(target, values, ui) == []  # nothing changed
+    assert ui.events == []
+    assert regenerate(target, {**values, "hostname": "db7"}, ui) == ["http/install.conf.pkr.in"]
     assert "db7" in conf.read_text()
-    assert any("Regenerated http/install.conf.pkr.in" in m and "hostname" in m for _, m in ui.lines)
+    assert any(
+        "Regenerated http/install.conf.pkr.in" in m and "hostname" in m for _, m in ui.events
+    )
     # recorded: the same values again change nothing
-    ui.lines.clear()
-    assert refresh(target, {**values, "hostname": "db7"}, ui) == []
-    assert ui.lines == []
+    ui.events.clear()
+    assert regenerate(target, {**values, "hostname": "db7"}, ui) == []
+    assert ui.events == []
+    assert plan(target, {**values, "hostname": "db7"}).served() == {}
 
 
-def test_refresh_keeps_hand_edited_files_and_warns(tmp_path):
+def test_plan_renders_in_memory_and_writes_nothing(tmp_path):
+    target, values = _project(tmp_path)
+    conf = target / "http" / "install.conf.pkr.in"
+    before = conf.read_text()
+    gen = plan(target, {**values, "hostname": "db7"})
+    assert gen.changed == ["hostname"]
+    assert {f.path: f.status for f in gen.files if f.status != "current"} == {
+        "http/install.conf.pkr.in": STALE
+    }
+    assert "System hostname = db7" in gen.served_text("http/install.conf.pkr.in")
+    assert gen.served_text("http/disklabel") is None  # current: served from disk
+    assert "hostname" in gen.notes()[0] and "packwrap regenerate" in gen.notes()[0]
+    assert conf.read_text() == before
+
+
+def test_regenerate_keeps_hand_edited_files_and_warns_unless_forced(tmp_path):
     target, values = _project(tmp_path)
     conf = target / "http" / "install.conf.pkr.in"
     conf.write_text(conf.read_text() + "# my change\n")
     ui = RecordingUi()
-    assert refresh(target, values, ui) == []
-    assert ui.lines == []  # edited, but the variables did not change: nothing to say
-    assert refresh(target, {**values, "hostname": "db7"}, ui) == []
+    assert plan(target, values).warnings() == []  # edited, variables unchanged: nothing to say
+    gen = plan(target, {**values, "hostname": "db7"})
+    assert [f.status for f in gen.files if f.path == "http/install.conf.pkr.in"] == [EDITED]
+    assert "edited by hand" in gen.warnings()[0] and "--force" in gen.warnings()[0]
+    assert regenerate(target, {**values, "hostname": "db7"}, ui) == []
     assert "# my change" in conf.read_text() and "db7" not in conf.read_text()
-    assert any(kind == "error" and "edited by hand" in m for kind, m in ui.lines)
+    assert any(kind == "error" and "edited by hand" in m for kind, m in ui.events)
+    forced = regenerate(target, {**values, "hostname": "db7"}, ui, force=True)
+    assert forced == ["http/install.conf.pkr.in"]
+    assert "# my change" not in conf.read_text() and "db7" in conf.read_text()
+    assert plan(target, {**values, "hostname": "db7"}).files[0].status == "current"
 
 
-def test_refresh_restores_a_deleted_file_and_ignores_non_projects(tmp_path):
+def test_regenerate_restores_a_deleted_file_and_refuses_non_projects(tmp_path):
     target, values = _project(tmp_path)
     (target / "http" / "disklabel").unlink()
-    assert refresh(target, values, RecordingUi()) == ["http/disklabel"]
+    assert plan(target, values).served()["http/disklabel"].status == MISSING
+    assert regenerate(target, values, RecordingUi()) == ["http/disklabel"]
     assert (target / "http" / "disklabel").read_text().startswith("/ ")
-    assert refresh(tmp_path / "elsewhere", values, RecordingUi()) == []
+    assert plan(tmp_path / "elsewhere", values) is None
+    with pytest.raises(PackwrapError, match="not a blueprint project"):
+        regenerate(tmp_path / "elsewhere", values, RecordingUi())
 
 
-def test_refresh_reads_a_relative_key_file_from_the_project_dir(tmp_path, monkeypatch):
+def test_regenerate_reads_a_relative_key_file_from_the_project_dir(tmp_path, monkeypatch):
     target, values = _project(tmp_path)
     (target / "root.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRelative x\n")
     monkeypatch.chdir(tmp_path)  # not the project dir
     changed = {**values, "ssh_public_key_file": "root.pub"}
-    assert refresh(target, changed, RecordingUi()) == ["http/install.conf.pkr.in"]
+    assert regenerate(target, changed, RecordingUi()) == ["http/install.conf.pkr.in"]
     assert "AAAAIRelative" in (target / "http" / "install.conf.pkr.in").read_text()
 
 
@@ -396,7 +411,7 @@ def test_empty_disklabel_layout_writes_no_template_until_one_is_given(tmp_path):
     except ImportError:
         values = _unquote(hcl2.loads((target / "openbsd-76.auto.pkrvars.hcl").read_text()))
     layout = [{"mount": "/", "size": "*", "percent": 100}]
-    written = refresh(target, {**values, "disklabel_layout": layout}, RecordingUi())
+    written = regenerate(target, {**values, "disklabel_layout": layout}, RecordingUi())
     assert sorted(written) == ["http/disklabel", "http/install.conf.pkr.in"]
     assert (target / "http" / "disklabel").read_text().startswith("/ *")
 
@@ -419,7 +434,7 @@ def test_literals_read_back_through_the_template_model(tmp_path_factory, value, 
         'source "null" "n" {\n  communicator = "none"\n}\n\n'
         'build {\n  sources = ["source.null.n"]\n}\n'
     )
-    text = hcl.fmt(f"s = {hcl.literal(value)}\nl = {hcl.literal(items)}\n")
+    text = hcl.fmt(f"s = {hcl_emit.literal(value)}\nl = {hcl_emit.literal(items)}\n")
     (d / "t.auto.pkrvars.hcl").write_text(text)
     got = template.load_template(d).variables
     assert got["s"] == value

@@ -9,6 +9,7 @@ import time
 
 from packwrap import __version__
 from packwrap.cli import main
+from tests.packwrap_runner import run_cli
 
 
 def test_version(capsys):
@@ -35,9 +36,7 @@ def test_help_is_fast():
     times = []
     for _ in range(5):
         t0 = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "packwrap", "--help"], capture_output=True, check=True
-        )
+        assert run_cli("--help").returncode == 0
         times.append(time.perf_counter() - t0)
     assert statistics.median(times) < 0.4  # generous for a loaded CI box; bench/ has the figure
 
@@ -88,19 +87,11 @@ def test_quick_exit_only_when_nothing_is_left():
 
 
 def test_console_entry_passes_the_exit_code_and_flushes_a_pipe(tmp_path):
-    ok = subprocess.run(
-        [sys.executable, "-m", "packwrap", "--version"], capture_output=True, text=True
-    )
+    ok = run_cli("--version")
     assert ok.returncode == 0 and ok.stdout == f"packwrap {__version__}\n"
     missing = tmp_path / "missing.pkr.hcl"
-    bad = subprocess.run(
-        [sys.executable, "-m", "packwrap", "validate", str(missing)],
-        capture_output=True,
-        text=True,
-    )
+    bad = run_cli("validate", str(missing))
     assert bad.returncode != 0 and bad.stderr.startswith("Error:") and str(missing) in bad.stderr
     # Much output into a pipe read to the end: nothing lost to the quick exit.
-    many = subprocess.run(
-        [sys.executable, "-m", "packwrap", "fetch-iso", "--help"], capture_output=True, text=True
-    )
+    many = run_cli("fetch-iso", "--help")
     assert many.returncode == 0 and many.stdout.rstrip().endswith("Show this message and exit.")

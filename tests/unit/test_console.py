@@ -20,6 +20,7 @@ from packwrap.build.console import (
     escape_tilde,
 )
 from packwrap.errors import Cancelled
+from tests.state_support import make_state
 
 
 class Guest(threading.Thread):
@@ -273,7 +274,6 @@ def test_fd_input_and_tail(tmp_path: Path) -> None:
 
 def test_boot_command_step_waits_for_prompts_and_types(pty_pair, tmp_path: Path) -> None:
     from packwrap.build.common_options import BOOT_CHECKS, BOOT_OPTIONS
-    from packwrap.build.state import State
     from packwrap.build.steps.boot_command import StepTypeBootCommand
     from packwrap.config.schema import Schema, SourceBody
 
@@ -294,16 +294,7 @@ def test_boot_command_step_waits_for_prompts_and_types(pty_pair, tmp_path: Path)
     assert problems == []
     console, guest = pty_pair(drop_once="/")
 
-    class Ui:
-        def __init__(self):
-            self.logs: list[str] = []
-
-        def say(self, m):
-            self.logs.append(m)
-
-        message = error = log = say
-
-    state = State("qemu.t", "qemu", "t", config, Ui())
+    state = make_state(config)
     state.data.update(console=console, http_ip="10.0.2.100", http_port=8123, vm_name="t")
 
     def installer():
@@ -322,7 +313,7 @@ def test_boot_command_step_waits_for_prompts_and_types(pty_pair, tmp_path: Path)
     time.sleep(0.2)
     assert guest.lines == ["A", "http://10.0.2.100:8123/install.conf", "hunter2"]
     assert time.monotonic() - t0 < 5  # boot_wait defaults to 0 when boot_expect[0] is set
-    logs = "\n".join(state.ui.logs)
+    logs = "\n".join(state.ui.lines + state.ui.logs)  # what the terminal and the log show
     assert "echo mismatch" in logs and "retyping" in logs
     assert "hunter2" not in logs
     console.close()
@@ -330,7 +321,6 @@ def test_boot_command_step_waits_for_prompts_and_types(pty_pair, tmp_path: Path)
 
 
 def test_boot_command_expect_timeout_names_the_prompt(pty_pair) -> None:
-    from packwrap.build.state import State
     from packwrap.build.steps.boot_command import StepTypeBootCommand
     from packwrap.config import Config
 
@@ -345,13 +335,7 @@ def test_boot_command_expect_timeout_names_the_prompt(pty_pair) -> None:
         boot_secret_elements=[],
     )
 
-    class Ui:
-        def say(self, m):
-            pass
-
-        message = error = say
-
-    state = State("qemu.t", "qemu", "t", cfg, Ui())
+    state = make_state(cfg)
     state.data["console"] = console
     with pytest.raises(ConsoleTimeout) as info:
         StepTypeBootCommand().run(state)
@@ -388,7 +372,6 @@ def test_console_log_path_is_per_build(tmp_path: Path) -> None:
 
 
 def test_boot_command_waits_inside_a_line(pty_pair) -> None:
-    from packwrap.build.state import State
     from packwrap.build.steps.boot_command import StepTypeBootCommand
     from packwrap.config import Config
 
@@ -401,16 +384,7 @@ def test_boot_command_waits_inside_a_line(pty_pair) -> None:
         boot_secret_elements=[],
     )
 
-    class Ui:
-        def __init__(self):
-            self.logs: list[str] = []
-
-        def say(self, m):
-            self.logs.append(m)
-
-        message = error = log = say
-
-    state = State("qemu.t", "qemu", "t", cfg, Ui())
+    state = make_state(cfg)
     state.data["console"] = console
     sleeps: list[float] = []
     real_sleep = state.sleep

@@ -95,7 +95,7 @@ def test_rich_template_conversion_is_valid_for_packer(tmp_path, capsys):
     assert 'default = env("HOME")' in text
     assert "sensitive = true" in text
     assert 'locals {\n  mixed = "${var.name}-x"\n}' in text  # var-using default: a local
-    assert '"echo ${local.mixed} $${HOME} ${var.env_USER}"' in text
+    assert '"echo ${local.mixed} \\u0024{HOME} ${var.env_USER}"' in text  # hcl_emit's rule
     assert "{{ build_name }}" in text
     assert 'only   = ["null.one"]' in text
     assert "post-processors {" in text

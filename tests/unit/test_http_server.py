@@ -12,26 +12,8 @@ import pytest
 from packwrap.build.http_server import DocrootServer
 from packwrap.build.state import State
 from packwrap.build.steps.http_server import StepHTTPServer
-from packwrap.config import Config
 from packwrap.errors import PackwrapError
-
-
-class RecUi:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.logs: list[str] = []
-
-    def say(self, m: str) -> None:
-        self.lines.append("say " + m)
-
-    def message(self, m: str) -> None:
-        self.lines.append("msg " + m)
-
-    def error(self, m: str) -> None:
-        self.lines.append("err " + m)
-
-    def log(self, m: str) -> None:
-        self.logs.append(m)
+from tests.state_support import make_state
 
 
 def get(port: int, path: str, method: str = "GET", host: str = "127.0.0.1"):
@@ -169,7 +151,7 @@ def _state(tmp_path: Path, **config) -> State:
         "http_bind_address": None,
     }
     base.update(config)
-    return State("qemu.t", "qemu", "t", Config(base), RecUi(), template_dir=tmp_path)
+    return make_state(base, template_dir=tmp_path)
 
 
 def test_step_renders_gen_files_and_cleans_up(tmp_path: Path, docroot: Path) -> None:
@@ -197,6 +179,35 @@ def test_step_renders_gen_files_and_cleans_up(tmp_path: Path, docroot: Path) -> 
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
         s.listen()
+
+
+def test_step_serves_generated_files_in_place_of_out_of_date_ones(
+    tmp_path: Path, docroot: Path
+) -> None:
+    """A blueprint project's files rendered for this build's variables (state
+    "generated_files") are served from the overlay; the docroot is not written."""
+    (docroot / "install.conf.pkr.in").write_text("System hostname = old\n")
+    before = {p: p.read_bytes() for p in docroot.rglob("*") if p.is_file()}
+    state = _state(tmp_path, http_directory="http")
+    state.data["http_ip"] = "10.0.2.100"
+    state.data["generated_files"] = {
+        str(docroot / "install.conf.pkr.in"): "System hostname = new\nurl = {{ .HTTPIP }}\n",
+        str(docroot / "sub" / "disklabel"): "/ 2G\n",
+        str(tmp_path / "elsewhere" / "x"): "not under the docroot\n",
+    }
+    step = StepHTTPServer()
+    step.run(state)
+    port = state.data["http_port"]
+    try:
+        assert get(port, "/install.conf") == (200, b"System hostname = new\nurl = 10.0.2.100\n")
+        assert get(port, "/sub/disklabel") == (200, b"/ 2G\n")
+        assert get(port, "/x")[0] == 404
+        logs = state.ui.logs
+        made = "Generated sub/disklabel from sub/disklabel as the variables render it now"
+        assert any(made in m for m in logs)
+    finally:
+        step.cleanup(state)
+    assert {p: p.read_bytes() for p in docroot.rglob("*") if p.is_file()} == before
 
 
 def test_step_http_content_templated_and_state_bind(tmp_path: Path) -> None:

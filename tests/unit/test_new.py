@@ -323,6 +323,9 @@ def test_unreadable_or_bad_key_file_is_an_error_before_any_prompt(tmp_path, caps
         (["openbsd-76", "--var", "memory=lots"], "variable memory: 'lots' is not a number", 2),
         (["openbsd-76", "--var", "hermetic_network=maybe"], "hermetic_network", 2),
         (["openbsd-76", "--var", "disk_format=vmdk"], "disk_format: 'vmdk' is not one of", 2),
+        # the rendered project goes through the builders' schemas before anything is written
+        (["openbsd-76", "--var", "disk_size=lots"], "--var disk_size: disk_size 'lots': exp", 2),
+        (["openbsd-76", "--builder", "qemu", "--var", "disk_size=0"], "greater than zero", 2),
         (["openbsd-76", "--var", "release=7.7"], "openbsd-77", 2),
         (["openbsd-76", "--var", "hostname"], "expected NAME=VALUE", 2),
         (["openbsd-76", "--arch", "sparc64"], "--arch 'sparc64'", 2),

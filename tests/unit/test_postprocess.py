@@ -16,20 +16,13 @@ from packwrap.errors import PackwrapError
 from packwrap.postprocess import PPContext, prepare_chains, run_chains
 from packwrap.postprocess.manifest import ManifestPostProcessor
 from packwrap.template.model import BlockSpec
-
-
-class Ui:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def say(self, m: str) -> None:
-        self.lines.append(m)
-
-    message = error = say
+from tests.state_support import RecordingUi
 
 
 def ctx(tmp_path: Path, uuid: str = "u-1", force: bool = False) -> PPContext:
-    return PPContext("openbsd-76", "qemu", "qemu.openbsd-76", uuid, Ui(), force=force, cwd=tmp_path)
+    return PPContext(
+        "openbsd-76", "qemu", "qemu.openbsd-76", uuid, RecordingUi(), force=force, cwd=tmp_path
+    )
 
 
 @pytest.fixture

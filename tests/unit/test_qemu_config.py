@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from packwrap_qemu.builder import QemuBuilder
-from packwrap_qemu.config import disk_size_arg, names
+from packwrap_qemu.config import names
+from packwrap_qemu.driver import qemu_img_size
 
 from packwrap.config.schema import SourceBody
-from packwrap.errors import PackwrapError
+from packwrap.config.size import Size
 
 BASE = {"iso_url": "install76.iso", "iso_checksum": "none", "communicator": "none"}
 
@@ -21,11 +22,12 @@ def test_packer_defaults():
     config, problems, warnings = prepare()
     assert problems == [] and warnings == []
     assert config.format == "qcow2"
-    assert config.disk_size == "40960M"
+    assert config.disk_size == Size(40960 * 2**20)
+    assert str(config.disk_size) == "40960M"  # Packer's artifact metadata shows the text
     assert config.disk_interface == "virtio"
     assert config.accelerator == "auto"
     assert config.machine_type is None  # per arch: pc (x86), virt (arm64); see machine.py
-    assert config.memory == 512
+    assert config.memory == Size.of_mib(512)
     assert config.shutdown_timeout == 300.0
     assert config.serial_console is True
     assert config.hermetic_network is False
@@ -36,17 +38,20 @@ def test_packer_defaults():
 
 
 @pytest.mark.parametrize(
-    ("given", "arg"), [("40960M", "40960M"), ("1024", "1024M"), ("2g", "2G"), ("65536b", "65536")]
+    ("given", "arg"),
+    [("40960M", "40960M"), ("1024", "1024M"), ("2g", "2048M"), ("65536b", "65536")],
 )
 def test_disk_size_bare_number_is_megabytes(given, arg):
-    assert disk_size_arg(given) == arg
+    config, problems, _ = prepare(disk_size=given)
+    assert problems == []
+    assert qemu_img_size(config.disk_size) == arg
 
 
 def test_bad_disk_size_names_its_line():
     _, problems, _ = prepare(disk_size="lots")
     assert [(p.line, p.option) for p in problems] == [(7, "disk_size")]
-    with pytest.raises(PackwrapError):
-        disk_size_arg("0")
+    _, problems, _ = prepare(disk_size="0")
+    assert [p.message for p in problems] == ["disk_size '0': must be greater than zero"]
 
 
 def test_remote_iso_points_to_fetch_iso():

@@ -11,12 +11,13 @@ import pytest
 from packwrap_qemu import driver
 from packwrap_qemu.driver import QemuSpec, qemu_argv
 
+from packwrap.config.size import Size
 from packwrap.errors import PackwrapError
 
 
 def spec(**kw) -> QemuSpec:
-    base = dict(binary="qemu-system-x86_64", machine="pc", accel="tcg", cpu="max", memory=512,
-                cpus=1, disk_path=Path("/o/disk"), disk_format="qcow2",
+    base = dict(binary="qemu-system-x86_64", machine="pc", accel="tcg", cpu="max",
+                memory=Size.of_mib(512), cpus=1, disk_path=Path("/o/disk"), disk_format="qcow2",
                 qmp_path=Path("/t/qmp.sock"))  # fmt: skip
     base.update(kw)
     return QemuSpec(**base)
@@ -138,7 +139,7 @@ def test_qmp_client_commands_and_events(tmp_path):
 
 def test_qemu_img_errors_are_one_line(tmp_path):
     with pytest.raises(PackwrapError) as err:
-        driver.create_disk(tmp_path / "d", "qcow2", "nonsense")
+        driver.create_disk(tmp_path / "d", "nonsense", Size.of_mib(1))
     assert str(err.value).startswith("qemu-img create failed: ")
     assert "\n" not in str(err.value)
 

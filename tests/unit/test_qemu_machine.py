@@ -10,13 +10,14 @@ from packwrap_qemu import firmware, machine
 from packwrap_qemu.driver import QemuSpec, qemu_argv
 
 from packwrap.errors import PackwrapError
+from packwrap.sdk import Size
 
 ARM = "qemu-system-aarch64"
 
 
 def spec(**kw) -> QemuSpec:
-    base = dict(binary="qemu-system-x86_64", machine="pc", accel="tcg", cpu="max", memory=512,
-                cpus=1, disk_path=Path("/o/disk"), disk_format="qcow2",
+    base = dict(binary="qemu-system-x86_64", machine="pc", accel="tcg", cpu="max",
+                memory=Size.of_mib(512), cpus=1, disk_path=Path("/o/disk"), disk_format="qcow2",
                 qmp_path=Path("/t/qmp.sock"))  # fmt: skip
     base.update(kw)
     return QemuSpec(**base)

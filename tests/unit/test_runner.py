@@ -7,28 +7,10 @@ import threading
 import pytest
 
 from packwrap.build.runner import run_steps
-from packwrap.build.state import BuildOptions, State
+from packwrap.build.state import State
 from packwrap.build.step import Step
-from packwrap.config import Config
 from packwrap.errors import Cancelled, PackwrapError
-
-
-class Ui:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.logs: list[str] = []
-
-    def say(self, m: str) -> None:
-        self.lines.append(m)
-
-    def message(self, m: str) -> None:
-        self.lines.append(m)
-
-    def error(self, m: str) -> None:
-        self.lines.append("ERR " + m)
-
-    def log(self, m: str) -> None:
-        self.logs.append(m)
+from tests.state_support import make_state
 
 
 class Rec(Step):
@@ -50,21 +32,15 @@ class Rec(Step):
         self.events.append(f"cleanup {self.name}")
 
 
-def make_state(**opts) -> State:
-    return State("qemu.t", "qemu", "t", Config(), Ui(), options=BuildOptions(**opts))
-
-
-def test_cleanup_in_reverse_after_success() -> None:
+def test_cleanup_in_reverse_after_success(state: State) -> None:
     ev: list[str] = []
-    state = make_state()
     run_steps([Rec("a", ev), Rec("b", ev), Rec("c", ev)], state)
     assert ev == ["run a", "run b", "run c", "cleanup c", "cleanup b", "cleanup a"]
     assert not state.failed
 
 
-def test_failed_step_is_cleaned_up_and_later_steps_never_run() -> None:
+def test_failed_step_is_cleaned_up_and_later_steps_never_run(state: State) -> None:
     ev: list[str] = []
-    state = make_state()
     with pytest.raises(PackwrapError, match="b broke"):
         run_steps([Rec("a", ev), Rec("b", ev, fail=1), Rec("c", ev)], state)
     assert ev == ["run a", "run b", "cleanup b", "cleanup a"]
@@ -72,9 +48,8 @@ def test_failed_step_is_cleaned_up_and_later_steps_never_run() -> None:
     assert [m for m in state.ui.logs if "failed" in m] == ["step 'b': failed after 0.0s: b broke"]
 
 
-def test_cancel_during_a_step_cleans_up_everything_started() -> None:
+def test_cancel_during_a_step_cleans_up_everything_started(state: State) -> None:
     ev: list[str] = []
-    state = make_state()
 
     def interrupted(s: State) -> None:
         threading.Timer(0.05, s.cancel_event.set).start()
@@ -87,9 +62,8 @@ def test_cancel_during_a_step_cleans_up_everything_started() -> None:
     assert any("interrupted during step 'wait'" in m for m in state.ui.logs)
 
 
-def test_keyboard_interrupt_becomes_cancelled_with_cleanup() -> None:
+def test_keyboard_interrupt_becomes_cancelled_with_cleanup(state: State) -> None:
     ev: list[str] = []
-    state = make_state()
 
     def boom(s: State) -> None:
         raise KeyboardInterrupt
@@ -99,25 +73,23 @@ def test_keyboard_interrupt_becomes_cancelled_with_cleanup() -> None:
     assert ev == ["run a", "run b", "cleanup b", "cleanup a"]
 
 
-def test_cancel_between_steps() -> None:
+def test_cancel_between_steps(state: State) -> None:
     ev: list[str] = []
-    state = make_state()
     with pytest.raises(Cancelled):
         run_steps([Rec("a", ev, action=lambda s: s.cancel_event.set()), Rec("b", ev)], state)
     assert ev == ["run a", "cleanup a"]
 
 
-def test_failing_cleanup_does_not_hide_others() -> None:
+def test_failing_cleanup_does_not_hide_others(state: State) -> None:
     ev: list[str] = []
 
     class Bad(Rec):
         def cleanup(self, state: State) -> None:
             raise PackwrapError("cannot remove disk")
 
-    state = make_state()
     run_steps([Rec("a", ev), Bad("b", ev), Rec("c", ev)], state)
     assert ev == ["run a", "run b", "run c", "cleanup c", "cleanup a"]
-    assert "ERR cleanup of 'b' failed: cannot remove disk" in state.ui.lines
+    assert "cleanup of 'b' failed: cannot remove disk" in state.ui.errors
 
 
 def test_abort_skips_cleanup_and_prints_hints() -> None:
@@ -127,8 +99,8 @@ def test_abort_skips_cleanup_and_prints_hints() -> None:
     with pytest.raises(PackwrapError):
         run_steps([Rec("a", ev), Rec("b", ev, fail=1)], state)
     assert ev == ["run a", "run b"]
-    assert "ERR   kill 1234  # the QEMU process" in state.ui.lines
-    assert "ERR   rm -r output-t" in state.ui.lines
+    assert "  kill 1234  # the QEMU process" in state.ui.errors
+    assert "  rm -r output-t" in state.ui.errors
 
 
 def test_abort_skips_cleanup_on_cancel_too() -> None:

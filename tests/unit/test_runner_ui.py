@@ -8,6 +8,8 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from packwrap.build.ui import BuildUi, PlainUi, Terminal, log_line, machine_escape, waiting
 
 
@@ -36,10 +38,30 @@ def test_plain_lines_without_terminal(tmp_path: Path) -> None:
 
 def test_colour_per_build_on_a_terminal() -> None:
     out = Tty()
-    term = Terminal(out, out)
+    term = Terminal(out, out, env={})
     BuildUi("a", term, colour="1;32").say("x")
     BuildUi("b", term, colour="1;36").say("y")
     assert out.getvalue() == "\x1b[1;32m==> a: x\x1b[0m\n\x1b[1;36m==> b: y\x1b[0m\n"
+
+
+@pytest.mark.parametrize(
+    ("env", "coloured"), [({"NO_COLOR": "1"}, False), ({"NO_COLOR": ""}, True), ({}, True)]
+)
+def test_no_color_env_turns_colour_off_on_a_terminal(env: dict, coloured: bool) -> None:
+    """https://no-color.org: NO_COLOR set and not empty means no ANSI colour at all."""
+    out = Tty()
+    BuildUi("a", Terminal(out, out, env=env), colour="1;32").error("x")
+    assert ("\x1b[" in out.getvalue()) is coloured
+    assert "==> a: x" in out.getvalue()
+
+
+def test_no_color_env_is_passed_on_to_packer() -> None:
+    from packwrap.build.session import BuildSession
+    from packwrap.template.cliargs import PackerFlags
+
+    for env, want in (({"NO_COLOR": "1"}, True), ({}, False)):
+        session = BuildSession(PackerFlags(), env=env, install_signals=False)
+        assert ("-color=false" in session.packer_argv("packer", [])) is want
 
 
 def test_color_false() -> None:

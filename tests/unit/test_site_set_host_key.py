@@ -16,7 +16,7 @@ from packwrap.build.steps.site_set import StepSiteSet
 from packwrap.communicator.steps import ssh_settings
 from packwrap.config import Config
 from packwrap.errors import PackwrapError
-from tests.unit.test_siteset import RecordingUi
+from tests.state_support import make_state
 
 KEY = "./etc/ssh/ssh_host_ed25519_key"
 
@@ -34,7 +34,7 @@ def _project(tmp_path: Path, values: dict, site_files: dict[str, str] | None = N
 
 
 def _run(project: Path, tmp_path: Path, config: Config | None = None) -> State:
-    state = State("qemu.t", "qemu", "t", config or Config(), RecordingUi(), template_dir=project)
+    state = make_state(config, template_dir=project)
     overlay = tmp_path / "overlay"
     overlay.mkdir(exist_ok=True)
     state.data["http_overlay_dir"] = str(overlay)
@@ -67,7 +67,7 @@ def test_pinned_host_key_in_the_site_set_with_mode_0600(tmp_path: Path):
     assert "./etc/motd" in members  # the project's own files are still there
     fp = public_fingerprint(public_data.decode())
     assert state.data["ssh_host_key_fingerprint"] == fp
-    said = "\n".join(state.ui.said)
+    said = "\n".join(state.ui.lines)
     assert fp in said and "PRIVATE" not in said
     # the communicator pins it when the template has no pin of its own
     state.data["ssh_host"] = "127.0.0.1"

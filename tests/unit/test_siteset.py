@@ -14,8 +14,8 @@ import pytest
 from packwrap.autoinstall.siteset import SITE_SUBDIR, build_site_sets
 from packwrap.build.state import State
 from packwrap.build.steps.site_set import StepSiteSet
-from packwrap.config import Config
 from packwrap.errors import PackwrapError
+from tests.state_support import make_state
 
 # install.sub install_http: the set names it takes from index.txt
 INDEX_RE = re.compile(r"^.* ([a-zA-Z][a-zA-Z0-9._-]+)$")
@@ -98,20 +98,8 @@ def test_per_host_site_set_name(site: Path, tmp_path: Path):
         build_site_sets(tmp_path / "nope", tmp_path, release="7.6")
 
 
-class RecordingUi:
-    """A build UI that keeps what the step says (also used by test_site_set_host_key)."""
-
-    def __init__(self):
-        self.said: list[str] = []
-
-    def say(self, message: str) -> None:
-        self.said.append(message)
-
-    message = error = say
-
-
 def _state(project: Path, overlay: Path | None) -> State:
-    state = State("qemu.test", "qemu", "test", Config(), RecordingUi(), template_dir=project)
+    state = make_state(build="qemu.test", template_dir=project)
     if overlay is not None:
         state.data["http_overlay_dir"] = str(overlay)
     return state

@@ -62,6 +62,7 @@ def test_build_flags():
         (["-on-error=explode"], "build", "expected one of cleanup, abort, ask"),
         (["-parallel-builds=x"], "build", "expected a number"),
         (["-syntax-only=maybe"], "validate", "expected true or false"),
+        (["-only=x"], "regenerate", "unknown flag '-only' for regenerate"),
     ],
 )
 def test_bad_flags(argv, command, message):

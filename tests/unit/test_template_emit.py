@@ -115,7 +115,7 @@ def test_alignment_rules():
 
 
 def test_quote_escapes_interpolation():
-    assert quote('a"${b}%{c}\\') == '"a\\"$${b}%%{c}\\\\"'
+    assert quote('a"${b}%{c}\\') == '"a\\"\\u0024{b}\\u0025{c}\\\\"'
 
 
 @needs_packer

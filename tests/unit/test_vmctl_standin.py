@@ -96,28 +96,157 @@ def test_status_lists_vm_conf_vms_as_stopped(tmp_path):
     st = tmp_path / "st"
     st.mkdir()
     (st / "vm.conf").write_text(
-        'vm "openbsd-builder" {\n  disable\n  memory 1G\n  boot device net\n'
-        "  owner alice\n  allow instance { boot, cdrom, disk, instance, interface, memory }\n}\n"
-        'vm "web" { memory 512M; disk "/var/vm/web.qcow2" }\n'
+        'vm "openbsd-builder" {\n  disable\n  disk /dev/null\n  memory 1G\n  boot device net\n'
+        "  owner nobody\n  allow instance { boot, cdrom, disk, interface, memory }\n}\n"
+        'vm "web" {\n memory 512M\n disk "/var/vm/web.qcow2"\n owner nobody:nogroup\n}\n'
     )
     proc = vmctl(st, "status")
-    user = __import__("pwd").getpwuid(os.getuid()).pw_name
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         FMT % ("ID", "PID", "VCPUS", "MAXMEM", "CURMEM", "TTY", "OWNER", "STATE", "NAME"),
-        FMT % (1, "-", 1, "1.0G", "-", "-", user, "stopped", "openbsd-builder"),
-        FMT % (2, "-", 1, "512M", "-", "-", user, "stopped", "web"),
+        FMT % (1, "-", 1, "1.0G", "-", "-", "nobody", "stopped", "openbsd-builder"),
+        FMT % (2, "-", 1, "512M", "-", "-", "nobody:nogroup", "stopped", "web"),
     ]
     # a name keeps its id; `status NAME` filters; -r lists running VMs only (none: exit 1)
     assert vmctl(st, "status", "web").stdout.splitlines()[1].split()[0] == "2"
     running = vmctl(st, "status", "-r")
     assert running.returncode == 1 and running.stdout.splitlines()[1:] == []
-    assert (
-        vmctl(st, "stop", "web").stderr == "stopping vm web: cannot stop vm that is not running\n"
-    )
+    assert vmctl(st, "stop", "web").stderr == "stopping vm web: failed: Invalid argument\n"
     assert vmctl(st, "start", "-t", "nosuch", "-d", "/dev/null", "x").stderr == (
         "vmctl: invalid template\n"
     )
+
+
+TEMPLATE = """\
+vm "openbsd-builder" {{
+        disable
+        disk /dev/null
+        memory 1G{owner}
+        allow instance {{ {flags} }}
+}}
+"""
+
+
+def as_user(state: Path, *args: str, user: str = "nobody", **env: str):
+    """vmctl run by the simulated unprivileged user (VMCTL_QEMU_USER; tests run as root)."""
+    full = {**os.environ, "VMCTL_QEMU_STATE": str(state), "VMCTL_QEMU_USER": user, **env}
+    argv = [sys.executable, str(STANDIN / "vmctl"), *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=full, timeout=60, check=False)
+
+
+@pytest.fixture
+def host(tmp_path):
+    """A "vmd" whose vm.conf lets nobody use the socket; a disk image nobody owns."""
+    if os.getuid() != 0:
+        pytest.skip("simulating another user needs root")
+    st = tmp_path / "st"
+    st.mkdir()
+    disk = tmp_path / "d.raw"
+    disk.write_bytes(b"\0" * 4096)
+    os.chown(disk, 65534, -1)
+    iso = tmp_path / "install76.iso"
+    iso.write_bytes(b"\0" * 2048)
+
+    def conf(flags: str, extra: str = "socket owner nobody\n", owner: str = "") -> None:
+        owner = f"\n        owner {owner}" if owner else ""
+        (st / "vm.conf").write_text(extra + TEMPLATE.format(flags=flags, owner=owner))
+        (st / "vm.conf.loaded").unlink(missing_ok=True)  # "vmd" (re)starts
+
+    return st, disk, iso, conf
+
+
+def start_err(proc) -> str:
+    assert proc.returncode == 1, proc.stderr
+    return proc.stderr.strip()
+
+
+def test_instance_rules_of_vmd(host):
+    """vmd.c vm_instance / vm_register, errno by errno, before any VM boots."""
+    st, disk, iso, conf = host
+    args = ["start", "-L", "-t", "openbsd-builder", "-m", "256M", "-B", "cdrom",
+            "-r", str(iso), "-d", str(disk), "b1"]  # fmt: skip
+    conf("boot, cdrom, disk, interface, memory")  # no owner: wheel members only
+    assert start_err(as_user(st, *args)) == "vmctl: start vm command failed: File name too long"
+    conf("boot, cdrom, disk, interface, owner nobody")  # -m needs `memory`
+    assert start_err(as_user(st, *args)).endswith("Operation not permitted")
+    conf("boot, disk, interface, memory, owner nobody")  # -r needs `cdrom`
+    assert start_err(as_user(st, *args)).endswith("Operation not permitted")
+    conf("cdrom, disk, interface, memory, owner nobody")  # -b needs `boot`
+    kernel = as_user(st, *args[:-1], "-b", str(iso), "b1")
+    assert start_err(kernel).endswith("Operation not permitted")
+    conf("boot, cdrom, disk, interface, memory, owner nobody", owner="nobody:nogroup")
+    assert start_err(as_user(st, *args)).endswith("Operation not permitted")  # group owner
+    conf("boot, cdrom, disk, interface, memory, owner nobody")
+    assert start_err(as_user(st, *args[:-1], "openbsd-builder")).endswith("Too many processes")
+    os.chown(disk, 0, -1)  # not the user's disk (0600 root)
+    disk.chmod(0o600)
+    assert start_err(as_user(st, *args)).endswith("Operation not permitted")
+    untemplated = as_user(st, "start", "-L", "-d", str(disk), "-B", "disk", "b2")
+    assert start_err(untemplated).endswith("Operation not permitted")  # only root
+
+
+def test_socket_and_config_refusals(host):
+    st, disk, _, conf = host
+    conf("disk, owner nobody", extra="")
+    assert start_err(as_user(st, "status")) == (
+        "vmctl: connect: /var/run/vmd.sock: Permission denied"  # root:wheel 0660
+    )
+    (st / "vm.conf").write_text('vm "openbsd-builder" {\n disable\n memory 1G\n}\n')
+    assert vmctl(st, "reload").stderr == "vmctl: command failed\n"  # the old one stays
+    assert vmctl(st, "status").returncode == 0
+    assert 'vm "openbsd-builder" failed' in (st / "vmd.log").read_text()
+    (st / "vm.conf.loaded").unlink()  # vmd restarted with the refused file: not running
+    assert vmctl(st, "status").stderr == (
+        "vmctl: connect: /var/run/vmd.sock: No such file or directory\n"
+    )
+    conf("disk, owner nobody")
+    missing = as_user(st, "start", "-t", "openbsd-builder", "-B", "cdrom", "-d", str(disk),
+                      "b3", VMCTL_QEMU_FIRMWARE=str(st / "vmm-bios"))  # fmt: skip
+    assert start_err(missing) == "vmctl: vmm bios firmware file not found."
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="needs qemu-img")
+def test_create_as_the_caller_and_qcow2_bases(host, tmp_path):
+    st, *_ = host
+    assert as_user(st, "create", "-s", "8M", f"raw:{tmp_path}/u.raw").returncode == 0
+    made = (tmp_path / "u.raw").stat()
+    assert (made.st_uid, made.st_mode & 0o777) == (65534, 0o600)
+    assert vmctl(st, "create", "-s", "8M", f"raw:{tmp_path}/r.raw").returncode == 0
+    assert (tmp_path / "r.raw").stat().st_uid == 0
+    bad = vmctl(st, "create", "-b", str(tmp_path / "r.raw"), f"qcow2:{tmp_path}/c.qcow2")
+    assert bad.stderr == "vmctl: create imagefile operation failed: Invalid argument\n"
+
+
+def test_stand_in_doas_applies_doas_conf(tmp_path):
+    if os.getuid() != 0:
+        pytest.skip("simulating another user needs root")
+    doas = STANDIN / "doas-standin" / "doas"
+    rules = tmp_path / "doas.conf"
+    log = tmp_path / "doas.log"
+    env = {**os.environ, "VMCTL_QEMU_DOAS_CONF": str(rules), "VMCTL_QEMU_USER": "nobody",
+           "VMCTL_QEMU_DOAS_LOG": str(log)}  # fmt: skip
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(doas), *argv], capture_output=True,
+                              text=True, env=env, check=False)  # fmt: skip
+
+    rules.write_text("permit nopass nobody as root cmd /usr/bin/env\n")
+    ok = run("-n", "/usr/bin/env")
+    assert ok.returncode == 0 and "DOAS_USER=nobody" in ok.stdout
+    assert "VMCTL_QEMU_USER" not in ok.stdout  # runs as root
+    assert run("-n", "env").stderr == "doas: Operation not permitted\n"  # as typed
+    assert run("-n", "/usr/bin/true").stderr == "doas: Operation not permitted\n"
+    rules.write_text("permit nobody as root cmd /usr/bin/env\n")
+    assert run("-n", "/usr/bin/env").stderr == "doas: Authentication required\n"
+    assert log.read_text() == "/usr/bin/env\n"
+
+
+def test_dhcp_next_server_is_the_tap_address():
+    dhcp = load("vmctlq_dhcp.py")
+    tap = socket.inet_aton("100.64.1.2")
+    out = dhcp.patch_dhcp(dhcp_frame(b"\x35\x01\x05"), tap, tap, tap)
+    assert out[14 + 20 + 8 + 20 : 14 + 20 + 8 + 24] == tap
+    assert dhcp.patch_dhcp(out, tap, tap, tap) == out
 
 
 def test_unknown_vm(tmp_path):

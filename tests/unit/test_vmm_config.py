@@ -10,6 +10,7 @@ from packwrap_vmm.builder import VmmBuilder
 from packwrap_vmm.config import SCHEMA, install_boot_device, media_path, wants_provisioning
 
 from packwrap.config.schema import SourceBody
+from packwrap.config.size import Size
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = {"vm_name": "myvm", "output_directory": "images", "disk_size": "1500M", "boot": "/bsd.rd"}
@@ -38,7 +39,8 @@ def test_seed_demo_prepares_without_problems():
 def test_ram_size_alias_and_defaults():
     config, problems, _ = prepare(ram_size="1G")
     assert not problems
-    assert config.memory == "1G" and config.disk_format == "raw" and config.log_directory == ""
+    assert config.memory == Size.of_mib(1024)
+    assert config.disk_format == "raw" and config.log_directory == ""
 
 
 @pytest.mark.parametrize(
@@ -58,6 +60,9 @@ def test_ram_size_alias_and_defaults():
         ({"communicator": "ssh"}, "ssh_username must be specified"),
         ({"bios": "/bsd.rd"}, "same option"),
         ({"install_timeout": "-1s"}, "install_timeout must be positive"),
+        # vm_template alone: no -B, so vmd would restart the installer at its reboot
+        ({"boot": None, "vm_template": "openbsd-builder"}, "the install cannot end"),
+        ({"boot": None, "boot_device": "cdrom"}, "needs cdrom"),
     ],
 )
 def test_problems(values, message):

@@ -13,27 +13,19 @@ from packwrap_vmm.builder import VmmBuilder
 from packwrap_vmm.config import SCHEMA
 from packwrap_vmm.driver import Driver
 from packwrap_vmm.step_create_disk import StepCreateDisk
-from packwrap_vmm.step_output_dir import StepOutputDir
 from packwrap_vmm.step_start_vm import StepStartVM
 from packwrap_vmm.step_wait_install import StepWaitInstall
+from packwrap_vmm.vmm import output_plan
 
 from packwrap.build.console import ConsoleError
-from packwrap.build.state import BuildOptions, State
+from packwrap.build.state import State
+from packwrap.build.steps.output_dir import StepOutputDir
 from packwrap.config.schema import SourceBody
 from packwrap.errors import PackwrapError
+from tests import state_support
 
 FMT = "%5s %5s %5s %7s %7s %7s %12s %8s %s"
 HEADER = FMT % ("ID", "PID", "VCPUS", "MAXMEM", "CURMEM", "TTY", "OWNER", "STATE", "NAME")
-
-
-class Ui:
-    def __init__(self):
-        self.lines: list[str] = []
-
-    def say(self, m):
-        self.lines.append(m)
-
-    message = error = say
 
 
 class FakeVmctl:
@@ -41,6 +33,7 @@ class FakeVmctl:
 
     def __init__(self, vm_id: int = 7):
         self.calls: list[list[str]] = []
+        self.argvs: list[list[str]] = []
         self.vms: dict[str, tuple[int, str]] = {}
         self.vm_id = vm_id
         self.ignore_graceful = False
@@ -50,7 +43,8 @@ class FakeVmctl:
         self.slave = slave
 
     def __call__(self, argv, **kw):
-        args = argv[1:]
+        self.argvs.append(list(argv))
+        args = argv[3:] if argv[:2] == ["doas", "-n"] else argv[1:]
         self.calls.append(args)
         cmd = args[0]
         if cmd == "create":
@@ -95,7 +89,7 @@ def make_state(tmp_path: Path, fake: FakeVmctl, force=False, **values) -> State:
             "boot": "/bsd.rd", "log_directory": str(tmp_path / "logs"), **values}  # fmt: skip
     config, problems, _ = SCHEMA.prepare(SourceBody(body))
     assert not problems
-    state = State("openbsd-vmm.t", "openbsd-vmm", "t", config, Ui(), BuildOptions(force=force))
+    state = state_support.make_state(config, build="openbsd-vmm.t", force=force)
     state.data["vmm_driver"] = Driver("vmctl", run=fake, env={"PATH": "/nonexistent"})
     return state
 
@@ -105,14 +99,14 @@ def test_output_dir_refuses_an_existing_image_unless_force(tmp_path, fake):
     out.mkdir()
     (out / "myvm.raw").write_text("old")
     with pytest.raises(PackwrapError, match="already exists; use -force"):
-        StepOutputDir().run(make_state(tmp_path, fake))
-    StepOutputDir().run(make_state(tmp_path, fake, force=True))
+        StepOutputDir(output_plan).run(make_state(tmp_path, fake))
+    StepOutputDir(output_plan).run(make_state(tmp_path, fake, force=True))
     assert not (out / "myvm.raw").exists()
 
 
 def test_output_dir_created_and_removed_when_the_build_fails(tmp_path, fake):
     state = make_state(tmp_path, fake)
-    step = StepOutputDir()
+    step = StepOutputDir(output_plan)
     step.run(state)
     assert (tmp_path / "out").is_dir()
     state.halted = True
@@ -122,7 +116,7 @@ def test_output_dir_created_and_removed_when_the_build_fails(tmp_path, fake):
 
 def test_create_disk_and_remove_it_after_a_failure(tmp_path, fake):
     state = make_state(tmp_path, fake)
-    StepOutputDir().run(state)
+    StepOutputDir(output_plan).run(state)
     step = StepCreateDisk()
     step.run(state)
     disk = tmp_path / "out" / "myvm.raw"
@@ -132,6 +126,16 @@ def test_create_disk_and_remove_it_after_a_failure(tmp_path, fake):
     state.halted = True
     step.cleanup(state)
     assert not disk.exists()
+
+
+def test_disk_base_must_be_qcow2(tmp_path, fake):
+    raw = tmp_path / "base.raw"
+    raw.write_bytes(b"\0" * 512)
+    state = make_state(tmp_path, fake, disk_format="qcow2", disk_base=str(raw), disk_size=None)
+    StepOutputDir(output_plan).run(state)
+    with pytest.raises(PackwrapError, match="is not a qcow2 image"):
+        StepCreateDisk().run(state)
+    assert not any(c[0] == "create" for c in fake.calls)
 
 
 def test_start_install_boot_then_cleanup_stops_it(tmp_path, fake):
@@ -151,6 +155,62 @@ def test_start_install_boot_then_cleanup_stops_it(tmp_path, fake):
     assert fake.calls[-1] == ["stop", "-fw", "myvm"]
     log = (tmp_path / "logs" / "myvm.log").read_text()
     assert "installation program" in log
+
+
+def test_on_openbsd_the_tap_address_is_awaited_and_served(tmp_path, fake, monkeypatch):
+    """vmd configures the tap after `vmctl start` returns: wait for it, never fall back
+    to loopback (the guest cannot reach it)."""
+    import packwrap_vmm.step_start_vm as start_mod
+
+    answers = iter([{}, {}, {(7, 0): "100.64.7.2"}])
+    monkeypatch.setattr(start_mod, "host_is_openbsd", lambda: True)
+    monkeypatch.setattr(start_mod, "is_local_address", lambda a: a == "100.64.7.2")
+    monkeypatch.setattr(Driver, "ifconfig_tap", lambda self: next(answers))
+    state = make_state(tmp_path, fake)
+    state.data["disk_path"] = str(tmp_path / "d.raw")
+    step = StepStartVM("install")
+    step.run(state)
+    assert state.data["http_bind_address"] == "100.64.7.2"
+    step.cleanup(state)
+
+
+def test_tap_that_never_comes_fails_the_build(tmp_path, fake, monkeypatch):
+    import packwrap_vmm.step_start_vm as start_mod
+
+    monkeypatch.setattr(start_mod, "host_is_openbsd", lambda: True)
+    monkeypatch.setattr(start_mod, "TAP_TIMEOUT", 0.3)
+    monkeypatch.setattr(Driver, "ifconfig_tap", lambda self: {})
+    state = make_state(tmp_path, fake)
+    state.data["disk_path"] = str(tmp_path / "d.raw")
+    step = StepStartVM("install")
+    with pytest.raises(PackwrapError, match="did not configure the tap of vm 7"):
+        step.run(state)
+    step.cleanup(state)
+    assert fake.calls[-1] == ["stop", "-fw", "myvm"]  # the VM it started is stopped
+
+
+def test_doas_console_goes_through_vmctl_console(tmp_path, fake, monkeypatch):
+    """Under doas root owns the VM's tty: the console is `doas -n vmctl console NAME`."""
+    script = tmp_path / "doas"
+    script.write_text(
+        '#!/bin/sh\necho "via: $*"\necho "Connected to /dev/ttyp3 (speed 115200)"\nexec /bin/cat\n'
+    )
+    script.chmod(0o755)
+    state = make_state(tmp_path, fake, doas=True)
+    state.data["vmm_driver"] = Driver("/usr/sbin/vmctl", doas=True, run=fake,
+                                      env={"PATH": str(tmp_path)})  # fmt: skip
+    state.data["disk_path"] = str(tmp_path / "d.raw")
+    step = StepStartVM("install")
+    step.run(state)
+    console = state.data["console"]
+    assert "via: -n /usr/sbin/vmctl console myvm" in console.text()
+    assert state.data["console_guest_from"] == console.mark()  # cu's banner is not the guest
+    console.write(b"~x\r")
+    console.expect("~~x", 5, state.cancel_event)  # cu's escape doubled at a line start
+    proc = step.console_proc
+    step.cleanup(state)
+    assert proc.poll() is not None  # ended with the console
+    assert all(a[:3] == ["doas", "-n", "/usr/sbin/vmctl"] for a in fake.argvs)
 
 
 def test_wait_install_fails_fast_on_the_installers_failure(tmp_path, fake):
@@ -260,7 +320,9 @@ def test_failed_build_cleans_up_unless_abort(tmp_path, fake, on_error):
     state = make_state(tmp_path, fake)
     state.options.on_error = on_error
     with pytest.raises(PackwrapError, match="install went wrong"):
-        run_steps([StepOutputDir(), StepCreateDisk(), StepStartVM("install"), Boom()], state)
+        run_steps(
+            [StepOutputDir(output_plan), StepCreateDisk(), StepStartVM("install"), Boom()], state
+        )
     disk = tmp_path / "out" / "myvm.raw"
     if on_error == "abort":  # left for inspection, and the user is told what is left
         assert disk.exists() and "myvm" in fake.vms

@@ -1,1 +1,1 @@
-"""Steps builders reuse: HTTP docroot server, boot command, site sets."""
+"""Steps builders reuse: HTTP docroot server, boot command, site sets, output directory."""

@@ -28,6 +28,7 @@ from packwrap.build.steps.http_server import template_data
 from packwrap.build.ui import log_line
 from packwrap.durations import format_duration
 from packwrap.errors import PackwrapError
+from packwrap.masking import SENSITIVE
 
 
 class StepTypeBootCommand(Step):
@@ -74,7 +75,7 @@ class StepTypeBootCommand(Step):
                 log_line(state.ui, f"Waiting for {expect!r} before boot_command[{i}]")
                 console.expect(expect, timeout, state.cancel_event)
             secret = i in secrets_idx
-            shown = "<sensitive>" if secret else console.mask(text)
+            shown = SENSITIVE if secret else console.mask(text)
             log_line(state.ui, f"Typing boot_command[{i}]: {shown}")
             echo = self._type(state, console, text, interval, echo, secret)
             if group_pause and i + 1 < len(rendered):

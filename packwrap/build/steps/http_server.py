@@ -7,7 +7,9 @@ Reads from the state bag (all optional, set by the builder before this step):
   "vm_name"            {{ .Name }} / {{ .VMName }}
 Puts: "http_port" (0 if no server), "http_server" (DocrootServer), "http_overlay_dir"
 (a private temp dir served before the docroot; later steps may drop files there).
-Generated files `X.pkr.in` in the docroot are rendered into the overlay as `X`.
+Generated files `X.pkr.in` in the docroot are rendered into the overlay as `X`;
+"generated_files" (absolute path -> text) stand in for docroot files that are out of
+date with the project's variables (packwrap/blueprint/regenerate.py).
 Cleanup stops the server (the port is free afterwards) and removes the overlay.
 """
 
@@ -18,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from packwrap.build import bootcommand
-from packwrap.build.http_server import DocrootServer, render_gen_files
+from packwrap.build.http_server import DocrootServer, render_generated_files
 from packwrap.build.state import State
 from packwrap.build.step import Step
 from packwrap.build.ui import log_line
@@ -47,6 +49,18 @@ def resolve_http_directory(raw: str, state: State) -> Path:
     if not candidate.is_dir():
         raise PackwrapError(f"http_directory {raw!r} is not a directory")
     return candidate.resolve()
+
+
+def _generated_under(docroot: Path, generated: dict[str, str]) -> dict[str, str]:
+    """state.data["generated_files"] (absolute path -> text, from a blueprint project whose
+    files are out of date with the variables): those inside the docroot, by relative path."""
+    out = {}
+    for path, text in generated.items():
+        try:
+            out[Path(path).relative_to(docroot).as_posix()] = text
+        except ValueError:  # not served from this docroot
+            continue
+    return out
 
 
 class StepHTTPServer(Step):
@@ -88,11 +102,11 @@ class StepHTTPServer(Step):
                 }
             )
         if docroot:
-            made = render_gen_files(
-                docroot, self.overlay, data, lambda t, d, w: bootcommand.render(t, d, what=w)
-            )
-            for rel in made:
-                log_line(ui, f"Generated {rel} from {rel}.pkr.in")
+            generated = _generated_under(docroot, state.data.get("generated_files") or {})
+            for made, source in render_generated_files(
+                docroot, self.overlay, data, generated=generated
+            ):
+                log_line(ui, f"Generated {made} from {source}")
         ui.say(f"Starting HTTP server on {bind}:{self.server.port}")
 
     def cleanup(self, state: State) -> None:

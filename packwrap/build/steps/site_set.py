@@ -3,8 +3,10 @@
 Runs after StepHTTPServer and writes into its private overlay (served before the docroot)
 under site/: siteNN.tgz (or siteNN-<hostname>.tgz) and index.txt. The rendered
 install.conf names that directory (packwrap.autoinstall.render). Release, hostname and
-per-host come from the constructor, else from the blueprint project's
-.packwrap/project.json (the release also from an installNN.iso named in the config).
+per-host come from the constructor, else from the build's project values (state
+"project_values", set by the build for a blueprint project), else from its
+.packwrap/project.json; the release as packwrap/blueprint/record.py resolves it (also
+from an installNN.iso named in the config).
 
 With the project's `ssh_host_key_pin` on, the set also carries a host key pair made for
 this build (etc/ssh/ssh_host_ed25519_key, 0600), and the communicator pins its
@@ -13,37 +15,14 @@ fingerprint (state.data["ssh_host_key_fingerprint"]).
 
 from __future__ import annotations
 
-import json
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from packwrap.blueprint.record import ProjectRecord, read_record, resolve_release
 from packwrap.build.state import State
 from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
-
-
-def _project_meta(project_dir: Path) -> dict[str, Any]:
-    path = project_dir / ".packwrap" / "project.json"
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PackwrapError(f"cannot read the project record: {exc}", file=str(path)) from None
-    return data if isinstance(data, dict) else {}
-
-
-def _release_from_media(config: Any) -> str | None:
-    """'7.6' from an install76.iso / install76.img (or cd76.iso) named in the config."""
-    values = config.values() if isinstance(config, dict) else ()
-    for value in values:
-        for text in value if isinstance(value, list | tuple) else (value,):
-            m = re.search(r"(?:install|cd)(\d)(\d)\.(?:iso|img)", str(text))
-            if m:
-                return f"{m.group(1)}.{m.group(2)}"
-    return None
 
 
 def _installurl(values: dict[str, Any]) -> str:
@@ -82,8 +61,9 @@ class StepSiteSet(Step):
         site_dir = self.site_dir or Path(state.template_dir) / "site"
         if not site_dir.is_absolute():
             site_dir = Path(state.template_dir) / site_dir
-        meta = _project_meta(Path(state.template_dir))
-        values = meta.get("values") or {}
+        record = read_record(Path(state.template_dir))
+        # the build's values (the record keeps those of the last `new`/`regenerate`)
+        values = state.data.get("project_values") or (record.values if record else {})
         pin = (
             self.host_key_pin
             if self.host_key_pin is not None
@@ -97,7 +77,7 @@ class StepSiteSet(Step):
         if pin and not site_dir.is_dir():
             # Nothing of the project's own to ship: a set with the host key alone.
             with tempfile.TemporaryDirectory(prefix="packwrap-site-") as empty:
-                self._build(state, Path(empty), meta, values, pin)
+                self._build(state, Path(empty), record, values, pin)
             return
         if not site_dir.is_dir():
             # Asked for (explicitly, or by the project's site_set): install.conf has a site
@@ -108,18 +88,24 @@ class StepSiteSet(Step):
                     "installer would abort in the site set round)"
                 )
             return
-        self._build(state, site_dir, meta, values, pin)
+        self._build(state, site_dir, record, values, pin)
 
     def _build(
-        self, state: State, site_dir: Path, meta: dict[str, Any], values: dict[str, Any], pin: bool
+        self,
+        state: State,
+        site_dir: Path,
+        record: ProjectRecord | None,
+        values: dict[str, Any],
+        pin: bool,
     ) -> None:
         from packwrap.autoinstall.siteset import SITE_SUBDIR, build_site_sets
 
-        release = (
-            self.release
-            or meta.get("release")
-            or state.data.get("release")
-            or _release_from_media(state.config)
+        config = state.config
+        release = resolve_release(
+            flag=self.release,
+            record=record,
+            variables={"release": state.data.get("release")},
+            media=config.values() if isinstance(config, dict) else (),
         )
         if not release:
             raise PackwrapError(

@@ -1,0 +1,87 @@
+"""The one lint context of `packwrap lint` and `packwrap validate`: which response file,
+with which text, for which release, against which machine.
+
+Without an explicit file it is what the build would serve: http/install.conf.pkr.in (else
+http/install.conf), and for a blueprint project whose file is out of date with the
+variables, the text rendered in memory (regenerate.plan). Nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packwrap.blueprint import installer
+from packwrap.blueprint.record import read_record, resolve_release
+from packwrap.blueprint.regenerate import Generated
+from packwrap.errors import PackwrapError
+
+DEFAULT_FILES = ("http/install.conf.pkr.in", "http/install.conf")
+DEFAULT_RELEASE = "7.6"
+DEFAULT_ARCH = "amd64"
+
+
+@dataclass(frozen=True)
+class LintTarget:
+    path: Path  # the file the findings name
+    text: str  # its text, or what the build would serve in its place
+    release: str
+    context: Any  # InstallContext: the machine the answers are checked against
+    rendered: bool  # the text is rendered from the variables, not read from `path`
+    arch: str = "amd64"  # the installer's arch (arm64, i386 ask their own questions)
+
+
+def project_of(file: Path) -> Path:
+    """The project a response file belongs to: its directory, or the parent of http/."""
+    here = file.resolve().parent
+    return here.parent if here.name == "http" else here
+
+
+def lint_target(
+    project_dir: Path,
+    *,
+    file: Path | None = None,
+    release: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+    generated: Generated | None = None,
+    arch: str | None = None,
+) -> LintTarget | None:
+    """The response file to lint, or None when the project has none."""
+    record = generated.record if generated is not None else read_record(project_dir)
+    rendered = None
+    if file is None:
+        for rel in DEFAULT_FILES:
+            rendered = generated.served_text(rel) if generated is not None else None
+            if rendered is not None or (project_dir / rel).is_file():
+                file = project_dir / rel
+                break
+        else:
+            return None
+    if rendered is None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PackwrapError(f"cannot read: {exc}", file=str(file)) from None
+    else:
+        text = rendered
+    resolved = resolve_release(
+        flag=release, record=record, variables=variables, default=DEFAULT_RELEASE
+    )
+    assert resolved is not None
+    values = generated.values if generated is not None else (record.values if record else None)
+    arch = arch or (record.arch if record else None) or DEFAULT_ARCH  # --arch, the project's
+    site_dir = (project_dir / "site").is_dir()
+    context = installer.answers_context(values, resolved, site_dir=site_dir, arch=arch)
+    return LintTarget(file, text, resolved, context, rendered is not None, arch)
+
+
+def lint(target: LintTarget) -> list[Any]:
+    return installer.lint_response_file(
+        target.text,
+        target.release,
+        path=str(target.path),
+        context=target.context,
+        arch=target.arch,
+    )

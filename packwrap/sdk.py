@@ -1,0 +1,205 @@
+"""The plugin SDK: everything a builder plugin may use from packwrap, and nothing else.
+
+A plugin imports from here only (tests/unit/test_sdk.py checks every module under
+plugin/), so the core can move things without breaking builders. It mirrors
+packer-plugin-sdk's packages:
+
+  steps and state    Step, If, State, run_steps          (multistep)
+  schema and types   Option, Schema, Config, STRING, ...  (hcl2helper / config)
+  common options     common_options (HTTP_/BOOT_/SHUTDOWN_/COMM_ OPTIONS and CHECKS)
+  core steps         StepHTTPServer, StepTypeBootCommand, StepSiteSet, StepOutputDir,
+                     StepTemporaryKey, StepConnect, StepProvision, StepShutdown, ...
+  artifact           Artifact
+  errors             PackwrapError, Cancelled, ConsoleError, BuildFailed
+  console            SerialConsole, console_tail, log_line
+  installer          FAILURE_MARKERS, SUCCESS_MARKER, failure_marker
+  template data      template_data, render_template, render_generated_files
+
+Names load lazily (PEP 562 `__getattr__` and a name -> module table), so importing the
+SDK costs nothing until a name is used and `packwrap --help` stays as fast as before.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> (module, attribute); attribute None: the module itself.
+_EXPORTS: dict[str, tuple[str, str | None]] = {
+    # steps and state
+    "Step": ("packwrap.build.step", "Step"),
+    "If": ("packwrap.build.step", "If"),
+    "State": ("packwrap.build.state", "State"),
+    "BuildOptions": ("packwrap.build.state", "BuildOptions"),
+    "run_steps": ("packwrap.build.runner", "run_steps"),
+    # schema and types
+    "Option": ("packwrap.config.schema", "Option"),
+    "Schema": ("packwrap.config.schema", "Schema"),
+    "Config": ("packwrap.config.schema", "Config"),
+    "ConfigError": ("packwrap.config.schema", "ConfigError"),
+    "Problem": ("packwrap.config.schema", "Problem"),
+    "STRING": ("packwrap.config.schema", "STRING"),
+    "INT": ("packwrap.config.schema", "INT"),
+    "BOOL": ("packwrap.config.schema", "BOOL"),
+    "DURATION": ("packwrap.config.schema", "DURATION"),
+    "LIST": ("packwrap.config.schema", "LIST"),
+    "LIST_OF_LISTS": ("packwrap.config.schema", "LIST_OF_LISTS"),
+    "MAP": ("packwrap.config.schema", "MAP"),
+    "ANY": ("packwrap.config.schema", "ANY"),
+    "Check": ("packwrap.config.schema", "Check"),
+    "Size": ("packwrap.config.size", "Size"),
+    "parse_size": ("packwrap.config.size", "parse_size"),
+    "MIB": ("packwrap.config.size", "MIB"),
+    "WHOLE_MIB": ("packwrap.config.size", "WHOLE_MIB"),
+    "format_duration": ("packwrap.durations", "format_duration"),
+    "parse_duration": ("packwrap.durations", "parse_duration"),
+    "parse_iso_checksum": ("packwrap.media.checksums", "parse_iso_checksum"),
+    # common options
+    "common_options": ("packwrap.build.common_options", None),
+    # core steps
+    "StepHTTPServer": ("packwrap.build.steps.http_server", "StepHTTPServer"),
+    "resolve_http_directory": ("packwrap.build.steps.http_server", "resolve_http_directory"),
+    "StepTypeBootCommand": ("packwrap.build.steps.boot_command", "StepTypeBootCommand"),
+    "StepSiteSet": ("packwrap.build.steps.site_set", "StepSiteSet"),
+    "StepOutputDir": ("packwrap.build.steps.output_dir", "StepOutputDir"),
+    "OutputPlan": ("packwrap.build.steps.output_dir", "OutputPlan"),
+    "StepTemporaryKey": ("packwrap.communicator.steps", "StepTemporaryKey"),
+    "StepConnect": ("packwrap.communicator.steps", "StepConnect"),
+    "StepCleanupTemporaryKey": ("packwrap.communicator.steps", "StepCleanupTemporaryKey"),
+    "StepCheckProvisioners": ("packwrap.provision.step", "StepCheckProvisioners"),
+    "StepProvision": ("packwrap.provision.step", "StepProvision"),
+    "StepShutdown": ("packwrap.provision.shutdown", "StepShutdown"),
+    # artifact
+    "Artifact": ("packwrap.build.artifact", "Artifact"),
+    # errors
+    "PackwrapError": ("packwrap.errors", "PackwrapError"),
+    "Cancelled": ("packwrap.errors", "Cancelled"),
+    "ConsoleError": ("packwrap.build.console", "ConsoleError"),
+    "BuildFailed": ("packwrap.build.console", "BuildFailed"),
+    # console
+    "SerialConsole": ("packwrap.build.console", "SerialConsole"),
+    "console_tail": ("packwrap.build.console", "console_tail"),
+    "log_line": ("packwrap.build.ui", "log_line"),
+    # installer
+    "FAILURE_MARKERS": ("packwrap.autoinstall.markers", "FAILURE_MARKERS"),
+    "SUCCESS_MARKER": ("packwrap.autoinstall.markers", "SUCCESS_MARKER"),
+    "failure_marker": ("packwrap.autoinstall.markers", "failure_marker"),
+    # template data and renderer
+    "template_data": ("packwrap.build.steps.http_server", "template_data"),
+    "render_template": ("packwrap.build.bootcommand", "render"),
+    "render_generated_files": ("packwrap.build.http_server", "render_generated_files"),
+}
+
+__all__ = [
+    "WHOLE_MIB",
+    "MIB",
+    "parse_size",
+    "Size",
+    "Check",
+    "ANY",
+    "Artifact",
+    "BOOL",
+    "BuildFailed",
+    "BuildOptions",
+    "Cancelled",
+    "Config",
+    "ConfigError",
+    "ConsoleError",
+    "DURATION",
+    "FAILURE_MARKERS",
+    "INT",
+    "If",
+    "LIST",
+    "LIST_OF_LISTS",
+    "MAP",
+    "Option",
+    "OutputPlan",
+    "PackwrapError",
+    "Problem",
+    "STRING",
+    "SUCCESS_MARKER",
+    "Schema",
+    "SerialConsole",
+    "State",
+    "Step",
+    "StepCheckProvisioners",
+    "StepCleanupTemporaryKey",
+    "StepConnect",
+    "StepHTTPServer",
+    "StepOutputDir",
+    "StepProvision",
+    "StepShutdown",
+    "StepSiteSet",
+    "StepTemporaryKey",
+    "StepTypeBootCommand",
+    "common_options",
+    "console_tail",
+    "failure_marker",
+    "format_duration",
+    "log_line",
+    "parse_duration",
+    "parse_iso_checksum",
+    "render_generated_files",
+    "render_template",
+    "resolve_http_directory",
+    "run_steps",
+    "template_data",
+]
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ loads
+    from packwrap.autoinstall.markers import FAILURE_MARKERS, SUCCESS_MARKER, failure_marker
+    from packwrap.build import common_options
+    from packwrap.build.artifact import Artifact
+    from packwrap.build.bootcommand import render as render_template
+    from packwrap.build.console import BuildFailed, ConsoleError, SerialConsole, console_tail
+    from packwrap.build.http_server import render_generated_files
+    from packwrap.build.runner import run_steps
+    from packwrap.build.state import BuildOptions, State
+    from packwrap.build.step import If, Step
+    from packwrap.build.steps.boot_command import StepTypeBootCommand
+    from packwrap.build.steps.http_server import (
+        StepHTTPServer,
+        resolve_http_directory,
+        template_data,
+    )
+    from packwrap.build.steps.output_dir import OutputPlan, StepOutputDir
+    from packwrap.build.steps.site_set import StepSiteSet
+    from packwrap.build.ui import log_line
+    from packwrap.communicator.steps import StepCleanupTemporaryKey, StepConnect, StepTemporaryKey
+    from packwrap.config.schema import (
+        ANY,
+        BOOL,
+        DURATION,
+        INT,
+        LIST,
+        LIST_OF_LISTS,
+        MAP,
+        STRING,
+        Check,
+        Config,
+        ConfigError,
+        Option,
+        Problem,
+        Schema,
+    )
+    from packwrap.config.size import MIB, WHOLE_MIB, Size, parse_size
+    from packwrap.durations import format_duration, parse_duration
+    from packwrap.errors import Cancelled, PackwrapError
+    from packwrap.media.checksums import parse_iso_checksum
+    from packwrap.provision.shutdown import StepShutdown
+    from packwrap.provision.step import StepCheckProvisioners, StepProvision
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value  # cache: the next access is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
