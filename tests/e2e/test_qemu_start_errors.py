@@ -41,11 +41,10 @@ def test_a_console_that_closes_says_how_qemu_exited(tmp_path: Path):
     # The KVM probe's "BIOS" makes QEMU exit with status 133 as soon as it runs.
     _needs("qemu-system-x86_64")
     qmp = tmp_path / "q.sock"
-    argv = ["qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-m", "16",
-            "-nodefaults", "-display", "none", "-bios", driver._probe_bios(str(tmp_path)),
-            "-device", "isa-debug-exit,iobase=0xf4,iosize=1", "-S",
-            "-qmp", f"unix:{qmp},server=on,wait=off",
-            "-chardev", "pty,id=ser0", "-serial", "chardev:ser0"]  # fmt: skip
+    argv, status = accel.probe_argv("qemu-system-x86_64", "tcg", "max", str(tmp_path))
+    assert status == 133
+    argv += ["-S", "-qmp", f"unix:{qmp},server=on,wait=off",
+             "-chardev", "pty,id=ser0", "-serial", "chardev:ser0"]  # fmt: skip
     vm = driver.QemuProcess(argv, qmp, tmp_path / "qemu.log")
     try:
         console = SerialConsole(vm.serial_pty(), tmp_path / "console.log")
