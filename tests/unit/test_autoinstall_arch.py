@@ -64,3 +64,17 @@ def test_lint_reads_the_arch_question_set():
     assert not [f for f in lint(text, "7.6") if f.is_error]
     arm = lint(text, "7.6", arch="arm64")
     assert any("(G)PT" in str(f) for f in arm), arm  # answers nothing arm64 asks
+
+
+def test_lint_command_takes_the_arch(tmp_path, monkeypatch, capsys):
+    from packwrap.cli import main
+
+    project = tmp_path / "proj"
+    (project / "http").mkdir(parents=True)
+    text = render_install_conf(VALUES, "7.6") + "Use (W)hole disk or (E)dit the MBR = whole\n"
+    (project / "http" / "install.conf.pkr.in").write_text(text)
+    monkeypatch.chdir(project)
+    assert main(["lint", "--arch", "arm64"]) == 0
+    assert "OK for OpenBSD 7.6/arm64" in capsys.readouterr().out
+    assert main(["lint"]) == 1  # amd64 (the default) asks no such question
+    assert "matches no question" in capsys.readouterr().err
