@@ -139,7 +139,8 @@ def check_rendered(p: Plan, rendered: Rendered) -> None:
         except PackwrapError as exc:
             raise UsageError(f"the rendered project does not load: {shown(str(exc))}") from None
         messages: list[str] = []
-        for problem in problems:
+        # a problem naming the user's --var first: that is what they can fix
+        for problem in sorted(problems, key=lambda q: q.variable not in p.overrides):
             if problem.variable in p.overrides:
                 text = f"--var {problem.variable}: {problem.message}"
             else:

@@ -98,7 +98,9 @@ class ConfigError(PackwrapError):
     """One or more configuration problems; str() is the first, .problems has all."""
 
     def __init__(self, problems: list[Problem]):
-        self.problems = problems
+        # Two builds reading one bad variable report it once (same text, same place).
+        self.problems = list({(p.message, p.file, p.line): p for p in problems}.values())
+        problems = self.problems
         first = problems[0]
         extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(first.message + extra, file=first.file, line=first.line)
@@ -244,49 +246,81 @@ class Schema(Generic[C]):
 
 
 def _coerce(value: Any, opt: Option) -> Any:
-    t = opt.type
-    bad = f"option {opt.name!r}: expected {t.replace('_', ' ')}, got {value!r}"
+    """The option's value, parsed once: its own parse hook, else its type's."""
     if value is None:
         return opt.default_value()
-    if value == "" and (t != STRING or opt.choices is not None or opt.parse is not None):
+    if value == "" and (opt.type != STRING or opt.choices is not None or opt.parse is not None):
         # Packer's zero value: an empty string means "not set" (accelerator = "").
         return opt.default_value()
     if opt.parse is not None:
         try:
-            return opt.parse(value)
+            value = opt.parse(value)
         except ValueError as exc:
             raise PackwrapError(f"{opt.name} {value!r}: {exc}") from None
-    if t == STRING:
-        if isinstance(value, (bool, list | dict)):
-            raise PackwrapError(bad)
-        value = str(value)
-    elif t == INT:
-        if isinstance(value, bool):
-            raise PackwrapError(bad)
-        try:
-            value = int(str(value), 10)
-        except ValueError:
-            raise PackwrapError(bad) from None
-    elif t == BOOL:
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            value = value.lower() == "true"
-        if not isinstance(value, bool):
-            raise PackwrapError(bad)
-    elif t == DURATION:
+    elif opt.type == DURATION:
         value = parse_duration(value, what=f"duration for {opt.name!r}")
-    elif t == LIST:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or any(isinstance(v, list | dict) for v in value):
-            raise PackwrapError(bad)
-        value = [str(v) for v in value]
-    elif t == LIST_OF_LISTS:
-        if not isinstance(value, list) or not all(isinstance(v, list) for v in value):
-            raise PackwrapError(bad)
-        value = [[str(x) for x in v] for v in value]
-    elif t == MAP and not isinstance(value, dict):
-        raise PackwrapError(bad)
+    elif opt.type in _TYPE_PARSERS:
+        try:
+            value = _TYPE_PARSERS[opt.type](value)
+        except ValueError:
+            expected = opt.type.replace("_", " ")
+            raise PackwrapError(
+                f"option {opt.name!r}: expected {expected}, got {value!r}"
+            ) from None
     if opt.choices is not None and value not in opt.choices:
         allowed = ", ".join(map(str, opt.choices))
         raise PackwrapError(f"option {opt.name!r}: {value!r} is not one of {allowed}")
     return value
+
+
+# The built-in types' parse hooks: a ValueError means "not of this type".
+
+
+def _string(value: Any) -> str:
+    if isinstance(value, bool | list | dict):
+        raise ValueError
+    return str(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    return int(str(value), 10)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise ValueError
+    return value
+
+
+def _list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or any(isinstance(v, list | dict) for v in value):
+        raise ValueError
+    return [str(v) for v in value]
+
+
+def _list_of_lists(value: Any) -> list[list[str]]:
+    if not isinstance(value, list) or not all(isinstance(v, list) for v in value):
+        raise ValueError
+    return [[str(x) for x in v] for v in value]
+
+
+def _map(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError
+    return value
+
+
+_TYPE_PARSERS: dict[str, Parse] = {
+    STRING: _string,
+    INT: _int,
+    BOOL: _bool,
+    LIST: _list,
+    LIST_OF_LISTS: _list_of_lists,
+    MAP: _map,
+}

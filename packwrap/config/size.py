@@ -13,15 +13,14 @@ The grammar (the one place that says it):
   comes out to whole bytes; `1.1B` or a bare `1.5` is an error rather than a silent
   rounding.
 Zero and negative sizes are errors. Each driver formats the bytes for its own tool
-(`Size.mib`, `Size.qemu_img_arg`); what a tool cannot express (vmctl's whole MiB) is a
-builder check, not a second grammar.
+(packwrap_qemu.driver.qemu_img_size, packwrap_vmm.driver.vmctl_size); what a tool
+cannot express (vmctl's whole MiB) is a builder check, not a second grammar.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 KIB = 1024
 MIB = KIB**2
@@ -53,10 +52,6 @@ class Size:
         """Whole MiB, rounded up (QEMU's -m and vmctl's -s/-m take MiB)."""
         return -(-self.bytes // MIB)
 
-    def qemu_img_arg(self) -> str:
-        """qemu-img's size argument: MiB when whole (readable in logs), else bytes."""
-        return f"{self.bytes // MIB}M" if self.whole_mib else str(self.bytes)
-
     @classmethod
     def of_mib(cls, mib: int) -> Size:
         return cls(mib * MIB, f"{mib}M")
@@ -78,9 +73,10 @@ def parse_size(value: object) -> Size:
     unit = (unit or byte_unit or "").upper()
     if "." in number and not unit:
         raise ValueError("a bare number is MiB and must be whole; write 1536M, not 1.5")
-    exact = Fraction(number) * _UNITS[unit]
-    if exact.denominator != 1:
+    whole, _, fraction = number.partition(".")
+    scaled, rest = divmod(int(whole + fraction) * _UNITS[unit], 10 ** len(fraction))
+    if rest:
         raise ValueError("is not a whole number of bytes")
-    if exact <= 0:
+    if scaled <= 0:
         raise ValueError("must be greater than zero")
-    return Size(int(exact), text if unit else f"{number}M")
+    return Size(scaled, text if unit else f"{number}M")

@@ -221,11 +221,12 @@ class _Loader:
             var = _Variable(name, block, vtype, "default" in attrs, False)
             if "sensitive" in attrs:
                 var.sensitive = bool(self.eval_attr(attrs["sensitive"], empty))
+            if "default" in attrs:  # a problem with the default value points here
+                var.origin_file, var.origin_line = attrs["default"].file, attrs["default"].line
             if "default" in attrs and not self.legacy:
                 a = attrs["default"]
                 default = self.eval_attr(a, defaults_scope)
                 var.value = self.convert(var, default, a.file, a.line, "default")
-                var.origin_file, var.origin_line = a.file, a.line
             variables[name] = var
 
         for block in root.blocks:

@@ -36,6 +36,17 @@ if TYPE_CHECKING:
     from packwrap.sdk import State
 
 FORMATS = ("qcow2", "raw")
+
+
+def _parse_memory(value: object) -> Size:
+    """A size, except that Packer reads a number below 10 (0 included) as "the default"."""
+    try:
+        tiny = int(str(value)) < 10 and not isinstance(value, bool)
+    except ValueError:
+        tiny = False
+    return Size.of_mib(512) if tiny else parse_size(value)
+
+
 DISK_INTERFACES = ("virtio", "virtio-scsi", "ide", "sata", "scsi", "sd")
 ACCELERATORS = ("auto", "none", "kvm", "tcg", "hax", "hvf", "whpx", "xen")
 DISK_CACHE = ("writeback", "writethrough", "none", "unsafe", "directsync")
@@ -62,7 +73,7 @@ QEMU_OPTIONS = [
     Option("sockets", INT, default=0),
     Option("cores", INT, default=0),
     Option("threads", INT, default=0),
-    Option("memory", default=512, parse=parse_size, help="-m, e.g. 1024 (MiB) or 1G"),
+    Option("memory", default=512, parse=_parse_memory, help="-m, e.g. 1024 (MiB) or 1G"),
     Option("net_device", default="virtio-net"),
     Option("headless", BOOL, default=False),
     Option("display", help="-display value; default none (packwrap types on the serial line)"),

@@ -94,3 +94,52 @@ def test_an_option_that_only_uses_a_variable_names_both_places(tmp_path):
 @pytest.mark.parametrize("value", ["8G", "8192", "1.5G"])
 def test_good_values_load_clean(tmp_path, value):
     assert problems(tmp_path, settings=[("var", f"disk_size={value}")]) == []
+
+
+def test_validate_of_a_new_project_reports_a_bad_size_once_at_its_pkrvars_line(
+    tmp_path, capsys, monkeypatch
+):
+    from packwrap.cli import main
+
+    assert main(["new", "openbsd-76", str(tmp_path / "p"), "--no-root-password"]) == 0
+    pkrvars = tmp_path / "p" / "openbsd-76.auto.pkrvars.hcl"
+    lines = pkrvars.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text.startswith("disk_size "))
+    lines[line - 1] = 'disk_size = "lots"'
+    pkrvars.write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path / "p")
+    capsys.readouterr()
+    assert main(["validate"]) == 1
+    problems = [t for t in capsys.readouterr().err.splitlines() if "disk_size" in t]
+    assert problems == [
+        f"openbsd-76.auto.pkrvars.hcl:{line}: disk_size 'lots': expected a size like 1500M "
+        "or 2G (a bare number is MiB)"
+    ]
+
+
+def test_a_legacy_user_variable_points_at_its_default_or_the_var(tmp_path):
+    (tmp_path / "t.json").write_text(
+        '{\n  "variables": {\n    "disk": "lots"\n  },\n  "builders": [{"type": "openbsd-vmm",'
+        ' "vm_name": "v", "output_directory": "o", "boot": "/bsd.rd",'
+        ' "disk_size": "{{user `disk`}}"}]\n}\n'
+    )
+    for settings, where in (([], f"{tmp_path / 't.json'}:3"), ([("var", "disk=2x")], "-var disk")):
+        template = load_template(tmp_path / "t.json", settings=settings, env={})
+        _, found, _ = VMM_SCHEMA.prepare(template.builds[0].source.body)
+        assert [str(p).split(": disk_size")[0] for p in found] == [where]
+
+
+def test_build_reports_one_bad_variable_used_by_two_sources_once(tmp_path):
+    from packwrap.config.schema import ConfigError
+
+    (tmp_path / "t.pkr.hcl").write_text(TEMPLATE)
+    template = load_template(tmp_path, settings=[("var", "disk_size=lots")], env={})
+    found = [
+        p
+        for build, schema in zip(template.builds, (QemuBuilder.schema, VMM_SCHEMA), strict=True)
+        for p in schema.prepare(build.source.body)[1]
+    ]
+    assert len(found) == 2  # one per source ...
+    error = ConfigError(found)
+    assert len(error.problems) == 1  # ... one for the user, as `packwrap build` prints it
+    assert "(and" not in str(error)

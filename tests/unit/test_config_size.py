@@ -6,6 +6,8 @@ row says why not (vmctl takes whole MiB; qemu-img takes bytes)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from packwrap_qemu.builder import QemuBuilder
 from packwrap_qemu.driver import qemu_img_size
 from packwrap_vmm.config import SCHEMA as VMM_SCHEMA
@@ -98,3 +100,26 @@ def test_the_text_is_kept_for_messages_and_metadata_but_not_compared():
     assert str(parse_size("40960M")) == "40960M"
     assert str(parse_size(20480)) == "20480M"  # Packer's qemu plugin writes it so
     assert parse_size("2G") == parse_size("2048M")
+
+
+@pytest.mark.parametrize("value", [0, "0", -3, 9, "5M"])
+def test_qemu_keeps_packers_rule_that_tiny_memory_means_the_default(value):
+    config, problems, _ = QemuBuilder.schema.prepare(SourceBody({**QEMU_BASE, "memory": value}))
+    assert problems == [] and config.memory == Size.of_mib(512)
+
+
+@given(
+    st.integers(min_value=1, max_value=10**6),
+    st.sampled_from(["K", "M", "G", "T", "k", "m", "g", "t"]),
+    st.sampled_from(["", "B", "iB", "b", "ib"]),
+)
+def test_any_whole_number_with_a_unit_is_that_many_binary_units(n, unit, suffix):
+    size = parse_size(f"{n}{unit}{suffix}")
+    assert size.bytes == n * 1024 ** ("KMGT".index(unit.upper()) + 1)
+    if size.whole_mib:  # vmctl reads back exactly what the schema meant
+        assert parse_size(vmctl_size(size)) == size
+
+
+@given(st.integers(min_value=1, max_value=10**7))
+def test_a_bare_number_is_mib_for_strings_and_numbers_alike(n):
+    assert parse_size(n) == parse_size(str(n)) == Size.of_mib(n)
