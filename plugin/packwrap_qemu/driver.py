@@ -483,8 +483,14 @@ class QemuProcess:
         raise PackwrapError(f"QEMU reported no pty for chardev {label!r}")
 
     def cont(self) -> None:
-        with self.starting():
-            self.qmp.execute("cont")
+        try:
+            with self.starting():
+                self.qmp.execute("cont")
+        except PackwrapError:
+            self.qmp.wait_closed(timeout=1)
+            if any(e.get("event") == "RESUME" for e in self.qmp.events):
+                return  # the guest ran and QEMU exited before the reply: not a start failure
+            raise
 
     @property
     def exit_code(self) -> int | None:
