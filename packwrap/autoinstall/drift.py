@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from packwrap.autoinstall.matching import Entry, key_matches, parse
-from packwrap.autoinstall.release import Release, known_releases, load_release
+from packwrap.autoinstall.release import Release, known_arches, known_releases, load_release
 from packwrap.autoinstall.transcript import Asked, clean_lines, parse_transcript
 from packwrap.errors import PackwrapError
 
@@ -67,17 +67,17 @@ class DriftGuard:
             if found is None:
                 return warnings
             self._start = text.rfind("\n", 0, found.start()) + 1
-            name = _data_name(found.group("release"))
-            if name not in known_releases():
+            name, arch = _data_name(found.group("release")), found.group("arch")
+            if name not in known_releases() or arch not in known_arches():
                 if not self._announced:
                     self._announced = True
                     warnings.append(
-                        f"the installer is OpenBSD {name}, which packwrap has no release data "
-                        f"for (known: {', '.join(known_releases())}): its questions are not "
-                        "checked"
+                        f"the installer is OpenBSD/{arch} {name}, which packwrap has no "
+                        f"release data for (known: {', '.join(known_releases())} on "
+                        f"{', '.join(known_arches())}): its questions are not checked"
                     )
                 return warnings
-            self.release = load_release(name)
+            self.release = load_release(name, arch)
         text = text[self._start :]
         asked = parse_transcript(text, self.release)
         lines = clean_lines(text)

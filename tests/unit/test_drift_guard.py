@@ -81,7 +81,7 @@ def test_a_release_without_data_is_a_warning_not_a_check():
     text = FIXTURE_LOG.replace("OpenBSD/amd64 7.6 installation", "OpenBSD/amd64 9.9 installation")
     guard = DriftGuard()
     [warning] = guard.check(with_question(f"{EXTRA} [no] no").replace("7.6 inst", "9.9 inst"))
-    assert "OpenBSD 9.9, which packwrap has no release data" in warning
+    assert "OpenBSD/amd64 9.9, which packwrap has no release data" in warning
     assert guard.check(text) == []
 
 
