@@ -5,7 +5,7 @@ plugin/), so the core can move things without breaking builders. It mirrors
 packer-plugin-sdk's packages:
 
   steps and state    Step, If, State, run_steps          (multistep)
-  schema and types   Option, Schema, Config, STRING, ...  (hcl2helper / config)
+  schema and types   Option, Schema, Config, Check, Size, STRING, ...  (config)
   common options     common_options (HTTP_/BOOT_/SHUTDOWN_/COMM_ OPTIONS and CHECKS)
   core steps         StepHTTPServer, StepTypeBootCommand, StepSiteSet, StepOutputDir,
                      StepTemporaryKey, StepConnect, StepProvision, StepShutdown, ...
@@ -91,17 +91,13 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 }
 
 __all__ = [
-    "WHOLE_MIB",
-    "MIB",
-    "parse_size",
-    "Size",
-    "Check",
     "ANY",
     "Artifact",
     "BOOL",
     "BuildFailed",
     "BuildOptions",
     "Cancelled",
+    "Check",
     "Config",
     "ConfigError",
     "ConsoleError",
@@ -112,6 +108,7 @@ __all__ = [
     "LIST",
     "LIST_OF_LISTS",
     "MAP",
+    "MIB",
     "Option",
     "OutputPlan",
     "PackwrapError",
@@ -120,6 +117,7 @@ __all__ = [
     "SUCCESS_MARKER",
     "Schema",
     "SerialConsole",
+    "Size",
     "State",
     "Step",
     "StepCheckProvisioners",
@@ -132,6 +130,7 @@ __all__ = [
     "StepSiteSet",
     "StepTemporaryKey",
     "StepTypeBootCommand",
+    "WHOLE_MIB",
     "common_options",
     "console_tail",
     "failure_marker",
@@ -139,6 +138,7 @@ __all__ = [
     "log_line",
     "parse_duration",
     "parse_iso_checksum",
+    "parse_size",
     "render_generated_files",
     "render_template",
     "resolve_http_directory",

@@ -1,8 +1,8 @@
-"""HCL text for blueprints: `packer fmt` alignment, type expressions, and HCL -> HCL JSON.
+"""HCL text for blueprints: type expressions, and HCL -> HCL JSON.
 
 Value literals come from packwrap.template.hcl_emit (the one HCL value writer); blueprint
 templates reach them through the `hcl`, `hcl_list` and `quote` Jinja filters, and write
-`name = value` with single spaces; `fmt` then aligns the `=` of
+`name = value` with single spaces; template/hcl_fmt.py's `fmt` then aligns the `=` of
 consecutive single-line attributes the way hclwrite (`packer fmt`) does, so templates stay
 readable and the output is fmt-clean. `to_json` turns the rendered HCL into Packer's JSON
 syntax for `--format json`, so one template serves both formats.
@@ -20,65 +20,6 @@ def type_expr(text: str) -> str:
     out = re.sub(r"\s+", "", text)
     out = out.replace("=", " = ").replace(",", ", ").replace("{", "{ ").replace("}", " }")
     return out.replace("{  }", "{}")
-
-
-# --- alignment ---------------------------------------------------------------------------
-
-_ATTR = re.compile(
-    r"^(?P<indent>\s*)(?P<key>[A-Za-z_][A-Za-z0-9_-]*|\"[^\"]*\")\s*=\s*(?P<rest>.*)$"
-)
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-
-
-def _balance(text: str) -> int:
-    """Open minus close brackets outside strings and comments."""
-    text = _STRING.sub('""', text)
-    text = re.split(r"\s(#|//)", " " + text, maxsplit=1)[0]
-    return sum(text.count(c) for c in "[{(") - sum(text.count(c) for c in "]})")
-
-
-def fmt(text: str) -> str:
-    """Align `=` of consecutive single-line attributes; trim trailing space and blank runs.
-
-    A line opening a multi-line value, a blank line, a comment or a block line ends a run
-    (hclwrite's rule). Indentation is taken as written (templates indent by 2).
-    """
-    lines = [line.rstrip() for line in text.splitlines()]
-    # collapse runs of blank lines, drop blank lines right after `{` and before `}`
-    cleaned: list[str] = []
-    for line in lines:
-        if not line and (not cleaned or not cleaned[-1] or cleaned[-1].endswith("{")):
-            continue
-        if line.strip().startswith("}") and cleaned and not cleaned[-1]:
-            cleaned.pop()
-        cleaned.append(line)
-    while cleaned and not cleaned[-1]:
-        cleaned.pop()
-
-    out: list[str] = []
-    run: list[tuple[str, str, str]] = []
-    depth = 0
-
-    def flush() -> None:
-        width = max((len(k) for _, k, _ in run), default=0)
-        out.extend(f"{ind}{k.ljust(width)} = {rest}" for ind, k, rest in run)
-        run.clear()
-
-    for line in cleaned:
-        m = _ATTR.match(line)
-        if depth > 0:  # inside a multi-line value: copy as written
-            depth = max(0, depth + _balance(line))
-        elif m and _balance(m["rest"]) == 0:
-            run.append((m["indent"], m["key"], m["rest"]))
-            continue
-        elif m:  # opens a multi-line value: not aligned, ends the run
-            flush()
-            line = f"{m['indent']}{m['key']} = {m['rest']}"
-            depth = _balance(m["rest"])
-        flush()
-        out.append(line)
-    flush()
-    return "\n".join(out) + "\n"
 
 
 # --- HCL -> HCL JSON ---------------------------------------------------------------------

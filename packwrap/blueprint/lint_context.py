@@ -8,14 +8,14 @@ variables, the text rendered in memory (regenerate.plan). Nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from packwrap.blueprint import installer
 from packwrap.blueprint.record import read_record, resolve_release
-from packwrap.blueprint.regenerate import Generated
+from packwrap.blueprint.regenerate import Generated, plan
 from packwrap.errors import PackwrapError
 
 DEFAULT_FILES = ("http/install.conf.pkr.in", "http/install.conf")
@@ -70,6 +70,41 @@ def lint_target(
     values = generated.values if generated is not None else (record.values if record else None)
     context = installer.answers_context(values, resolved, site_dir=(project_dir / "site").is_dir())
     return LintTarget(file, text, resolved, context, rendered is not None)
+
+
+def for_lint_command(
+    project_dir: Path,
+    *,
+    file: Path | None,
+    release: str | None,
+    warn: Callable[[str], None],
+) -> tuple[LintTarget | None, Generated | None]:
+    """`packwrap lint`'s target: without a file, what the build would serve for the
+    project's variables (its template, loaded here); a template that does not load or a
+    blueprint that cannot render leaves the file on disk (validate reports why)."""
+    record = read_record(project_dir)
+    variables = None
+    if file is None or (release is None and (record is None or not record.release)):
+        variables = _template_variables(project_dir)
+    generated = None
+    if file is None and variables is not None:
+        try:
+            generated = plan(project_dir, variables)
+        except PackwrapError as exc:
+            warn(str(exc))
+    target = lint_target(
+        project_dir, file=file, release=release, variables=variables, generated=generated
+    )
+    return target, generated
+
+
+def _template_variables(project_dir: Path) -> Mapping[str, Any] | None:
+    try:
+        from packwrap.template import load_template
+
+        return load_template(project_dir).variables
+    except Exception:  # noqa: BLE001 - not a template directory, or a broken one
+        return None
 
 
 def lint(target: LintTarget) -> list[Any]:

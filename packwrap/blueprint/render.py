@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from packwrap.blueprint import hcl, installer
 from packwrap.blueprint.model import Blueprint, Variable
 from packwrap.errors import PackwrapError
-from packwrap.template import hcl_emit
+from packwrap.template import hcl_emit, hcl_fmt
 
 if TYPE_CHECKING:  # jinja2 loads only when a blueprint is rendered
     from jinja2.sandbox import SandboxedEnvironment
@@ -262,7 +262,7 @@ def render_project(
         if not text.strip():
             continue
         if path.endswith((".pkr.hcl", ".pkrvars.hcl")):
-            text = hcl.fmt(text)
+            text = hcl_fmt.fmt(text)
         if options.format == "json" and path.endswith(".pkr.hcl"):
             text = hcl.to_json(text)
             path = path[: -len(".hcl")] + ".json"
@@ -288,4 +288,4 @@ def pkrvars(variables: list[Variable], values: Mapping[str, Any], fmt: str, head
     lines = [f"# {line}".rstrip() for line in header.strip().splitlines()]
     lines.append("")
     lines += [f"{v.name} = {hcl_emit.literal(values.get(v.name))}" for v in variables]
-    return hcl.fmt("\n".join(lines) + "\n")
+    return hcl_fmt.fmt("\n".join(lines) + "\n")

@@ -18,5 +18,7 @@ Plugins reach it through packwrap.sdk only. One module per concern:
   session.py                     `packwrap build`: parallel builds, logs, signals, summary,
                                  hand-off to packer (post-processors: packwrap/postprocess)
 State bag keys the core reads or writes: console, http_ip, http_port, http_guest_port,
-http_bind_address, http_server, http_overlay_dir, vm_name, cleanup_hints, log_dir.
+http_bind_address, http_server, http_overlay_dir, vm_name, cleanup_hints, log_dir;
+for a blueprint project also generated_files (out-of-date docroot files rendered for the
+build's variables, served from the overlay) and project_values (those variables).
 """

@@ -6,22 +6,9 @@ same context as `packwrap validate`). It never writes a file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import typer
-
-
-def _variables(project_dir: Path) -> Mapping[str, Any] | None:
-    """The project's evaluated variables; None when it is no template directory, or a
-    broken one (lint still works on the file)."""
-    try:
-        from packwrap.template import load_template
-
-        return load_template(project_dir).variables
-    except Exception:  # noqa: BLE001 - any template problem: validate reports it, not lint
-        return None
 
 
 def register(app: typer.Typer) -> None:
@@ -38,23 +25,14 @@ def register(app: typer.Typer) -> None:
         from dataclasses import replace
 
         from packwrap.blueprint import lint_context
-        from packwrap.blueprint.record import read_record
-        from packwrap.blueprint.regenerate import plan
-        from packwrap.errors import PackwrapError, UsageError
+        from packwrap.errors import UsageError
 
         project = lint_context.project_of(file) if file is not None else Path.cwd()
-        record = read_record(project)
-        variables = None
-        if file is None or (release is None and (record is None or not record.release)):
-            variables = _variables(project)
-        generated = None
-        if file is None and variables is not None:
-            try:
-                generated = plan(project, variables)
-            except PackwrapError as exc:  # lint the file on disk, and say why
-                typer.echo(f"Warning: {exc}", err=True)
-        target = lint_context.lint_target(
-            project, file=file, release=release, variables=variables, generated=generated
+        target, generated = lint_context.for_lint_command(
+            project,
+            file=file,
+            release=release,
+            warn=lambda text: typer.echo(f"Warning: {text}", err=True),
         )
         if target is None:
             files = ", ".join(lint_context.DEFAULT_FILES)

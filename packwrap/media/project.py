@@ -5,18 +5,23 @@ packwrap/blueprint/record.py's resolve_release).
 
 A project is a directory with *.pkr.hcl (or *.pkr.json) and *.auto.pkrvars.hcl (or
 *.auto.pkrvars.json) files. Variables are read
-with packwrap.template.load_template when it is available, else by parsing the files
-with python-hcl2 (variable defaults, then *.auto.pkrvars.hcl in lexical order).
+with packwrap.template.load_template, else (a template that cannot load yet) by reading
+the files' plain values (variable defaults, then *.auto.pkrvars.hcl in lexical order).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packwrap.blueprint.record import RELEASE_VARIABLES, resolve_release
 from packwrap.errors import PackwrapError
+
+if TYPE_CHECKING:
+    from packwrap.template.syntax import Attr, Body
 
 VARIABLES = (*RELEASE_VARIABLES, "arch", "mirror", "iso_file")
 
@@ -74,54 +79,59 @@ def _load_variables(directory: Path, templates: list[Path], var_files: list[Path
     return {k: template.variables.get(k) for k in VARIABLES}
 
 
-def _unquote(value: Any) -> Any:
-    # python-hcl2 keeps the quotes of string literals ('"7.6"').
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, list):
-        return [_unquote(v) for v in value]
-    return value
-
-
-def _parse_file(path: Path) -> dict:
-    if path.suffix == ".json":
-        import json
-
-        try:
-            doc = json.loads(path.read_text())
-        except ValueError as exc:
-            raise PackwrapError(f"cannot parse: {exc}", file=str(path)) from None
-        if not isinstance(doc, dict):
-            raise PackwrapError("expected a JSON object", file=str(path))
-        variables = doc.get("variable")
-        # HCL2's JSON syntax: {"variable": {"name": {...}}}; python-hcl2: [{"name": {...}}]
-        if isinstance(variables, dict):
-            doc["variable"] = [variables]
-        return doc
-    import hcl2
+def _parse_json(path: Path) -> dict:
+    import json
 
     try:
-        return hcl2.loads(path.read_text())
-    except Exception as exc:  # python-hcl2 raises lark errors of many kinds
-        raise PackwrapError(f"cannot parse: {exc}".splitlines()[0], file=str(path)) from None
+        doc = json.loads(path.read_text())
+    except ValueError as exc:
+        raise PackwrapError(f"cannot parse: {exc}", file=str(path)) from None
+    if not isinstance(doc, dict):
+        raise PackwrapError("expected a JSON object", file=str(path))
+    return doc
+
+
+def _hcl_body(path: Path) -> Body:
+    from packwrap.template.hcl_reader import parse_hcl
+
+    return parse_hcl(path.read_text(encoding="utf-8"), str(path))
+
+
+def _literal_values(attrs: Mapping[str, Attr], path: Path) -> dict[str, Any]:
+    """The wanted attributes that are plain values (a reference cannot be read yet)."""
+    from packwrap.template.evaluate import EvalError, FuncError, Scope, evaluate
+    from packwrap.template.functions import FUNCTIONS
+
+    scope = Scope({}, FUNCTIONS, path.parent, path.parent)
+    values = {}
+    for name in VARIABLES:
+        if name in attrs:
+            with contextlib.suppress(EvalError, FuncError):
+                values[name] = evaluate(attrs[name].expr, scope)
+    return values
 
 
 def _parse_variables(templates: list[Path], var_files: list[Path]) -> dict:
+    """Variable defaults, then the var files, read with packwrap's own HCL reader (the one
+    that loads templates, so a value means here what it means to a build)."""
     values: dict[str, Any] = {}
     for path in templates:
-        doc = _parse_file(path)
-        for block in doc.get("variable", []):
-            if not isinstance(block, dict):
-                continue
-            for name, body in block.items():
-                name = _unquote(name)
+        if path.suffix == ".json":
+            blocks = _parse_json(path).get("variable") or {}
+            for name, body in blocks.items() if isinstance(blocks, dict) else ():
                 if name in VARIABLES and isinstance(body, dict) and "default" in body:
-                    values[name] = _unquote(body["default"])
+                    values[name] = body["default"]
+            continue
+        for block in _hcl_body(path).blocks_of("variable"):
+            if block.labels and block.labels[0] in VARIABLES and "default" in block.body.attrs:
+                defaults = _literal_values({block.labels[0]: block.body.attrs["default"]}, path)
+                values.update(defaults)
     for path in var_files:
-        doc = _parse_file(path)
-        for name in VARIABLES:
-            if name in doc:
-                values[name] = _unquote(doc[name])
+        if path.suffix == ".json":
+            doc = _parse_json(path)
+            values.update({k: doc[k] for k in VARIABLES if k in doc})
+        else:
+            values.update(_literal_values(_hcl_body(path).attrs, path))
     return values
 
 
@@ -139,14 +149,8 @@ def _vars_file_for(var_files: list[Path]) -> Path:
 
 
 def write_back(project: Project, iso_url: str, iso_checksum: str) -> Path:
-    try:
-        from packwrap.template.pkrvars import update_pkrvars
-    except ImportError:
-        raise PackwrapError(
-            "cannot record the media in the project yet (packwrap.template.pkrvars is missing); "
-            f'set iso_url = "{iso_url}" and iso_checksum = "{iso_checksum}" by hand',
-            file=str(project.vars_file),
-        ) from None
+    from packwrap.template.pkrvars import update_pkrvars
+
     update_pkrvars(project.vars_file, {"iso_url": iso_url, "iso_checksum": iso_checksum})
     return project.vars_file
 

@@ -9,11 +9,9 @@ Every HCL packwrap writes goes through here (blueprint templates via their Jinja
   it reads back through python-hcl2 8.x (packwrap's reader) in every position: its
   `$${` token needs a closing `}` further on, so `"x$${y"` does not parse.
 
-hclwrite's layout rules that matter here: 2-space indent per nesting level; in a run of
-consecutive lines that each hold a whole single-line `name = value`, the `=` signs are
-aligned one space after the longest name. A blank line, a comment line, a block header
-or closing brace, or a value spanning several lines ends the run (a line that opens
-brackets without closing them has no aligned `=`).
+Layout is hclwrite's: 2-space indent per nesting level, and the `=` of a run of
+single-line attributes aligned by template/hcl_fmt.py (the one alignment rule, also used
+by the pkrvars updater and blueprint rendering).
 
     emit([Attribute("a", 1), Blank(), Block("source", ["qemu", "x"], [...])])
 
@@ -28,6 +26,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from packwrap.template.hcl_fmt import realign
 
 INDENT = "  "
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
@@ -191,38 +191,23 @@ def value_lines(value: Any, level: int) -> list[str]:
 
 
 def _body_lines(items: Sequence[Item], level: int, *, keys: bool = False) -> list[str]:
+    """A body's lines with single spaces around `=`; hcl_fmt.realign aligns them."""
     pad = INDENT * level
     out: list[str] = []
-    run: list[tuple[str, str]] = []  # (name, single-line value) waiting for alignment
-
-    def flush() -> None:
-        if run:
-            width = max(len(n) for n, _ in run)
-            out.extend(f"{pad}{n.ljust(width)} = {v}" for n, v in run)
-            run.clear()
-
     for item in items:
         if isinstance(item, Attribute):
             name = key(item.name) if keys else _attr_name(item.name)
             lines = value_lines(item.value, level)
-            if len(lines) == 1:
-                run.append((name, lines[0]))
-                continue
-            flush()
             out.append(f"{pad}{name} = {lines[0]}")
             out.extend(lines[1:])
         elif isinstance(item, Block):
-            flush()
             out.extend(block_lines(item, level))
         elif isinstance(item, Blank):
-            flush()
             out.append("")
         elif isinstance(item, Comment):
-            flush()
             out.append(f"{pad}# {item.text}".rstrip() if item.text else f"{pad}#")
         else:
             raise TypeError(f"not an HCL body item: {item!r}")
-    flush()
     return out
 
 
@@ -245,12 +230,12 @@ def emit(items: Sequence[Item]) -> str:
     lines = _body_lines(items, 0)
     while lines and lines[-1] == "":
         lines.pop()
-    return "\n".join(lines) + "\n"
+    return realign("\n".join(lines) + "\n")
 
 
 def emit_value(value: Any) -> str:
     """One value as HCL text (multi-line values indented for the top level)."""
-    return "\n".join(value_lines(value, 0))
+    return realign("\n".join(value_lines(value, 0)))
 
 
 def attributes(values: Mapping[str, Any]) -> list[Item]:

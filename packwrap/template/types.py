@@ -71,6 +71,10 @@ def convert(value: Any, t: Type) -> Any:
         return to_number(value)
     if t == "bool":
         return to_bool(value)
+    return _convert_collection(value, t)
+
+
+def _convert_collection(value: Any, t: Type) -> Any:
     kind, inner = t
     if kind in ("list", "set"):
         if not isinstance(value, list):

@@ -19,7 +19,7 @@ from packwrap.blueprint.regenerate import EDITED, MISSING, STALE, plan, regenera
 from packwrap.blueprint.values import coerce, parse_var_args
 from packwrap.cli import main
 from packwrap.errors import PackwrapError, UsageError
-from packwrap.template import hcl_emit
+from packwrap.template import hcl_emit, hcl_fmt
 from tests.state_support import RecordingUi
 
 PACKER = shutil.which("packer")
@@ -213,7 +213,7 @@ def test_tricky_literals_mean_the_same_to_packer(tmp_path):
         'build {\n  sources = ["source.null.n"]\n}\n'
     )
     lines = "".join(f"s{i} = {hcl_emit.literal(v)}\n" for i, v in enumerate(TRICKY))
-    (tmp_path / "t.auto.pkrvars.hcl").write_text(hcl.fmt(lines))
+    (tmp_path / "t.auto.pkrvars.hcl").write_text(hcl_fmt.fmt(lines))
     r = subprocess.run(
         [PACKER, "inspect", "."], cwd=tmp_path, capture_output=True, text=True, check=False
     )
@@ -230,7 +230,7 @@ def test_tricky_literals_mean_the_same_to_packer(tmp_path):
         )
         + NULL_BUILD
     )
-    (jdir / "t.pkr.json").write_text(hcl.to_json(hcl.fmt(hcl_text)))
+    (jdir / "t.pkr.json").write_text(hcl.to_json(hcl_fmt.fmt(hcl_text)))
     r = subprocess.run(
         [PACKER, "inspect", "."], cwd=jdir, capture_output=True, text=True, check=False
     )
@@ -264,7 +264,7 @@ source "qemu" "x" {
 
 
 def test_fmt_aligns_like_packer_fmt(tmp_path):
-    out = hcl.fmt(SAMPLE)
+    out = hcl_fmt.fmt(SAMPLE)
     assert '  a           = 1\n  longer_name = "v"\n' in out
     assert "  b = [\n" in out
     assert '  cc = true\n  d  = "x = y"\n' in out
@@ -281,7 +281,7 @@ def test_fmt_aligns_like_packer_fmt(tmp_path):
 
 
 def test_to_json_converts_blocks_labels_and_expressions():
-    text = hcl.fmt(
+    text = hcl_fmt.fmt(
         'variable "v" {\n  type = list(string)\n  default = ["a$${x}"]\n}\n'
         'source "qemu" "n" {\n  memory = var.m\n  name = "${var.v}-x"\n}\n'
         'build {\n  sources = ["source.qemu.n"]\n'
@@ -434,7 +434,7 @@ def test_literals_read_back_through_the_template_model(tmp_path_factory, value, 
         'source "null" "n" {\n  communicator = "none"\n}\n\n'
         'build {\n  sources = ["source.null.n"]\n}\n'
     )
-    text = hcl.fmt(f"s = {hcl_emit.literal(value)}\nl = {hcl_emit.literal(items)}\n")
+    text = hcl_fmt.fmt(f"s = {hcl_emit.literal(value)}\nl = {hcl_emit.literal(items)}\n")
     (d / "t.auto.pkrvars.hcl").write_text(text)
     got = template.load_template(d).variables
     assert got["s"] == value

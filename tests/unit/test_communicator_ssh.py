@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import threading
 from pathlib import Path
 
 import pytest
 
 from packwrap.build.state import State
-from packwrap.build.ui import PlainUi
 from packwrap.communicator.keys import make_temporary_key_pair
 from packwrap.communicator.ssh import SshCommunicator, SshSettings
 from packwrap.config import Config
@@ -20,6 +18,7 @@ from packwrap.provision.file import FileProvisioner
 from packwrap.provision.shell import ShellProvisioner
 from packwrap.provision.shutdown import StepShutdown
 from tests.ssh_server_support import SFTP_SERVER, LoopbackSshServer
+from tests.state_support import make_state
 
 
 @pytest.fixture
@@ -262,8 +261,7 @@ def test_sftp_without_the_subsystem_says_so(keypair, tmp_path, monkeypatch):
 
 
 def _state(config: dict) -> State:
-    ui = PlainUi("qemu.t", out=io.StringIO(), err=io.StringIO())
-    return State("qemu.t", "qemu", "t", Config(config), ui)
+    return make_state(config)
 
 
 def test_shutdown_times_out_then_forces():
@@ -277,7 +275,7 @@ def test_shutdown_times_out_then_forces():
     with pytest.raises(PackwrapError, match="timeout while waiting for the machine to shut down"):
         step.run(state)
     assert forced == [True]
-    assert "stopping it by force" in state.ui.err.getvalue()
+    assert any("stopping it by force" in m for m in state.ui.errors)
 
 
 def test_shutdown_clean_stop():

@@ -8,6 +8,7 @@ import pytest
 
 from packwrap.cli import main
 from packwrap.media.project import _parse_variables, find_project
+from packwrap.template.pkrvars import update_pkrvars
 
 
 @pytest.mark.parametrize("fmt", ["hcl", "json"])
@@ -28,3 +29,21 @@ def test_project_media_variables(tmp_path: Path, fmt: str):
 
 def test_directory_without_project(tmp_path: Path):
     assert find_project(tmp_path) is None
+
+
+def test_the_fallback_reader_reads_values_as_a_build_does(tmp_path: Path):
+    """Before the first fetch-iso the template cannot load (iso_url has no value); the
+    plain values are then read with the template reader, escapes and all."""
+    (tmp_path / "t.pkr.hcl").write_text(
+        'variable "iso_url" {\n  type = string\n}\n\n'
+        'variable "release" {\n  default = "7.6"\n}\n\n'
+        'variable "arch" {\n  default = "amd64"\n}\n'
+    )
+    vars_file = tmp_path / "t.auto.pkrvars.hcl"
+    vars_file.write_text("arch = var.elsewhere # not a plain value: the default stays\n")
+    update_pkrvars(vars_file, {"iso_file": 'in"stall ${x}.iso', "mirror": ["https://m/%{y"]})
+    found = find_project(tmp_path)
+    assert found is not None
+    assert (found.release, found.arch) == ("7.6", "amd64")
+    assert found.iso_file == 'in"stall ${x}.iso'
+    assert found.mirrors == ["https://m/%{y"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import threading
 
 import pytest
@@ -13,11 +12,11 @@ from packwrap_qemu.step_http_ip import StepHTTPIPDiscover
 from packwrap_qemu.step_run import render_qemuargs
 from packwrap_qemu.step_wait_poweroff import StepWaitForPowerOff
 
-from packwrap.build.state import BuildOptions, State
+from packwrap.build.state import State
 from packwrap.build.steps.output_dir import StepOutputDir
-from packwrap.build.ui import PlainUi
 from packwrap.config.schema import SourceBody
 from packwrap.errors import Cancelled, PackwrapError
+from tests import state_support
 
 
 def make_state(tmp_path, force=False, **values) -> State:
@@ -26,11 +25,7 @@ def make_state(tmp_path, force=False, **values) -> State:
     body = SourceBody(values, file="t", line=1)
     config, problems, _ = QemuBuilder.schema.prepare(body)
     assert problems == []
-    out = io.StringIO()
-    state = State("qemu.t", "qemu", "t", config, PlainUi("qemu.t", out, out),
-                  options=BuildOptions(force=force))  # fmt: skip
-    state.ui_text = out  # type: ignore[attr-defined]
-    return state
+    return state_support.make_state(config, force=force)
 
 
 def test_output_dir_refuses_existing_then_force_replaces(tmp_path):
@@ -222,3 +217,29 @@ def test_provisioning_steps_follow_the_communicator(tmp_path):
     tail = ssh[ssh.index("wait for power-off") :]
     assert tail == ["wait for power-off", "start QEMU (disk)", "connect", "provision",
                     "remove temporary ssh key", "shutdown", "convert disk"]  # fmt: skip
+
+
+def test_the_steps_run_qemu_img_through_the_builds_driver(tmp_path):
+    from packwrap_qemu.step_convert_disk import StepConvertDisk
+    from packwrap_qemu.step_create_disk import StepCreateDisk
+
+    class RecordingDriver:
+        def __init__(self) -> None:
+            self.calls: list[tuple] = []
+
+        def create_disk(self, path, fmt, size, extra=()):
+            self.calls.append(("create", path.name, fmt, size.bytes))
+            path.write_bytes(b"")
+
+        def convert_disk(self, src, dst, fmt, *, compress, extra=()):
+            self.calls.append(("convert", src.name, fmt, compress))
+            dst.write_bytes(b"compacted")
+
+    state = make_state(tmp_path, format="qcow2", disk_size="2G")
+    state.data["qemu_driver"] = drv = RecordingDriver()
+    StepOutputDir(output_plan).run(state)
+    StepCreateDisk().run(state)
+    StepConvertDisk().run(state)
+    assert drv.calls == [("create", "packer-t", "qcow2", 2 << 30),
+                         ("convert", "packer-t", "qcow2", False)]  # fmt: skip
+    assert (tmp_path / "out" / "packer-t").read_bytes() == b"compacted"

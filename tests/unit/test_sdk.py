@@ -11,11 +11,11 @@ import pytest
 
 from packwrap import sdk
 from packwrap.build.runner import run_steps
-from packwrap.build.state import BuildOptions, State
+from packwrap.build.state import State
 from packwrap.build.step import If, Step
 from packwrap.build.steps.output_dir import OutputPlan, StepOutputDir
-from packwrap.config import Config
 from packwrap.errors import PackwrapError
+from tests import state_support
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "plugin"
@@ -106,16 +106,6 @@ def test_importing_the_sdk_loads_nothing_of_the_build_engine() -> None:
 # -- If(cond, step) --------------------------------------------------------------------------
 
 
-class Ui:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def say(self, m: str) -> None:
-        self.lines.append(m)
-
-    message = error = log = say
-
-
 class Rec(Step):
     def __init__(self, name: str, events: list[str]):
         self.name = name
@@ -129,8 +119,7 @@ class Rec(Step):
 
 
 def make_state(tmp_path: Path, **options: object) -> State:
-    return State("t.t", "t", "t", Config({}), Ui(), template_dir=tmp_path,
-                 options=BuildOptions(**options))  # fmt: skip
+    return state_support.make_state(build="t.t", template_dir=tmp_path, **options)
 
 
 def test_if_runs_and_cleans_up_its_step_only_when_the_condition_holds(tmp_path) -> None:

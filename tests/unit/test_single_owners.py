@@ -1,0 +1,65 @@
+"""Each concern issue 19 gave one owner stays in that one module: the secret placeholder
+(masking.py), writing by temporary file and rename (atomicfile.py), HCL's literal-`${`
+marks (template/hcl_emit.py)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = sorted([*(ROOT / "packwrap").rglob("*.py"), *(ROOT / "plugin").rglob("*.py")])
+
+
+def _calls(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+                names.add(f"{f.value.id}.{f.attr}")
+    return names
+
+
+def _strings(tree: ast.AST) -> set[str]:
+    return {
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
+
+
+def test_only_the_masker_spells_the_placeholder():
+    spelt = [p for p in SOURCES if "<sensitive>" in _strings(ast.parse(p.read_text()))]
+    assert [p.relative_to(ROOT).as_posix() for p in spelt] == ["packwrap/masking.py"]
+
+
+# os.replace outside atomicfile.py, each for a reason that is not "write this data".
+RENAMES_NOT_WRITES = {
+    "packwrap/media/cache.py",  # a verified download moved into the cache
+    "packwrap/media/fetch.py",  # a hard link (or copy) of a cached file moved into place
+    "packwrap/blueprint/project.py",  # a whole staged project directory moved into place
+    "plugin/packwrap_qemu/step_convert_disk.py",  # qemu-img's output replaces the disk
+}
+
+
+def test_only_atomicfile_writes_files_by_temporary_and_rename():
+    found = set()
+    for path in SOURCES:
+        tree = ast.parse(path.read_text())
+        calls = _calls(tree)
+        if {"os.replace", "os.rename", "tempfile.mkstemp"} & calls:
+            found.add(path.relative_to(ROOT).as_posix())
+    assert found - RENAMES_NOT_WRITES == {"packwrap/atomicfile.py"}
+
+
+def test_only_the_hcl_writer_spells_the_literal_marks():
+    spelt = [
+        p.relative_to(ROOT).as_posix()
+        for p in SOURCES
+        if any("$${" in s or "\\u0024{" in s for s in _strings(ast.parse(p.read_text())))
+    ]
+    readers = {
+        "packwrap/blueprint/hcl.py",  # turns the mark into HCL JSON's `$${`
+        "packwrap/template/expr.py",  # the expression parser reads HCL's `$${`
+        "packwrap/template/hcl_fmt.py",  # the aligner skips `$${` inside strings
+    }
+    assert set(spelt) - readers == {"packwrap/template/hcl_emit.py"}
