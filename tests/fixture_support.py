@@ -66,6 +66,19 @@ def fixture_dir() -> Path:
     return _load_builder().ensure(cache, quiet=True)
 
 
+@functools.lru_cache(maxsize=1)
+def arm64_fixture_dir() -> Path:
+    """The arm64 fixture (install76.img booted through AAVMF), built if needed (cached)."""
+    spec = importlib.util.spec_from_file_location(
+        "pw_build_fixture_arm64", BUILDER.with_name("build_fixture_arm64.py")
+    )
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(mod)
+    cache = os.environ.get("PACKWRAP_FIXTURE_ARM64_CACHE") or str(REPO / ".cache" / "fixture-arm64")
+    return mod.ensure(cache, quiet=True)
+
+
 # --------------------------------------------------------------------------
 # Reading the installed system back
 # --------------------------------------------------------------------------

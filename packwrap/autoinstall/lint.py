@@ -171,9 +171,11 @@ def lint(
     *,
     path: str | None = None,
     answers_context: InstallContext | Mapping[str, Any] | None = None,
+    arch: str | None = None,
 ) -> list[Finding]:
-    """Findings for a response file (hand-written or rendered, .pkr.in placeholders allowed)."""
-    rel = load_release(release)
+    """Findings for a response file (hand-written or rendered, .pkr.in placeholders allowed)
+    against the installer of `release` on `arch` (default amd64)."""
+    rel = load_release(release, arch)
     ctx = InstallContext.coerce(answers_context)
     entries = parse(text)
     findings: list[Finding] = _format_lines(text)

@@ -153,7 +153,28 @@ def _merged(release: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
         return data
     if base_name in seen:
         raise PackwrapError(f"release data: based_on loop {' -> '.join(seen)}")
-    base = _merged(base_name, (*seen, release))
+    return _overlay(_merged(base_name, (*seen, release)), data)
+
+
+def known_arches() -> list[str]:
+    """amd64 (the release files' own) and every arch with an overlay in releases/arch/."""
+    return ["amd64", *sorted(p.stem for p in (releases_dir() / "arch").glob("*.toml"))]
+
+
+def _arch_overlay(arch: str) -> dict[str, Any]:
+    path = releases_dir() / "arch" / f"{arch}.toml"
+    if not re.fullmatch(r"[a-z0-9]+", arch) or not path.is_file():
+        raise PackwrapError(f"unknown arch {arch!r} (known: {', '.join(known_arches())})")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PackwrapError(f"bad arch data: {exc}", file=str(path)) from None
+    data["_path"] = path
+    return data
+
+
+def _overlay(base: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`data`'s keys over `base`'s, with its `replace`d and `remove`d prompts."""
     prompts = [dict(p) for p in base["prompt"]]
     index = {p["id"]: i for i, p in enumerate(prompts)}
     for new in data.get("replace", []):
@@ -176,11 +197,16 @@ def _fill(text: str, values: dict[str, str]) -> str:
 
 
 @cache
-def load_release(release: str) -> Release:
-    """The question list of an OpenBSD release ("7.6"); PackwrapError for unknown ones."""
+def load_release(release: str, arch: str | None = None) -> Release:
+    """The question list of an OpenBSD release ("7.6") on `arch` (default: the release
+    file's own, amd64); PackwrapError for unknown ones."""
     release = str(release).strip()
     data = _merged(release)
     where = data["_path"]
+    if arch and arch != data["arch"]:
+        arch_data = _arch_overlay(arch)
+        source = f"{data.get('source', '')}; {arch}: {arch_data.get('source', '')}"
+        data = {**_overlay(data, arch_data), "source": source}
     fill = {"release": data["release"], "version": data["version"], "arch": data["arch"]}
     prompts = []
     for raw in data.get("prompt", []):

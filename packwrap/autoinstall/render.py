@@ -100,11 +100,13 @@ def _split_base(http_base: str) -> tuple[str, str]:
     return server, path
 
 
-def answers_context(values: Mapping[str, Any], release: str = "7.6") -> InstallContext:
+def answers_context(
+    values: Mapping[str, Any], release: str = "7.6", arch: str | None = None
+) -> InstallContext:
     """The machine the rendered file is checked against: the default VM, adjusted to the
     interface, disks and site set the variables name."""
     v = resolve(values)
-    rel = load_release(release)
+    rel = load_release(release, arch)
     host = str(v["hostname"]).split(".")[0] if v["site_set_per_host"] else None
     disks = ["sd0"]
     if v["root_disk"] and v["root_disk"] not in disks:
@@ -120,9 +122,13 @@ def answers_context(values: Mapping[str, Any], release: str = "7.6") -> InstallC
 
 
 def render_install_conf(
-    values: Mapping[str, Any], release: str, *, http_base: str = DEFAULT_HTTP_BASE
+    values: Mapping[str, Any],
+    release: str,
+    *,
+    http_base: str = DEFAULT_HTTP_BASE,
+    arch: str | None = None,
 ) -> str:
-    rel = load_release(release)
+    rel = load_release(release, arch)
     v = resolve(values)
     out = _Lines(rel)
     # In the order the installer asks; each section checks its variables as it goes.
@@ -247,11 +253,17 @@ def _root_and_services(v: dict[str, Any], out: _Lines) -> None:
         out.add("root_ssh_key", _one_line(v, "root_ssh_key"))
     if not v["sshd"]:
         out.add("sshd", "no")
-    if not v["x_window_system"]:
+    # Questions an arch never asks (arm64: X, com0) get no line: it would answer nothing.
+    rel = out.rel
+    if not v["x_window_system"] and "x_window_system" in rel:
         out.add("x_window_system", "no")
     if v["xenodm"]:
+        if "xenodm" not in rel:
+            raise _fail("xenodm", f"the OpenBSD/{rel.arch} installer has no xenodm question")
         out.add("xenodm", "yes")
-    if not v["com0_console"]:
+    if "com0_console" not in rel:
+        pass  # the arch sets its console itself (arm64: md_consoleinfo)
+    elif not v["com0_console"]:
         out.add("com0_console", "no")
     elif int(v["com0_speed"]) != 115200:
         out.add("com0_speed", str(int(v["com0_speed"])))
@@ -315,6 +327,13 @@ def _disks(
         out.add("root_disk", disk)
     _encryption(v, rel, out)
     if v["disk_partitioning"] == "whole-gpt":
+        question = rel["disk_partitioning"]
+        if "gpt" not in question.choices:
+            raise _fail(
+                "disk_partitioning",
+                f"whole-gpt: the OpenBSD/{rel.arch} installer asks {question.text!r}, "
+                "which has no whole-disk GPT choice",
+            )
         out.add("disk_partitioning", "gpt")
         out.add("gpt_proceed", "yes")
     if v["disklabel_layout"]:

@@ -194,13 +194,15 @@ class Simulator:
         del root_pw  # checked in _check_value
         self.ask("root_ssh_key")
         sshd = self.ask_yn("sshd")
-        if ctx.wsdisplay:
+        # Per arch (install.md): arm64 asks neither the X nor the com0 questions.
+        if ctx.wsdisplay and "xenodm" in self.rel:
             x = True
-            if ctx.aperture:
+            if ctx.aperture and "x_window_system" in self.rel:
                 x = self.ask_yn("x_window_system")
             if x:
                 self.ask_yn("xenodm")
-        if ctx.com_port and self.ask_yn("com0_console", "yes" if ctx.serial_console else "no"):
+        asks_com0 = ctx.com_port and "com0_console" in self.rel
+        if asks_com0 and self.ask_yn("com0_console", "yes" if ctx.serial_console else "no"):
             self.ask("com0_speed", ctx.console_speed if ctx.serial_console else "9600")
         self._user()
         if sshd:
@@ -398,13 +400,15 @@ class Simulator:
     def _prep_fdisk(self, disk: str, *, softraid: bool) -> None:
         ctx = self.ctx
         area = ctx.disk_has_openbsd and not softraid
-        default = "OpenBSD" if area else ("gpt" if ctx.efi else "whole")
+        gpt = "gpt" in self.rel["disk_partitioning"].choices  # amd64's question only
+        area = area and "OpenBSD" in self.rel["disk_partitioning"].choices
+        default = "OpenBSD" if area else ("gpt" if ctx.efi and gpt else "whole")
         for _ in range(_MAX_LOOPS):
             resp = expand_templates(self.ask("disk_partitioning", default, variant=int(area)))
             first = resp[:1].lower()
             if first == "w":
                 return
-            if first == "g":
+            if first == "g" and gpt:
                 if ctx.efi or self.ask_yn("gpt_proceed"):
                     return
                 continue

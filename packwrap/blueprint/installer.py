@@ -47,10 +47,10 @@ def installer_variables() -> list[Variable]:
     return out
 
 
-def render_install_conf(values: Mapping[str, Any], release: str) -> str:
+def render_install_conf(values: Mapping[str, Any], release: str, arch: str | None = None) -> str:
     from packwrap.autoinstall.render import render_install_conf as render
 
-    return render(dict(values), release)
+    return render(dict(values), release, arch=arch)
 
 
 def render_disklabel(layout: Any) -> str:
@@ -72,7 +72,9 @@ def check_password_value(value: str, name: str) -> None:
     check(value, name)
 
 
-def answers_context(values: Mapping[str, Any] | None, release: str, *, site_dir: bool) -> Any:
+def answers_context(
+    values: Mapping[str, Any] | None, release: str, *, site_dir: bool, arch: str | None = None
+) -> Any:
     """The machine a response file is checked against (interface, disks, site sets); with
     no site/ directory the build serves no site set. None when the values cannot say."""
     from dataclasses import replace
@@ -84,7 +86,7 @@ def answers_context(values: Mapping[str, Any] | None, release: str, *, site_dir:
     context = None
     if values is not None:
         try:
-            context = context_for(values, release)
+            context = context_for(values, release, arch)
         except PackwrapError:
             context = None
     if not site_dir:
@@ -92,8 +94,10 @@ def answers_context(values: Mapping[str, Any] | None, release: str, *, site_dir:
     return context
 
 
-def lint_response_file(text: str, release: str, *, path: str, context: Any) -> list[Any]:
-    """Findings (line, severity, message) for a response file."""
+def lint_response_file(
+    text: str, release: str, *, path: str, context: Any, arch: str | None = None
+) -> list[Any]:
+    """Findings (line, severity, message) for a response file, against `arch`'s installer."""
     from packwrap.autoinstall.lint import lint
 
-    return lint(text, release, path=path, answers_context=context)
+    return lint(text, release, path=path, answers_context=context, arch=arch)

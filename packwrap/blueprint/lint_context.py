@@ -20,6 +20,7 @@ from packwrap.errors import PackwrapError
 
 DEFAULT_FILES = ("http/install.conf.pkr.in", "http/install.conf")
 DEFAULT_RELEASE = "7.6"
+DEFAULT_ARCH = "amd64"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class LintTarget:
     release: str
     context: Any  # InstallContext: the machine the answers are checked against
     rendered: bool  # the text is rendered from the variables, not read from `path`
+    arch: str = "amd64"  # the installer's arch (arm64, i386 ask their own questions)
 
 
 def project_of(file: Path) -> Path:
@@ -44,6 +46,7 @@ def lint_target(
     release: str | None = None,
     variables: Mapping[str, Any] | None = None,
     generated: Generated | None = None,
+    arch: str | None = None,
 ) -> LintTarget | None:
     """The response file to lint, or None when the project has none."""
     record = generated.record if generated is not None else read_record(project_dir)
@@ -68,8 +71,10 @@ def lint_target(
     )
     assert resolved is not None
     values = generated.values if generated is not None else (record.values if record else None)
-    context = installer.answers_context(values, resolved, site_dir=(project_dir / "site").is_dir())
-    return LintTarget(file, text, resolved, context, rendered is not None)
+    arch = arch or (record.arch if record else None) or DEFAULT_ARCH  # --arch, the project's
+    site_dir = (project_dir / "site").is_dir()
+    context = installer.answers_context(values, resolved, site_dir=site_dir, arch=arch)
+    return LintTarget(file, text, resolved, context, rendered is not None, arch)
 
 
 def for_lint_command(
@@ -78,6 +83,7 @@ def for_lint_command(
     file: Path | None,
     release: str | None,
     warn: Callable[[str], None],
+    arch: str | None = None,
 ) -> tuple[LintTarget | None, Generated | None]:
     """`packwrap lint`'s target: without a file, what the build would serve for the
     project's variables (its template, loaded here); a template that does not load or a
@@ -93,7 +99,12 @@ def for_lint_command(
         except PackwrapError as exc:
             warn(str(exc))
     target = lint_target(
-        project_dir, file=file, release=release, variables=variables, generated=generated
+        project_dir,
+        file=file,
+        release=release,
+        variables=variables,
+        generated=generated,
+        arch=arch,
     )
     return target, generated
 
@@ -109,5 +120,9 @@ def _template_variables(project_dir: Path) -> Mapping[str, Any] | None:
 
 def lint(target: LintTarget) -> list[Any]:
     return installer.lint_response_file(
-        target.text, target.release, path=str(target.path), context=target.context
+        target.text,
+        target.release,
+        path=str(target.path),
+        context=target.context,
+        arch=target.arch,
     )

@@ -40,6 +40,10 @@ class ProjectRecord:
         return _text(self.data.get("release"))
 
     @property
+    def arch(self) -> str | None:
+        return _text(self.data.get("arch"))
+
+    @property
     def values(self) -> dict[str, Any]:
         values = self.data.get("values")
         return dict(values) if isinstance(values, dict) else {}

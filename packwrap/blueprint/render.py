@@ -178,7 +178,7 @@ def _environment(
         if not options.release:
             raise PackwrapError(f"blueprint {bp.name!r}: install_conf() needs a release")
         return installer.render_install_conf(
-            installer_values(values, options.base_dir), options.release
+            installer_values(values, options.base_dir), options.release, arch=options.arch
         )
 
     def disklabel() -> str:
@@ -194,14 +194,17 @@ def context(bp: Blueprint, options: Options, values: Mapping[str, Any]) -> dict[
     from packwrap import __version__
 
     arches = bp.data.get("arches", {})
+    arch_info = arches.get(options.arch, {})
     return {
         **bp.data,
+        # An arch's own boot table (arm64: no `set tty com0` at efiboot) over the default.
+        "boot": {**bp.data.get("boot", {}), **arch_info.get("boot", {})},
         "blueprint": bp.name,
         "name": options.name,
         "release": options.release or "",
         "release_short": (options.release or "").replace(".", ""),
         "arch": options.arch,
-        "arch_info": arches.get(options.arch, {}),
+        "arch_info": arch_info,
         "builders": options.builders,
         "format": options.format,
         "pure_packer": options.pure_packer,

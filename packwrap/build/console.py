@@ -130,6 +130,9 @@ class SerialConsole:
                 tty.setraw(self.fd, termios.TCSANOW)
         self.ui = ui
         self.cu_escape = cu_escape
+        # Set by the builder: the VM's own words when it exited (e.g. QEMU's last stderr
+        # lines), so a console that closes says why, not only that it closed.
+        self.exit_reason: Callable[[], str | None] = lambda: None
         # Masked: our own secrets plus the build UI's (the template's sensitive values).
         self.secrets: set[str] = {s for s in secrets if s} | set(getattr(ui, "secrets", ()))
         self._buf = bytearray()
@@ -272,8 +275,7 @@ class SerialConsole:
                         return m
                     if self._eof:
                         raise ConsoleEOF(
-                            f"the console closed (the VM exited) while waiting for "
-                            f"{self.mask(label)!r}",
+                            self._closed(f"while waiting for {self.mask(label)!r}"),
                             self.tail(),
                         )
                     now = time.monotonic()
@@ -324,9 +326,14 @@ class SerialConsole:
                     time.sleep(0.01)
                     continue
                 raise ConsoleEOF(
-                    f"cannot write to the console ({exc.strerror})", self.tail()
+                    self._closed(f"cannot write to the console ({exc.strerror})", prefix=""),
+                    self.tail(),
                 ) from None
             view = view[n:]
+
+    def _closed(self, what: str, prefix: str = "the console closed (the VM exited) ") -> str:
+        reason = self.exit_reason()
+        return f"{prefix}{what}" + (f": {reason}" if reason else "")
 
     def type_line(
         self,

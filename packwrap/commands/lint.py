@@ -20,6 +20,9 @@ def register(app: typer.Typer) -> None:
         release: str | None = typer.Option(
             None, "--release", help="OpenBSD release (default: the project's, else 7.6)."
         ),
+        arch: str | None = typer.Option(
+            None, "--arch", help="amd64, arm64 or i386 (default: the project's, else amd64)."
+        ),
     ) -> None:
         """Check an install.conf against the release's installer questions and matching rules."""
         from dataclasses import replace
@@ -33,6 +36,7 @@ def register(app: typer.Typer) -> None:
             file=file,
             release=release,
             warn=lambda text: typer.echo(f"Warning: {text}", err=True),
+            arch=arch,
         )
         if target is None:
             files = ", ".join(lint_context.DEFAULT_FILES)
@@ -50,4 +54,5 @@ def register(app: typer.Typer) -> None:
         if errors:
             typer.echo(f"{shown}: {errors} error(s), {warnings} warning(s)", err=True)
             raise typer.Exit(1)
-        typer.echo(f"{shown}: OK for OpenBSD {target.release} ({warnings} warning(s))")
+        what = f"OpenBSD {target.release}/{target.arch}"
+        typer.echo(f"{shown}: OK for {what} ({warnings} warning(s))")

@@ -1,6 +1,6 @@
 """The `qemu` builder: packer-plugin-qemu's step order, typed on the serial console.
 
-Steps (packer.md §3.2): media -> output dir -> disk -> HTTP address -> HTTP server
+Steps (packer.md §3.2): media -> output dir -> disk -> UEFI vars -> HTTP address -> HTTP server
 (core) [-> site set (core)] -> SSH port forward -> QEMU -> boot command (core) ->
 wait for power-off -> [communicator "ssh": temporary key (before the HTTP server), QEMU
 again on the installed disk -> connect -> provision -> remove the temporary key ->
@@ -30,6 +30,7 @@ from packwrap.sdk import (
 from packwrap_qemu import qemu
 from packwrap_qemu.artifact import make_artifact
 from packwrap_qemu.config import SCHEMA, QemuConfig, config_of
+from packwrap_qemu.firmware import StepPrepareEfiVars
 from packwrap_qemu.step_convert_disk import StepConvertDisk
 from packwrap_qemu.step_create_disk import StepCreateDisk
 from packwrap_qemu.step_http_ip import StepHTTPIPDiscover
@@ -75,6 +76,7 @@ class QemuBuilder:
             StepResolveMedia(),
             StepOutputDir(qemu.output_plan, name="prepare output directory"),
             StepCreateDisk(),
+            StepPrepareEfiVars(),
             StepHTTPIPDiscover(),
             # Before the HTTP server: install.conf may name {{ .SSHPublicKey }}.
             If(_provisions, StepTemporaryKey()),

@@ -65,8 +65,10 @@ QEMU_OPTIONS = [
     Option("disk_discard", default="ignore", choices=DISK_DISCARD),
     Option("disk_detect_zeroes", default="off", choices=DISK_DETECT_ZEROES),
     Option("accelerator", default="auto", choices=ACCELERATORS),
-    Option("machine_type", default="pc"),
-    Option("cpu_model", help="default: host under KVM, max under TCG"),
+    Option("machine_type", help="default per arch: pc (x86), virt,acpi=off (arm64)"),
+    Option(
+        "cpu_model", help="default: host under KVM/HVF; under TCG max (x86), cortex-a57 (arm64)"
+    ),
     Option("cpus", INT, default=1),
     Option("sockets", INT, default=0),
     Option("cores", INT, default=0),
@@ -77,7 +79,12 @@ QEMU_OPTIONS = [
     Option("display", help="-display value; default none (packwrap types on the serial line)"),
     Option("use_default_display", BOOL, default=False),
     Option("vga"),
-    Option("firmware", help="-bios file"),
+    Option("firmware", help="-bios file (read-only pflash with use_pflash)"),
+    Option("use_pflash", BOOL, default=False, help="firmware as a pflash drive, not -bios"),
+    Option("efi_boot", BOOL, default=False, help="boot through UEFI (found on the host)"),
+    Option("efi_firmware_code", help="UEFI code file (read-only pflash); implies efi_boot"),
+    Option("efi_firmware_vars", help="UEFI vars template, copied per build; implies efi_boot"),
+    Option("efi_drop_efivars", BOOL, default=False, help="leave efivars.fd out of the artifact"),
     Option("qemuargs", LIST_OF_LISTS, default=[]),
     Option("qemu_binary", default="qemu-system-x86_64"),
     Option("qemu_img_args", ANY, default={}, help="block/map: create, convert, resize arg lists"),
@@ -88,7 +95,7 @@ QEMU_OPTIONS = [
     Option("iso_checksum", default=""),
     Option("iso_target_path"),
     Option("iso_target_extension", default="iso"),
-    Option("cdrom_interface", default="ide"),
+    Option("cdrom_interface", help="default per arch: ide (x86), virtio-scsi (arm64)"),
     Option("cd_files", LIST, default=[]),
     Option("cd_label", default="cidata"),
     Option("boot_steps", LIST_OF_LISTS, default=[]),
@@ -170,6 +177,12 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
         config["memory"] = Size.of_mib(512)  # Packer's rule: tiny values mean "default"
     elif not config.memory.whole_mib:
         problem(f"memory {str(config.memory)!r}: {WHOLE_MIB}", "memory")
+    if config.firmware and (
+        config.efi_boot or config.efi_firmware_code or config.efi_firmware_vars
+    ):
+        problem("firmware (-bios) and efi_boot are mutually exclusive", "firmware")
+    if config.use_pflash and not config.firmware:
+        problem("use_pflash needs firmware", "use_pflash")
     if config.cpus < 1:
         problem("cpus must be at least 1", "cpus")
     if config.host_port_min > config.host_port_max:
@@ -234,7 +247,7 @@ class QemuConfig(common.CommonConfig):
     disk_discard: str
     disk_detect_zeroes: str
     accelerator: str
-    machine_type: str
+    machine_type: str | None  # None: the arch's default (machine.py)
     cpu_model: str | None
     cpus: int
     sockets: int
@@ -247,6 +260,11 @@ class QemuConfig(common.CommonConfig):
     use_default_display: bool
     vga: str | None
     firmware: str | None
+    use_pflash: bool
+    efi_boot: bool
+    efi_firmware_code: str | None
+    efi_firmware_vars: str | None
+    efi_drop_efivars: bool
     qemuargs: list[list[str]]
     qemu_binary: str
     qemu_img_args: dict[str, list[str]]  # normalised by _check_qemu_img_args
@@ -257,7 +275,7 @@ class QemuConfig(common.CommonConfig):
     iso_checksum: str
     iso_target_path: str | None
     iso_target_extension: str
-    cdrom_interface: str
+    cdrom_interface: str | None  # None: the arch's default (machine.py)
     cd_files: list[str]
     cd_label: str
     boot_steps: list[list[str]]

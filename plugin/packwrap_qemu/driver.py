@@ -8,25 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import json
-import os
 import queue
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packwrap.sdk import PackwrapError, Size
+
+if TYPE_CHECKING:
+    from packwrap_qemu.accel import Choice
 
 #: The guest-visible address of the builder's HTTP server in hermetic mode.
 HERMETIC_HTTP_IP = "10.0.2.100"
@@ -90,52 +89,6 @@ def disk_info(path: Path) -> dict[str, Any]:
     return json.loads(qemu_img(["info", "--output=json", _file_arg(path)], what="qemu-img info"))
 
 
-# --------------------------------------------------------------------------- accelerator
-
-# A 64 KiB "BIOS" whose reset vector does `mov al,0x42; out 0xf4,al; hlt`: with
-# isa-debug-exit QEMU then exits with status (0x42 << 1) | 1 = 133. It proves the vCPU
-# really executes guest code under the accelerator with the CPU model the build will use.
-_PROBE_CODE = bytes([0xB0, 0x42, 0xE6, 0xF4, 0xF4])
-_PROBE_EXIT = 133
-
-
-def _probe_bios(directory: str) -> str:
-    img = bytearray(b"\xf4" * 65536)
-    img[-16 : -16 + len(_PROBE_CODE)] = _PROBE_CODE
-    path = os.path.join(directory, "probe.bin")
-    with open(path, "wb") as f:
-        f.write(img)
-    return path
-
-
-@functools.lru_cache(maxsize=8)
-def kvm_works(binary: str, cpu_model: str) -> bool:
-    """True only if KVM runs guest code with `cpu_model` (a /dev/kvm that opens is not enough:
-    on nested hosts such as kvm_pvm, `-cpu host` aborts on an MSR and real kernels hit
-    emulation failures, so the probe runs a guest and `auto` falls back to TCG)."""
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK) or shutil.which(binary) is None:
-        return False
-    if not re.search(r"qemu-system-(x86_64|i386)$", binary):
-        return True  # the probe guest is x86 code: elsewhere, Packer's rule (/dev/kvm opens)
-    with tempfile.TemporaryDirectory(prefix="packwrap-kvm-") as tmp:
-        argv = [binary, "-machine", "pc", "-accel", "kvm", "-cpu", cpu_model, "-m", "16",
-                "-nodefaults", "-no-user-config", "-display", "none", "-bios", _probe_bios(tmp),
-                "-device", "isa-debug-exit,iobase=0xf4,iosize=1"]  # fmt: skip
-        try:
-            proc = subprocess.run(argv, capture_output=True, timeout=10)
-        except (subprocess.TimeoutExpired, OSError):
-            return False
-        return proc.returncode == _PROBE_EXIT
-
-
-def choose_accelerator(requested: str, binary: str, cpu_model: str | None) -> tuple[str, str]:
-    """(accelerator, cpu model) for `requested` (Packer's values; auto probes KVM)."""
-    if requested == "auto":
-        requested = "kvm" if kvm_works(binary, cpu_model or "host") else "tcg"
-    cpu = cpu_model or ("host" if requested == "kvm" else "max")
-    return requested, cpu
-
-
 # --------------------------------------------------------------------------- command line
 
 
@@ -169,6 +122,11 @@ class QemuSpec:
     display: str | None = "none"
     vga: str | None = None
     firmware: str | None = None
+    use_pflash: bool = False  # firmware as read-only pflash instead of -bios
+    efi_code: Path | None = None  # UEFI: read-only pflash unit 0
+    efi_vars: Path | None = None  # UEFI: the build's writable vars copy, pflash unit 1
+    iso_kind: str = "cdrom"  # "disk": an installXY.img / minirootXY.img medium
+    boot_order: bool = True  # False where the machine refuses -boot (arm virt)
     net_device: str = "virtio-net"
     hermetic: bool = False
     http_port: int | None = None  # the builder's server on 127.0.0.1 (hermetic guestfwd)
@@ -227,6 +185,52 @@ def _disk_args(spec: QemuSpec) -> list[tuple[str, str]]:
     return [("-drive", f"{opts},if={iface},index=0")]
 
 
+def _firmware_args(spec: QemuSpec) -> list[tuple[str, str | None]]:
+    if spec.efi_code and spec.efi_vars:
+        return [
+            ("-drive", f"file={_opt(spec.efi_code)},if=pflash,unit=0,format=raw,readonly=on"),
+            ("-drive", f"file={_opt(spec.efi_vars)},if=pflash,unit=1,format=raw"),
+        ]
+    if spec.firmware and spec.use_pflash:
+        return [("-drive", f"file={_opt(spec.firmware)},if=pflash,unit=0,format=raw,readonly=on")]
+    if spec.firmware:
+        return [("-bios", spec.firmware)]
+    return []
+
+
+#: cdrom_interface values attached as a device on their own controller (-boot cannot
+#: name them; a bootindex makes the firmware boot them first).
+_DEVICE_CDROMS = ("virtio-scsi", "virtio")
+
+
+def _boots_by_order(spec: QemuSpec) -> bool:
+    return spec.iso_kind == "cdrom" and spec.cdrom_interface not in _DEVICE_CDROMS
+
+
+def _medium_args(
+    path: Path, kind: str, interface: str, index: int, *, boot: bool
+) -> list[tuple[str, str]]:
+    """An install medium: a CD on `interface`, or an .img as one more virtio disk. QEMU
+    never writes to it (a disk medium takes writes in a snapshot, as the installer may
+    mount it)."""
+    drive_id = f"m{index}"
+    bootindex = ",bootindex=0" if boot else ""
+    if kind == "disk":
+        return [
+            ("-drive", f"file={_opt(path)},if=none,id={drive_id},format=raw,snapshot=on"),
+            ("-device", f"virtio-blk-pci,drive={drive_id}{bootindex}"),
+        ]
+    if interface in _DEVICE_CDROMS:
+        ctrl = f"scsi{index}"
+        return [
+            ("-drive", f"file={_opt(path)},if=none,id={drive_id},media=cdrom,readonly=on"),
+            ("-device", f"virtio-scsi-pci,id={ctrl}"),
+            ("-device", f"scsi-cd,bus={ctrl}.0,drive={drive_id}{bootindex}"),
+        ]
+    opts = f"media=cdrom,if={interface},index={index},readonly=on"
+    return [("-drive", f"file={_opt(path)},{opts}")]
+
+
 def default_args(spec: QemuSpec) -> list[tuple[str, str | None]]:
     """QEMU's switches as (switch, value) pairs; user qemuargs may replace them by switch."""
     args: list[tuple[str, str | None]] = [
@@ -245,14 +249,13 @@ def default_args(spec: QemuSpec) -> list[tuple[str, str | None]]:
         args.append(("-display", spec.display))
     if spec.vga:
         args.append(("-vga", spec.vga))
-    if spec.firmware:
-        args.append(("-bios", spec.firmware))
+    args += _firmware_args(spec)
     args += _disk_args(spec)
-    for index, cd in ((2, spec.iso_path), (3, spec.cd_path)):
-        if cd:
-            cd_opts = f"media=cdrom,if={spec.cdrom_interface},index={index},readonly=on"
-            args.append(("-drive", f"file={_opt(cd)},{cd_opts}"))
-    if spec.iso_path and not spec.kernel:
+    if spec.iso_path:
+        args += _medium_args(spec.iso_path, spec.iso_kind, spec.cdrom_interface, 2, boot=True)
+    if spec.cd_path:
+        args += _medium_args(spec.cd_path, "cdrom", spec.cdrom_interface, 3, boot=False)
+    if spec.iso_path and not spec.kernel and spec.boot_order and _boots_by_order(spec):
         args.append(("-boot", "once=d"))
     if spec.kernel:
         args.append(("-kernel", str(spec.kernel)))
@@ -339,7 +342,10 @@ class Qmp:
         self.event_seen = threading.Event()
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._lock = threading.Lock()
-        greeting = self._file.readline()
+        try:
+            greeting = self._file.readline()
+        except OSError:  # ECONNRESET: QEMU exited between accept and greeting
+            greeting = b""
         if not greeting:
             raise PackwrapError("QEMU closed its QMP socket before greeting")
         self._reader = threading.Thread(target=self._read, name="qmp-reader", daemon=True)
@@ -431,11 +437,23 @@ class QemuProcess:
                 preexec_fn=_die_with_parent if die_with_parent and _LINUX else None,
             )
         self.pid = self.proc.pid
-        try:
+        with self.starting():
             self.qmp = Qmp(qmp_path, alive=lambda: self.proc.poll() is None)
-        except PackwrapError:
+
+    @contextlib.contextmanager
+    def starting(self) -> Iterator[None]:
+        """Until the guest runs, a failure is QEMU refusing its command line: report
+        QEMU's own last stderr lines (it may exit just after accepting QMP)."""
+        try:
+            yield
+        except (PackwrapError, OSError) as exc:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(1)  # a QEMU that refused its options exits at once
+            exited = self.proc.poll() is not None
             self.stop()
-            raise PackwrapError(f"QEMU failed to start: {self.stderr_tail()}") from None
+            if exited:
+                raise PackwrapError(f"QEMU failed to start: {self.stderr_tail()}") from None
+            raise PackwrapError(f"QEMU failed to start: {exc}") from None
 
     def stderr_tail(self, n: int = 3) -> str:
         try:
@@ -445,14 +463,34 @@ class QemuProcess:
         lines = [ln for ln in lines if not ln.startswith("char device redirected")]
         return " | ".join(lines[-n:]) or f"exit status {self.proc.poll()}"
 
+    def exit_summary(self) -> str | None:
+        """None while QEMU runs; else its exit status and last stderr lines."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(0.5)  # the console closes a moment before the process ends
+        rc = self.proc.poll()
+        if rc is None:
+            return None
+        tail = self.stderr_tail()
+        quoted = "" if tail.startswith("exit status") else f": {tail}"
+        return f"QEMU exited with status {rc}{quoted}"
+
     def serial_pty(self, label: str = "ser0") -> str:
-        for dev in self.qmp.execute("query-chardev"):
+        with self.starting():
+            devices = self.qmp.execute("query-chardev")
+        for dev in devices:
             if dev.get("label") == label and dev.get("filename", "").startswith("pty:"):
                 return dev["filename"][4:]
         raise PackwrapError(f"QEMU reported no pty for chardev {label!r}")
 
     def cont(self) -> None:
-        self.qmp.execute("cont")
+        try:
+            with self.starting():
+                self.qmp.execute("cont")
+        except PackwrapError:
+            self.qmp.wait_closed(timeout=1)
+            if any(e.get("event") == "RESUME" for e in self.qmp.events):
+                return  # the guest ran and QEMU exited before the reply: not a start failure
+            raise
 
     @property
     def exit_code(self) -> int | None:
@@ -503,10 +541,11 @@ class Driver:
     def make_cd(self, iso: Path, files: Sequence[Path], label: str) -> None:
         make_cd(iso, files, label)
 
-    def choose_accelerator(
-        self, requested: str, binary: str, cpu_model: str | None
-    ) -> tuple[str, str]:
-        return choose_accelerator(requested, binary, cpu_model)
+    def choose_accelerator(self, requested: str, binary: str, cpu_model: str | None) -> Choice:
+        """The accelerator for this host and the guest arch, and why (accel.py)."""
+        from packwrap_qemu.accel import choose
+
+        return choose(requested, binary, cpu_model)
 
     def start(
         self, argv: list[str], qmp_path: Path, stderr_log: Path, *, die_with_parent: bool = True

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from packwrap.sdk import PackwrapError, Step
 from packwrap_qemu import qemu
 from packwrap_qemu.config import config_of, is_remote
+from packwrap_qemu.machine import medium_kind
 
 if TYPE_CHECKING:
     from packwrap.sdk import Config, State
@@ -59,7 +60,9 @@ class StepResolveMedia(Step):
         config = config_of(state)
         urls = [config.iso_url] if config.iso_url else list(config.iso_urls)
         if urls:
-            state.data["iso_path"] = self._iso(urls, config, state)
+            state.data["iso_path"] = iso = self._iso(urls, config, state)
+            # .iso: a CD; .img (installXY.img, minirootXY.img): a disk; checked by content
+            state.data["iso_kind"] = medium_kind(Path(iso))
         # The provisioning boot's kernel is checked now too: fail before the install.
         for key in ("kernel", "initrd", "provision_kernel", "provision_initrd"):
             if config.get(key):

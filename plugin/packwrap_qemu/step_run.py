@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packwrap.sdk import Step, render_template, template_data
-from packwrap_qemu import driver, qemu
+from packwrap_qemu import driver, machine, qemu
 from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
@@ -33,10 +33,10 @@ def log_paths(state: State) -> tuple[Path, Path]:
     return log_dir / f"{vm}.console.log", log_dir / f"{vm}.qemu.log"
 
 
-def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
+def build_spec(state: State, qmp_path: Path, accelerator: str) -> driver.QemuSpec:
     config = config_of(state)
-    drv = qemu.driver(state)
-    accel, cpu = drv.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
+    binary = config.qemu_binary
+    machine_type = machine.machine_arg(binary, config.machine_type, accelerator)
     http_port = state.data.get("http_port") or None  # 0: no HTTP server
     data = {  # the core's fields (HTTPIP, HTTPPort, Name, ...) and packer-plugin-qemu's
         **template_data(state),
@@ -49,9 +49,9 @@ def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
         display = "none"  # packwrap types on the serial console: no window needed
     return driver.QemuSpec(
         binary=config.qemu_binary,
-        machine=config.machine_type,
-        accel=accel,
-        cpu=cpu,
+        machine=machine_type,
+        accel=accelerator,
+        cpu=machine.cpu_arg(binary, config.cpu_model, accelerator),
         memory=config.memory,
         cpus=config.cpus,
         sockets=config.sockets,
@@ -65,7 +65,9 @@ def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
         disk_detect_zeroes=config.disk_detect_zeroes,
         qmp_path=qmp_path,
         iso_path=state.data.get("iso_path"),
-        cdrom_interface=config.cdrom_interface,
+        cdrom_interface=config.cdrom_interface or machine.profile(binary).cdrom_interface,
+        iso_kind=state.data.get("iso_kind", "cdrom"),
+        boot_order=machine.has_boot_order(binary, machine_type),
         cd_path=state.data.get("cd_path"),
         kernel=state.data.get("kernel_path"),
         initrd=state.data.get("initrd_path"),
@@ -74,6 +76,9 @@ def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
         display=display,
         vga=config.vga,
         firmware=config.firmware,
+        use_pflash=config.use_pflash,
+        efi_code=state.data.get("efi_code"),
+        efi_vars=state.data.get("efi_vars"),
         net_device=config.net_device,
         hermetic=config.hermetic_network,
         http_port=http_port,
@@ -83,6 +88,11 @@ def build_spec(state: State, qmp_path: Path) -> driver.QemuSpec:
         no_reboot=config.no_reboot,
         user_args=render_qemuargs(config.qemuargs or [], data),
     )
+
+
+def _seabios(spec: driver.QemuSpec) -> bool:
+    """QEMU's default x86 BIOS runs (its serial mirror applies): no firmware, no UEFI."""
+    return not (spec.firmware or spec.efi_code) and spec.boot_order
 
 
 class StepRunQemu(Step):
@@ -108,8 +118,10 @@ class StepRunQemu(Step):
         else:  # a short private path: unix socket paths are limited to ~108 bytes
             self.qmp_dir = tempfile.mkdtemp(prefix="packwrap-qmp-")
             qmp_path = Path(self.qmp_dir) / "qmp.sock"
-        spec = build_spec(state, qmp_path)
-        if config.serial_console and config.bios_serial_console and not config.firmware:
+        drv = qemu.driver(state)
+        choice = drv.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
+        spec = build_spec(state, qmp_path, choice.accel)
+        if config.serial_console and config.bios_serial_console and _seabios(spec):
             if config.display is None and not config.vga and not config.use_default_display:
                 # No screen anyway: QEMU's own switch (as -nographic sets it) makes SeaBIOS
                 # mirror its console, and BIOS boot loaders, on the serial line.
@@ -132,9 +144,8 @@ class StepRunQemu(Step):
             )
             qemu_log = qemu_log.with_name(qemu_log.name.replace(".qemu", ".disk.qemu"))
         argv = driver.qemu_argv(spec)
-        if config.accelerator == "auto":
-            why = "KVM passed a test run" if spec.accel == "kvm" else "no working KVM"
-            state.ui.message(f"accelerator auto: {spec.accel} ({why})")
+        if choice.reason:
+            state.ui.message(f"accelerator auto: {spec.accel} ({choice.reason})")
         state.ui.say(f"Starting QEMU ({spec.accel}, {spec.machine}, {spec.memory.mib} MB)")
         state.ui.message(f"Command: {shlex.join(argv)}")
         # -on-error=abort leaves the VM running for inspection, so it must outlive us.
@@ -152,6 +163,7 @@ class StepRunQemu(Step):
 
             pty = vm.serial_pty()
             self.console = SerialConsole(pty, console_log, ui=state.ui)
+            self.console.exit_reason = vm.exit_summary
             state.data["console"] = self.console
             state.data["console_log"] = console_log
             state.ui.message(f"Serial console {pty}, logged to {console_log}")

@@ -169,9 +169,12 @@ def test_doas_mode_with_the_documented_doas_conf(packwrap, fixture_media, vmd, t
 
 
 def test_vm_that_never_reboots_times_out_and_is_stopped(packwrap, fixture_media, vmd, tmp_path):
-    # Nothing typed: the installer waits at its prompt forever.
-    project = seed_project(tmp_path, fixture_media, boot_command=[], install_timeout="4s")
-    result = packwrap.run("build", "seed.json", cwd=project, timeout=90)
+    # Nothing typed: the installer waits at its prompt forever. The (empty) boot command
+    # waits for that prompt, so install_timeout starts once the guest is there, however
+    # slowly a loaded host boots it (a blind boot_wait of 5 s was not always enough).
+    project = seed_project(tmp_path, fixture_media, boot_command=[""], boot_expect=["(S)hell? "],
+                           boot_expect_timeout="120s", install_timeout="4s")  # fmt: skip
+    result = packwrap.run("build", "seed.json", cwd=project, timeout=200)
     assert result.rc != 0
     assert "did not finish within 4.0s (install_timeout)" in result.out, result.out
     assert "Stopping VM myvm" in result.out

@@ -91,35 +91,6 @@ def test_qemuargs_replace_defaults_by_switch_but_never_the_control_ones():
     assert "-no-hpet" in argv
 
 
-def test_accelerator_choice(mocker):
-    mocker.patch.object(driver, "kvm_works", return_value=False)
-    assert driver.choose_accelerator("auto", "qemu-system-x86_64", None) == ("tcg", "max")
-    driver.kvm_works.return_value = True
-    assert driver.choose_accelerator("auto", "qemu-system-x86_64", None) == ("kvm", "host")
-    assert driver.choose_accelerator("tcg", "q", "qemu64") == ("tcg", "qemu64")
-
-
-def test_kvm_probe_needs_the_guest_to_run(mocker):
-    driver.kvm_works.cache_clear()
-    mocker.patch("os.access", return_value=True)
-    mocker.patch("shutil.which", return_value="/usr/bin/qemu-system-x86_64")
-    run = mocker.patch("subprocess.run")
-    run.return_value.returncode = 134  # e.g. "failed to set MSR": abort
-    assert driver.kvm_works("qemu-system-x86_64", "host") is False
-    argv = run.call_args.args[0]
-    assert argv[argv.index("-accel") + 1] == "kvm"
-    assert argv[argv.index("-cpu") + 1] == "host"
-    run.return_value.returncode = 133  # the probe's isa-debug-exit status
-    assert driver.kvm_works("qemu-system-x86_64", "qemu64") is True
-    driver.kvm_works.cache_clear()
-
-
-def test_probe_bios_puts_its_code_at_the_reset_vector(tmp_path):
-    image = Path(driver._probe_bios(str(tmp_path))).read_bytes()
-    assert len(image) == 65536
-    assert image[-16:-11] == bytes([0xB0, 0x42, 0xE6, 0xF4, 0xF4])
-
-
 def _fake_qmp(path: Path, events: list[dict]) -> threading.Thread:
     srv = socket.socket(socket.AF_UNIX)
     srv.bind(str(path))
@@ -211,13 +182,3 @@ def test_seabios_serial_console(tmp_path):
     argv = qemu_argv(spec(sercon_file=path))
     assert pairs(argv, "-fw_cfg") == [f"name=etc/sercon-port,file={path}"]
     assert "-fw_cfg" not in qemu_argv(spec())
-
-
-def test_kvm_probe_only_runs_x86_code_on_x86_emulators(mocker):
-    driver.kvm_works.cache_clear()
-    mocker.patch("os.access", return_value=True)
-    mocker.patch("shutil.which", return_value="/usr/bin/qemu-system-aarch64")
-    run = mocker.patch("subprocess.run")
-    assert driver.kvm_works("qemu-system-aarch64", "host") is True
-    run.assert_not_called()
-    driver.kvm_works.cache_clear()

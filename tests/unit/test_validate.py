@@ -198,7 +198,7 @@ def test_response_file_is_linted_with_the_release(tmp_path, capsys, fake_plugin,
     conf.write_text("System hostname = x\nBogus question = y\n")
     seen = {}
 
-    def lint(text, release, *, path=None, answers_context=None):
+    def lint(text, release, *, path=None, answers_context=None, arch=None):
         seen["args"] = (text, release, path)
         return [
             types.SimpleNamespace(line=1, severity="warning", message="odd spacing"),
