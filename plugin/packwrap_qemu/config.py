@@ -173,6 +173,16 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
     _check_qemu_img_args(config, problem)
     if config.format == "raw" and config.disk_compression:
         problem('disk_compression needs format = "qcow2"', "disk_compression")
+    _check_machine(config, problem)
+    if config.host_port_min > config.host_port_max:
+        problem("host_port_min must be <= host_port_max", "host_port_min")
+    for i, arg in enumerate(config.qemuargs):
+        if not arg or not arg[0].startswith("-"):
+            problem(f'qemuargs[{i}]: each entry is ["-switch", "value"...]', "qemuargs")
+
+
+def _check_machine(config: Config, problem: Callable[[str, str | None], None]) -> None:
+    """Memory, CPUs and firmware."""
     if config.memory.bytes < 10 * MIB:
         config["memory"] = Size.of_mib(512)  # Packer's rule: tiny values mean "default"
     elif not config.memory.whole_mib:
@@ -185,11 +195,6 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
         problem("use_pflash needs firmware", "use_pflash")
     if config.cpus < 1:
         problem("cpus must be at least 1", "cpus")
-    if config.host_port_min > config.host_port_max:
-        problem("host_port_min must be <= host_port_max", "host_port_min")
-    for i, arg in enumerate(config.qemuargs):
-        if not arg or not arg[0].startswith("-"):
-            problem(f'qemuargs[{i}]: each entry is ["-switch", "value"...]', "qemuargs")
 
 
 def _check_qemu_img_args(config: Config, problem: Callable[[str, str | None], None]) -> None:
