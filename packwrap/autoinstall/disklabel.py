@@ -1,4 +1,4 @@
-"""Autopartitioning templates for `disklabel -T` (openbsd-install.md §1.6).
+"""Autopartitioning templates for `disklabel -T` (disklabel(8), AUTOMATIC DISK ALLOCATION).
 
 One partition per line: `<mount point|swap|RAID> <size|min-max|*> [<percent>%]`.
 """

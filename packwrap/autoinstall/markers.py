@@ -1,6 +1,6 @@
 """What OpenBSD's installer prints at the end of an autoinstall, for builders to watch.
 
-The strings are install.sub's (openbsd-install.md §1.1, §1.2 and §2.3); each is the
+The strings are install.sub's own messages; each is the
 shortest stable prefix of the message, so a release that rewords the tail still matches.
 Both builders read them from here.
 """

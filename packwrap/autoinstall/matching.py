@@ -1,4 +1,4 @@
-"""install.sub's response-file format and matching rule (openbsd-install.md §1.2)."""
+"""install.sub's response-file format and matching rule (install.sub's _autorespond)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Packer's boot_command grammar, and what its keys mean on a serial console.
 
-Grammar (packer-plugin-sdk bootcommand/boot_command.pigeon, packer.md §2.1): a
+Grammar (packer-plugin-sdk bootcommand/boot_command.pigeon): a
 sequence of, tried in this order at each position,
   Wait        `<wait>` (1 s), `<waitN>` (N seconds), `<wait` Go-duration `>`
   CharToggle  `<` one char `on|off` `>`   (`<fOn>` holds the key "f")

@@ -1,4 +1,4 @@
-"""The checksum post-processor, in Packer's exact format (packer.md §4.4).
+"""The checksum post-processor, in Packer's exact format (Packer's checksum post-processor).
 
 For each checksum type and each artifact file, appends `<hex>\\t<basename>\\n` to the
 output file (default `packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum`,

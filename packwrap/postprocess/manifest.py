@@ -1,4 +1,4 @@
-"""The manifest post-processor, in Packer's exact file format (packer.md §4.3).
+"""The manifest post-processor, in Packer's exact file format (Packer's manifest post-processor).
 
 {"builds": [{name, builder_type, build_time, files: [{name, size}] | null, artifact_id,
 packer_run_uuid, custom_data}], "last_run_uuid": "..."} with 2-space indent, no

@@ -1,10 +1,10 @@
 """The `qemu` builder: packer-plugin-qemu's step order, typed on the serial console.
 
-Steps (packer.md §3.2): media -> output dir -> disk -> UEFI vars -> HTTP address -> HTTP server
-(core) [-> site set (core)] -> SSH port forward -> QEMU -> boot command (core) ->
-wait for power-off -> [communicator "ssh": temporary key (before the HTTP server), QEMU
-again on the installed disk -> connect -> provision -> remove the temporary key ->
-shutdown] -> convert disk.
+Steps (packer-plugin-qemu's builder.go): media -> output dir -> disk -> UEFI vars ->
+HTTP address -> HTTP server (core) [-> site set (core)] -> SSH port forward -> QEMU ->
+boot command (core) -> wait for power-off -> [communicator "ssh": temporary key (before
+the HTTP server), QEMU again on the installed disk -> connect -> provision -> remove
+the temporary key -> shutdown] -> convert disk.
 """
 
 from __future__ import annotations

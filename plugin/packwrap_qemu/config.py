@@ -1,6 +1,6 @@
 """The qemu source's options: packer-plugin-qemu's (for disk images) plus packwrap's own.
 
-Defaults follow packer-plugin-qemu (packer.md §3.1) so a Packer template means the same
+Defaults follow packer-plugin-qemu (its builder/qemu/config.go) so a Packer template means the same
 thing here. packwrap adds: `serial_console` (the guest's serial line on a pty, typed on and
 logged), `hermetic_network` (the guest reaches only the builder's HTTP server), direct
 kernel boot (`kernel`, `initrd`, `kernel_args`) and `no_reboot`.

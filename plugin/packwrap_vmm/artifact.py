@@ -1,4 +1,4 @@
-"""The Go plugin's artifact (packer.md §1.7): one disk image file."""
+"""The Go plugin's artifact (packer-builder-openbsd-vmm): one disk image file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The `openbsd-vmm` builder: the Go plugin's steps (packer.md §1.4), its bugs fixed.
+"""The `openbsd-vmm` builder: the Go plugin's steps (packer-builder-openbsd-vmm), its bugs fixed.
 
 output dir -> vmctl create -> vmctl start (install; console opened) -> HTTP server
 (core; after the start, as in the Go plugin, so {{ .HTTPIP }} = 100.64.<id>.2 is

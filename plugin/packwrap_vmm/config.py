@@ -1,4 +1,4 @@
-"""The openbsd-vmm source's options: the Go plugin's (packer.md §1.3), same names and
+"""The openbsd-vmm source's options: the Go plugin's (packer-builder-openbsd-vmm), same names and
 meaning, its pre-PR#8 names as aliases, the SDK blocks every builder accepts, and
 packwrap's own.
 

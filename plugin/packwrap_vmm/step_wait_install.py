@@ -1,7 +1,7 @@
 """Wait for the installer to finish: the VM disappears when the guest reboots.
 
 vmd terminates a VM started with a forced boot device (-B) when the guest reboots,
-and autoinstall(8) always ends with a reboot (openbsd-install.md §2.3). So the
+and autoinstall(8) always ends with a reboot (autoinstall(8)). So the
 install is over when `vmctl status NAME` no longer lists the VM as running. The Go
 plugin polled every 5 s forever and ignored Ctrl-C; here the poll is every second,
 limited by install_timeout, cancellable, and it fails fast when the console shows

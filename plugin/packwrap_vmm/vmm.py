@@ -64,6 +64,6 @@ def disk_path(state: State) -> Path:
 def output_plan(state: State) -> OutputPlan:
     """The Go plugin's rule (its check fixed): the directory may be shared; only this
     build's image must not exist yet. The Go plugin checked `<out>/<name>/<fmt>`, so its
-    check never fired (packer.md §1.4)."""
+    check never fired (packer-builder-openbsd-vmm)."""
     disk = disk_path(state)
     return OutputPlan(vm_name=config_of(state).vm_name, directory=disk.parent, image=disk)

@@ -3,8 +3,8 @@ use, and the checks vmd applies while parsing (so a file vmd refuses is refused 
 
 Rules taken from OpenBSD's source (read in the search index: usr.sbin/vmd/parse.y and
 vmd.c `vm_register`/`vm_instance`/`vm_checkperm`, torvalds/linux commit c5f58598: vmd.c
-1.169 of 2025-08, newer than 7.6's 1.160, which the index does not hold; openbsd-install.md
-section 6 records the same rules for 1.160):
+1.169 of 2025-08, newer than 7.6's 1.160, which the index does not hold; notes taken
+from 1.160 record the same rules):
 - every `vm` block is registered as it is parsed; one without `disk` or `cdrom` fails
   ("no kernel or disk/cdrom specified": `boot` alone does not count), and the whole
   file is refused (`vmctl reload`: "command failed");

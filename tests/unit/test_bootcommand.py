@@ -1,4 +1,4 @@
-"""The boot_command grammar (packer-plugin-sdk bootcommand, packer.md §2.1) and serial bytes."""
+"""The boot_command grammar (packer-plugin-sdk bootcommand) and serial bytes."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from tests.mirror_support import SIGNIFY, build_mirror, make_keys, serve
 REPO = Path(__file__).resolve().parents[2]
 KEY_DIR = REPO / "blueprints" / "openbsd" / "keys"
 PINNED = sorted(KEY_DIR.glob("openbsd-*-base.pub"))
-# The key number in the real 7.6 amd64 SHA256.sig (reference openbsd-install.md 3.3).
+# The key number in the real 7.6 amd64 SHA256.sig (the first line of its untrusted comment).
 KEYNUM_76 = "e4bb09f899babca2"
 
 

@@ -1,7 +1,7 @@
 """The vmctl stand-in (scripts/vmctl-qemu) without booting a VM: vmctl 7.6's syntax,
 usage messages and exit codes, `create`, the `status` table (vm.conf VMs that stay
 listed), the forwarded port range, and the DHCP answer it patches. Expected texts come
-from vmctl(8)/main.c (openbsd-install.md §2.1-2.2), not from the stand-in."""
+from vmctl(8)/main.c, not from the stand-in."""
 
 from __future__ import annotations
 

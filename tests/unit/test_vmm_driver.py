@@ -1,5 +1,5 @@
 """The vmctl driver: every command line it can build, checked against vmctl(8)'s synopsis
-(written out below as a small grammar, from openbsd-install.md §2.1, never from the
+(written out below as a small grammar, from vmctl(8) and vmctl's main.c, never from the
 driver), `vmctl status` parsing, -L addresses, `ifconfig tap`, and error hints."""
 
 from __future__ import annotations
