@@ -135,6 +135,7 @@ class BuildSession:
         self.generated = self._generated_files(template)
         builds = select_builds(template, self.flags.only, self.flags.except_)
         embedded, handoff = self._prepare(template, builds)
+        self._unlock_keys(embedded)
         packer = None
         if handoff:
             packer = shutil.which("packer", path=self.env.get("PATH"))
@@ -198,6 +199,13 @@ class BuildSession:
         if problems:
             raise ConfigError([replace(p, message=template.mask(p.message)) for p in problems])
         return embedded, handoff
+
+    def _unlock_keys(self, embedded: list[Prepared]) -> None:
+        """Signing keys unlocked (a passphrase asked for) before any build starts."""
+        from packwrap.postprocess import unlock_chains
+
+        for p in embedded:
+            unlock_chains(p.chains, self.env)
 
     def _generated_files(self, template: Template) -> Generated | None:
         """A blueprint project's generated docroot files rendered for the variables, read

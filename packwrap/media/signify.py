@@ -1,10 +1,17 @@
-"""signify(1) public keys and embedded signatures, verified with Ed25519 from `cryptography`.
+"""signify(1) keys and embedded signatures, with Ed25519 from `cryptography`.
 
-Formats (openbsd/src usr.bin/signify/signify.c): every file is
-`untrusted comment: <text>\\n` + base64 of a struct + `\\n`; the struct starts with
+Formats (openbsd/src usr.bin/signify/signify.c, read at rev 1.98 and 1.119): every file
+is `untrusted comment: <text>\\n` + base64 of a struct + `\\n`; the struct starts with
 the algorithm `Ed` and an 8-byte key number. Public key: + 32-byte key (42 bytes);
 signature: + 64-byte signature (74 bytes). An embedded signature (`signify -e`,
 OpenBSD's SHA256.sig) is followed directly by the signed message.
+
+Secret key (104 bytes): `Ed`, KDF `BK`, rounds (uint32, big-endian; 0 for `-G -n`),
+16-byte salt, 8-byte checksum (the first bytes of SHA-512 of the plain secret key),
+key number, then the 64-byte Ed25519 secret key (seed + public key) XOR-ed with
+bcrypt_pbkdf(passphrase, salt, 64 bytes, rounds). A checksum mismatch after the XOR
+is signify's "incorrect passphrase". A signature made with `NAME.sec` says
+`verify with NAME.pub`, any other key file `signature from <key comment>`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,12 @@ PKALG = b"Ed"
 KEYNUM_LEN = 8
 PUBKEY_LEN = 32
 SIG_LEN = 64
+KDFALG = b"BK"
+SALT_LEN = 16
+CHECKSUM_LEN = 8
+SECKEY_LEN = 64
+#: pkalg, kdfalg, rounds, salt, checksum, keynum, encrypted secret key
+ENCKEY_LEN = 2 + 2 + 4 + SALT_LEN + CHECKSUM_LEN + KEYNUM_LEN + SECKEY_LEN
 MAX_COMMENT = 1024  # signify's COMMENTMAXLEN
 
 
@@ -131,3 +144,99 @@ def verify_embedded(data: bytes, key: PublicKey, source: str = "SHA256.sig") -> 
             file=source,
         ) from None
     return sig.message
+
+
+@dataclasses.dataclass(frozen=True)
+class SecretKey:
+    """A signify secret key as stored: still encrypted unless `rounds` is 0."""
+
+    keynum: bytes
+    rounds: int
+    salt: bytes
+    checksum: bytes
+    encrypted: bytes
+    comment: str
+    name: str  # file name ("packwrap.sec")
+
+    @property
+    def needs_passphrase(self) -> bool:
+        return self.rounds > 0
+
+    @property
+    def signature_comment(self) -> str:
+        """What `signify -S` writes as the signature's untrusted comment."""
+        if self.name.endswith(".sec") and len(self.name) > len(".sec"):
+            return f"verify with {self.name[: -len('.sec')]}.pub"
+        return f"signature from {self.comment}"
+
+
+@dataclasses.dataclass(frozen=True)
+class SigningKey:
+    """An unlocked secret key: the Ed25519 seed and the key number signatures carry."""
+
+    keynum: bytes
+    seed: bytes = dataclasses.field(repr=False)
+    signature_comment: str
+
+
+def parse_secret_key(data: bytes, source: str = "secret key") -> SecretKey:
+    comment, raw, _rest = _split_header(data, "signify secret key", source)
+    if len(raw) != ENCKEY_LEN or not raw.startswith(PKALG):
+        raise PackwrapError("not a signify Ed25519 secret key", file=source, line=2)
+    if raw[2:4] != KDFALG:
+        raise PackwrapError("signify secret key with an unsupported KDF", file=source, line=2)
+    at = 8
+    salt, at = raw[at : at + SALT_LEN], at + SALT_LEN
+    checksum, at = raw[at : at + CHECKSUM_LEN], at + CHECKSUM_LEN
+    keynum, at = raw[at : at + KEYNUM_LEN], at + KEYNUM_LEN
+    return SecretKey(
+        keynum=keynum,
+        rounds=int.from_bytes(raw[4:8], "big"),
+        salt=salt,
+        checksum=checksum,
+        encrypted=raw[at:],
+        comment=comment,
+        name=Path(source).name,
+    )
+
+
+def load_secret_key(path: Path) -> SecretKey:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise PackwrapError(
+            f"cannot read signify secret key: {exc.strerror}", file=str(path)
+        ) from None
+    return parse_secret_key(data, str(path))
+
+
+def unlock(key: SecretKey, passphrase: str | None, source: str = "secret key") -> SigningKey:
+    """Decrypt `key` as `signify -S` does; PackwrapError for a wrong or missing passphrase."""
+    import hashlib
+
+    if key.needs_passphrase:
+        if not passphrase:
+            raise PackwrapError("the signify secret key needs a passphrase", file=source)
+        import bcrypt
+
+        # signify's default is 42 rounds, below what bcrypt.kdf accepts without the flag
+        xor = bcrypt.kdf(
+            passphrase.encode("utf-8"), key.salt, SECKEY_LEN, key.rounds, ignore_few_rounds=True
+        )
+    else:
+        xor = bytes(SECKEY_LEN)
+    plain = bytes(a ^ b for a, b in zip(key.encrypted, xor, strict=True))
+    if hashlib.sha512(plain).digest()[:CHECKSUM_LEN] != key.checksum:
+        what = "incorrect passphrase" if key.needs_passphrase else "corrupt secret key"
+        raise PackwrapError(f"{what} for signify key {key.name}", file=source)
+    return SigningKey(key.keynum, plain[:32], key.signature_comment)
+
+
+def sign_embedded(message: bytes, key: SigningKey) -> bytes:
+    """The bytes `signify -S -e` writes: comment line, signature line, the message."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    signature = Ed25519PrivateKey.from_private_bytes(key.seed).sign(message)
+    raw = PKALG + key.keynum + signature
+    header = COMMENT_PREFIX + key.signature_comment.encode("utf-8") + b"\n"
+    return header + base64.b64encode(raw) + b"\n" + message

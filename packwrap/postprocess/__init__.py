@@ -1,4 +1,5 @@
-"""Post-processors: what happens to a build's artifact afterwards (Packer's manifest, checksum).
+"""Post-processors: what happens to a build's artifact afterwards (Packer's manifest and
+checksum; signify, OpenBSD's signed SHA256).
 
 A post-processor declares a Schema and `run(config, artifact, ctx) -> (artifact, keep)`;
 `run_chains` passes a build's artifact through each chain the way Packer's core does.
@@ -11,6 +12,14 @@ from packwrap.postprocess.base import (
     post_processor_for,
     prepare_chains,
     run_chains,
+    unlock_chains,
 )
 
-__all__ = ["PPContext", "PostProcessor", "post_processor_for", "prepare_chains", "run_chains"]
+__all__ = [
+    "PPContext",
+    "PostProcessor",
+    "post_processor_for",
+    "prepare_chains",
+    "run_chains",
+    "unlock_chains",
+]

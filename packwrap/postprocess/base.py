@@ -11,7 +11,7 @@ files of dropped artifacts: it only leaves them out of the list.)
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -70,8 +70,13 @@ class PostProcessor(Protocol):
 def _builtin() -> dict[str, Callable[[], Any]]:
     from packwrap.postprocess.checksum import ChecksumPostProcessor
     from packwrap.postprocess.manifest import ManifestPostProcessor
+    from packwrap.postprocess.signify import SignifyPostProcessor
 
-    return {"manifest": ManifestPostProcessor, "checksum": ChecksumPostProcessor}
+    return {
+        "manifest": ManifestPostProcessor,
+        "checksum": ChecksumPostProcessor,
+        "signify": SignifyPostProcessor,
+    }
 
 
 def post_processor_for(type_name: str) -> Any | None:
@@ -104,7 +109,7 @@ def prepare_chains(chains: list[list[BlockSpec]]) -> list[list[PreparedPP]]:
             if impl is None:
                 raise PackwrapError(
                     f"post-processor {block.type!r} is not supported by packwrap "
-                    "(supported: manifest, checksum)",
+                    "(supported: manifest, checksum, signify)",
                     file=block.body.file,
                     line=block.body.line,
                 )
@@ -116,6 +121,16 @@ def prepare_chains(chains: list[list[BlockSpec]]) -> list[list[PreparedPP]]:
     if problems:
         raise ConfigError(problems)
     return out
+
+
+def unlock_chains(chains: list[list[PreparedPP]], env: Mapping[str, str]) -> None:
+    """Let each post-processor that signs unlock its key before the build starts (it may
+    ask for a passphrase: better now, while the user is there, than after the install)."""
+    for chain in chains:
+        for pp in chain:
+            unlock = getattr(pp.impl, "unlock", None)
+            if unlock is not None:
+                unlock(pp.config, env)
 
 
 def run_chains(
