@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Packwrap, new_project, pid_alive
+from tests.mirror_support import SIGNIFY, make_keys
 
 pytestmark = pytest.mark.e2e
 
@@ -132,6 +133,15 @@ def test_iso_build_installs_the_answers(packwrap, tmp_path, fixture_media):
 def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     project = new_project(packwrap, tmp_path, fixture_media)
     add_kernel_source(project, fixture_media)
+    # the signify post-processor on a real build: SHA256.sig that signify-openbsd accepts
+    keys = make_keys(tmp_path / "keys", "images")
+    source = project / "kernel.pkr.hcl"
+    signify = f'  post-processor "signify" {{\n    private_key_file = "{keys.sec}"\n  }}\n'
+    source.write_text(
+        source.read_text().replace(
+            '  post-processor "manifest"', signify + '  post-processor "manifest"'
+        )
+    )
     http = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()}
     # a changed variable reaches the served install.conf; the project's http/ is not written
     result = build(packwrap, project, "qemu.kernel", "-var", "hostname=kern")
@@ -143,6 +153,9 @@ def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()} == http
     entry = json.loads((project / "kernel-manifest.json").read_text())["builds"][-1]
     assert entry["files"] == [{"name": "output/kernel/kernel.raw", "size": disk.stat().st_size}]
+    done = subprocess.run([SIGNIFY, "-C", "-p", str(keys.pub), "-x", "SHA256.sig"],
+                          cwd=disk.parent, capture_output=True, text=True)  # fmt: skip
+    assert done.stdout.splitlines() == ["Signature Verified", "kernel.raw: OK"], done.stderr
 
 
 @pytest.mark.parametrize("blueprint", ["openbsd-80", "openbsd-snapshots"])

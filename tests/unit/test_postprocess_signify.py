@@ -258,3 +258,72 @@ def test_verify_command_without_a_signature_is_one_line(tmp_path, open_key):
     assert (
         done.stderr == f"Error: cannot read {tmp_path / 'SHA256.sig'}: No such file or directory\n"
     )
+
+
+# -- through `packwrap build` (a stand-in builder: the unit seam is plugins.builder_for) --
+
+
+class _StepDisk:
+    name = "disk"
+
+    def applies(self, state) -> bool:
+        return True
+
+    def run(self, state) -> None:
+        out = Path(state.config.out)
+        out.mkdir()
+        (out / "disk.raw").write_bytes(b"installed" * 1000)
+        state.ui.say("disk written")
+
+    def cleanup(self, state) -> None:
+        pass
+
+
+class _DiskBuilder:
+    from packwrap.config.schema import Option, Schema
+
+    type_name = "disk"
+    schema = Schema([Option("out", "string", "output-disk")])
+
+    def steps(self, config):
+        return [_StepDisk()]
+
+    def artifact(self, config, state):
+        disk = Path(config.out) / "disk.raw"
+        return Artifact("packwrap.disk", "DISK", [str(disk)], f"VM files in directory: {disk}")
+
+
+@pytest.fixture
+def disk_builder(monkeypatch, tmp_path):
+    from packwrap import plugins
+
+    monkeypatch.setattr(plugins, "builder_for", lambda t: _DiskBuilder if t == "disk" else None)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PACKWRAP_LOG_DIR", str(tmp_path / "logs"))
+
+
+def _template(tmp_path: Path, key: Path) -> None:
+    (tmp_path / "t.pkr.hcl").write_text(
+        'source "disk" "a" {}\n'
+        'build {\n  sources = ["source.disk.a"]\n'
+        f'  post-processor "signify" {{\n    private_key_file = "{key}"\n  }}\n}}\n'
+    )
+
+
+def test_build_unlocks_the_key_before_it_starts(
+    tmp_path, disk_builder, locked_key, monkeypatch, capsys
+):
+    from packwrap.cli import main
+
+    _template(tmp_path, locked_key.sec)
+    monkeypatch.setenv(ENV, "wrong")
+    assert main(["build", "t.pkr.hcl"]) == 1
+    out, err = capsys.readouterr()
+    assert err == f"Error: {locked_key.sec}: incorrect passphrase for signify key release.sec\n"
+    assert "disk written" not in out  # failed before the build, not after it
+    assert not (tmp_path / "output-disk").exists()
+
+    monkeypatch.setenv(ENV, PASSPHRASE)
+    assert main(["build", "t.pkr.hcl"]) == 0, capsys.readouterr().err
+    done = signify_check(locked_key.pub, tmp_path / "output-disk")
+    assert done.stdout.splitlines() == ["Signature Verified", "disk.raw: OK"]
