@@ -204,8 +204,7 @@ class BuildSession:
         """Signing keys unlocked (a passphrase asked for) before any build starts."""
         from packwrap.postprocess import unlock_chains
 
-        for p in embedded:
-            unlock_chains(p.chains, self.env)
+        unlock_chains([chain for p in embedded for chain in p.chains], self.env)
 
     def _generated_files(self, template: Template) -> Generated | None:
         """A blueprint project's generated docroot files rendered for the variables, read

@@ -123,14 +123,29 @@ def prepare_chains(chains: list[list[BlockSpec]]) -> list[list[PreparedPP]]:
     return out
 
 
-def unlock_chains(chains: list[list[PreparedPP]], env: Mapping[str, str]) -> None:
-    """Let each post-processor that signs unlock its key before the build starts (it may
-    ask for a passphrase: better now, while the user is there, than after the install)."""
+def unlock_chains(
+    chains: list[list[PreparedPP]],
+    env: Mapping[str, str],
+    prompt: Callable[[str], str | None] | None = None,
+) -> None:
+    """Let each post-processor that signs unlock its key before the builds start (it may
+    ask for a passphrase: better now, while the user is there, than after the install).
+    Each question is asked once, however many builds sign with the same key."""
+    from packwrap.postprocess.signify import terminal_prompt
+
+    ask = prompt or terminal_prompt
+    answers: dict[str, str | None] = {}
+
+    def ask_once(text: str) -> str | None:
+        if text not in answers:
+            answers[text] = ask(text)
+        return answers[text]
+
     for chain in chains:
         for pp in chain:
             unlock = getattr(pp.impl, "unlock", None)
             if unlock is not None:
-                unlock(pp.config, env)
+                unlock(pp.config, env, ask_once)
 
 
 def run_chains(

@@ -91,7 +91,7 @@ class SignifyPostProcessor:
         passphrase = None
         if key.needs_passphrase:
             var = config.passphrase_env or DEFAULT_PASSPHRASE_ENV
-            passphrase = env.get(var) or prompt(f"passphrase for {key.name}: ")
+            passphrase = env.get(var) or prompt(f"passphrase for {source}: ")
             if not passphrase:
                 raise PackwrapError(
                     f"the signify key needs a passphrase: set {var} or run from a terminal",

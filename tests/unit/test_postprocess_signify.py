@@ -130,9 +130,17 @@ def test_passphrase_variable_is_configurable_and_a_prompt_answers_when_unset(
     asked: list[str] = []
     [[other]] = chains({"private_key_file": str(locked_key.sec)})
     other.impl.unlock(other.config, {}, prompt=lambda text: asked.append(text) or PASSPHRASE)
-    assert asked == ["passphrase for release.sec: "]
+    assert asked == [f"passphrase for {locked_key.sec}: "]
     run_chains([[other]], artifact, ctx(tmp_path))
     assert signify_check(locked_key.pub, tmp_path / "output-openbsd-76").returncode == 0
+
+
+def test_one_question_per_key_for_many_builds(locked_key):
+    builds = [chains({"private_key_file": str(locked_key.sec)})[0] for _ in range(3)]
+    asked: list[str] = []
+    unlock_chains(builds, {}, prompt=lambda text: asked.append(text) or PASSPHRASE)
+    assert asked == [f"passphrase for {locked_key.sec}: "]
+    assert all(pp.impl._key is not None for [pp] in builds)
 
 
 @pytest.mark.parametrize(
