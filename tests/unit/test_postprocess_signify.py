@@ -335,3 +335,37 @@ def test_build_unlocks_the_key_before_it_starts(
     assert main(["build", "t.pkr.hcl"]) == 0, capsys.readouterr().err
     done = signify_check(locked_key.pub, tmp_path / "output-disk")
     assert done.stdout.splitlines() == ["Signature Verified", "disk.raw: OK"]
+
+
+def test_terminal_prompt_reads_without_echo_from_a_terminal(tmp_path):
+    """The real prompt on a pseudo-terminal reads the answer; without one it gives None."""
+    import os
+    import sys
+
+    primary, secondary = os.openpty()
+    code = "from packwrap.postprocess.signify import terminal_prompt as t; print(repr(t('pw: ')))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=secondary,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # no controlling terminal: getpass uses the pty on stdin
+        text=True,
+    )
+    os.close(secondary)
+    try:
+        assert proc.stderr is not None
+        assert proc.stderr.read(4) == "pw: "  # typed earlier, getpass would flush it
+        os.write(primary, f"{PASSPHRASE}\n".encode())
+        out, _err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(primary)
+    assert out.strip() == repr(PASSPHRASE)
+    # without a terminal nobody can answer: None, and the caller says how to set it
+    done = subprocess.run(
+        [sys.executable, "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == "None"
