@@ -7,7 +7,8 @@ SHA256.sig` (or `packwrap verify DIR --key key.pub`) checks the signature and ev
 file. Options: `private_key_file` (a signify secret key, required), `passphrase_env`
 (the environment variable holding its passphrase; when it is unset packwrap asks on
 the terminal; `signify -G -n` keys need none), `output` (the directory, default the
-one holding the artifact's files).
+one holding the artifact's files, or their common parent; the default passphrase
+variable is PACKWRAP_SIGNIFY_PASSPHRASE).
 
 The key is unlocked before the build starts (`unlock`, called by the build session),
 so a missing passphrase or a wrong one fails in seconds, not after the install. Both
