@@ -153,7 +153,7 @@ def _listed_names(artifact: Artifact, directory: Path, cwd: Path, own: set[str])
         if not os.path.isfile(path):
             raise PackwrapError(f"signify: artifact file {path} is missing")
         name = os.path.relpath(path, directory)
-        if any(c.isspace() for c in name) or ")" in name:
+        if any(c.isspace() for c in name):
             raise PackwrapError(
                 f"signify: cannot list {name!r}: signify -C reads names up to a blank"
             )
