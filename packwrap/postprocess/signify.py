@@ -143,8 +143,8 @@ def _output_dir(config: Config, artifact: Artifact, ctx: PPContext) -> Path:
 
 
 def _listed_names(artifact: Artifact, directory: Path, cwd: Path, own: set[str]) -> dict[str, str]:
-    """{name as signify -C opens it from `directory` (relative, no blanks: signify reads a
-    line's name up to the first blank): the file's absolute path}, sorted by name."""
+    """{name as signify -C opens it from `directory` (relative; no blank or ')', which
+    signify -C cannot parse back): the file's absolute path}, sorted by name."""
     names = {}
     for f in artifact.files:
         path = os.path.abspath(os.path.join(cwd, f))
@@ -153,9 +153,10 @@ def _listed_names(artifact: Artifact, directory: Path, cwd: Path, own: set[str])
         if not os.path.isfile(path):
             raise PackwrapError(f"signify: artifact file {path} is missing")
         name = os.path.relpath(path, directory)
-        if any(c.isspace() for c in name):
+        if any(c.isspace() or c == ")" for c in name):
+            # signify.c rev 1.119 ends a name at a blank; signify-openbsd 31 fails on a )
             raise PackwrapError(
-                f"signify: cannot list {name!r}: signify -C reads names up to a blank"
+                f"signify: cannot list {name!r}: signify -C cannot read a name with a blank or ')'"
             )
         names[name] = path
     return dict(sorted(names.items()))

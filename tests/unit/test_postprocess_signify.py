@@ -81,6 +81,15 @@ def signify_check(pub: Path, directory: Path) -> subprocess.CompletedProcess[str
     )
 
 
+def signify_check_file(pub: Path, sig: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SIGNIFY, "-C", "-p", str(pub), "-x", sig.name],
+        cwd=sig.parent,
+        capture_output=True,
+        text=True,
+    )
+
+
 def test_open_key_signs_every_file_and_signify_verifies(tmp_path, artifact, open_key):
     results = run_chains(chains({"private_key_file": str(open_key.sec)}), artifact, ctx(tmp_path))
     out = tmp_path / "output-openbsd-76"
@@ -213,10 +222,21 @@ def test_cancel_while_hashing_leaves_no_partial_signature(tmp_path, artifact, op
     assert not (tmp_path / "output-openbsd-76" / "SHA256.sig").exists()
 
 
-def test_a_file_name_signify_cannot_read_back_is_refused(tmp_path, open_key):
-    (tmp_path / "my disk.raw").write_bytes(b"x")
-    art = Artifact("x", "", [str(tmp_path / "my disk.raw")], "")
-    with pytest.raises(PackwrapError, match="signify -C reads names up to a blank"):
+@pytest.mark.parametrize("name", ["my disk.raw", "disk(1).raw"])
+def test_a_file_name_signify_cannot_read_back_is_refused(tmp_path, open_key, name):
+    """signify.c rev 1.119 reads a name with sscanf %s (a blank ends it); the installed
+    signify-openbsd fails on a ')' inside it, as checked here."""
+    (tmp_path / name).write_bytes(b"x")
+    if ")" in name:
+        listing = tmp_path / "SHA256"
+        listing.write_text(f"SHA256 ({name}) = {hashlib.sha256(b'x').hexdigest()}\n")
+        ref = tmp_path / "ref.sig"
+        sign = [SIGNIFY, "-S", "-e", "-s", str(open_key.sec), "-m", str(listing), "-x", str(ref)]
+        subprocess.run(sign, check=True)
+        assert "unable to parse checksum line" in signify_check_file(open_key.pub, ref).stderr
+        listing.unlink()
+    art = Artifact("x", "", [str(tmp_path / name)], "")
+    with pytest.raises(PackwrapError, match=r"signify -C cannot read a name with a blank or '\)'"):
         run_chains(chains({"private_key_file": str(open_key.sec)}), art, ctx(tmp_path))
     assert not (tmp_path / "SHA256").exists()
 
