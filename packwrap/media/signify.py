@@ -1,6 +1,7 @@
 """signify(1) keys and embedded signatures, with Ed25519 from `cryptography`.
 
-Formats (openbsd/src usr.bin/signify/signify.c, read at rev 1.98 and 1.119): every file
+Formats (usr.bin/signify/signify.c: rev 1.98 read in openbsd/src at f30a54aae129, rev
+1.119 in NCommander/openbsd-src-with-branches at 0c8f41463eb3): every file
 is `untrusted comment: <text>\\n` + base64 of a struct + `\\n`; the struct starts with
 the algorithm `Ed` and an 8-byte key number. Public key: + 32-byte key (42 bytes);
 signature: + 64-byte signature (74 bytes). An embedded signature (`signify -e`,
