@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Packwrap, new_project, pid_alive
-from tests.mirror_support import SIGNIFY, make_keys
+from tests.mirror_support import SIGNIFY, Keys, make_keys
 
 pytestmark = pytest.mark.e2e
 
@@ -101,18 +101,40 @@ def check_manifest_and_checksum(project: Path, disk: Path, manifest: Path) -> No
     assert f"{checksum}\t{disk.name}\n" in sums[0].read_text()
 
 
+def add_signify(project: Path, tmp_path: Path) -> Keys:
+    """A signify post-processor in the project's build block, with a fresh `-n` key."""
+    keys = make_keys(tmp_path / "signify", "images")
+    template = next(
+        p for p in project.glob("*.pkr.hcl") if 'post-processor "checksum"' in p.read_text()
+    )
+    block = f'post-processor "signify" {{\n    private_key_file = "{keys.sec}"\n  }}\n\n  '
+    template.write_text(
+        template.read_text().replace(
+            'post-processor "checksum"', block + 'post-processor "checksum"'
+        )
+    )
+    return keys
+
+
 def test_iso_build_installs_the_answers(packwrap, tmp_path, fixture_media):
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e@packwrap",
                     "-f", str(key)], check=True)  # fmt: skip
     project = new_project(packwrap, tmp_path, fixture_media, "hostname=e2ehost",
                           f"ssh_public_key_file={key}.pub", root_password="s3cret")  # fmt: skip
+    signing = add_signify(project, tmp_path)
     result = build(packwrap, project, "qemu.*")
     assert result.rc == 0, result.out
     assert "Guest powered off" in result.out
 
     disk = project / "output" / "qemu" / "openbsd-76.qcow2"
-    assert sorted(p.name for p in disk.parent.iterdir()) == [disk.name]  # logs live elsewhere
+    # logs live elsewhere; the signify post-processor's SHA256 and SHA256.sig sit beside
+    assert sorted(p.name for p in disk.parent.iterdir()) == sorted(
+        [disk.name, "SHA256", "SHA256.sig"]
+    )
+    done = subprocess.run([SIGNIFY, "-C", "-p", str(signing.pub), "-x", "SHA256.sig"],
+                          cwd=disk.parent, capture_output=True, text=True)  # fmt: skip
+    assert done.stdout.splitlines() == ["Signature Verified", f"{disk.name}: OK"], done.stderr
     # The BIOS text console is on the serial line too (what OpenBSD's cdboot prints on).
     console = next(project.rglob("*.console.log")).read_text(errors="replace")
     assert "SeaBIOS" in console
@@ -133,15 +155,6 @@ def test_iso_build_installs_the_answers(packwrap, tmp_path, fixture_media):
 def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     project = new_project(packwrap, tmp_path, fixture_media)
     add_kernel_source(project, fixture_media)
-    # the signify post-processor on a real build: SHA256.sig that signify-openbsd accepts
-    keys = make_keys(tmp_path / "keys", "images")
-    source = project / "kernel.pkr.hcl"
-    signify = f'  post-processor "signify" {{\n    private_key_file = "{keys.sec}"\n  }}\n'
-    source.write_text(
-        source.read_text().replace(
-            '  post-processor "manifest"', signify + '  post-processor "manifest"'
-        )
-    )
     http = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()}
     # a changed variable reaches the served install.conf; the project's http/ is not written
     result = build(packwrap, project, "qemu.kernel", "-var", "hostname=kern")
@@ -153,9 +166,6 @@ def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()} == http
     entry = json.loads((project / "kernel-manifest.json").read_text())["builds"][-1]
     assert entry["files"] == [{"name": "output/kernel/kernel.raw", "size": disk.stat().st_size}]
-    done = subprocess.run([SIGNIFY, "-C", "-p", str(keys.pub), "-x", "SHA256.sig"],
-                          cwd=disk.parent, capture_output=True, text=True)  # fmt: skip
-    assert done.stdout.splitlines() == ["Signature Verified", "kernel.raw: OK"], done.stderr
 
 
 @pytest.mark.parametrize("blueprint", ["openbsd-80", "openbsd-snapshots"])
