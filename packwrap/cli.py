@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "fetch_iso",
     "build",
     "release",
+    "console",
 )
 
 app = typer.Typer(

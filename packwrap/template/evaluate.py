@@ -371,6 +371,8 @@ def _call(node: Node, scope: Scope) -> Any:
     name, arg_nodes, expand = node.args
     if name in ("try", "can"):
         return _try_can(name, arg_nodes, scope, node)
+    if name == "convert":
+        return _convert(arg_nodes, scope, node)
     fn = scope.functions.get(name)
     if fn is None:
         hint = _hint(name, scope.functions)
@@ -388,6 +390,20 @@ def _call(node: Node, scope: Scope) -> Any:
         if "positional argument" in str(exc) or "takes" in str(exc):
             raise EvalError(f"{name}(): wrong number of arguments", node.pos) from None
         raise
+
+
+def _convert(arg_nodes: list[Node], scope: Scope, node: Node) -> Any:
+    """convert(value, type): the second argument is a type expression, not a value."""
+    from packwrap.template.types import TypeSyntaxError, convert, parse_type
+
+    if len(arg_nodes) != 2:
+        raise EvalError("convert(): takes exactly two arguments", node.pos)
+    try:
+        wanted = parse_type(arg_nodes[1])
+    except TypeSyntaxError as exc:
+        raise EvalError(f"convert(): {exc}", node.pos) from None
+    value = _eval(arg_nodes[0], scope)
+    return _at(node, lambda: convert(value, wanted))
 
 
 def _try_can(name: str, arg_nodes: list[Node], scope: Scope, node: Node) -> Any:

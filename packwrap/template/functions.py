@@ -1,4 +1,4 @@
-"""The HCL functions packwrap evaluates (a subset of Packer's, see FUNCTIONS).
+"""The HCL functions packwrap evaluates: Packer's (packer_functions.py lists them).
 
 Each function takes the evaluation Scope first, then its HCL arguments, and
 raises FuncError for bad input (the evaluator adds file:line and the call).
@@ -27,6 +27,8 @@ from packwrap.template.evaluate import (
     to_string,
     type_name,
 )
+from packwrap.template.functions_collections import COLLECTION_FUNCTIONS
+from packwrap.template.functions_text import TEXT_FUNCTIONS
 
 
 def _str(fn: Callable[[str], Any]) -> Callable[..., Any]:
@@ -405,4 +407,6 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "uuidv4": lambda scope: str(uuid.uuid4()),
     "values": lambda scope, m: [_map(m)[k] for k in sorted(_map(m))],
     "templatefile": _templatefile,
+    **COLLECTION_FUNCTIONS,
+    **TEXT_FUNCTIONS,
 }
