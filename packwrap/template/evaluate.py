@@ -106,6 +106,13 @@ def to_string(value: Any) -> str:
     raise FuncError(f"a {type_name(value)} value cannot be used as a string")
 
 
+def string_param(value: Any, param: str = "str") -> str:
+    """A function's string parameter, with cty's message for a collection or null."""
+    if value is None or isinstance(value, list | Mapping):
+        raise FuncError(f'Invalid value for "{param}" parameter: string required.')
+    return to_string(value)
+
+
 def to_number(value: Any) -> int | float:
     if isinstance(value, bool):
         raise FuncError("a bool value cannot be used as a number")

@@ -22,6 +22,7 @@ from packwrap.template.evaluate import (
     FuncError,
     Scope,
     evaluate,
+    string_param,
     to_bool,
     to_number,
     to_string,
@@ -32,7 +33,7 @@ from packwrap.template.functions_text import TEXT_FUNCTIONS
 
 
 def _str(fn: Callable[[str], Any]) -> Callable[..., Any]:
-    return lambda scope, s: fn(to_string(s))
+    return lambda scope, s: fn(string_param(s))
 
 
 def _list(value: Any, what: str = "argument") -> list:

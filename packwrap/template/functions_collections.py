@@ -17,16 +17,14 @@ from packwrap.template.evaluate import FuncError, Scope, to_bool, to_number, to_
 
 def _list(value: Any, what: str) -> list:
     if not isinstance(value, list):
-        raise FuncError(
-            f'invalid value for "{what}" parameter: list required, got {type_name(value)}'
-        )
+        raise FuncError(f'Invalid value for "{what}" parameter: list required.')
     return value
 
 
 def _int(value: Any, what: str) -> int:
     n = to_number(value)
     if n != int(n):
-        raise FuncError(f'invalid value for "{what}" parameter: a whole number is required')
+        raise FuncError(f'Invalid value for "{what}" parameter: a whole number is required.')
     return int(n)
 
 

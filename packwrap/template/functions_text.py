@@ -22,15 +22,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from packwrap.template.evaluate import FuncError, Scope, to_number, to_string, type_name
+from packwrap.template.evaluate import FuncError, Scope, string_param, to_number, to_string
 
 
 def _str1(fn: Callable[[str], Any]) -> Callable[..., Any]:
-    return lambda scope, s: fn(to_string(s))
+    return lambda scope, s: fn(string_param(s))
 
 
 def _str2(fn: Callable[[str, str], Any]) -> Callable[..., Any]:
-    return lambda scope, a, b: fn(to_string(a), to_string(b))
+    return lambda scope, a, b: fn(string_param(a), string_param(b, "substr"))
 
 
 def _base64gzip(scope: Scope, s: Any) -> str:
@@ -348,5 +348,3 @@ TEXT_FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "yamldecode": _yamldecode,
     "yamlencode": _yamlencode,
 }
-
-__all__ = ["TEXT_FUNCTIONS", "type_name"]

@@ -3,8 +3,9 @@
 Names from hashicorp/packer hcl2template/functions.go (read at commit
 c12c47f09d677fdeda6478ad1f66d3aa61657b4e) plus the functions later Packer
 releases added (alltrue, anytrue, base64gzip, endswith, startswith, strcontains,
-sum, textdecodebase64, textencodebase64, aws_secretsmanager_raw), as listed on
-developer.hashicorp.com/packer/docs/templates/hcl_templates/functions.
+sum, textdecodebase64, textencodebase64, aws_secretsmanager_raw) and the contextual
+env(), as listed on developer.hashicorp.com/packer/docs/templates/hcl_templates/functions.
+packwrap also keeps the tobool/tolist/tomap/tonumber/toset/tostring conversions.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ PACKER_FUNCTIONS = frozenset(
         "distinct",
         "element",
         "endswith",
+        "env",
         "file",
         "fileexists",
         "fileset",
