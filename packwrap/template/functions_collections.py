@@ -6,11 +6,13 @@ FuncError with cty's kind of message; the evaluator adds file:line and the call.
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ipaddress
 
 from packwrap.template.evaluate import FuncError, Scope, to_bool, to_number, to_string, type_name
 
@@ -213,6 +215,8 @@ def _parseint(scope: Scope, s: Any, base: Any) -> int:
 
 
 def _network(prefix: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    import ipaddress
+
     try:
         return ipaddress.ip_network(to_string(prefix), strict=False)
     except ValueError:
@@ -246,7 +250,7 @@ def _subnet(net: Any, newbits: int, netnum: int) -> Any:
             f"prefix extension of {newbits} does not accommodate a subnet numbered {netnum}"
         )
     base = int(net.network_address) + (netnum << (net.max_prefixlen - bits))
-    return ipaddress.ip_network((base, bits))
+    return type(net)((base, bits))
 
 
 def _cidrsubnet(scope: Scope, prefix: Any, newbits: Any, netnum: Any) -> str:
@@ -264,7 +268,7 @@ def _cidrsubnets(scope: Scope, prefix: Any, *newbits: Any) -> list:
             )
         size = 2 ** (net.max_prefixlen - bits)
         start = -(-next_addr // size) * size  # the next boundary of this size
-        sub = ipaddress.ip_network((start, bits))
+        sub = type(net)((start, bits))
         if not sub.subnet_of(net):  # type: ignore[arg-type]
             raise FuncError(
                 f"not enough remaining address space for a subnet with a prefix of {bits} bits"

@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import base64
 import codecs
-import csv
 import datetime as _dt
-import glob
-import gzip
 import hashlib
-import io
 import re
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 from packwrap.template.evaluate import FuncError, Scope, string_param, to_number, to_string
 
@@ -35,6 +29,8 @@ def _str2(fn: Callable[[str, str], Any]) -> Callable[..., Any]:
 
 def _base64gzip(scope: Scope, s: Any) -> str:
     # Same content as Packer's; the deflate bytes may differ from Go's compressor.
+    import gzip
+
     return base64.b64encode(gzip.compress(to_string(s).encode(), mtime=0)).decode()
 
 
@@ -49,6 +45,9 @@ def _bcrypt(scope: Scope, s: Any, cost: Any = 10) -> str:
 
 
 def _csvdecode(scope: Scope, s: Any) -> list:
+    import csv
+    import io
+
     rows = list(csv.reader(io.StringIO(to_string(s)), strict=True))
     if not rows:
         raise FuncError("missing header line")
@@ -64,6 +63,8 @@ def _fileset(scope: Scope, path: Any, pattern: Any) -> list:
     base = Path(to_string(path))
     if not base.is_absolute():
         base = scope.root_dir / base if (scope.root_dir / base).is_dir() else scope.cwd / base
+    import glob
+
     pat = to_string(pattern)
     try:
         found = glob.glob(pat, root_dir=base, recursive=True)
@@ -235,17 +236,17 @@ def _rsadecrypt(scope: Scope, ciphertext: Any, key: Any) -> str:
         raise FuncError("failed to decrypt: crypto/rsa: decryption error") from None
 
 
-_UUID_NAMESPACES = {
-    "dns": uuid.NAMESPACE_DNS,
-    "url": uuid.NAMESPACE_URL,
-    "oid": uuid.NAMESPACE_OID,
-    "x500": uuid.NAMESPACE_X500,
-}
-
-
 def _uuidv5(scope: Scope, namespace: Any, name: Any) -> str:
+    import uuid
+
+    namespaces = {
+        "dns": uuid.NAMESPACE_DNS,
+        "url": uuid.NAMESPACE_URL,
+        "oid": uuid.NAMESPACE_OID,
+        "x500": uuid.NAMESPACE_X500,
+    }
     ns_text = to_string(namespace)
-    ns = _UUID_NAMESPACES.get(ns_text)
+    ns = namespaces.get(ns_text)
     if ns is None:
         try:
             ns = uuid.UUID(ns_text)
@@ -307,6 +308,12 @@ def _yamlencode(scope: Scope, value: Any) -> str:
     )
 
 
+def _urlencode(s: str) -> str:
+    from urllib.parse import quote_plus
+
+    return quote_plus(s, safe="")  # Go's url.QueryEscape
+
+
 def _strcontains(scope: Scope, s: Any, sub: Any) -> bool:
     return to_string(sub) in to_string(s)
 
@@ -342,7 +349,7 @@ TEXT_FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "textdecodebase64": _textdecodebase64,
     "textencodebase64": _textencodebase64,
     "timeadd": _timeadd,
-    "urlencode": _str1(lambda s: quote_plus(s, safe="")),
+    "urlencode": _str1(_urlencode),
     "uuidv5": _uuidv5,
     "vault": _service("vault"),
     "yamldecode": _yamldecode,
