@@ -223,6 +223,20 @@ def test_results_match_packer_console(tmp_path):
     for text, a, b in zip(PACKER_SAMPLE, ours, theirs, strict=True):
         assert a == b, text
 
+    # ... and a wrong type gets Packer's own words
+    wrong = subprocess.run(
+        ["packer", "console", "t.pkr.hcl"],
+        input="upper([1])\n",
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrong.returncode != 0
+    with pytest.raises(EvalError) as exc:
+        _eval("upper([1])")
+    assert exc.value.message.removeprefix("upper(): ") in wrong.stdout + wrong.stderr
+
 
 def test_console_prints_like_packer(tmp_path):
     (tmp_path / "t.pkr.hcl").write_text(
