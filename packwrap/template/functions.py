@@ -73,7 +73,7 @@ def _format(scope: Scope, spec: Any, *args: Any) -> str:
             raise FuncError(f"not enough arguments for {spec!r}") from None
         if verb in "sv":
             text = to_string(value) if not isinstance(value, list | dict) else json.dumps(value)
-            pyspec = f"{flags.replace('-', '<')}{width}"
+            pyspec = f"{'<' if '-' in flags else '>'}{width}" if width else ""
             out.append(format(text, pyspec) if pyspec else text)
         elif verb == "q":
             out.append(json.dumps(to_string(value)))
@@ -260,14 +260,12 @@ def _regexall(scope: Scope, pattern: Any, s: Any) -> list:
 
 def _replace(scope: Scope, s: Any, old: Any, new: Any) -> str:
     s, old, new = to_string(s), to_string(old), to_string(new)
-    if len(old) > 1 and old.startswith("/") and old.endswith("/"):
-        return re.sub(old[1:-1], _go_replacement(new), s)
-    return s.replace(old, new)
+    return s.replace(old, new)  # cty's replace: plain text (regex_replace takes patterns)
 
 
 def _numbers(args: tuple) -> list:
     if not args:
-        raise FuncError("needs at least one number")
+        raise FuncError("must pass at least one number")
     return [to_number(a) for a in args]
 
 
@@ -291,7 +289,10 @@ def _element(scope: Scope, lst: Any, i: Any) -> Any:
     lst = _list(lst)
     if not lst:
         raise FuncError("cannot use element() on an empty list")
-    return lst[int(to_number(i)) % len(lst)]
+    index = int(to_number(i))
+    if index < 0:
+        raise FuncError("cannot use element function with a negative index")
+    return lst[index % len(lst)]
 
 
 def _merge(scope: Scope, *maps: Any) -> dict:
@@ -348,7 +349,38 @@ def _jsondecode(scope: Scope, s: Any) -> Any:
 
 def _split(scope: Scope, sep: Any, s: Any) -> list:
     s, sep = to_string(s), to_string(sep)
-    return [] if s == "" else s.split(sep)
+    return s.split(sep)  # Go's strings.Split: "" gives [""]
+
+
+def _basename(s: str) -> str:
+    # Go's filepath.Base: trailing slashes dropped, "" -> ".", "///" -> "/"
+    stripped = s.rstrip("/")
+    if not stripped:
+        return "/" if s else "."
+    return os.path.basename(stripped)
+
+
+def _concat(scope: Scope, *lists: Any) -> list:
+    if not lists:
+        raise FuncError("at least one argument is required")
+    return [x for lst in lists for x in _list(lst)]
+
+
+_GO_JSON_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+
+
+def _jsonencode(scope: Scope, v: Any) -> str:
+    # Go's encoding/json: UTF-8 as is, but <, >, & and U+2028/9 escaped
+    text = json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+    for c, esc in _GO_JSON_ESCAPES.items():
+        text = text.replace(c, esc)
+    return text
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -356,11 +388,11 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abspath": _abspath,
     "base64decode": _b64decode,
     "base64encode": _str(lambda s: base64.b64encode(s.encode()).decode()),
-    "basename": _str(lambda s: os.path.basename(s)),
+    "basename": _str(_basename),
     "ceil": lambda scope, n: int(-(-to_number(n) // 1)),
     "chomp": _str(lambda s: s.rstrip("\r\n")),
     "coalesce": _coalesce,
-    "concat": lambda scope, *lists: [x for lst in lists for x in _list(lst)],
+    "concat": _concat,
     "contains": lambda scope, lst, v: v in _list(lst),
     "dirname": _str(lambda s: os.path.dirname(s) or "."),
     "distinct": _distinct,
@@ -374,7 +406,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "formatdate": _formatdate,
     "join": _join,
     "jsondecode": _jsondecode,
-    "jsonencode": lambda scope, v: json.dumps(v, separators=(",", ":")),
+    "jsonencode": _jsonencode,
     "keys": lambda scope, m: sorted(_map(m)),
     "length": _length,
     "lookup": _lookup,

@@ -74,7 +74,8 @@ def _range(scope: Scope, *args: Any) -> list:
     start: int | float
     limit: int | float
     step: int | float
-    start, limit, step = (0, nums[0], 1) if len(nums) == 1 else (nums[0], nums[1], 1)
+    start, limit = (0, nums[0]) if len(nums) == 1 else (nums[0], nums[1])
+    step = 1 if start <= limit else -1  # cty counts down when no step is given
     if len(nums) == 3:
         step = nums[2]
     if step == 0:

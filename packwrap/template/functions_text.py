@@ -160,8 +160,8 @@ def _parse_rfc3339(ts: str) -> _dt.datetime:
 
 def _timeadd(scope: Scope, ts: Any, duration: Any) -> str:
     t = _parse_rfc3339(to_string(ts)) + _go_duration(to_string(duration))
-    text = t.isoformat().replace("+00:00", "Z")
-    return text
+    # Go's time.RFC3339 layout: whole seconds, Z for UTC
+    return t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 # Go reference-time layout tokens (Mon Jan 2 15:04:05 MST 2006) -> strftime.
@@ -283,8 +283,13 @@ def _from_yaml(v: Any) -> Any:
         return {to_string(k): _from_yaml(x) for k, x in v.items()}
     if isinstance(v, list):
         return [_from_yaml(x) for x in v]
-    if isinstance(v, _dt.date | _dt.datetime | bytes):
-        return str(v)
+    if isinstance(v, _dt.datetime):  # go-cty-yaml: timestamps become RFC 3339 strings
+        t = v if v.tzinfo else v.replace(tzinfo=_dt.UTC)
+        return t.isoformat().replace("+00:00", "Z")
+    if isinstance(v, _dt.date):
+        return f"{v.isoformat()}T00:00:00Z"
+    if isinstance(v, bytes):
+        return base64.b64encode(v).decode()
     return v
 
 
@@ -296,7 +301,10 @@ def _yamlencode(scope: Scope, value: Any) -> str:
 
     # go-cty-yaml double-quotes every string, keys included.
     _Dumper.add_representer(
-        str, lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", s, style='"')
+        str,
+        lambda d, s: d.represent_scalar(
+            "tag:yaml.org,2002:str", s, style="|" if "\n" in s else '"'
+        ),
     )
     return yaml.dump(
         value,

@@ -134,6 +134,9 @@ def test_fileset_is_relative_and_sorted(tmp_path):
         ('timeadd("2017-11-22T00:00:00Z", "1y")', 'time: invalid duration "1y"'),
         ('slice(["a"], 0, 2)', "end index must not be greater than the length of the list"),
         ('convert("a", list(string))', "expected list(string), got string"),
+        ('element(["a"], -1)', "cannot use element function with a negative index"),
+        ("concat()", "concat(): at least one argument is required"),
+        ("max()", "max(): must pass at least one number"),
         ('csvdecode("a,b\\n1")', "record on line 2: wrong number of fields"),
         ('textencodebase64("a", "NO-SUCH")', "is not a supported IANA encoding name"),
     ],
@@ -201,6 +204,15 @@ PACKER_SAMPLE = [
     'strrev("abc")',
     'regex_replace("a1b2", "[0-9]", "-")',
     'format("%05.1f|%-3s|%q", 3.14159, "x", "y")',
+    'format("%5s|%-5s|", "a", "b")',
+    'split(",", "")',
+    'basename("/a/b/")',
+    "range(5, 1)",
+    'jsonencode({a = "x<y&é"})',
+    'replace("a1b2", "/[0-9]/", "-")',
+    'yamlencode("multi\\nline")',
+    'yamldecode("a: 2020-01-01")',
+    'timeadd("2017-11-22T00:00:00.5Z", "1ms")',
 ]
 
 
