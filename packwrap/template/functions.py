@@ -97,13 +97,11 @@ def _join(scope: Scope, sep: Any, *lists: Any) -> str:
 
 
 def _lookup(scope: Scope, m: Any, key: Any, *default: Any) -> Any:
+    if not default:  # cty's lookup has no two-argument form (Terraform's has)
+        raise FuncError('expects 3 argument(s). Missing value for "default".')
     m = _map(m)
     key = to_string(key)
-    if key in m:
-        return m[key]
-    if default:
-        return default[0]
-    raise FuncError(f"key {key!r} not found and no default given")
+    return m[key] if key in m else default[0]
 
 
 def _length(scope: Scope, v: Any) -> int:
@@ -113,9 +111,13 @@ def _length(scope: Scope, v: Any) -> int:
 
 
 def _coalesce(scope: Scope, *args: Any) -> Any:
+    # cty unifies the arguments' types first: a string among numbers/bools makes them strings
+    unify = any(isinstance(a, str) for a in args) and all(
+        a is None or isinstance(a, str | int | float) for a in args
+    )
     for a in args:
         if a is not None and a != "":
-            return a
+            return to_string(a) if unify else a
     raise FuncError("no non-null, non-empty argument")
 
 
