@@ -108,7 +108,9 @@ def to_string(value: Any) -> str:
 
 def string_param(value: Any, param: str = "str") -> str:
     """A function's string parameter, with cty's message for a collection or null."""
-    if value is None or isinstance(value, list | Mapping):
+    if value is None:
+        raise FuncError(f'Invalid value for "{param}" parameter: argument must not be null.')
+    if isinstance(value, list | Mapping):
         raise FuncError(f'Invalid value for "{param}" parameter: string required.')
     return to_string(value)
 

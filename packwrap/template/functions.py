@@ -72,9 +72,7 @@ def _format(scope: Scope, spec: Any, *args: Any) -> str:
         except StopIteration:
             raise FuncError(f"not enough arguments for {spec!r}") from None
         if verb in "sv":
-            text = to_string(value) if not isinstance(value, list | dict) else json.dumps(value)
-            pyspec = f"{'<' if '-' in flags else '>'}{width}" if width else ""
-            out.append(format(text, pyspec) if pyspec else text)
+            out.append(_format_text(verb, value, flags, width, prec))
         elif verb == "q":
             out.append(json.dumps(to_string(value)))
         elif verb == "t":
@@ -82,6 +80,8 @@ def _format(scope: Scope, spec: Any, *args: Any) -> str:
         else:
             n = to_number(value)
             if verb in "dxXob":
+                if n != int(n):
+                    raise FuncError(f'unsupported value for "%{verb}": an integer is required')
                 n = int(n)
             pyprec = f".{prec}" if prec is not None else ""
             pyverb = {"d": "d", "v": "d"}.get(verb, verb)
@@ -89,6 +89,33 @@ def _format(scope: Scope, spec: Any, *args: Any) -> str:
             rest = flags.replace("-", "")
             out.append(format(n, f"{align}{rest}{width}{pyprec}{pyverb}"))
     return "".join(out)
+
+
+def _format_text(verb: str, value: Any, flags: str, width: str, prec: str | None) -> str:
+    if isinstance(value, list | Mapping):
+        if verb == "s":  # cty: %s converts to string, which a collection is not
+            raise FuncError('unsupported value for "%s": string required')
+        text = _go_json(value)  # %v: the value as JSON
+    else:
+        text = to_string(value)
+    if prec is not None:
+        text = text[: int(prec)]
+    return format(text, f"{'<' if '-' in flags else '>'}{width}") if width else text
+
+
+def _title(s: str) -> str:
+    # Go's strings.Title: upper-case each letter that follows a separator
+    out, prev = [], " "
+    for c in s:
+        out.append(c.upper() if _separator(prev) else c)
+        prev = c
+    return "".join(out)
+
+
+def _separator(c: str) -> bool:
+    if c.isalnum() or c == "_":
+        return False
+    return ord(c) < 128 or c.isspace()
 
 
 def _join(scope: Scope, sep: Any, *lists: Any) -> str:
@@ -166,6 +193,7 @@ def _timestamp(scope: Scope) -> str:
 
 _DATE_TOKENS = re.compile(
     r"'[^']*'|YYYY|YY|MMMM|MMM|MM|M|DD|D|EEEE|EEE|hh|h|HH|H|mm|m|ss|s|AA|aa|ZZZZZ|ZZZZ|ZZZ|Z"
+    r"|[A-Za-z]+"  # any other letters: cty rejects them
 )
 
 
@@ -212,6 +240,8 @@ def _formatdate(scope: Scope, spec: Any, ts: Any) -> str:
             "ZZZ": "UTC" if mins == 0 else f"{sign}{hh:02d}{mm:02d}",
             "Z": "Z" if mins == 0 else f"{sign}{hh:02d}:{mm:02d}",
         }
+        if tok not in table:
+            raise FuncError(f'invalid date format verb "{tok}"')
         return table[tok]
 
     return _DATE_TOKENS.sub(rep, spec)
@@ -351,7 +381,9 @@ def _jsondecode(scope: Scope, s: Any) -> Any:
 
 def _split(scope: Scope, sep: Any, s: Any) -> list:
     s, sep = to_string(s), to_string(sep)
-    return s.split(sep)  # Go's strings.Split: "" gives [""]
+    if sep == "":  # Go's strings.Split: one element per character
+        return list(s)
+    return s.split(sep)  # ... and "" gives [""]
 
 
 def _basename(s: str) -> str:
@@ -378,6 +410,10 @@ _GO_JSON_ESCAPES = {
 
 
 def _jsonencode(scope: Scope, v: Any) -> str:
+    return _go_json(v)
+
+
+def _go_json(v: Any) -> str:
     # Go's encoding/json: UTF-8 as is, but <, >, & and U+2028/9 escaped
     text = json.dumps(v, separators=(",", ":"), ensure_ascii=False)
     for c, esc in _GO_JSON_ESCAPES.items():
@@ -427,7 +463,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "split": _split,
     "substr": _substr,
     "timestamp": _timestamp,
-    "title": _str(lambda s: re.sub(r"\b[a-z]", lambda m: m.group(0).upper(), s)),
+    "title": _str(_title),
     "tobool": lambda scope, v: None if v is None else to_bool(v),
     "tolist": lambda scope, v: list(_list(v)),
     "tomap": lambda scope, v: dict(_map(v)),

@@ -208,11 +208,15 @@ def _parseint(scope: Scope, s: Any, base: Any) -> int:
     for c in body if b > 36 else body.lower():
         d = digits.find(c)
         if d < 0 or d >= b:
-            raise FuncError(f"cannot parse {text!r} as a base {b} integer")
+            raise FuncError(_unparsable(text, b))
         value = value * b + d
     if not body:
-        raise FuncError(f"cannot parse {text!r} as a base {b} integer")
+        raise FuncError(_unparsable(text, b))
     return -value if text.startswith("-") else value
+
+
+def _unparsable(text: str, base: int) -> str:
+    return f'Invalid value for "number" parameter: cannot parse "{text}" as a base {base} integer.'
 
 
 def _network(prefix: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
