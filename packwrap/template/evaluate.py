@@ -397,8 +397,22 @@ def _call(node: Node, scope: Scope) -> Any:
         raise EvalError(f"{name}(): {exc}", node.pos) from None
     except TypeError as exc:
         if "positional argument" in str(exc) or "takes" in str(exc):
-            raise EvalError(f"{name}(): wrong number of arguments", node.pos) from None
+            raise EvalError(f"{name}(): {_arity(fn)}", node.pos) from None
         raise
+
+
+def _arity(fn: Callable[..., Any]) -> str:
+    """How many arguments fn takes, for a call with the wrong number (as Packer says)."""
+    import inspect
+
+    params = list(inspect.signature(fn).parameters.values())[1:]  # after scope
+    kinds = inspect.Parameter
+    required = [p for p in params if p.kind != kinds.VAR_POSITIONAL and p.default is p.empty]
+    if any(p.kind == kinds.VAR_POSITIONAL for p in params):
+        return f"wrong number of arguments, expects at least {len(required)}"
+    optional = len(params) - len(required)
+    count = f"{len(required)} to {len(params)}" if optional else str(len(required))
+    return f"wrong number of arguments, expects {count}"
 
 
 def _convert(arg_nodes: list[Node], scope: Scope, node: Node) -> Any:
