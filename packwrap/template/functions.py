@@ -177,10 +177,17 @@ def _templatefile(scope: Scope, path: Any, variables: Any = None) -> str:
     text = _file(scope, path)
     try:
         node = parse_template(text)
-        return to_string(evaluate(node, scope.child(variables)))
+        inner = scope.child(variables)
+        # Packer's templatefile cannot call itself
+        inner.functions = {**scope.functions, "templatefile": _no_nested_templatefile}
+        return to_string(evaluate(node, inner))
     except (ExprSyntaxError, EvalError) as exc:
         line = text.count("\n", 0, exc.pos or 0) + 1
         raise FuncError(f"{p}:{line}: {exc.message}") from None
+
+
+def _no_nested_templatefile(scope: Scope, *args: Any) -> str:
+    raise FuncError("cannot recursively call templatefile from inside templatefile call")
 
 
 def _timestamp(scope: Scope) -> str:

@@ -117,6 +117,13 @@ def test_fileset_is_relative_and_sorted(tmp_path):
     assert _eval('fileset("files", "**/*.txt")', tmp_path) == ["a.txt", "b.txt", "sub/d.txt"]
 
 
+def test_templatefile_cannot_call_itself(tmp_path):
+    (tmp_path / "t.tpl").write_text('${templatefile("t.tpl", {})}')
+    with pytest.raises(EvalError) as exc:
+        _eval('templatefile("t.tpl", {})', tmp_path)
+    assert "cannot recursively call templatefile from inside templatefile call" in exc.value.message
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
