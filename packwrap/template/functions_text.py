@@ -166,7 +166,7 @@ def _timeadd(scope: Scope, ts: Any, duration: Any) -> str:
 
 # Go reference-time layout tokens (Mon Jan 2 15:04:05 MST 2006) -> strftime.
 _GO_LAYOUT = re.compile(
-    r"2006|01|02|15|03|04|05|Jan|January|Mon|Monday|MST|-0700|-07:00|Z07:00|PM|pm|06|_2|1|2|3|4|5"
+    r"2006|01|02|15|03|04|05|January|Jan|Monday|Mon|MST|-0700|-07:00|Z07:00|PM|pm|06|_2|1|2|3|4|5"
 )
 _GO_TO_STRFTIME = {
     "2006": "%Y",
@@ -188,6 +188,7 @@ _GO_TO_STRFTIME = {
     "05": "%S",
     "5": "%-S",
     "PM": "%p",
+    "pm": "%p",  # lower-cased below
     "MST": "UTC",
     "-0700": "+0000",
     "-07:00": "+00:00",
@@ -201,13 +202,16 @@ def _now(scope: Scope) -> _dt.datetime:
     return _parse_rfc3339(FUNCTIONS["timestamp"](scope))  # one instant per load
 
 
-def _legacy_isotime(scope: Scope, layout: Any = "2006-01-02T15:04:05Z07:00") -> str:
+def _legacy_isotime(scope: Scope, layout: Any) -> str:
+    """Packer's {{isotime}}: the build's timestamp in a Go reference-time layout (UTC)."""
     t = _now(scope)
-    text = to_string(layout)
-    if text == "":
-        text = "2006-01-02T15:04:05Z07:00"
-    out = _GO_LAYOUT.sub(lambda m: t.strftime(_GO_TO_STRFTIME.get(m.group(0), m.group(0))), text)
-    return out.replace("%p", "pm") if "pm" in text else out
+    text = to_string(layout) or "2006-01-02T15:04:05Z07:00"
+
+    def token(m: re.Match[str]) -> str:
+        value = t.strftime(_GO_TO_STRFTIME[m.group(0)])
+        return value.lower() if m.group(0) == "pm" else value
+
+    return _GO_LAYOUT.sub(token, text)
 
 
 def _legacy_strftime(scope: Scope, spec: Any) -> str:

@@ -106,6 +106,9 @@ def test_base64gzip_bcrypt_and_legacy_time():
     assert hashed.startswith("$2a$04$")  # Go's prefix
     assert bcrypt.checkpw(b"secret", hashed.encode())
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", _eval('legacy_isotime("2006-01-02")'))
+    stamp = _eval('legacy_isotime("Monday January 2 3:04pm MST")')
+    assert re.fullmatch(r"[A-Z][a-z]+day [A-Z][a-z]+ \d{1,2} \d{1,2}:\d{2}[ap]m UTC", stamp)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", _eval('legacy_isotime("")'))
     assert re.fullmatch(r"\d{4}", _eval('legacy_strftime("%Y")'))
 
 
