@@ -350,8 +350,13 @@ def _flatten(scope: Scope, lst: Any) -> list:
 
 
 def _distinct(scope: Scope, lst: Any) -> list:
+    items = _list(lst)
+    if any(isinstance(x, str) for x in items) and all(
+        isinstance(x, str | int | float) for x in items
+    ):
+        items = [to_string(x) for x in items]  # cty unifies a mixed list to strings first
     out: list = []
-    for x in _list(lst):
+    for x in items:
         if x not in out:
             out.append(x)
     return out

@@ -51,7 +51,9 @@ def _coalescelist(scope: Scope, *lists: Any) -> list:
     if not lists:
         raise FuncError("at least one argument is required")
     for lst in lists:
-        if _list(lst, "vals"):
+        _list(lst, "vals")  # every argument must be a list, not only the first non-empty one
+    for lst in lists:
+        if lst:
             return lst
     raise FuncError("no non-null arguments")
 
