@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "build",
     "release",
     "verify",
+    "console",
 )
 
 app = typer.Typer(

@@ -24,6 +24,7 @@ def load_template(
     var_args: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
     settings: Sequence[VarSetting] | None = None,
+    require_builds: bool = True,
 ) -> Template:
     """Load and evaluate a template file or directory.
 
@@ -31,12 +32,14 @@ def load_template(
     files first then vars, or `settings`, an ordered list of ("file", path) /
     ("var", "name=value") pairs in command-line order (Packer's precedence: the later
     one wins). `settings` replaces `var_files`/`var_args` when given.
+    `require_builds=False` accepts a template without a build block (console).
     """
     from packwrap.template.loader import load
 
     if settings is None:
         settings = [("file", str(f)) for f in var_files] + [("var", a) for a in var_args]
-    return load(Path(path), settings=list(settings), env=os.environ if env is None else env)
+    env = os.environ if env is None else env
+    return load(Path(path), settings=list(settings), env=env, require_builds=require_builds)
 
 
 def select_builds(

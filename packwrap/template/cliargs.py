@@ -32,6 +32,7 @@ COMMAND_FLAGS: dict[str, dict[str, str]] = {
         "evaluate-datasources": "bool",
     },
     "regenerate": {"var": "setting", "var-file": "setting", "force": "bool"},
+    "console": {"var": "setting", "var-file": "setting"},
     "build": {
         **_COMMON,
         "force": "bool",

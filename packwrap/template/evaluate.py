@@ -106,6 +106,15 @@ def to_string(value: Any) -> str:
     raise FuncError(f"a {type_name(value)} value cannot be used as a string")
 
 
+def string_param(value: Any, param: str = "str") -> str:
+    """A function's string parameter, with cty's message for a collection or null."""
+    if value is None:
+        raise FuncError(f'Invalid value for "{param}" parameter: argument must not be null.')
+    if isinstance(value, list | Mapping):
+        raise FuncError(f'Invalid value for "{param}" parameter: string required.')
+    return to_string(value)
+
+
 def to_number(value: Any) -> int | float:
     if isinstance(value, bool):
         raise FuncError("a bool value cannot be used as a number")
@@ -371,6 +380,8 @@ def _call(node: Node, scope: Scope) -> Any:
     name, arg_nodes, expand = node.args
     if name in ("try", "can"):
         return _try_can(name, arg_nodes, scope, node)
+    if name == "convert":
+        return _convert(arg_nodes, scope, node)
     fn = scope.functions.get(name)
     if fn is None:
         hint = _hint(name, scope.functions)
@@ -386,8 +397,36 @@ def _call(node: Node, scope: Scope) -> Any:
         raise EvalError(f"{name}(): {exc}", node.pos) from None
     except TypeError as exc:
         if "positional argument" in str(exc) or "takes" in str(exc):
-            raise EvalError(f"{name}(): wrong number of arguments", node.pos) from None
+            raise EvalError(f"{name}(): {_arity(fn)}", node.pos) from None
         raise
+
+
+def _arity(fn: Callable[..., Any]) -> str:
+    """How many arguments fn takes, for a call with the wrong number (as Packer says)."""
+    import inspect
+
+    params = list(inspect.signature(fn).parameters.values())[1:]  # after scope
+    kinds = inspect.Parameter
+    required = [p for p in params if p.kind != kinds.VAR_POSITIONAL and p.default is p.empty]
+    if any(p.kind == kinds.VAR_POSITIONAL for p in params):
+        return f"wrong number of arguments, expects at least {len(required)}"
+    optional = len(params) - len(required)
+    count = f"{len(required)} to {len(params)}" if optional else str(len(required))
+    return f"wrong number of arguments, expects {count}"
+
+
+def _convert(arg_nodes: list[Node], scope: Scope, node: Node) -> Any:
+    """convert(value, type): the second argument is a type expression, not a value."""
+    from packwrap.template.types import TypeSyntaxError, convert, parse_type
+
+    if len(arg_nodes) != 2:
+        raise EvalError("convert(): takes exactly two arguments", node.pos)
+    try:
+        wanted = parse_type(arg_nodes[1])
+    except TypeSyntaxError as exc:
+        raise EvalError(f"convert(): {exc}", node.pos) from None
+    value = _eval(arg_nodes[0], scope)
+    return _at(node, lambda: convert(value, wanted))
 
 
 def _try_can(name: str, arg_nodes: list[Node], scope: Scope, node: Node) -> Any:

@@ -1,4 +1,4 @@
-"""The HCL functions packwrap evaluates (a subset of Packer's, see FUNCTIONS).
+"""The HCL functions packwrap evaluates: Packer's (packer_functions.py lists them).
 
 Each function takes the evaluation Scope first, then its HCL arguments, and
 raises FuncError for bad input (the evaluator adds file:line and the call).
@@ -22,15 +22,18 @@ from packwrap.template.evaluate import (
     FuncError,
     Scope,
     evaluate,
+    string_param,
     to_bool,
     to_number,
     to_string,
     type_name,
 )
+from packwrap.template.functions_collections import COLLECTION_FUNCTIONS
+from packwrap.template.functions_text import TEXT_FUNCTIONS
 
 
 def _str(fn: Callable[[str], Any]) -> Callable[..., Any]:
-    return lambda scope, s: fn(to_string(s))
+    return lambda scope, s: fn(string_param(s))
 
 
 def _list(value: Any, what: str = "argument") -> list:
@@ -69,9 +72,7 @@ def _format(scope: Scope, spec: Any, *args: Any) -> str:
         except StopIteration:
             raise FuncError(f"not enough arguments for {spec!r}") from None
         if verb in "sv":
-            text = to_string(value) if not isinstance(value, list | dict) else json.dumps(value)
-            pyspec = f"{flags.replace('-', '<')}{width}"
-            out.append(format(text, pyspec) if pyspec else text)
+            out.append(_format_text(verb, value, flags, width, prec))
         elif verb == "q":
             out.append(json.dumps(to_string(value)))
         elif verb == "t":
@@ -79,6 +80,8 @@ def _format(scope: Scope, spec: Any, *args: Any) -> str:
         else:
             n = to_number(value)
             if verb in "dxXob":
+                if n != int(n):
+                    raise FuncError(f'unsupported value for "%{verb}": an integer is required')
                 n = int(n)
             pyprec = f".{prec}" if prec is not None else ""
             pyverb = {"d": "d", "v": "d"}.get(verb, verb)
@@ -88,19 +91,44 @@ def _format(scope: Scope, spec: Any, *args: Any) -> str:
     return "".join(out)
 
 
+def _format_text(verb: str, value: Any, flags: str, width: str, prec: str | None) -> str:
+    if isinstance(value, list | Mapping):
+        if verb == "s":  # cty: %s converts to string, which a collection is not
+            raise FuncError('unsupported value for "%s": string required')
+        text = _go_json(value)  # %v: the value as JSON
+    else:
+        text = to_string(value)
+    if prec is not None:
+        text = text[: int(prec)]
+    return format(text, f"{'<' if '-' in flags else '>'}{width}") if width else text
+
+
+def _title(s: str) -> str:
+    # Go's strings.Title: upper-case each letter that follows a separator
+    out, prev = [], " "
+    for c in s:
+        out.append(c.upper() if _separator(prev) else c)
+        prev = c
+    return "".join(out)
+
+
+def _separator(c: str) -> bool:
+    if c.isalnum() or c == "_":
+        return False
+    return ord(c) < 128 or c.isspace()
+
+
 def _join(scope: Scope, sep: Any, *lists: Any) -> str:
     items = [x for lst in lists for x in _list(lst)]
     return to_string(sep).join(to_string(x) for x in items)
 
 
 def _lookup(scope: Scope, m: Any, key: Any, *default: Any) -> Any:
+    if not default:  # cty's lookup has no two-argument form (Terraform's has)
+        raise FuncError('expects 3 argument(s). Missing value for "default".')
     m = _map(m)
     key = to_string(key)
-    if key in m:
-        return m[key]
-    if default:
-        return default[0]
-    raise FuncError(f"key {key!r} not found and no default given")
+    return m[key] if key in m else default[0]
 
 
 def _length(scope: Scope, v: Any) -> int:
@@ -110,9 +138,13 @@ def _length(scope: Scope, v: Any) -> int:
 
 
 def _coalesce(scope: Scope, *args: Any) -> Any:
+    # cty unifies the arguments' types first: a string among numbers/bools makes them strings
+    unify = any(isinstance(a, str) for a in args) and all(
+        a is None or isinstance(a, str | int | float) for a in args
+    )
     for a in args:
         if a is not None and a != "":
-            return a
+            return to_string(a) if unify else a
     raise FuncError("no non-null, non-empty argument")
 
 
@@ -145,10 +177,17 @@ def _templatefile(scope: Scope, path: Any, variables: Any = None) -> str:
     text = _file(scope, path)
     try:
         node = parse_template(text)
-        return to_string(evaluate(node, scope.child(variables)))
+        inner = scope.child(variables)
+        # Packer's templatefile cannot call itself
+        inner.functions = {**scope.functions, "templatefile": _no_nested_templatefile}
+        return to_string(evaluate(node, inner))
     except (ExprSyntaxError, EvalError) as exc:
         line = text.count("\n", 0, exc.pos or 0) + 1
         raise FuncError(f"{p}:{line}: {exc.message}") from None
+
+
+def _no_nested_templatefile(scope: Scope, *args: Any) -> str:
+    raise FuncError("cannot recursively call templatefile from inside templatefile call")
 
 
 def _timestamp(scope: Scope) -> str:
@@ -161,6 +200,7 @@ def _timestamp(scope: Scope) -> str:
 
 _DATE_TOKENS = re.compile(
     r"'[^']*'|YYYY|YY|MMMM|MMM|MM|M|DD|D|EEEE|EEE|hh|h|HH|H|mm|m|ss|s|AA|aa|ZZZZZ|ZZZZ|ZZZ|Z"
+    r"|[A-Za-z]+"  # any other letters: cty rejects them
 )
 
 
@@ -207,6 +247,8 @@ def _formatdate(scope: Scope, spec: Any, ts: Any) -> str:
             "ZZZ": "UTC" if mins == 0 else f"{sign}{hh:02d}{mm:02d}",
             "Z": "Z" if mins == 0 else f"{sign}{hh:02d}:{mm:02d}",
         }
+        if tok not in table:
+            raise FuncError(f'invalid date format verb "{tok}"')
         return table[tok]
 
     return _DATE_TOKENS.sub(rep, spec)
@@ -257,14 +299,12 @@ def _regexall(scope: Scope, pattern: Any, s: Any) -> list:
 
 def _replace(scope: Scope, s: Any, old: Any, new: Any) -> str:
     s, old, new = to_string(s), to_string(old), to_string(new)
-    if len(old) > 1 and old.startswith("/") and old.endswith("/"):
-        return re.sub(old[1:-1], _go_replacement(new), s)
-    return s.replace(old, new)
+    return s.replace(old, new)  # cty's replace: plain text (regex_replace takes patterns)
 
 
 def _numbers(args: tuple) -> list:
     if not args:
-        raise FuncError("needs at least one number")
+        raise FuncError("must pass at least one number")
     return [to_number(a) for a in args]
 
 
@@ -288,7 +328,10 @@ def _element(scope: Scope, lst: Any, i: Any) -> Any:
     lst = _list(lst)
     if not lst:
         raise FuncError("cannot use element() on an empty list")
-    return lst[int(to_number(i)) % len(lst)]
+    index = int(to_number(i))
+    if index < 0:
+        raise FuncError("cannot use element function with a negative index")
+    return lst[index % len(lst)]
 
 
 def _merge(scope: Scope, *maps: Any) -> dict:
@@ -307,8 +350,13 @@ def _flatten(scope: Scope, lst: Any) -> list:
 
 
 def _distinct(scope: Scope, lst: Any) -> list:
+    items = _list(lst)
+    if any(isinstance(x, str) for x in items) and all(
+        isinstance(x, str | int | float) for x in items
+    ):
+        items = [to_string(x) for x in items]  # cty unifies a mixed list to strings first
     out: list = []
-    for x in _list(lst):
+    for x in items:
         if x not in out:
             out.append(x)
     return out
@@ -345,7 +393,44 @@ def _jsondecode(scope: Scope, s: Any) -> Any:
 
 def _split(scope: Scope, sep: Any, s: Any) -> list:
     s, sep = to_string(s), to_string(sep)
-    return [] if s == "" else s.split(sep)
+    if sep == "":  # Go's strings.Split: one element per character
+        return list(s)
+    return s.split(sep)  # ... and "" gives [""]
+
+
+def _basename(s: str) -> str:
+    # Go's filepath.Base: trailing slashes dropped, "" -> ".", "///" -> "/"
+    stripped = s.rstrip("/")
+    if not stripped:
+        return "/" if s else "."
+    return os.path.basename(stripped)
+
+
+def _concat(scope: Scope, *lists: Any) -> list:
+    if not lists:
+        raise FuncError("at least one argument is required")
+    return [x for lst in lists for x in _list(lst)]
+
+
+_GO_JSON_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+
+
+def _jsonencode(scope: Scope, v: Any) -> str:
+    return _go_json(v)
+
+
+def _go_json(v: Any) -> str:
+    # Go's encoding/json: UTF-8 as is, but <, >, & and U+2028/9 escaped
+    text = json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+    for c, esc in _GO_JSON_ESCAPES.items():
+        text = text.replace(c, esc)
+    return text
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -353,11 +438,11 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abspath": _abspath,
     "base64decode": _b64decode,
     "base64encode": _str(lambda s: base64.b64encode(s.encode()).decode()),
-    "basename": _str(lambda s: os.path.basename(s)),
+    "basename": _str(_basename),
     "ceil": lambda scope, n: int(-(-to_number(n) // 1)),
     "chomp": _str(lambda s: s.rstrip("\r\n")),
     "coalesce": _coalesce,
-    "concat": lambda scope, *lists: [x for lst in lists for x in _list(lst)],
+    "concat": _concat,
     "contains": lambda scope, lst, v: v in _list(lst),
     "dirname": _str(lambda s: os.path.dirname(s) or "."),
     "distinct": _distinct,
@@ -371,7 +456,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "formatdate": _formatdate,
     "join": _join,
     "jsondecode": _jsondecode,
-    "jsonencode": lambda scope, v: json.dumps(v, separators=(",", ":")),
+    "jsonencode": _jsonencode,
     "keys": lambda scope, m: sorted(_map(m)),
     "length": _length,
     "lookup": _lookup,
@@ -390,7 +475,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "split": _split,
     "substr": _substr,
     "timestamp": _timestamp,
-    "title": _str(lambda s: re.sub(r"\b[a-z]", lambda m: m.group(0).upper(), s)),
+    "title": _str(_title),
     "tobool": lambda scope, v: None if v is None else to_bool(v),
     "tolist": lambda scope, v: list(_list(v)),
     "tomap": lambda scope, v: dict(_map(v)),
@@ -405,4 +490,6 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "uuidv4": lambda scope: str(uuid.uuid4()),
     "values": lambda scope, m: [_map(m)[k] for k in sorted(_map(m))],
     "templatefile": _templatefile,
+    **COLLECTION_FUNCTIONS,
+    **TEXT_FUNCTIONS,
 }

@@ -104,8 +104,15 @@ class _Variable:
 
 
 class _Loader:
-    def __init__(self, path: Path, settings: list[VarSetting], env: Mapping[str, str]):
+    def __init__(
+        self,
+        path: Path,
+        settings: list[VarSetting],
+        env: Mapping[str, str],
+        require_builds: bool = True,
+    ):
         self.path = path
+        self.require_builds = require_builds
         self.settings = settings
         self.env = env
         self.cwd = Path.cwd()
@@ -465,7 +472,7 @@ class _Loader:
                     )
                 seen[spec.name] = block
                 builds.append(spec)
-        if not root.blocks_of("build"):
+        if not root.blocks_of("build") and self.require_builds:
             where = root.blocks[0] if root.blocks else None
             raise PackwrapError(
                 "the template has no build block",
@@ -668,9 +675,15 @@ def _secrets(value: Any) -> set[str]:
     return {s} if s else set()
 
 
-def load(path: Path, *, settings: list[VarSetting], env: Mapping[str, str]) -> Template:
+def load(
+    path: Path,
+    *,
+    settings: list[VarSetting],
+    env: Mapping[str, str],
+    require_builds: bool = True,
+) -> Template:
     try:
-        return _Loader(path, settings, env).load()
+        return _Loader(path, settings, env, require_builds).load()
     except RecursionError:
         raise PackwrapError("expression nesting too deep", file=str(path)) from None
 
