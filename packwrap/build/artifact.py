@@ -13,3 +13,14 @@ class Artifact:
     files: list[str]
     description: str  # Packer's String()
     state: dict[str, Any] = field(default_factory=dict)  # generated_data etc.
+
+    def with_files(self, builder_id: str, files: list[str]) -> Artifact:
+        """A post-processor's artifact: these files, this artifact's state (Packer's
+        "Created artifact from files: ..." description)."""
+        return Artifact(
+            builder_id=builder_id,
+            id="",
+            files=files,
+            description="Created artifact from files: " + ", ".join(files),
+            state=dict(self.state),
+        )

@@ -94,11 +94,4 @@ class ChecksumPostProcessor:
         files = [*artifact.files, *created]
         for c in created:
             ctx.ui.message(f"Checksums written to {c}")
-        new = Artifact(
-            builder_id=BUILDER_ID,
-            id="",
-            files=files,
-            description="Created artifact from files: " + ", ".join(files),
-            state=dict(artifact.state),
-        )
-        return new, True
+        return artifact.with_files(BUILDER_ID, files), True

@@ -117,14 +117,7 @@ class SignifyPostProcessor:
         _write_both(targets, [listing, signed])
         ctx.ui.message(f"Signed {len(names)} files: {targets[1]}")
         files = [*artifact.files, *(str(t) for t in targets if str(t) not in artifact.files)]
-        new = Artifact(
-            builder_id=BUILDER_ID,
-            id="",
-            files=files,
-            description="Created artifact from files: " + ", ".join(files),
-            state=dict(artifact.state),
-        )
-        return new, True
+        return artifact.with_files(BUILDER_ID, files), True
 
 
 def _output_dir(config: Config, artifact: Artifact, ctx: PPContext) -> Path:
