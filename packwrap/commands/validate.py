@@ -92,6 +92,9 @@ def _check_build(build: Any, template: Template, report: Report) -> list[str]:
         where = f"{body.file}:{body.line}: " if body.file else ""
         report.problem(f"{where}the {stype!r} builder plugin failed to load: {exc}")
         return []
+    blocker = _handover_blocker(build, report)
+    if blocker is None:
+        return [build.name]
     if builder is None:
         report.notes.append(
             f"{build.name}: no packwrap builder for source type {stype!r}; "
@@ -104,15 +107,38 @@ def _check_build(build: Any, template: Template, report: Report) -> list[str]:
     report.warnings.extend(f"{build.name}: {w}" for w in warnings)
     # What `packwrap build` prepares before starting: provisioners and post-processors.
     # One block at a time, so one unsupported type does not hide the other problems.
-    from packwrap.postprocess import prepare_chains
+    from packwrap.postprocess import UnsupportedPostProcessor, post_processor_for, prepare_chains
     from packwrap.provision.step import prepare_provisioners
 
     for block in build.provisioners:
         _prepare(report, prepare_provisioners, [block])
     for chain in build.post_processors:
         for block in chain:
-            _prepare(report, prepare_chains, [[block]])
+            if post_processor_for(block.type) is not None:
+                _prepare(report, prepare_chains, [[block]])
+            else:
+                report.problem(str(UnsupportedPostProcessor(block, blocker)))
     return []
+
+
+def _handover_blocker(build: Any, report: Report) -> str | None:
+    """None when a post-processor packwrap does not embed sends the whole build to packer;
+    else why it cannot go there ("" when every post-processor is embedded)."""
+    import shutil
+
+    from packwrap.postprocess import handover_blocker, unembedded
+
+    missing = unembedded(build.post_processors)
+    if not missing:
+        return ""
+    reason = handover_blocker(build.post_processors, shutil.which("packer"))
+    if reason is None:
+        types = ", ".join(sorted({repr(b.type) for b in missing}))
+        report.notes.append(
+            f"{build.name}: post-processor {types} is not embedded in packwrap; "
+            "`packwrap build` hands the whole build to a real packer binary"
+        )
+    return reason
 
 
 def _prepare(report: Report, prepare: Any, blocks: list) -> None:

@@ -4,8 +4,13 @@ For each chain the builder's artifact goes through the post-processors in order;
 each returns a new artifact and whether to keep its input. The builder's artifact
 is kept when there are no post-processors or when the first post-processor of any
 chain keeps it; an intermediate artifact is listed only when the next one keeps
-it; the last artifact of each chain is always listed. (packwrap never destroys
-files of dropped artifacts: it only leaves them out of the list.)
+it; the last artifact of each chain is always listed. An artifact that is not kept is
+destroyed, as Packer does: its files are deleted once every chain has run (a file that
+a reported artifact still lists is never deleted).
+
+A post-processor type packwrap does not embed makes the whole build go to a real
+`packer` (`handover_blocker` says when that cannot work); packwrap/build/session.py
+and packwrap/commands/validate.py decide.
 """
 
 from __future__ import annotations
@@ -68,15 +73,55 @@ class PostProcessor(Protocol):
 
 
 def _builtin() -> dict[str, Callable[[], Any]]:
+    from packwrap.postprocess.artifice import ArtificePostProcessor
     from packwrap.postprocess.checksum import ChecksumPostProcessor
     from packwrap.postprocess.manifest import ManifestPostProcessor
+    from packwrap.postprocess.shell_local import ShellLocalPostProcessor
     from packwrap.postprocess.signify import SignifyPostProcessor
 
     return {
         "manifest": ManifestPostProcessor,
         "checksum": ChecksumPostProcessor,
         "signify": SignifyPostProcessor,
+        "shell-local": ShellLocalPostProcessor,
+        "artifice": ArtificePostProcessor,
     }
+
+
+#: Post-processors only packwrap has: a build using one cannot be handed to packer.
+PACKWRAP_ONLY = frozenset({"signify"})
+
+
+class UnsupportedPostProcessor(PackwrapError):
+    """A post-processor type that no packwrap module embeds."""
+
+    def __init__(self, block: BlockSpec, reason: str):
+        self.type_name = block.type
+        supported = ", ".join(sorted(_builtin()))
+        super().__init__(
+            f"post-processor {block.type!r} is not supported by packwrap (supported: "
+            f"{supported}) and {reason}",
+            file=block.body.file,
+            line=block.body.line,
+        )
+
+
+def unembedded(chains: list[list[BlockSpec]]) -> list[BlockSpec]:
+    """The post-processor blocks no packwrap module embeds."""
+    return [b for chain in chains for b in chain if post_processor_for(b.type) is None]
+
+
+def handover_blocker(chains: list[list[BlockSpec]], packer: str | None) -> str | None:
+    """Why a build with an unembedded post-processor cannot go to packer (None: it can)."""
+    if packer is None:
+        return "`packer` is not on PATH to hand the build to: install Packer, or remove it"
+    only_here = sorted({b.type for chain in chains for b in chain if b.type in PACKWRAP_ONLY})
+    if only_here:
+        return (
+            f"the build cannot be handed to packer: it also uses {', '.join(only_here)}, "
+            "which only packwrap has"
+        )
+    return None
 
 
 def post_processor_for(type_name: str) -> Any | None:
@@ -107,12 +152,7 @@ def prepare_chains(chains: list[list[BlockSpec]]) -> list[list[PreparedPP]]:
         for block in chain:
             impl = post_processor_for(block.type)
             if impl is None:
-                raise PackwrapError(
-                    f"post-processor {block.type!r} is not supported by packwrap "
-                    "(supported: manifest, checksum, signify)",
-                    file=block.body.file,
-                    line=block.body.line,
-                )
+                raise UnsupportedPostProcessor(block, "packwrap runs only embedded ones")
             schema = impl.schema.extend(COMMON_OPTIONS)
             config, found, _warnings = schema.prepare(block.body)
             problems.extend(found)
@@ -151,8 +191,10 @@ def unlock_chains(
 def run_chains(
     chains: list[list[PreparedPP]], artifact: Artifact, ctx: PPContext
 ) -> list[Artifact]:
-    """Artifacts to report, in Packer's order (the builder's first when kept)."""
+    """Artifacts to report, in Packer's order (the builder's first when kept); the
+    artifacts not kept are destroyed (their files deleted) after the last chain."""
     results: list[Artifact] = []
+    dropped: list[Artifact] = []
     keep_original = not chains
     for chain in chains:
         prior = artifact
@@ -168,8 +210,39 @@ def run_chains(
                 keep_original = keep_original or keep
             elif keep:
                 results.append(prior)
+            else:
+                dropped.append(prior)
             prior = new
         results.append(prior)
     if keep_original:
         results.insert(0, artifact)
+    else:
+        dropped.insert(0, artifact)
+    _destroy(dropped, results, ctx)
     return results
+
+
+def _destroy(dropped: list[Artifact], kept: list[Artifact], ctx: PPContext) -> None:
+    """Packer's Artifact.Destroy for the artifacts no one keeps: delete their files,
+    except those a kept artifact lists (shell-local passes its input on unchanged)."""
+    import os
+
+    keep = {os.path.realpath(Path(ctx.cwd, f)) for a in kept for f in a.files}
+    for artifact in dropped:
+        doomed = [f for f in artifact.files if os.path.realpath(Path(ctx.cwd, f)) not in keep]
+        if not doomed:
+            continue
+        ctx.ui.say(f"Deleting the input artifact no post-processor keeps: {', '.join(doomed)}")
+        for name in doomed:
+            path = Path(ctx.cwd, name)
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    import shutil
+
+                    shutil.rmtree(path)  # artifice may name a directory (Go's RemoveAll)
+                else:
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise PackwrapError(f"cannot delete {name}: {exc.strerror}") from None
