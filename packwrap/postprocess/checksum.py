@@ -77,7 +77,7 @@ class ChecksumPostProcessor:
                         created.append(str(target))
                     target.parent.mkdir(parents=True, exist_ok=True)
                     try:
-                        digest = file_digest(Path(name), kind, check)
+                        digest = file_digest(Path(ctx.cwd, name), kind, check)
                     except OSError as exc:
                         raise PackwrapError(
                             f"checksum: cannot read {name}: {exc.strerror}"
