@@ -1,5 +1,5 @@
 """The artifice post-processor: the artifact becomes the files named in `files` (Packer's
-artifice post-processor).
+artifice: hashicorp/packer post-processor/artifice, read at commit 00188667).
 
 Each `files` entry is a glob pattern, relative to the working directory; the new artifact
 (BuilderId packer.post-processor.artifice, Id "", no generated data) lists every match.

@@ -1,5 +1,6 @@
 """The shell-local post-processor: commands run on the build host after the build
-(Packer's shell-local, packer-plugin-sdk shell-local/config.go and run.go).
+(Packer's shell-local: hashicorp/packer-plugin-sdk shell-local/config.go and run.go,
+read at commit 0c3dee08).
 
 One of `inline`, `script` or `scripts` (or the deprecated `command`). Inline lines become
 one temporary script, `#!<inline_shebang>` first (default `/bin/sh -e`). Each script runs

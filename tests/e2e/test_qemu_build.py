@@ -152,9 +152,26 @@ def test_iso_build_installs_the_answers(packwrap, tmp_path, fixture_media):
     assert not [pid for pid in packwrap.qemu_pids if pid_alive(pid)]
 
 
+CHAIN = """
+  post-processors {
+    post-processor "shell-local" {
+      inline = ["echo \\"$PACKER_BUILD_NAME $PACKER_BUILDER_TYPE\\" > shell-local.txt"]
+    }
+    post-processor "checksum" {
+      checksum_types = ["sha512"]
+      output         = "{{.BuildName}}.{{.ChecksumType}}"
+    }
+  }
+}
+"""
+
+
 def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     project = new_project(packwrap, tmp_path, fixture_media)
     add_kernel_source(project, fixture_media)
+    # a shell-local + checksum chain after the manifest: the built image is handed on
+    source = project / "kernel.pkr.hcl"
+    source.write_text(source.read_text().rstrip().removesuffix("}") + CHAIN)
     http = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()}
     # a changed variable reaches the served install.conf; the project's http/ is not written
     result = build(packwrap, project, "qemu.kernel", "-var", "hostname=kern")
@@ -166,6 +183,9 @@ def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()} == http
     entry = json.loads((project / "kernel-manifest.json").read_text())["builds"][-1]
     assert entry["files"] == [{"name": "output/kernel/kernel.raw", "size": disk.stat().st_size}]
+    assert (project / "shell-local.txt").read_text() == "kernel qemu\n"
+    sha512 = hashlib.sha512(disk.read_bytes()).hexdigest()
+    assert (project / "kernel.sha512").read_text() == f"{sha512}\tkernel.raw\n"
 
 
 @pytest.mark.parametrize("blueprint", ["openbsd-80", "openbsd-snapshots"])

@@ -241,3 +241,41 @@ def test_a_packwrap_only_post_processor_keeps_the_build_here(
     err = capsys.readouterr().err
     assert "it also uses signify, which only packwrap has" in err
     assert not (tmp_path / "packer-argv").exists()
+
+
+OPTIONS = """
+source "null" "a" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.a"]
+
+  post-processor "shell-local" {
+    inline           = ["echo hi"]
+    environment_vars = ["A=b"]
+    execute_command  = ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]
+    inline_shebang   = "/bin/sh -e"
+    only_on          = ["linux"]
+    valid_exit_codes = [0, 3]
+  }
+  post-processor "artifice" {
+    files               = ["x"]
+    keep_input_artifact = false
+  }
+  post-processor "checksum" {
+    checksum_types = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"]
+    output         = "packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum"
+  }
+}
+"""
+
+
+def test_the_options_packer_166_knows_validate_with_both(tmp_path: Path, capsys) -> None:
+    # (shell-local's `env` map is newer than packer 1.6.6: unit tests cover it)
+    (tmp_path / "t.pkr.hcl").write_text(OPTIONS)
+    assert main(["validate", "t.pkr.hcl"]) == 0, capsys.readouterr().err
+    if PACKER is not None:
+        done = subprocess.run([PACKER, "validate", "t.pkr.hcl"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
