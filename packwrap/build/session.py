@@ -173,11 +173,6 @@ class BuildSession:
         handoff: list[BuildSpec] = []
         problems: list[Problem] = []
         for i, build in enumerate(builds):
-            handover = self._hand_over_for_post_processor(build, problems)
-            if handover is not None:
-                if handover:
-                    handoff.append(build)
-                continue
             try:
                 builder_cls = builder_for(build.source.type)
             except ImportError as exc:
@@ -189,6 +184,11 @@ class BuildSession:
                 ) from None
             if builder_cls is None:
                 handoff.append(build)
+                continue
+            handover = self._hand_over_for_post_processor(build, problems)
+            if handover is not None:
+                if handover:
+                    handoff.append(build)
                 continue
             builder = builder_cls()
             config, found, warnings = builder.schema.prepare(build.source.body)
@@ -210,13 +210,13 @@ class BuildSession:
     ) -> bool | None:
         """A build with a post-processor packwrap does not embed goes to packer whole (True),
         or its problem is recorded when it cannot (False); None: all are embedded."""
-        from packwrap.postprocess import UnsupportedPostProcessor, handover_blocker, unembedded
+        from packwrap.postprocess import UnsupportedPostProcessor
+        from packwrap.postprocess.handover import handover_blocker, unembedded
 
         missing = unembedded(build.post_processors)
         if not missing:
             return None
-        packer = shutil.which("packer", path=self.env.get("PATH"))
-        reason = handover_blocker(build.post_processors, packer)
+        reason = handover_blocker(build, self.flags, self.env)
         if reason is None:
             types = ", ".join(sorted({repr(b.type) for b in missing}))
             self.ui.say(f"{build.name}: post-processor {types} is not embedded in packwrap: "

@@ -73,7 +73,7 @@ def validate(flags: PackerFlags) -> Report:
     builds = select_builds(template, flags.only, flags.except_)
     handed_off = []
     for build in builds:
-        handed_off += _check_build(build, template, report)
+        handed_off += _check_build(build, template, report, flags)
     if handed_off:
         _packer_syntax(path, report)
     _lint_response_file(template, report)
@@ -81,7 +81,7 @@ def validate(flags: PackerFlags) -> Report:
     return report
 
 
-def _check_build(build: Any, template: Template, report: Report) -> list[str]:
+def _check_build(build: Any, template: Template, report: Report, flags: Any) -> list[str]:
     from packwrap.plugins import builder_for
 
     stype = build.source.type
@@ -92,14 +92,14 @@ def _check_build(build: Any, template: Template, report: Report) -> list[str]:
         where = f"{body.file}:{body.line}: " if body.file else ""
         report.problem(f"{where}the {stype!r} builder plugin failed to load: {exc}")
         return []
-    blocker = _handover_blocker(build, report)
-    if blocker is None:
-        return [build.name]
     if builder is None:
         report.notes.append(
             f"{build.name}: no packwrap builder for source type {stype!r}; "
             "`packwrap build` hands it to a real packer binary"
         )
+        return [build.name]
+    blocker = _handover_blocker(build, report, flags)
+    if blocker is None:
         return [build.name]
     _config, problems, warnings = builder.schema.prepare(build.source.body)
     for p in problems:
@@ -121,17 +121,17 @@ def _check_build(build: Any, template: Template, report: Report) -> list[str]:
     return []
 
 
-def _handover_blocker(build: Any, report: Report) -> str | None:
+def _handover_blocker(build: Any, report: Report, flags: PackerFlags) -> str | None:
     """None when a post-processor packwrap does not embed sends the whole build to packer;
     else why it cannot go there ("" when every post-processor is embedded)."""
-    import shutil
+    import os
 
-    from packwrap.postprocess import handover_blocker, unembedded
+    from packwrap.postprocess.handover import handover_blocker, unembedded
 
     missing = unembedded(build.post_processors)
     if not missing:
         return ""
-    reason = handover_blocker(build.post_processors, shutil.which("packer"))
+    reason = handover_blocker(build, flags, os.environ)
     if reason is None:
         types = ", ".join(sorted({repr(b.type) for b in missing}))
         report.notes.append(

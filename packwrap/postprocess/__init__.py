@@ -10,11 +10,9 @@ from packwrap.postprocess.base import (
     PostProcessor,
     PPContext,
     UnsupportedPostProcessor,
-    handover_blocker,
     post_processor_for,
     prepare_chains,
     run_chains,
-    unembedded,
     unlock_chains,
 )
 
@@ -22,10 +20,8 @@ __all__ = [
     "PPContext",
     "PostProcessor",
     "UnsupportedPostProcessor",
-    "handover_blocker",
     "post_processor_for",
     "prepare_chains",
     "run_chains",
-    "unembedded",
     "unlock_chains",
 ]

@@ -9,8 +9,7 @@ destroyed, as Packer does: its files are deleted once every chain has run (a fil
 a reported artifact still lists is never deleted).
 
 A post-processor type packwrap does not embed makes the whole build go to a real
-`packer` (`handover_blocker` says when that cannot work); packwrap/build/session.py
-and packwrap/commands/validate.py decide.
+`packer`, when it can (packwrap/postprocess/handover.py).
 """
 
 from __future__ import annotations
@@ -88,10 +87,6 @@ def _builtin() -> dict[str, Callable[[], Any]]:
     }
 
 
-#: Post-processors only packwrap has: a build using one cannot be handed to packer.
-PACKWRAP_ONLY = frozenset({"signify"})
-
-
 class UnsupportedPostProcessor(PackwrapError):
     """A post-processor type that no packwrap module embeds."""
 
@@ -104,24 +99,6 @@ class UnsupportedPostProcessor(PackwrapError):
             file=block.body.file,
             line=block.body.line,
         )
-
-
-def unembedded(chains: list[list[BlockSpec]]) -> list[BlockSpec]:
-    """The post-processor blocks no packwrap module embeds."""
-    return [b for chain in chains for b in chain if post_processor_for(b.type) is None]
-
-
-def handover_blocker(chains: list[list[BlockSpec]], packer: str | None) -> str | None:
-    """Why a build with an unembedded post-processor cannot go to packer (None: it can)."""
-    if packer is None:
-        return "`packer` is not on PATH to hand the build to: install Packer, or remove it"
-    only_here = sorted({b.type for chain in chains for b in chain if b.type in PACKWRAP_ONLY})
-    if only_here:
-        return (
-            f"the build cannot be handed to packer: it also uses {', '.join(only_here)}, "
-            "which only packwrap has"
-        )
-    return None
 
 
 def post_processor_for(type_name: str) -> Any | None:

@@ -279,3 +279,34 @@ def test_the_options_packer_166_knows_validate_with_both(tmp_path: Path, capsys)
         done = subprocess.run([PACKER, "validate", "t.pkr.hcl"], cwd=tmp_path,
                               capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_build_packer_rejects_stays_here_with_packers_reason(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    (tmp_path / "t.pkr.hcl").write_text(FOREIGN)
+    bindir = fake_packer(tmp_path)
+    (bindir / "packer").write_text(
+        '#!/bin/sh\nif [ "$1" = validate ]; then\n'
+        "  echo \"Error: unknown option 'hermetic_network'\" >&2; exit 1\nfi\n"
+        f'touch "{tmp_path}/packer-built"\n'
+    )
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    assert main(["build", "t.pkr.hcl"]) == 1
+    err = capsys.readouterr().err
+    assert "t.pkr.hcl:11: post-processor 'googlecompute-export' is not supported" in err
+    assert "`packer validate` says: Error: unknown option 'hermetic_network'" in err
+    assert not (tmp_path / "packer-built").exists()
+    assert not (tmp_path / "output-a").exists()
+
+
+@needs_packer
+def test_real_packer_is_asked_whether_it_can_take_the_build(tmp_path: Path, capsys) -> None:
+    text = FOREIGN.replace("googlecompute-export", "no-such-thing").replace(
+        'paths = ["gs://bucket/x.tar.gz"]', ""
+    )
+    (tmp_path / "t.pkr.hcl").write_text(text)
+    assert main(["validate", "t.pkr.hcl"]) == 1
+    err = capsys.readouterr().err
+    assert "t.pkr.hcl:11: post-processor 'no-such-thing' is not supported by packwrap" in err
+    assert "`packer validate` says:" in err and "no-such-thing" in err.split("says:")[1]
