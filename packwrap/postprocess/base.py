@@ -169,34 +169,60 @@ def run_chains(
     chains: list[list[PreparedPP]], artifact: Artifact, ctx: PPContext
 ) -> list[Artifact]:
     """Artifacts to report, in Packer's order (the builder's first when kept); the
-    artifacts not kept are destroyed (their files deleted) after the last chain."""
+    artifacts not kept are destroyed (their files deleted) after the last chain. A
+    failing post-processor ends its chain, the other chains still run (as in Packer),
+    then the build fails with every failure and nothing is deleted."""
     results: list[Artifact] = []
     dropped: list[Artifact] = []
+    failures: list[PackwrapError] = []
     keep_original = not chains
     for chain in chains:
-        prior = artifact
-        for i, pp in enumerate(chain):
-            ctx.check_cancelled(f"post-processor {pp.type!r}")
-            ctx.ui.say(f"Running post-processor: {pp.config.get('name') or ''} (type {pp.type})")
-            new, keep = pp.impl.run(pp.config, prior, ctx)
-            if pp.keep_input_artifact is not None and not (
-                keep and getattr(pp.impl, "force_keep", False)
-            ):
-                keep = pp.keep_input_artifact
-            if i == 0:
-                keep_original = keep_original or keep
-            elif keep:
-                results.append(prior)
-            else:
-                dropped.append(prior)
-            prior = new
-        results.append(prior)
+        try:
+            kept_first, chain_results = _run_chain(chain, artifact, ctx, dropped)
+        except Cancelled:
+            raise
+        except PackwrapError as exc:
+            failures.append(exc)
+            continue
+        keep_original = keep_original or kept_first
+        results += chain_results
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise PackwrapError("post-processors failed: " + "; ".join(map(str, failures)))
     if keep_original:
         results.insert(0, artifact)
     else:
         dropped.insert(0, artifact)
     _destroy(dropped, results, ctx)
     return results
+
+
+def _run_chain(
+    chain: list[PreparedPP], artifact: Artifact, ctx: PPContext, dropped: list[Artifact]
+) -> tuple[bool, list[Artifact]]:
+    """(whether the first post-processor keeps the builder's artifact, the artifacts this
+    chain reports); intermediate artifacts not kept go to `dropped`."""
+    results: list[Artifact] = []
+    keep_original = False
+    prior = artifact
+    for i, pp in enumerate(chain):
+        ctx.check_cancelled(f"post-processor {pp.type!r}")
+        ctx.ui.say(f"Running post-processor: {pp.config.get('name') or ''} (type {pp.type})")
+        new, keep = pp.impl.run(pp.config, prior, ctx)
+        if pp.keep_input_artifact is not None and not (
+            keep and getattr(pp.impl, "force_keep", False)
+        ):
+            keep = pp.keep_input_artifact
+        if i == 0:
+            keep_original = keep
+        elif keep:
+            results.append(prior)
+        else:
+            dropped.append(prior)
+        prior = new
+    results.append(prior)
+    return keep_original, results
 
 
 def _destroy(dropped: list[Artifact], kept: list[Artifact], ctx: PPContext) -> None:

@@ -271,3 +271,19 @@ def test_checksum_every_type_and_the_output_template(tmp_path, artifact) -> None
     assert got[0].startswith("t.pkr.hcl:11: unrecognized checksum type 'sha3'")
     got = problems("checksum", {"checksum_types": {"a": 1}})
     assert got == ["t.pkr.hcl:11: option 'checksum_types': expected list, got {'a': 1}"]
+
+
+def test_a_failing_chain_does_not_stop_the_others_and_nothing_is_deleted(
+    tmp_path, artifact
+) -> None:
+    (tmp_path / "x.tgz").write_bytes(b"x")
+    failing = [("artifice", {"files": ["x.tgz"], "keep_input_artifact": False}),
+               ("shell-local", {"inline": ["echo broken", "exit 4"]})]  # fmt: skip
+    other = [("shell-local", {"inline": ["touch other-ran"]})]
+    with pytest.raises(PackwrapError, match="status 4 .*last output: broken"):
+        run_chains(chains(failing, other), artifact, ctx(tmp_path))
+    assert (tmp_path / "other-ran").exists()
+    assert Path(artifact.files[0]).exists()
+    two = [("shell-local", {"inline": ["exit 5"]})]
+    with pytest.raises(PackwrapError, match="post-processors failed: .*status 4.*status 5"):
+        run_chains(chains(failing, two), artifact, ctx(tmp_path))
