@@ -162,9 +162,12 @@ def _inline_script(config: Config, data: Mapping[str, object]) -> Any:
         yield None
         return
     ext = (config.tempfile_extension or "").lstrip(".")
-    fd, name = tempfile.mkstemp(prefix="packer-shell", suffix=f".{ext}" if ext else "")
+    fh = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, removed in finally
+        "w", encoding="utf-8", prefix="packer-shell", suffix=f".{ext}" if ext else "", delete=False
+    )
+    name = fh.name
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with fh:
             if config.inline_shebang:
                 fh.write(f"#!{config.inline_shebang}\n")
             for line in lines:
