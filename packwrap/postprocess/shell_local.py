@@ -141,8 +141,9 @@ class ShellLocalPostProcessor:
                 if status not in config.valid_exit_codes:
                     shown = " | ".join(tail) if tail else "(no output)"
                     allowed = ", ".join(map(str, config.valid_exit_codes))
+                    label = "the inline commands" if inline else f"script {script}"
                     raise PackwrapError(
-                        f"shell-local: {' '.join(argv)} exited with status {status} "
+                        f"shell-local: {label} exited with status {status} "
                         f"(allowed: {allowed}); last output: {shown}"
                     )
         return artifact, True
