@@ -86,10 +86,16 @@ def _scripts(config: Config) -> list[str]:
     return [config.script] if config.get("script") else list(config.scripts or [])
 
 
-def flattened_env(config: Config, ctx: PPContext) -> str:
+#: The builder's generated data shell-local exposes, as Packer names them.
+HTTP_DATA = {"PackerHTTPAddr": "PACKER_HTTP_ADDR", "PackerHTTPIP": "PACKER_HTTP_IP",
+             "PackerHTTPPort": "PACKER_HTTP_PORT"}  # fmt: skip
+
+
+def flattened_env(config: Config, ctx: PPContext, data: Mapping[str, object]) -> str:
     """Packer's {{.Vars}}: `NAME='value' ` for each variable, sorted by name, with a
     single quote in a value written as '"'"'."""
     env = {"PACKER_BUILD_NAME": ctx.build_name, "PACKER_BUILDER_TYPE": ctx.builder_type}
+    env.update({name: str(data[key]) for key, name in HTTP_DATA.items() if data.get(key)})
     for var in config.environment_vars:
         key, _, value = var.partition("=")
         env[key] = value
@@ -131,7 +137,7 @@ class ShellLocalPostProcessor:
             ctx.ui.say("Skipping shell-local due to runtime OS")
             return artifact, True
         data: dict[str, object] = dict(artifact.state.get("generated_data") or {})
-        variables = flattened_env(config, ctx)
+        variables = flattened_env(config, ctx, data)
         with _inline_script(config, data) as inline:
             for script in [inline] if inline else _scripts(config):
                 path = str((ctx.cwd / script).resolve())

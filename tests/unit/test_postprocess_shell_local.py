@@ -287,3 +287,13 @@ def test_a_failing_chain_does_not_stop_the_others_and_nothing_is_deleted(
     two = [("shell-local", {"inline": ["exit 5"]})]
     with pytest.raises(PackwrapError, match="post-processors failed: .*status 4.*status 5"):
         run_chains(chains(failing, two), artifact, ctx(tmp_path))
+
+
+def test_the_builders_http_address_reaches_the_variables(tmp_path, artifact) -> None:
+    artifact.state["generated_data"] = {"PackerHTTPAddr": "10.0.2.2:8100", "PackerHTTPPort": 8100}
+    body = {"inline": ["true"], "execute_command": ["/bin/sh", "-c", "echo {{.Vars}} > vars"]}
+    run_chains(chains([("shell-local", body)]), artifact, ctx(tmp_path))
+    assert (tmp_path / "vars").read_text() == (
+        "PACKER_BUILDER_TYPE=qemu PACKER_BUILD_NAME=openbsd-76 "
+        "PACKER_HTTP_ADDR=10.0.2.2:8100 PACKER_HTTP_PORT=8100\n"
+    )
