@@ -80,6 +80,15 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
                     "only_on")  # fmt: skip
     if not config.execute_command:
         problem("shell-local: execute_command must not be empty", "execute_command")
+    # Template fields are checked now, not after a long build (the builder's generated
+    # data may add fields: packwrap's builders add none).
+    sample = {"Vars": "", "Script": "", "Command": "", **dict.fromkeys(HTTP_DATA, "")}
+    for option in ("execute_command", "inline"):
+        for text in config.get(option) or []:
+            try:
+                _render(text, sample, f"shell-local {option}")
+            except PackwrapError as exc:
+                problem(exc.message, option)
 
 
 def _scripts(config: Config) -> list[str]:

@@ -297,3 +297,10 @@ def test_the_builders_http_address_reaches_the_variables(tmp_path, artifact) -> 
         "PACKER_BUILDER_TYPE=qemu PACKER_BUILD_NAME=openbsd-76 "
         "PACKER_HTTP_ADDR=10.0.2.2:8100 PACKER_HTTP_PORT=8100\n"
     )
+
+
+def test_an_unknown_template_field_is_a_problem_before_the_build(tmp_path) -> None:
+    got = problems("shell-local", {"inline": ["x"], "execute_command": ["sh", "{{.Path}}"]})
+    assert len(got) == 1
+    assert got[0].startswith("t.pkr.hcl:11: shell-local execute_command: unknown template field "
+                             ".Path (known: .Vars, .Script, .Command")  # fmt: skip
