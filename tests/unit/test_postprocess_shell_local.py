@@ -304,3 +304,9 @@ def test_an_unknown_template_field_is_a_problem_before_the_build(tmp_path) -> No
     assert len(got) == 1
     assert got[0].startswith("t.pkr.hcl:11: shell-local execute_command: unknown template field "
                              ".Path (known: .Vars, .Script, .Command")  # fmt: skip
+
+
+def test_checksum_output_with_an_unknown_field_is_a_problem_before_the_build() -> None:
+    got = problems("checksum", {"output": "{{.BuildName}}_{{.Typ}}.sum"})
+    assert got == ["t.pkr.hcl:11: checksum output: unknown template field .Typ "
+                   "(known: .BuildName, .BuilderType, .ChecksumType)"]  # fmt: skip
