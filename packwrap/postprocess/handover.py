@@ -67,5 +67,5 @@ def _packer_rejects(
         return f"`packer validate` could not check the build: {exc}"
     if done.returncode == 0:
         return None
-    said = " ".join((done.stderr + done.stdout).split())
+    said = " ".join((done.stderr + done.stdout).replace("(source code not available)", "").split())
     return f"packer cannot take the build over: `packer validate` says: {said}"
