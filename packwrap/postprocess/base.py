@@ -14,6 +14,7 @@ A post-processor type packwrap does not embed makes the whole build go to a real
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -227,25 +228,37 @@ def _run_chain(
 
 def _destroy(dropped: list[Artifact], kept: list[Artifact], ctx: PPContext) -> None:
     """Packer's Artifact.Destroy for the artifacts no one keeps: delete their files,
-    except those a kept artifact lists (shell-local passes its input on unchanged)."""
+    except those a kept artifact lists (shell-local passes its input on unchanged), and
+    the directories that leaves empty (a builder's output directory, as Packer's qemu
+    builder removes it)."""
     import os
 
     keep = {os.path.realpath(Path(ctx.cwd, f)) for a in kept for f in a.files}
+    seen: set[int] = set()
     for artifact in dropped:
-        doomed = [f for f in artifact.files if os.path.realpath(Path(ctx.cwd, f)) not in keep]
-        if not doomed:
+        if id(artifact) in seen:
             continue
-        ctx.ui.say(f"Deleting the input artifact no post-processor keeps: {', '.join(doomed)}")
+        seen.add(id(artifact))
+        doomed = [f for f in artifact.files if os.path.realpath(Path(ctx.cwd, f)) not in keep]
+        if doomed:
+            ctx.ui.say(f"Deleting the input artifact no post-processor keeps: {', '.join(doomed)}")
         for name in doomed:
-            path = Path(ctx.cwd, name)
-            try:
-                if path.is_dir() and not path.is_symlink():
-                    import shutil
+            _delete(Path(ctx.cwd, name), name)
+            parent = Path(ctx.cwd, name).parent
+            if parent.resolve() != Path(ctx.cwd).resolve():
+                with contextlib.suppress(OSError):
+                    parent.rmdir()  # only when empty
 
-                    shutil.rmtree(path)  # artifice may name a directory (Go's RemoveAll)
-                else:
-                    path.unlink()
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                raise PackwrapError(f"cannot delete {name}: {exc.strerror}") from None
+
+def _delete(path: Path, name: str) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            import shutil
+
+            shutil.rmtree(path)  # artifice may name a directory (Go's RemoveAll)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise PackwrapError(f"cannot delete {name}: {exc.strerror}") from None

@@ -224,6 +224,7 @@ def test_artifice_keep_input_artifact_false_deletes_the_builders_files(tmp_path,
         "packer.post-processor.checksum",
     ]
     assert not Path(artifact.files[0]).exists()
+    assert not (tmp_path / "output").exists()  # the builder's directory, left empty
     assert (tmp_path / "x.tgz").exists()
     assert (tmp_path / "sums").read_text().endswith("\tx.tgz\n")
 
