@@ -310,3 +310,22 @@ def test_real_packer_is_asked_whether_it_can_take_the_build(tmp_path: Path, caps
     err = capsys.readouterr().err
     assert "t.pkr.hcl:11: post-processor 'no-such-thing' is not supported by packwrap" in err
     assert "`packer validate` says:" in err and "no-such-thing" in err.split("says:")[1]
+
+
+def test_except_leaves_out_a_post_processor_and_the_rest_of_its_chain(
+    tmp_path: Path, capsys
+) -> None:
+    (tmp_path / "t.pkr.hcl").write_text(CHAINS)
+    rc = main(["build", "-color=false", "-parallel-builds=1", "-except=artifice", "t.pkr.hcl"])
+    out, err = capsys.readouterr()
+    assert rc == 0, out + err
+    assert sorted((tmp_path / "ran.txt").read_text().splitlines()) == ["first a null",
+                                                                       "single b"]  # fmt: skip
+    assert not list(tmp_path.glob("*.sum"))  # checksum came after artifice: left out too
+    assert "(type artifice)" not in out
+    # a named post-processor is matched by its name
+    named = CHAINS.replace('except = ["null.a"]', 'name   = "notify"\n    except = ["null.a"]')
+    (tmp_path / "ran.txt").unlink()
+    (tmp_path / "t.pkr.hcl").write_text(named)
+    assert main(["build", "-color=false", "-except=notify", "t.pkr.hcl"]) == 0
+    assert (tmp_path / "ran.txt").read_text().splitlines() == ["first a null"]
