@@ -241,9 +241,10 @@ ALL_OPTIONS = [*HTTP_OPTIONS, *BOOT_OPTIONS, *SHUTDOWN_OPTIONS, *COMM_OPTIONS]
 ALL_CHECKS = [*HTTP_CHECKS, *BOOT_CHECKS, *SHUTDOWN_CHECKS, *COMM_CHECKS]
 
 
-def sensitive_config_values(config: CommonConfig) -> set[str]:
+def sensitive_config_values(config: Config) -> set[str]:
     """Values in the common options that must never be logged."""
-    return {config.ssh_password} if config.ssh_password else set()
+    password = as_common_config(config).ssh_password
+    return {password} if password else set()
 
 
 class CommonConfig(Config):
