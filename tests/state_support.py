@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from packwrap.build.common_options import CommonConfig, as_common_config
+from packwrap.build.common_options import ALL_OPTIONS, CommonConfig
 from packwrap.build.state import BuildOptions, State
-from packwrap.config.schema import Config
 
 
 class RecordingUi:
@@ -48,8 +47,9 @@ class RecordingUi:
 
 def common_config(values: Mapping[str, Any]) -> CommonConfig:
     """The common options' defaults with `values` over them (unparsed, as given): what
-    the core steps read through config_of(state)."""
-    return as_common_config(Config(values))
+    the core steps read through config_of(state). Not frozen: a test may add a key."""
+    defaults = {option.name: option.default_value() for option in ALL_OPTIONS}
+    return CommonConfig({**defaults, **values})
 
 
 def make_state(
