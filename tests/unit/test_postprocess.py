@@ -198,7 +198,7 @@ def test_checksum_bad_type_is_a_config_error(tmp_path: Path) -> None:
 
 def test_unknown_post_processor(tmp_path: Path) -> None:
     with pytest.raises(PackwrapError, match="post-processor 'vagrant' is not supported"):
-        chains([("vagrant", {})])
+        chains([("docker-push", {})])
 
 
 def test_chain_semantics(tmp_path: Path, artifact: Artifact) -> None:
