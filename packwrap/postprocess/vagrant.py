@@ -201,7 +201,7 @@ def _vagrantfile(
             "end\n"
         )
     else:
-        # vagrant-openbsd's BOXING.md: the guest named, and ksh for Vagrant's commands
+        # vagrant-openbsd's box guide: the guest named, and ksh for Vagrant's commands
         settings = (
             'Vagrant.configure("2") do |config|\n'
             "  config.vm.guest = :openbsd\n"

@@ -6,8 +6,9 @@ The layouts checked here (test data, from the providers' documentation):
   tar.gz holding metadata.json (with "provider"), a Vagrantfile and the provider's files.
 - vagrant-libvirt's box format (vagrant-libvirt docs/boxes.markdown): box.img, a qcow2
   image; metadata.json {"provider": "libvirt", "format": "qcow2", "virtual_size": GiB}.
-- vagrant-openbsd, the vmd(8) provider (double-p/vagrant-openbsd BOXING.md):
-  metadata.json, Vagrantfile, disk.img; added with `--provider=openbsd`.
+- vagrant-openbsd, the vmd(8) provider (github.com/double-p/vagrant-openbsd, its BOXING
+  guide at commit 921895e4): metadata.json, Vagrantfile, disk.img; added with
+  `--provider=openbsd`.
 """
 
 from __future__ import annotations
