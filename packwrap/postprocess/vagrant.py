@@ -128,7 +128,10 @@ class VagrantPostProcessor:
         ctx.ui.say(f"Creating Vagrant box for '{provider}' provider")
         level = options["compression_level"]
         level = 6 if level is None or level == -1 else level
-        with tempfile.TemporaryDirectory(prefix="packwrap-box-") as scratch:
+        # the box's files are staged beside it: a converted disk can be as large as the
+        # disk, too large for a small /tmp
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".packwrap-box-", dir=target.parent) as scratch:
             box = Path(scratch)
             box_disk = box / BOX_DISK[provider]
             if provider == "libvirt" and disk_format != "qcow2":
