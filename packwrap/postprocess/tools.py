@@ -50,6 +50,7 @@ def failure(program: str, returncode: int, stderr: bytes) -> str:
 def run_tool(argv: list[str], ctx: PPContext, what: str) -> str:
     """Run a program to its end (Ctrl-C ends it), its stdout as text; a failure quotes
     its last line of stderr."""
+    ctx.check_cancelled(what)
     try:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE

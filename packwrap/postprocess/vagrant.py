@@ -123,7 +123,7 @@ class VagrantPostProcessor:
         arch = config.architecture or GO_ARCH.get(platform.machine(), platform.machine())
         fields = {"Provider": provider, "Architecture": arch, "ArtifactId": artifact.id}
         target = output_path(options["output"], artifact, ctx, "vagrant", **fields)
-        disk = artifact_disk(artifact, what)
+        disk = ctx.cwd / artifact_disk(artifact, what)
         disk_format, size = image_info(disk, ctx, what)
         ctx.ui.say(f"Creating Vagrant box for '{provider}' provider")
         level = options["compression_level"]

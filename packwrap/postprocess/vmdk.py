@@ -48,7 +48,7 @@ class VmdkPostProcessor:
 
         what = "post-processor 'vmdk'"
         target = output_path(config.output or DEFAULT_OUTPUT, artifact, ctx, "vmdk")
-        disk = artifact_disk(artifact, what)
+        disk = ctx.cwd / artifact_disk(artifact, what)
         ctx.ui.say(f"Converting {disk} to a {config.subformat} VMDK: {target}")
         with atomic_output(target, mode=with_umask(0o644)) as partial:
             options = f"subformat={config.subformat}"

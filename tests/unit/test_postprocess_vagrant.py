@@ -24,7 +24,7 @@ import pytest
 
 from packwrap.build.artifact import Artifact
 from packwrap.config.schema import ConfigError, SourceBody
-from packwrap.errors import PackwrapError
+from packwrap.errors import Cancelled, PackwrapError
 from packwrap.postprocess import PPContext, prepare_chains, run_chains
 from packwrap.template.model import BlockSpec
 from tests.state_support import RecordingUi
@@ -194,6 +194,17 @@ def test_existing_box_needs_force_and_nothing_partial_is_left(tmp_path: Path) ->
     with pytest.raises(PackwrapError, match="qemu-img failed: .*gone"):
         run_chains(chain("vagrant", {"output": "b.box"}), broken, ctx(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my.box", "output-openbsd-76"]
+
+
+@needs_qemu_img
+def test_ctrl_c_leaves_no_partial_box(tmp_path: Path) -> None:
+    artifact = qemu_artifact(tmp_path, fmt="raw")
+    c = ctx(tmp_path)
+    (pp,) = chain("vagrant", {"output": "b.box"})[0]
+    c.cancel_event.set()  # Ctrl-C: seen while qemu-img runs and while the tar is written
+    with pytest.raises(Cancelled):
+        pp.impl.run(pp.config, artifact, c)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["output-openbsd-76"]
 
 
 def test_provider_override_packwrap_cannot_build(tmp_path: Path) -> None:
