@@ -83,6 +83,8 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
     for src in config.include or []:
         if not Path(src).is_file():
             problem(f"include: {src} is not a file", "include")
+        elif Path(src).name in ("metadata.json", "Vagrantfile", *BOX_DISK.values()):
+            problem(f"include: {src} would replace the box's own {Path(src).name}", "include")
     for provider, values in (config.override or {}).items():
         unknown = sorted(set(values) - set(OVERRIDABLE)) if isinstance(values, dict) else []
         if not isinstance(values, dict) or unknown:
@@ -110,7 +112,7 @@ class VagrantPostProcessor:
         from packwrap.atomicfile import atomic_output, with_umask
         from packwrap.postprocess.archive import ArchiveFormat, write_archive
         from packwrap.postprocess.output import output_path
-        from packwrap.postprocess.tools import artifact_disk, image_info
+        from packwrap.postprocess.tools import artifact_disk, convert_image, image_info
 
         what = "post-processor 'vagrant'"
         provider = config.provider_override or BY_BUILDER.get(artifact.builder_id)
@@ -136,7 +138,7 @@ class VagrantPostProcessor:
             box_disk = box / BOX_DISK[provider]
             if provider == "libvirt" and disk_format != "qcow2":
                 ctx.ui.message(f"Converting {disk} ({disk_format}) to qcow2 for vagrant-libvirt")
-                _convert(disk, box_disk, ctx, what)
+                convert_image(disk, box_disk, "qcow2", ctx, what)
                 disk_format = "qcow2"
             else:
                 box_disk.symlink_to(disk.resolve())  # tar reads it through the link
@@ -176,12 +178,6 @@ def _for_provider(config: Config, provider: str) -> dict[str, Any]:
     options["output"] = options["output"] or DEFAULT_OUTPUT
     options["include"] = list(options["include"] or [])
     return options
-
-
-def _convert(disk: Path, dest: Path, ctx: PPContext, what: str) -> None:
-    from packwrap.postprocess.tools import convert_image
-
-    convert_image(disk, dest, "qcow2", ctx, what)
 
 
 def _vagrantfile(

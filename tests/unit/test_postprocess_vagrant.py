@@ -218,6 +218,9 @@ def test_provider_override_packwrap_cannot_build(tmp_path: Path) -> None:
         chain("vagrant", {"provider_override": "vbox"})
     with pytest.raises(ConfigError, match="vagrantfile_template 'nope.tpl' does not exist"):
         chain("vagrant", {"vagrantfile_template": "nope.tpl"})
+    (tmp_path / "metadata.json").write_text("{}")
+    with pytest.raises(ConfigError, match="would replace the box's own metadata.json"):
+        chain("vagrant", {"include": [str(tmp_path / "metadata.json")]})
 
 
 def test_unknown_artifact_needs_provider_override(tmp_path: Path) -> None:
