@@ -13,18 +13,24 @@ if TYPE_CHECKING:
     from packwrap.postprocess.base import PPContext
 
 
-def output_path(
+def render_output(
     template: str, artifact: Artifact, ctx: PPContext, what: str, **fields: object
 ) -> Path:
     """`template` rendered with the artifact's generated data, BuildName, BuilderType and
-    `fields`; an existing file is an error unless -force."""
+    `fields`, relative to the working directory."""
     from packwrap.build.bootcommand import render
 
     data: dict[str, object] = dict(artifact.state.get("generated_data") or {})
     data.update(BuildName=ctx.build_name, BuilderType=ctx.builder_type, **fields)
     target = Path(render(template, data, what=f"{what} output"))
-    if not target.is_absolute():
-        target = ctx.cwd / target
+    return target if target.is_absolute() else ctx.cwd / target
+
+
+def output_path(
+    template: str, artifact: Artifact, ctx: PPContext, what: str, **fields: object
+) -> Path:
+    """render_output's path for a new file: an existing one is an error unless -force."""
+    target = render_output(template, artifact, ctx, what, **fields)
     if target.exists() and not ctx.force:
         raise PackwrapError(f"{what}: {target} already exists (use -force to replace it)")
     return target
