@@ -66,4 +66,6 @@ class CompressPostProcessor:
         with atomic_output(target, mode=with_umask(0o644)) as partial:
             write_archive(fmt, [Path(f) for f in files], partial, level, ctx, what)
         ctx.ui.message(f"Archive {target} completed")
-        return artifact.with_files(BUILDER_ID, [str(target)]), False
+        description = f"compressed artifacts in: {target}"  # Packer's String()
+        compressed = Artifact(BUILDER_ID, "", [str(target)], description, dict(artifact.state))
+        return compressed, False
