@@ -113,6 +113,7 @@ def test_each_compression_round_trips(tmp_path: Path, artifact: Artifact, output
     target = tmp_path / output
     assert [a.files for a in results] == [[str(target)]]  # input not kept: Packer's default
     assert results[0].builder_id == "packer.post-processor.compress"
+    assert results[0].description == f"compressed artifacts in: {target}"
     data = _decompress(target, fmt.compression)
     if fmt.archive == "tar":
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -223,3 +224,19 @@ def test_bad_level_and_missing_program_are_config_errors(monkeypatch, tmp_path: 
     ]
     with pytest.raises(ConfigError, match=r"'bgzip'.*\(Debian package tabix\)"):
         chain({"output": "a", "format": "bgzf"})
+
+
+def test_the_archive_goes_down_the_chain(tmp_path: Path, artifact: Artifact) -> None:
+    """[compress, manifest]: the manifest records the archive, not the disk (Packer's
+    chain hands each post-processor the previous one's artifact)."""
+    import json
+
+    specs = [
+        BlockSpec("compress", None, SourceBody({"output": "a.tar.gz"}, "t.pkr.hcl", 9)),
+        BlockSpec("manifest", None, SourceBody({"strip_path": True}, "t.pkr.hcl", 12)),
+    ]
+    results = run_chains(prepare_chains([specs]), artifact, ctx(tmp_path))
+    # the archive (manifest keeps its input) and manifest's artifact: the same file
+    assert [a.files for a in results] == [[str(tmp_path / "a.tar.gz")]] * 2
+    entry = json.loads((tmp_path / "packer-manifest.json").read_text())["builds"][0]
+    assert [f["name"] for f in entry["files"]] == ["a.tar.gz"]
