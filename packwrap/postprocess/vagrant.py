@@ -60,6 +60,12 @@ OVERRIDABLE = ("compression_level", "include", "output", "vagrantfile_template")
 
 
 def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
+    from packwrap.postprocess.tools import missing_tool
+
+    for program in ("qemu-img", "tar"):  # the disk's format and size; the box
+        reason = missing_tool(program)
+        if reason:
+            problem(f"vagrant: {reason}", None)
     name = config.provider_override
     if name and name not in BOX_DISK:
         if name in PACKER_PROVIDERS:

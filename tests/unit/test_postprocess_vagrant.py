@@ -223,6 +223,19 @@ def test_provider_override_packwrap_cannot_build(tmp_path: Path) -> None:
         chain("vagrant", {"include": [str(tmp_path / "metadata.json")]})
 
 
+def test_missing_programs_are_named_at_validate(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
+    with pytest.raises(ConfigError) as exc:
+        chain("vagrant", {}, line=20)
+    assert [str(p) for p in exc.value.problems] == [
+        "t.pkr.hcl:20: vagrant: needs the program 'qemu-img', which is not on PATH "
+        "(Debian package qemu-utils)",
+        "t.pkr.hcl:20: vagrant: needs the program 'tar', which is not on PATH (Debian package tar)",
+    ]
+    with pytest.raises(ConfigError, match="vmdk: needs the program 'qemu-img'"):
+        chain("vmdk", {})
+
+
 def test_unknown_artifact_needs_provider_override(tmp_path: Path) -> None:
     other = Artifact("packer.post-processor.artifice", "", [str(tmp_path / "x")], "")
     with pytest.raises(PackwrapError, match="can't build box: packer.post-processor.artifice"):
