@@ -80,21 +80,44 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
                 f"{', '.join([*PACKER_PROVIDERS, 'openbsd'])}",
                 "provider_override",
             )
-    level = config.compression_level
-    if level is not None and not -1 <= level <= 9:
-        problem(f"compression_level {level}: expected an integer from 0 to 9", "compression_level")
-    template = config.vagrantfile_template
-    if template and not config.vagrantfile_template_generated and not Path(template).is_file():
-        problem(f"vagrantfile_template '{template}' does not exist", "vagrantfile_template")
-    for src in config.include or []:
-        if not Path(src).is_file():
-            problem(f"include: {src} is not a file", "include")
-        elif Path(src).name in ("metadata.json", "Vagrantfile", *BOX_DISK.values()):
-            problem(f"include: {src} would replace the box's own {Path(src).name}", "include")
+    _check_box_options(config, problem, "", config.vagrantfile_template_generated)
     for provider, values in (config.override or {}).items():
         unknown = sorted(set(values) - set(OVERRIDABLE)) if isinstance(values, dict) else []
         if not isinstance(values, dict) or unknown:
             problem(f"override.{provider}: expected a map of {', '.join(OVERRIDABLE)}", "override")
+        else:
+            _check_box_options(values, problem, f"override.{provider}.", False)
+
+
+def _check_box_options(
+    values: dict[str, Any],
+    problem: Callable[[str, str | None], None],
+    prefix: str,
+    template_generated: bool,
+) -> None:
+    """The options `override` may set too, each problem named with `prefix`."""
+    option = (prefix.split(".")[0] or None) if prefix else None
+    level = values.get("compression_level")
+    if level is not None and not (isinstance(level, int) and -1 <= level <= 9):
+        problem(
+            f"{prefix}compression_level {level}: expected an integer from 0 to 9",
+            option or "compression_level",
+        )
+    template = values.get("vagrantfile_template")
+    if template and not template_generated and not Path(template).is_file():
+        problem(
+            f"{prefix}vagrantfile_template '{template}' does not exist",
+            option or "vagrantfile_template",
+        )
+    include = values.get("include") or []
+    for src in [include] if isinstance(include, str) else include:
+        if not Path(src).is_file():
+            problem(f"{prefix}include: {src} is not a file", option or "include")
+        elif Path(src).name in ("metadata.json", "Vagrantfile", *BOX_DISK.values()):
+            problem(
+                f"{prefix}include: {src} would replace the box's own {Path(src).name}",
+                option or "include",
+            )
 
 
 class VagrantPostProcessor:
@@ -182,7 +205,8 @@ def _for_provider(config: Config, provider: str) -> dict[str, Any]:
     options = {name: config.get(name) for name in OVERRIDABLE}
     options.update((config.override or {}).get(provider) or {})
     options["output"] = options["output"] or DEFAULT_OUTPUT
-    options["include"] = list(options["include"] or [])
+    include = options["include"] or []
+    options["include"] = [include] if isinstance(include, str) else list(include)
     return options
 
 

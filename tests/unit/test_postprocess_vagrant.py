@@ -218,6 +218,11 @@ def test_provider_override_packwrap_cannot_build(tmp_path: Path) -> None:
         chain("vagrant", {"provider_override": "vbox"})
     with pytest.raises(ConfigError, match="vagrantfile_template 'nope.tpl' does not exist"):
         chain("vagrant", {"vagrantfile_template": "nope.tpl"})
+    with pytest.raises(ConfigError) as exc:
+        chain("vagrant", {"override": {"libvirt": {"compression_level": 11}}}, line=30)
+    assert str(exc.value.problems[0]) == (
+        "t.pkr.hcl:30: override.libvirt.compression_level 11: expected an integer from 0 to 9"
+    )
     (tmp_path / "metadata.json").write_text("{}")
     with pytest.raises(ConfigError, match="would replace the box's own metadata.json"):
         chain("vagrant", {"include": [str(tmp_path / "metadata.json")]})
