@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from packwrap.build.artifact import Artifact
-from packwrap.config.schema import INT, STRING, Config, Option, Schema
+from packwrap.config.schema import INT, STRING, Option, Schema
 from packwrap.postprocess.archive import compression_level, detect, write_archive
+from packwrap.postprocess.base import PostProcessorConfig
 from packwrap.postprocess.tools import missing_tool
 
 if TYPE_CHECKING:
@@ -27,7 +28,13 @@ BUILDER_ID = "packer.post-processor.compress"
 DEFAULT_OUTPUT = "packer_{{.BuildName}}_{{.BuilderType}}"
 
 
-def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
+class CompressConfig(PostProcessorConfig):
+    output: str
+    format: str
+    compression_level: int | None
+
+
+def _check(config: CompressConfig, problem: Callable[[str, str | None], None]) -> None:
     try:
         compression_level(config.compression_level)
     except ValueError as exc:
@@ -43,16 +50,19 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
 class CompressPostProcessor:
     type_name: ClassVar[str] = "compress"
     force_keep: ClassVar[bool] = False
-    schema: ClassVar[Schema] = Schema(
+    schema: ClassVar[Schema[CompressConfig]] = Schema(
         [
             Option("output", STRING, DEFAULT_OUTPUT),
             Option("format", STRING, ""),
             Option("compression_level", INT, None),
         ],
         [_check],
+        CompressConfig,
     )
 
-    def run(self, config: Config, artifact: Artifact, ctx: PPContext) -> tuple[Artifact, bool]:
+    def run(
+        self, config: CompressConfig, artifact: Artifact, ctx: PPContext
+    ) -> tuple[Artifact, bool]:
         from packwrap.atomicfile import atomic_output, with_umask
         from packwrap.postprocess.output import output_path
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import platform
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from packwrap.build.artifact import Artifact
-from packwrap.config.schema import BOOL, INT, LIST, MAP, STRING, Config, Option, Schema
+from packwrap.config.schema import BOOL, INT, LIST, MAP, STRING, Option, Schema
 from packwrap.errors import PackwrapError
+from packwrap.postprocess.base import PostProcessorConfig
 
 if TYPE_CHECKING:
     from packwrap.postprocess.base import PPContext
@@ -59,7 +60,18 @@ GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i386": "386", "i686": "386"}
 OVERRIDABLE = ("compression_level", "include", "output", "vagrantfile_template")
 
 
-def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
+class VagrantConfig(PostProcessorConfig):
+    output: str
+    compression_level: int | None
+    provider_override: str
+    vagrantfile_template: str
+    vagrantfile_template_generated: bool
+    include: list[str]
+    architecture: str
+    override: dict[str, Any]
+
+
+def _check(config: VagrantConfig, problem: Callable[[str, str | None], None]) -> None:
     from packwrap.postprocess.tools import missing_tool
 
     for program in ("qemu-img", "tar"):  # the disk's format and size; the box
@@ -123,7 +135,7 @@ def _check_box_options(
 class VagrantPostProcessor:
     type_name: ClassVar[str] = "vagrant"
     force_keep: ClassVar[bool] = True  # Packer's forceOverride; its default keep is false
-    schema: ClassVar[Schema] = Schema(
+    schema: ClassVar[Schema[VagrantConfig]] = Schema(
         [
             Option("output", STRING, DEFAULT_OUTPUT),
             Option("compression_level", INT, None),
@@ -135,9 +147,12 @@ class VagrantPostProcessor:
             Option("override", MAP, {}),
         ],
         [_check],
+        VagrantConfig,
     )
 
-    def run(self, config: Config, artifact: Artifact, ctx: PPContext) -> tuple[Artifact, bool]:
+    def run(
+        self, config: VagrantConfig, artifact: Artifact, ctx: PPContext
+    ) -> tuple[Artifact, bool]:
         from packwrap.atomicfile import atomic_output, with_umask
         from packwrap.postprocess.archive import ArchiveFormat, write_archive
         from packwrap.postprocess.output import output_path
@@ -200,7 +215,7 @@ class VagrantPostProcessor:
         return box_artifact, False
 
 
-def _for_provider(config: Config, provider: str) -> dict[str, Any]:
+def _for_provider(config: VagrantConfig, provider: str) -> dict[str, Any]:
     """The options, with `override.<provider>`'s values in place (Packer's specificConfig)."""
     options = {name: config.get(name) for name in OVERRIDABLE}
     options.update((config.override or {}).get(provider) or {})
@@ -215,7 +230,7 @@ def _vagrantfile(
     artifact: Artifact,
     options: dict[str, Any],
     ctx: PPContext,
-    fields: dict[str, object],
+    fields: Mapping[str, object],
 ) -> str:
     """The provider's settings, then the user's template rendered (as Packer's box
     Vagrantfile is laid out)."""

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from packwrap.build.artifact import Artifact
-from packwrap.config.schema import STRING, Config, Option, Schema
+from packwrap.config.schema import STRING, Option, Schema
+from packwrap.postprocess.base import PostProcessorConfig
 from packwrap.postprocess.tools import missing_tool
 
 if TYPE_CHECKING:
@@ -24,7 +25,12 @@ DEFAULT_OUTPUT = "packer_{{.BuildName}}_{{.BuilderType}}.vmdk"
 SUBFORMATS = ("streamOptimized", "monolithicSparse")
 
 
-def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
+class VmdkConfig(PostProcessorConfig):
+    output: str
+    subformat: str
+
+
+def _check(config: VmdkConfig, problem: Callable[[str, str | None], None]) -> None:
     reason = missing_tool("qemu-img")
     if reason:
         problem(f"vmdk: {reason}", None)
@@ -33,15 +39,16 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
 class VmdkPostProcessor:
     type_name: ClassVar[str] = "vmdk"
     force_keep: ClassVar[bool] = False
-    schema: ClassVar[Schema] = Schema(
+    schema: ClassVar[Schema[VmdkConfig]] = Schema(
         [
             Option("output", STRING, DEFAULT_OUTPUT),
             Option("subformat", STRING, "streamOptimized", choices=SUBFORMATS),
         ],
         [_check],
+        VmdkConfig,
     )
 
-    def run(self, config: Config, artifact: Artifact, ctx: PPContext) -> tuple[Artifact, bool]:
+    def run(self, config: VmdkConfig, artifact: Artifact, ctx: PPContext) -> tuple[Artifact, bool]:
         from packwrap.atomicfile import atomic_output, with_umask
         from packwrap.postprocess.output import output_path
         from packwrap.postprocess.tools import artifact_disk, convert_image
