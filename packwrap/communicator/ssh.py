@@ -36,6 +36,102 @@ class SshSettings:
     host_key_fingerprint: str | None = None  # pin, "SHA256:<base64>"
     keepalive_interval: float = 5.0
     file_transfer_method: str = "scp"  # ssh_file_transfer_method: "scp" or "sftp"
+    ciphers: tuple[str, ...] = ()  # ssh_ciphers: offer only these (empty: paramiko's)
+    kex: tuple[str, ...] = ()  # ssh_key_exchange_algorithms
+    bastion: JumpHost | None = None  # ssh_bastion_*: the session runs through this host
+    proxy: SocksProxy | None = None  # ssh_proxy_*: the TCP connection goes through SOCKS5
+
+
+@dataclass
+class JumpHost:
+    host: str
+    port: int = 22
+    username: str = "root"
+    password: str | None = None
+    private_key_file: Path | None = None
+    agent_auth: bool = False
+    interactive: bool = False  # keyboard-interactive with the password
+
+
+@dataclass
+class SocksProxy:
+    host: str
+    port: int = 1080
+    username: str | None = None
+    password: str | None = None
+
+
+def disabled_algorithms(settings: SshSettings) -> dict[str, list[str]]:
+    """ssh_ciphers / ssh_key_exchange_algorithms as paramiko's `disabled_algorithms`:
+    everything paramiko knows but the listed ones; a name it lacks is an error."""
+    import paramiko
+
+    out: dict[str, list[str]] = {}
+    known_sets = (
+        (
+            "ciphers",
+            "ssh_ciphers",
+            settings.ciphers,
+            vars(paramiko.Transport)["_preferred_ciphers"],
+        ),
+        (
+            "kex",
+            "ssh_key_exchange_algorithms",
+            settings.kex,
+            vars(paramiko.Transport)["_preferred_kex"],
+        ),
+    )
+    for kind, option, wanted, known in known_sets:
+        if not wanted:
+            continue
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise PackwrapError(
+                f"{option}: {unknown[0]!r} is not supported (supported: {', '.join(known)})"
+            )
+        out[kind] = [k for k in known if k not in wanted]
+    return out
+
+
+def _load_key(path: Path | None, option: str) -> Any:
+    import paramiko
+
+    if path is None:
+        return None
+    try:
+        return paramiko.PKey.from_path(str(path))
+    except (OSError, ValueError, paramiko.SSHException) as exc:
+        # ValueError: the cryptography backend rejecting a damaged key
+        raise PackwrapError(f"cannot read {option} {path}: {exc}") from None
+
+
+def _open_bastion(jump: JumpHost, target: tuple[str, int]) -> tuple[Any, Any]:
+    """(bastion client, channel to target): the channel is the session's socket."""
+    import paramiko
+
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    pkey = _load_key(jump.private_key_file, "ssh_bastion_private_key_file")
+    try:
+        # ssh_bastion_interactive: paramiko's password auth falls back to
+        # keyboard-interactive with the same password when the server asks for that.
+        client.connect(
+            jump.host,
+            port=jump.port,
+            username=jump.username,
+            password=jump.password,
+            pkey=pkey,
+            allow_agent=jump.agent_auth,
+            look_for_keys=False,
+            timeout=10,
+        )
+        transport = client.get_transport()
+        assert transport is not None  # connect() succeeded
+        channel = transport.open_channel("direct-tcpip", target, ("127.0.0.1", 0))
+    except BaseException:
+        client.close()
+        raise
+    return client, channel
 
 
 def paramiko_errors() -> type[Exception]:
@@ -68,8 +164,9 @@ def fingerprint(key: Any) -> str:
 
 
 class SshCommunicator:
-    def __init__(self, client: Any, settings: SshSettings, host_key: str):
+    def __init__(self, client: Any, settings: SshSettings, host_key: str, bastion: Any = None):
         self._client = client
+        self._bastion = bastion  # ssh_bastion_host's client, closed with the session
         self.settings = settings
         self.host_key_fingerprint = host_key
 
@@ -97,18 +194,20 @@ class SshCommunicator:
                     f"after {settings.timeout:.0f}s (last error: {last_error})"
                 )
             try:
-                client = cls._open(settings)
+                client, bastion = cls._open(settings)
                 key = client.get_transport().get_remote_server_key()
                 seen = fingerprint(key)
                 pinned = settings.host_key_fingerprint
                 if pinned and pinned.rstrip("=") != seen:
                     client.close()
+                    if bastion is not None:
+                        bastion.close()
                     raise PackwrapError(
                         f"SSH host key mismatch for {settings.host}:{settings.port}: "
                         f"expected {pinned}, got {seen}"
                     )
                 log(f"SSH host key {key.get_name()} {seen}" + (" (pinned)" if pinned else ""))
-                return cls(client, settings, seen)
+                return cls(client, settings, seen, bastion)
             except paramiko.AuthenticationException as exc:
                 attempts += 1
                 last_error = f"authentication failed: {exc}"
@@ -130,21 +229,32 @@ class SshCommunicator:
             cancel.wait(1.0)
 
     @staticmethod
-    def _open(settings: SshSettings) -> Any:
+    def _route(settings: SshSettings) -> tuple[Any, Any]:
+        """(socket for the session or None, bastion client or None): direct, through the
+        bastion's direct-tcpip channel, or through the SOCKS proxy."""
+        target = (settings.host, settings.port)
+        if settings.bastion is not None:
+            return _open_bastion(settings.bastion, target)[::-1]
+        if settings.proxy is not None:
+            from packwrap.communicator.socks import socks5_connect
+
+            proxy = settings.proxy
+            sock = socks5_connect(
+                (proxy.host, proxy.port), target, username=proxy.username, password=proxy.password
+            )
+            return sock, None
+        return None, None
+
+    @staticmethod
+    def _open(settings: SshSettings) -> tuple[Any, Any]:
         import paramiko
 
         client = paramiko.SSHClient()
         # Trust-on-first-use, recorded in the log by connect(); pinning checks it after.
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        pkey = None
-        if settings.private_key_file:
-            try:
-                pkey = paramiko.PKey.from_path(str(settings.private_key_file))
-            except (OSError, ValueError, paramiko.SSHException) as exc:
-                # ValueError: the cryptography backend rejecting a damaged key
-                raise PackwrapError(
-                    f"cannot read ssh_private_key_file {settings.private_key_file}: {exc}"
-                ) from None
+        pkey = _load_key(settings.private_key_file, "ssh_private_key_file")
+        disabled = disabled_algorithms(settings)
+        sock, bastion = SshCommunicator._route(settings)
         try:
             client.connect(
                 settings.host,
@@ -157,8 +267,12 @@ class SshCommunicator:
                 timeout=10,
                 banner_timeout=10,
                 auth_timeout=10,
+                sock=sock,
+                disabled_algorithms=disabled or None,
             )
         except BaseException as exc:
+            if bastion is not None:
+                bastion.close()
             transport = client.get_transport()
             # Whether an SSH server answered at all (its version line), for connect()'s
             # _no_banner: carried on the exception itself, which may be of any type.
@@ -168,7 +282,7 @@ class SshCommunicator:
         transport = client.get_transport()
         if transport is not None and settings.keepalive_interval > 0:
             transport.set_keepalive(int(settings.keepalive_interval))
-        return client
+        return client, bastion
 
     # -- using the session ------------------------------------------------------------
     def run(
@@ -233,6 +347,13 @@ class SshCommunicator:
             raise PackwrapError("SSH connection is closed")
         return transport
 
+    def transport(self) -> Any:
+        """The live paramiko transport (for tunnels)."""
+        return self._live_transport()
+
     def close(self) -> None:
         with contextlib.suppress(OSError, EOFError, socket.error):
             self._client.close()
+        if self._bastion is not None:
+            with contextlib.suppress(OSError, EOFError, socket.error):
+                self._bastion.close()

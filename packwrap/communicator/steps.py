@@ -10,12 +10,17 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packwrap.build.state import State
 from packwrap.build.step import Step
 from packwrap.communicator.keys import make_temporary_key_pair
-from packwrap.communicator.ssh import SshCommunicator, SshSettings
+from packwrap.communicator.ssh import JumpHost, SocksProxy, SshCommunicator, SshSettings
 from packwrap.errors import PackwrapError
+
+if TYPE_CHECKING:
+    from packwrap.communicator.tunnels import Tunnels
+    from packwrap.config.schema import Config
 
 
 def uses_ssh(state: State) -> bool:
@@ -43,7 +48,13 @@ class StepTemporaryKey(Step):
             return
         directory = Path(tempfile.mkdtemp(prefix="packwrap-key-"))
         state.data["temporary_key_dir"] = directory
-        pair = make_temporary_key_pair(directory, comment=f"packwrap-{state.build_name}")
+        cfg = state.config
+        pair = make_temporary_key_pair(
+            directory,
+            comment=f"packwrap-{state.build_name}",
+            kind=cfg.get("temporary_key_pair_type"),
+            bits=cfg.get("temporary_key_pair_bits"),
+        )
         state.data["ssh_private_key_file"] = pair.private_key_file
         state.data["ssh_public_key"] = pair.public_key
         state.ui.say("Created a temporary SSH key pair for this build")
@@ -79,11 +90,68 @@ def ssh_settings(state: State) -> SshSettings:
         or None,
         keepalive_interval=float(cfg.get("ssh_keep_alive_interval") or 5.0),
         file_transfer_method=cfg.get("ssh_file_transfer_method") or "scp",
+        ciphers=tuple(cfg.get("ssh_ciphers") or ()),
+        kex=tuple(cfg.get("ssh_key_exchange_algorithms") or ()),
+        bastion=_bastion(cfg),
+        proxy=_proxy(cfg),
     )
+
+
+def _bastion(cfg: Config) -> JumpHost | None:
+    if not cfg.get("ssh_bastion_host"):
+        return None
+    key = cfg.get("ssh_bastion_private_key_file")
+    return JumpHost(
+        host=cfg.ssh_bastion_host,
+        port=int(cfg.get("ssh_bastion_port") or 22),
+        username=cfg.get("ssh_bastion_username") or "root",
+        password=cfg.get("ssh_bastion_password") or None,
+        private_key_file=Path(key).expanduser() if key else None,
+        agent_auth=bool(cfg.get("ssh_bastion_agent_auth")),
+        interactive=bool(cfg.get("ssh_bastion_interactive")),
+    )
+
+
+def _proxy(cfg: Config) -> SocksProxy | None:
+    if not cfg.get("ssh_proxy_host"):
+        return None
+    return SocksProxy(
+        host=cfg.ssh_proxy_host,
+        port=int(cfg.get("ssh_proxy_port") or 1080),
+        username=cfg.get("ssh_proxy_username") or None,
+        password=cfg.get("ssh_proxy_password") or None,
+    )
+
+
+def open_tunnels(state: State, comm: SshCommunicator) -> Tunnels | None:
+    """ssh_local_tunnels / ssh_remote_tunnels over the session (Packer's -L / -R)."""
+    from packwrap.build.common_options import parse_tunnel
+    from packwrap.communicator.tunnels import Tunnels
+
+    local = state.config.get("ssh_local_tunnels") or []
+    remote = state.config.get("ssh_remote_tunnels") or []
+    if not (local or remote):
+        return None
+    tunnels = Tunnels(comm.transport())
+    try:
+        for spec in local:
+            tunnels.local(*parse_tunnel(spec))
+            state.ui.message(f"SSH local tunnel {spec}")
+        for spec in remote:
+            tunnels.remote(*parse_tunnel(spec))
+            state.ui.message(f"SSH remote tunnel {spec}")
+    except (OSError, EOFError, ValueError) as exc:
+        tunnels.close()
+        raise PackwrapError(f"SSH tunnel: {exc}") from None
+    except Exception as exc:  # paramiko's SSHException: the guest refused the forward
+        tunnels.close()
+        raise PackwrapError(f"SSH tunnel refused: {exc}") from None
+    return tunnels
 
 
 class StepConnect(Step):
     name = "connect"
+    tunnels: Tunnels | None = None
 
     def run(self, state: State) -> None:
         if not uses_ssh(state):
@@ -102,8 +170,12 @@ class StepConnect(Step):
             comm = SshCommunicator.connect(settings, cancel=state.cancel_event, log=log)
         state.data["communicator"] = comm
         state.ui.say("Connected to SSH!")
+        self.tunnels = open_tunnels(state, comm)
 
     def cleanup(self, state: State) -> None:
+        if self.tunnels is not None:
+            self.tunnels.close()
+            self.tunnels = None
         comm = state.data.pop("communicator", None)
         if comm is not None:
             comm.close()

@@ -1,6 +1,7 @@
 """The `qemu` builder: packer-plugin-qemu's step order, typed on the serial console.
 
-Steps (packer-plugin-qemu's builder.go): media -> output dir -> disk -> UEFI vars ->
+Steps (packer-plugin-qemu's builder.go): media -> output dir -> vTPM -> floppy -> disk
+(create or copy disk_image) -> resize -> UEFI vars ->
 HTTP address -> HTTP server (core) [-> site set (core)] -> SSH port forward -> QEMU ->
 boot command (core) -> wait for power-off -> [communicator "ssh": temporary key (before
 the HTTP server), QEMU again on the installed disk -> connect -> provision -> remove
@@ -33,11 +34,13 @@ from packwrap_qemu.artifact import make_artifact
 from packwrap_qemu.config import SCHEMA, QemuConfig, config_of
 from packwrap_qemu.firmware import StepPrepareEfiVars
 from packwrap_qemu.step_convert_disk import StepConvertDisk
-from packwrap_qemu.step_create_disk import StepCreateDisk
+from packwrap_qemu.step_create_disk import StepCreateDisk, StepResizeDisk
+from packwrap_qemu.step_floppy import StepCreateFloppy
 from packwrap_qemu.step_http_ip import StepHTTPIPDiscover
 from packwrap_qemu.step_media import StepResolveMedia
 from packwrap_qemu.step_port_forward import StepPortForward
 from packwrap_qemu.step_run import StepRunQemu
+from packwrap_qemu.step_vtpm import StepStartVtpm
 from packwrap_qemu.step_wait_poweroff import StepWaitForPowerOff
 
 if TYPE_CHECKING:
@@ -76,7 +79,10 @@ class QemuBuilder:
             StepCheckProvisioners(),
             StepResolveMedia(),
             StepOutputDir(qemu.output_plan, name="prepare output directory"),
+            StepStartVtpm(),
+            StepCreateFloppy(),
             StepCreateDisk(),
+            StepResizeDisk(),
             StepPrepareEfiVars(),
             StepHTTPIPDiscover(),
             # Before the HTTP server: install.conf may name {{ .SSHPublicKey }}.

@@ -1,0 +1,71 @@
+"""What options need on the build host, checked by `validate` (and `build`) up front.
+
+Each missing tool is one problem naming the Debian package that has it, so a template
+that asks for a TPM, a floppy or a bridge fails before anything runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from packwrap.sdk import Config
+
+# Where Debian, Fedora and Homebrew put QEMU's setuid bridge helper (not on PATH).
+BRIDGE_HELPERS = (
+    "/usr/lib/qemu/qemu-bridge-helper",
+    "/usr/libexec/qemu-bridge-helper",
+    "/usr/local/libexec/qemu-bridge-helper",
+    "/opt/homebrew/libexec/qemu-bridge-helper",
+)
+
+
+def bridge_helper() -> Path | None:
+    return next((Path(p) for p in BRIDGE_HELPERS if Path(p).exists()), None)
+
+
+def _tool_problems(config: Config) -> list[tuple[str, str]]:
+    """(message, option) for each option whose host tool is missing."""
+    out: list[tuple[str, str]] = []
+    floppy = config.floppy_files or config.floppy_dirs or config.floppy_content
+    if floppy and not (shutil.which("mformat") and shutil.which("mcopy")):
+        out.append(("floppy_* needs mformat and mcopy; install mtools", "floppy_files"))
+    if (config.cd_files or config.cd_content) and not shutil.which("xorriso"):
+        out.append(("cd_files/cd_content need xorriso; install xorriso", "cd_files"))
+    if config.vtpm and not shutil.which("swtpm"):
+        out.append(("vtpm needs swtpm; install swtpm (apt-get install swtpm)", "vtpm"))
+    if config.net_bridge:
+        if not sys.platform.startswith("linux"):
+            out.append(("net_bridge is only supported in Linux based OSes", "net_bridge"))
+        elif bridge_helper() is None:
+            out.append(
+                ("net_bridge needs qemu-bridge-helper; install qemu-system-common", "net_bridge")
+            )
+    return out
+
+
+def check_host_tools(config: Config, problem: Callable[[str, str | None], None]) -> None:
+    for message, option in _tool_problems(config):
+        problem(message, option)
+    if config.net_bridge and config.hermetic_network:
+        problem("net_bridge and hermetic_network are mutually exclusive", "net_bridge")
+    if config.net_bridge and config.communicator == "ssh" and not config.ssh_host:
+        # Packer asks a guest agent for the bridged guest's address; packwrap does not.
+        problem(
+            "net_bridge with communicator ssh needs ssh_host (the guest's address)", "net_bridge"
+        )
+    for path in config.floppy_files:
+        if not any(Path(p).exists() for p in _glob(path)):
+            problem(f"floppy_files: {path} not found", "floppy_files")
+    for path in config.floppy_dirs:
+        if not Path(path).is_dir():
+            problem(f"floppy_dirs: {path} is not a directory", "floppy_dirs")
+
+
+def _glob(pattern: str) -> list[str]:
+    """Packer's floppy_files take globs."""
+    import glob
+
+    return glob.glob(pattern) if glob.has_magic(pattern) else [pattern]
