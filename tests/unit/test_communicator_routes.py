@@ -150,8 +150,8 @@ def test_ssh_ciphers_and_kex_are_the_only_ones_offered(server, keypair):
     try:
         transport = comm.transport()
         assert transport.local_cipher == "aes256-ctr"
-        offered = transport.get_security_options()
-        assert offered.ciphers == ("aes256-ctr",) and offered.kex == ("ecdh-sha2-nistp256",)
+        assert tuple(transport.preferred_ciphers) == ("aes256-ctr",)
+        assert tuple(transport.preferred_kex) == ("ecdh-sha2-nistp256",)
     finally:
         comm.close()
 
