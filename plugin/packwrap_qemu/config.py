@@ -242,8 +242,6 @@ def _check_disk_image(config: Config, problem: Callable[[str, str | None], None]
             )
     if config.skip_resize_disk and not config.disk_image:
         problem("skip_resize_disk can only be used when disk_image is true", "skip_resize_disk")
-    if config.disk_image and config.kernel:
-        problem("disk_image boots the image: kernel is for installer media", "kernel")
     sizes = []
     for raw in config.disk_additional_size:
         try:
