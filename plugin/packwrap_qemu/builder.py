@@ -51,6 +51,17 @@ def _provisions(state: State) -> bool:
     return QemuBuilder.provisions(config_of(state))
 
 
+def _installs(state: State) -> bool:
+    """An install run that ends by powering off (not disk_image + ssh, which Packer
+    boots once and provisions in the same run)."""
+    config = config_of(state)
+    return not (config.disk_image and QemuBuilder.provisions(config))
+
+
+def _boots_again(state: State) -> bool:
+    return _provisions(state) and _installs(state)
+
+
 def _wait_stopped(state: State, seconds: float) -> bool:
     """StepShutdown's wait: True once the provisioning QEMU has exited."""
     vm = state.data["qemu"]
@@ -93,7 +104,7 @@ class QemuBuilder:
             StepRunQemu(),
             StepInstallerDriftGuard(),
             StepTypeBootCommand(),
-            StepWaitForPowerOff(),
+            If(_installs, StepWaitForPowerOff()),
             *self.provisioning_steps(),
             StepConvertDisk(),
         ]
@@ -113,9 +124,10 @@ class QemuBuilder:
         run could not drop the ISO nor change the kernel arguments at the reset.
         The SSH port is the hostfwd StepPortForward chose (127.0.0.1:<port> -> guest:22).
         communicator = "none": no second boot; provisioners are reported as skipped.
+        disk_image (an installed image to build on) with "ssh": one run, as Packer's.
         """
         return [
-            If(_provisions, StepRunQemu(boot="disk")),
+            If(_boots_again, StepRunQemu(boot="disk")),
             If(_provisions, StepConnect()),
             StepProvision(),
             If(_provisions, StepCleanupTemporaryKey()),

@@ -135,6 +135,8 @@ class StepRunQemu(Step):
                 self.fw_dir = tempfile.mkdtemp(prefix="packwrap-fw-")
                 spec.sercon_file = driver.write_sercon_file(Path(self.fw_dir))
         console_log, qemu_log = log_paths(state)
+        if config.disk_image and config.communicator == "ssh":
+            spec.no_reboot = False  # provisioned in this run: a reboot must not end it
         if self.boot == "disk":
             # The installed disk without the install media: the BIOS boots the disk, unless
             # provision_kernel names a kernel for disks that cannot boot by themselves.
