@@ -26,6 +26,20 @@ def bridge_helper() -> Path | None:
     return next((Path(p) for p in BRIDGE_HELPERS if Path(p).exists()), None)
 
 
+# QEMU's loadable block drivers (Debian: qemu-block-extra); a QEMU without a module
+# directory has its drivers built in.
+MODULE_DIRS = ("/usr/lib/*/qemu", "/usr/lib64/qemu", "/usr/lib/qemu")
+
+
+def lacks_curl_driver() -> bool:
+    """True when QEMU loads block drivers as modules and the curl one is not there."""
+    import glob
+
+    dirs = [d for pattern in MODULE_DIRS for d in glob.glob(pattern)]
+    modular = [d for d in dirs if glob.glob(f"{d}/block-*.so")]
+    return bool(modular) and not any(Path(d, "block-curl.so").exists() for d in modular)
+
+
 def _tool_problems(config: Config) -> list[tuple[str, str]]:
     """(message, option) for each option whose host tool is missing."""
     out: list[tuple[str, str]] = []
@@ -36,6 +50,16 @@ def _tool_problems(config: Config) -> list[tuple[str, str]]:
         out.append(("cd_files/cd_content need xorriso; install xorriso", "cd_files"))
     if config.vtpm and not shutil.which("swtpm"):
         out.append(("vtpm needs swtpm; install swtpm (apt-get install swtpm)", "vtpm"))
+    remote = [u for u in [config.iso_url, *config.iso_urls] if u and "://" in u]
+    skip_cache_remote = config.iso_skip_cache and remote and not remote[0].startswith("file://")
+    if skip_cache_remote and lacks_curl_driver():
+        out.append(
+            (
+                "iso_skip_cache: QEMU reads the URL with its curl block driver; "
+                "install qemu-block-extra",
+                "iso_skip_cache",
+            )
+        )
     if config.net_bridge:
         if not sys.platform.startswith("linux"):
             out.append(("net_bridge is only supported in Linux based OSes", "net_bridge"))

@@ -114,6 +114,19 @@ def test_validate_names_the_package_to_install(monkeypatch):
     ]
 
 
+def test_iso_skip_cache_needs_the_curl_block_driver(monkeypatch, tmp_path):
+    modules = tmp_path / "lib" / "qemu"
+    modules.mkdir(parents=True)
+    (modules / "block-iscsi.so").write_bytes(b"")
+    monkeypatch.setattr(host_tools, "MODULE_DIRS", (str(modules),))
+    values = dict(iso_url="http://127.0.0.1:1/x.iso", iso_skip_cache=True)
+    assert messages(**values) == [
+        "iso_skip_cache: QEMU reads the URL with its curl block driver; install qemu-block-extra"
+    ]
+    (modules / "block-curl.so").write_bytes(b"")
+    assert messages(**values) == []
+
+
 def test_net_bridge_rules(tmp_path):
     assert "net_bridge with communicator ssh needs ssh_host" in " ".join(
         messages(net_bridge="br0", communicator="ssh", ssh_username="root")
