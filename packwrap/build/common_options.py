@@ -321,18 +321,17 @@ def _check_ssh_extras(config: Config, problem: Problem) -> None:
 
 def _check_temporary_key(config: Config, problem: Problem) -> None:
     kind, bits = config.temporary_key_pair_type, config.temporary_key_pair_bits
-    if bits is None:
-        return
-    allowed = {"rsa": None, "dsa": (1024, 2048, 3072), "ecdsa": (256, 384, 521)}.get(
-        kind or "ed25519", ()
-    )
-    if kind == "rsa" and bits < 1024:
+    option = "temporary_key_pair_bits"
+    if kind == "dsa":
         problem(
-            "temporary_key_pair_bits: RSA keys need at least 1024 bits", "temporary_key_pair_bits"
+            'temporary_key_pair_type "dsa": OpenSSH (9.8) and packwrap\'s SSH client no longer '
+            'take DSA keys; use "ed25519", "ecdsa" or "rsa"',
+            "temporary_key_pair_type",
         )
-    elif allowed and bits not in allowed:
-        sizes = " or ".join(map(str, allowed))
-        problem(f"temporary_key_pair_bits: {kind} keys are {sizes} bits", "temporary_key_pair_bits")
+    elif bits is not None and kind == "rsa" and bits < 1024:
+        problem("temporary_key_pair_bits: RSA keys need at least 1024 bits", option)
+    elif bits is not None and kind == "ecdsa" and bits not in (256, 384, 521):
+        problem("temporary_key_pair_bits: ecdsa keys are 256, 384 or 521 bits", option)
 
 
 COMM_CHECKS = [_check_comm]

@@ -15,16 +15,15 @@ class KeyPair:
 
 
 def _generate(kind: str, bits: int | None) -> Any:
-    """temporary_key_pair_type/bits with Packer's defaults (rsa 4096, ecdsa 521, dsa 1024)."""
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+    """temporary_key_pair_type/bits with Packer's defaults (rsa 4096, ecdsa 521); "dsa" is
+    refused by the schema (common_options.py)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
     if kind == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=bits or 4096)
     if kind == "ecdsa":
         curves = {256: ec.SECP256R1(), 384: ec.SECP384R1(), 521: ec.SECP521R1()}
         return ec.generate_private_key(curves[bits or 521])
-    if kind == "dsa":
-        return dsa.generate_private_key(key_size=bits or 1024)
     return ed25519.Ed25519PrivateKey.generate()
 
 

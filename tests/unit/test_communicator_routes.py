@@ -98,8 +98,9 @@ def test_ssh_options_are_core_options_of_both_builders(builder, tmp_path):
         ),
         ({"ssh_local_tunnels": ["80"]}, "ssh_local_tunnels '80': expected port:host:hostport"),
         ({"ssh_remote_tunnels": ["x:h:1"]}, "ssh_remote_tunnels 'x:h:1'"),
-        ({"temporary_key_pair_type": "ecdsa", "temporary_key_pair_bits": 300}, "256 or 384"),
+        ({"temporary_key_pair_type": "ecdsa", "temporary_key_pair_bits": 300}, "256, 384 or 521"),
         ({"temporary_key_pair_type": "rsa", "temporary_key_pair_bits": 512}, "at least 1024"),
+        ({"temporary_key_pair_type": "dsa"}, "no longer take DSA keys"),
         ({"temporary_key_pair_type": "rsa2"}, "'rsa2' is not one of dsa, ecdsa, ed25519, rsa"),
         ({"communicator": "winrm"}, "'winrm' is not one of"),
     ],
@@ -124,9 +125,13 @@ def test_winrm_options_load_with_a_warning():
      ("ecdsa", None, "ecdsa-sha2-nistp521"), (None, None, "ssh-ed25519")],
 )  # fmt: skip
 def test_temporary_key_pair_type_and_bits(tmp_path, kind, bits, prefix):
+    from packwrap.communicator.ssh import _load_key
+
     pair = make_temporary_key_pair(tmp_path, kind=kind, bits=bits)
     assert pair.public_key.startswith(prefix + " ")
     assert pair.private_key_file.stat().st_mode & 0o777 == 0o600
+    loaded = _load_key(pair.private_key_file, "ssh_private_key_file")  # what connect reads
+    assert loaded.get_base64() == pair.public_key.split()[1]
 
 
 def test_rsa_temporary_key_authorizes(tmp_path):
