@@ -7,6 +7,7 @@ every path into their tmp dir.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 import subprocess
@@ -46,7 +47,10 @@ class _Handler(paramiko.ServerInterface):
     def check_auth_publickey(self, username, key):
         self.server.auth_attempts += 1
         allowed = self.server.authorized_key
-        ok = allowed is not None and key.get_base64() == allowed.split()[1]
+        # a certificate (ssh_certificate_file) is offered as its own blob, the key inside it
+        cert = key.public_blob
+        offered = base64.b64encode(cert.key_blob).decode() if cert else key.get_base64()
+        ok = allowed is not None and offered == allowed.split()[1]
         return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
 
     def check_channel_direct_tcpip_request(self, chanid, origin, destination):

@@ -40,6 +40,7 @@ class SshSettings:
     kex: tuple[str, ...] = ()  # ssh_key_exchange_algorithms
     bastion: JumpHost | None = None  # ssh_bastion_*: the session runs through this host
     proxy: SocksProxy | None = None  # ssh_proxy_*: the TCP connection goes through SOCKS5
+    certificate_file: Path | None = None  # ssh_certificate_file: offered with the key
 
 
 @dataclass
@@ -51,6 +52,7 @@ class JumpHost:
     private_key_file: Path | None = None
     agent_auth: bool = False
     interactive: bool = False  # keyboard-interactive with the password
+    certificate_file: Path | None = None
 
 
 @dataclass
@@ -93,16 +95,23 @@ def disabled_algorithms(settings: SshSettings) -> dict[str, list[str]]:
     return out
 
 
-def _load_key(path: Path | None, option: str) -> Any:
+def _load_key(path: Path | None, option: str, certificate: Path | None = None) -> Any:
+    """The private key, with its certificate (ssh_certificate_file) when there is one."""
     import paramiko
 
     if path is None:
         return None
     try:
-        return paramiko.PKey.from_path(str(path))
+        key = paramiko.PKey.from_path(str(path))
     except (OSError, ValueError, paramiko.SSHException) as exc:
         # ValueError: the cryptography backend rejecting a damaged key
         raise PackwrapError(f"cannot read {option} {path}: {exc}") from None
+    if certificate is not None:
+        try:
+            key.load_certificate(str(certificate))
+        except (OSError, ValueError, paramiko.SSHException) as exc:
+            raise PackwrapError(f"cannot use certificate {certificate}: {exc}") from None
+    return key
 
 
 def _open_bastion(jump: JumpHost, target: tuple[str, int]) -> tuple[Any, Any]:
@@ -111,7 +120,7 @@ def _open_bastion(jump: JumpHost, target: tuple[str, int]) -> tuple[Any, Any]:
 
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    pkey = _load_key(jump.private_key_file, "ssh_bastion_private_key_file")
+    pkey = _load_key(jump.private_key_file, "ssh_bastion_private_key_file", jump.certificate_file)
     try:
         # ssh_bastion_interactive: paramiko's password auth falls back to
         # keyboard-interactive with the same password when the server asks for that.
@@ -254,7 +263,9 @@ class SshCommunicator:
         client = paramiko.SSHClient()
         # Trust-on-first-use, recorded in the log by connect(); pinning checks it after.
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        pkey = _load_key(settings.private_key_file, "ssh_private_key_file")
+        pkey = _load_key(
+            settings.private_key_file, "ssh_private_key_file", settings.certificate_file
+        )
         disabled = disabled_algorithms(settings)
         sock, bastion = SshCommunicator._route(settings)
         try:

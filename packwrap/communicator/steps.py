@@ -94,7 +94,12 @@ def ssh_settings(state: State) -> SshSettings:
         kex=tuple(cfg.get("ssh_key_exchange_algorithms") or ()),
         bastion=_bastion(cfg),
         proxy=_proxy(cfg),
+        certificate_file=_path(cfg.get("ssh_certificate_file")),
     )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
 
 
 def _bastion(cfg: Config) -> JumpHost | None:
@@ -109,6 +114,7 @@ def _bastion(cfg: Config) -> JumpHost | None:
         private_key_file=Path(key).expanduser() if key else None,
         agent_auth=bool(cfg.get("ssh_bastion_agent_auth")),
         interactive=bool(cfg.get("ssh_bastion_interactive")),
+        certificate_file=_path(cfg.get("ssh_bastion_certificate_file")),
     )
 
 

@@ -315,3 +315,31 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_ssh_certificate_file_is_offered_with_the_key(tmp_path):
+    """The server here accepts only the certificate's blob: the plain key is not enough."""
+    import subprocess
+
+    key = tmp_path / "id_ed25519"
+    ca = tmp_path / "ca"
+    for path in (key, ca):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
+                       check=True)  # fmt: skip
+    subprocess.run(["ssh-keygen", "-q", "-s", str(ca), "-I", "builder", "-n", "root",
+                    str(key) + ".pub"], check=True)  # fmt: skip
+    # elsewhere than <key>-cert.pub, which paramiko (like ssh) would pick up by itself
+    cert = tmp_path / "builder-cert.pub"
+    (tmp_path / "id_ed25519-cert.pub").rename(cert)
+    srv = LoopbackSshServer(authorized_key=cert.read_text().strip())
+    try:
+        s = SshSettings(host="127.0.0.1", port=srv.port, private_key_file=key, timeout=10,
+                        handshake_attempts=1)  # fmt: skip
+        with pytest.raises(PackwrapError, match="authentication failed"):
+            connect(s)
+        s.certificate_file = cert
+        comm = connect(s)
+        assert run(comm, "echo certified") == (0, ["certified"])
+        comm.close()
+    finally:
+        srv.stop()
