@@ -41,6 +41,7 @@ class StepStartVtpm(Step):
                 raise PackwrapError(f"swtpm failed to start: {log.splitlines()[-1:] or 'timeout'}")
             state.sleep(0.02)
         state.data["tpm_socket"] = sock
+        state.ui.message(f"swtpm pid {self.proc.pid}, state in {self.tmp}")
 
     def cleanup(self, state: State) -> None:
         state.data.pop("tpm_socket", None)

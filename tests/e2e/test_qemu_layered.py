@@ -1,5 +1,6 @@
 """A layered build end to end (issue 15): packer-plugin-qemu's disk_image +
-use_backing_file on an earlier image, with a floppy, a cd_content CD and a second disk,
+use_backing_file on an earlier image, with a floppy, a cd_content CD, a second disk and a
+vTPM (swtpm),
 provisioned over SSH in the same run, on real QEMU and the fixture (tests/corpus/layered
 is the published shape of it).
 
@@ -11,6 +12,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import shutil
+import signal
 import subprocess
 import tarfile
 from pathlib import Path
@@ -43,6 +48,7 @@ source "qemu" "layer" {{
   floppy_content       = {{ "site.txt" = "floppy" }}
   floppy_label         = "SITE"
   cd_content           = {{ "meta-data" = "instance-id: layer" }}
+  vtpm                 = true
   communicator         = "ssh"
   ssh_username         = "root"
   ssh_private_key_file = "{key}"
@@ -56,7 +62,7 @@ source "qemu" "layer" {{
 build {{
   sources = ["source.qemu.layer"]
   provisioner "shell" {{
-    inline = ["cat /proc/partitions", "echo layered > /etc/motd"]
+    inline = ["cat /proc/partitions", "ls /dev", "echo layered > /etc/motd"]
   }}
 }}
 """
@@ -97,7 +103,10 @@ def installed_base(path: Path, authorized_key: str) -> Path:
 
 
 def test_layered_build_on_a_base_image(tmp_path, fixture_media):
+    if not shutil.which("swtpm"):
+        pytest.skip("needs swtpm (scripts/setup installs it)")
     pw = Packwrap(tmp_path)
+    swtpm: list[int] = []
     try:
         key = make_temporary_key_pair(tmp_path / "key", comment="layer-test")
         base = installed_base(tmp_path / "base.qcow2", key.public_key)
@@ -109,12 +118,17 @@ def test_layered_build_on_a_base_image(tmp_path, fixture_media):
             )  # fmt: skip
         )
         result = pw.run("build", ".", cwd=project, timeout=120)
+        swtpm += [int(p) for p in re.findall(r"swtpm pid (\d+)", result.out)]
         assert result.rc == 0, result.out
         assert result.out.count("Starting QEMU") == 1  # Packer's disk_image: one run
         assert "Creating floppy disk (SITE)" in result.out
         command = next(ln for ln in result.out.splitlines() if "Command: " in ln)
         assert " -fda " in command and "layer.qcow2-1" in command
+        assert (
+            "-tpmdev emulator,id=tpm0,chardev=vtpm" in command and "tpm-tis,tpmdev=tpm0" in command
+        )
         assert "vdb" in result.out  # the guest sees the second disk
+        assert re.search(r"\btpmrm0\b", result.out)  # and a TPM 2.0 (its resource manager)
         layer = project / "output-layer" / "layer.qcow2"
         info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(layer)],
                                          capture_output=True, check=True).stdout)  # fmt: skip
@@ -124,5 +138,9 @@ def test_layered_build_on_a_base_image(tmp_path, fixture_media):
         assert read_installed_tar(base, "qcow2")["etc/motd"] == b"base\n"  # base untouched
         assert (project / "output-layer" / "layer.qcow2-1").is_file()
         assert not [pid for pid in pw.qemu_pids if pid_alive(pid)]
+        assert len(swtpm) == 1 and not pid_alive(swtpm[0])  # the build ended its swtpm
     finally:
         pw.cleanup()
+        for pid in swtpm:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
