@@ -41,6 +41,8 @@ class SshSettings:
     bastion: JumpHost | None = None  # ssh_bastion_*: the session runs through this host
     proxy: SocksProxy | None = None  # ssh_proxy_*: the TCP connection goes through SOCKS5
     certificate_file: Path | None = None  # ssh_certificate_file: offered with the key
+    pty: bool = False  # ssh_pty
+    read_write_timeout: float = 0.0  # ssh_read_write_timeout: a command's limit (0: none)
 
 
 @dataclass
@@ -165,6 +167,20 @@ def _no_banner(exc: BaseException) -> bool:
     if seen is not None:
         return not seen
     return "protocol banner" in str(exc)
+
+
+def _check_waiting(
+    channel: Any, cancel: threading.Event | None, deadline: float | None, limit: float
+) -> None:
+    """While a command runs: Ctrl-C or ssh_read_write_timeout end it."""
+    if cancel is not None and cancel.is_set():
+        with contextlib.suppress(OSError, EOFError):
+            channel.close()
+        raise Cancelled("interrupted while a command ran in the guest")
+    if deadline is not None and time.monotonic() > deadline:
+        with contextlib.suppress(OSError, EOFError):
+            channel.close()
+        raise PackwrapError(f"the command did not end within ssh_read_write_timeout ({limit:g}s)")
 
 
 def fingerprint(key: Any) -> str:
@@ -306,24 +322,26 @@ class SshCommunicator:
         cancel: threading.Event | None = None,
     ) -> int:
         transport = self._live_transport()
+        pty = self.settings.pty
 
         def start(channel: Any) -> None:
+            if pty:  # ssh_pty: the command runs on a terminal, as `ssh -t`
+                channel.get_pty()
             channel.set_combine_stderr(True)
             channel.exec_command(command)
 
         channel = _open_channel(transport, start)
-        if cancel is not None:
-            channel.settimeout(0.2)  # wake up to notice Ctrl-C during a long command
+        limit = self.settings.read_write_timeout
+        deadline = time.monotonic() + limit if limit > 0 else None
+        if cancel is not None or deadline is not None:
+            channel.settimeout(0.2)  # wake up to notice Ctrl-C or the deadline
         pending = b""
         try:
             while True:
                 try:
                     data = channel.recv(32768)
                 except TimeoutError:
-                    if cancel is not None and cancel.is_set():
-                        with contextlib.suppress(OSError, EOFError):
-                            channel.close()
-                        raise Cancelled("interrupted while a command ran in the guest") from None
+                    _check_waiting(channel, cancel, deadline, limit)
                     continue
                 if not data:
                     break

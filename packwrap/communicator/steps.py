@@ -95,6 +95,8 @@ def ssh_settings(state: State) -> SshSettings:
         bastion=_bastion(cfg),
         proxy=_proxy(cfg),
         certificate_file=_path(cfg.get("ssh_certificate_file")),
+        pty=bool(cfg.get("ssh_pty")),
+        read_write_timeout=float(cfg.get("ssh_read_write_timeout") or 0.0),
     )
 
 

@@ -343,3 +343,15 @@ def test_ssh_certificate_file_is_offered_with_the_key(tmp_path):
         comm.close()
     finally:
         srv.stop()
+
+
+def test_ssh_pty_and_read_write_timeout(server, keypair):
+    comm = connect(settings(server.port, keypair, pty=True, read_write_timeout=1.0))
+    try:
+        assert run(comm, "echo tty") == (0, ["tty"]) and server.pty_requests == 1
+        with pytest.raises(
+            PackwrapError, match=r"did not end within ssh_read_write_timeout \(1s\)"
+        ):
+            comm.run("sleep 30")
+    finally:
+        comm.close()
