@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from packwrap.sdk import Step, render_template, template_data
 from packwrap_qemu import driver, machine, qemu
-from packwrap_qemu.config import config_of
+from packwrap_qemu.config import QemuConfig, config_of
 
 if TYPE_CHECKING:
     from packwrap.sdk import SerialConsole, State
@@ -95,6 +95,16 @@ def build_spec(state: State, qmp_path: Path, accelerator: str) -> driver.QemuSpe
     )
 
 
+def qmp_socket(config: QemuConfig, state: State) -> Path | None:
+    """Where the user asked for QEMU's QMP socket: qmp_socket_path, or with qmp_enable
+    Packer's default <output_directory>/<vm_name>.monitor; None: a private one."""
+    if config.qmp_socket_path:
+        return Path(config.qmp_socket_path).resolve()
+    if config.qmp_enable:
+        return (Path(state.data["output_dir"]) / f"{state.data['vm_name']}.monitor").resolve()
+    return None
+
+
 def _seabios(spec: driver.QemuSpec) -> bool:
     """QEMU's default x86 BIOS runs (its serial mirror applies): no firmware, no UEFI."""
     return not (spec.firmware or spec.efi_code) and spec.boot_order
@@ -117,8 +127,9 @@ class StepRunQemu(Step):
 
     def run(self, state: State) -> None:
         config = config_of(state)
-        if config.qmp_socket_path:
-            qmp_path = Path(config.qmp_socket_path).resolve()
+        user_qmp = qmp_socket(config, state)
+        if user_qmp is not None:
+            qmp_path = user_qmp
             qmp_path.unlink(missing_ok=True)
         else:  # a short private path: unix socket paths are limited to ~108 bytes
             self.qmp_dir = tempfile.mkdtemp(prefix="packwrap-qmp-")

@@ -344,3 +344,15 @@ def test_bridge_address_reads_the_interface():
     assert bridge_address("lo") == "127.0.0.1"
     with pytest.raises(PackwrapError, match="net_bridge nosuchbr0"):
         bridge_address("nosuchbr0")
+
+
+def test_qmp_enable_puts_the_socket_where_packer_does(tmp_path):
+    from packwrap_qemu.step_run import qmp_socket
+
+    state = make_state(tmp_path, qmp_enable=True, vm_name="img.qcow2")
+    assert qmp_socket(state.config, state) == (tmp_path / "out" / "img.qcow2.monitor").resolve()
+    other = make_state(tmp_path, qmp_socket_path=str(tmp_path / "q.sock"),
+                       output_directory=str(tmp_path / "o2"))  # fmt: skip
+    assert qmp_socket(other.config, other) == tmp_path / "q.sock"
+    plain = make_state(tmp_path, output_directory=str(tmp_path / "o3"))
+    assert qmp_socket(plain.config, plain) is None  # a private socket
