@@ -53,6 +53,10 @@ class _Handler(paramiko.ServerInterface):
         ok = allowed is not None and offered == allowed.split()[1]
         return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
 
+    def check_channel_forward_agent_request(self, channel):
+        self.server.agent_requests += 1
+        return True
+
     def check_channel_pty_request(self, channel, term, width, height, pw, ph, modes):
         self.server.pty_requests += 1
         return True
@@ -95,6 +99,7 @@ class LoopbackSshServer:
         self.forwarding = forwarding  # allow direct-tcpip and tcpip-forward (ssh -W/-L/-R)
         self.direct: dict[int, tuple[str, int]] = {}
         self.pty_requests = 0
+        self.agent_requests = 0
         self.forward_listeners: list[socket.socket] = []
         self.authorized_key = authorized_key
         self.password = password

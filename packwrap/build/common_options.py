@@ -34,7 +34,9 @@ HTTP_OPTIONS = [
         "127.0.0.1 unless its network mode requires otherwise).",
     ),
     Option("http_interface", STRING, None, ignored=True),
-    Option("http_network_protocol", STRING, "tcp", choices=("tcp", "tcp4", "tcp6")),
+    # packwrap's server listens where the guest reaches it (IPv4 loopback under QEMU's
+    # user network); Packer's listener protocol choice has no effect.
+    Option("http_network_protocol", STRING, "tcp", choices=("tcp", "tcp4", "tcp6"), ignored=True),
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import os
 import socket
 import threading
 import time
@@ -42,6 +43,7 @@ class SshSettings:
     proxy: SocksProxy | None = None  # ssh_proxy_*: the TCP connection goes through SOCKS5
     certificate_file: Path | None = None  # ssh_certificate_file: offered with the key
     pty: bool = False  # ssh_pty
+    agent_forwarding: bool = True  # not ssh_disable_agent_forwarding
     read_write_timeout: float = 0.0  # ssh_read_write_timeout: a command's limit (0: none)
 
 
@@ -323,8 +325,15 @@ class SshCommunicator:
     ) -> int:
         transport = self._live_transport()
         pty = self.settings.pty
+        # Packer forwards the local agent (when there is one) unless
+        # ssh_disable_agent_forwarding is set.
+        forward_agent = self.settings.agent_forwarding and bool(os.environ.get("SSH_AUTH_SOCK"))
 
         def start(channel: Any) -> None:
+            if forward_agent:
+                from paramiko.agent import AgentRequestHandler
+
+                AgentRequestHandler(channel)
             if pty:  # ssh_pty: the command runs on a terminal, as `ssh -t`
                 channel.get_pty()
             channel.set_combine_stderr(True)

@@ -96,6 +96,7 @@ def ssh_settings(state: State) -> SshSettings:
         proxy=_proxy(cfg),
         certificate_file=_path(cfg.get("ssh_certificate_file")),
         pty=bool(cfg.get("ssh_pty")),
+        agent_forwarding=not cfg.get("ssh_disable_agent_forwarding"),
         read_write_timeout=float(cfg.get("ssh_read_write_timeout") or 0.0),
     )
 

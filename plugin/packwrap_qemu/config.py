@@ -101,7 +101,7 @@ QEMU_OPTIONS = [
     Option("threads", INT, default=0),
     Option("memory", default=512, parse=_parse_memory, help="-m, e.g. 1024 (MiB) or 1G"),
     Option("net_device", default="virtio-net"),
-    Option("headless", BOOL, default=False),
+    Option("headless", BOOL, default=False),  # see SILENTLY_WITHOUT_EFFECT
     Option("display", help="-display value; default none (packwrap types on the serial line)"),
     Option("use_default_display", BOOL, default=False),
     Option("vga"),
@@ -120,7 +120,8 @@ QEMU_OPTIONS = [
     Option("iso_urls", LIST, default=[]),
     Option("iso_checksum", default=""),
     Option("iso_target_path"),
-    Option("iso_target_extension", default="iso"),
+    # builds never download (fetch-iso does, to iso_target_path): no name to extend
+    Option("iso_target_extension", default="iso", ignored=True),
     Option("cdrom_interface", help="default per arch: ide (x86), virtio-scsi (arm64)"),
     Option("cd_files", LIST, default=[]),
     Option("cd_label", default="cidata"),
@@ -153,6 +154,11 @@ QEMU_OPTIONS = [
     Option("provision_initrd", help="provisioning boot: -initrd (needs provision_kernel)"),
     Option("provision_kernel_args", default="", help="provisioning boot: -append"),
 ]
+
+# Accepted without a warning but without effect: packwrap opens no window whatever
+# headless says (display / use_default_display do), so `headless = true`, which nearly
+# every template sets, means what it says. README's "honoured" count leaves it out.
+SILENTLY_WITHOUT_EFFECT = ("headless",)
 
 # Accepted so Packer templates load, but packwrap types on the serial console, not VNC.
 IGNORED_OPTIONS = [

@@ -355,3 +355,14 @@ def test_ssh_pty_and_read_write_timeout(server, keypair):
             comm.run("sleep 30")
     finally:
         comm.close()
+
+
+@pytest.mark.parametrize("forward", [True, False])
+def test_agent_is_forwarded_unless_disabled(server, keypair, monkeypatch, tmp_path, forward):
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "agent.sock"))  # never dialled here
+    comm = connect(settings(server.port, keypair, agent_forwarding=forward))
+    try:
+        assert run(comm, "true") == (0, [])
+        assert server.agent_requests == (1 if forward else 0)
+    finally:
+        comm.close()

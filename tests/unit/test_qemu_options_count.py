@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from packwrap_qemu.config import SCHEMA
+from packwrap_qemu.config import SCHEMA, SILENTLY_WITHOUT_EFFECT
 
 REPO = Path(__file__).resolve().parents[2]
 OPTIONS_FILE = REPO / "tests" / "data" / "packer_plugin_qemu_options.txt"
@@ -25,6 +25,7 @@ def accepted() -> set[str]:
 def honoured() -> set[str]:
     """Accepted and not `ignored` (an ignored option loads but has no effect)."""
     ignored = {name for name, opt in SCHEMA.options.items() if opt.ignored}
+    ignored |= set(SILENTLY_WITHOUT_EFFECT)
     return {n for n in accepted() if SCHEMA.aliases.get(n, n) not in ignored}
 
 
