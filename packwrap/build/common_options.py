@@ -231,7 +231,9 @@ COMM_OPTIONS = [
     Option("ssh_username", STRING, None),
     Option("ssh_password", STRING, None),
     Option("ssh_private_key_file", STRING, None),
-    Option("ssh_timeout", DURATION, None, aliases=("ssh_wait_timeout",)),
+    Option("ssh_timeout", DURATION, None),
+    # Packer's older name; when both are set it wins (the SDK's "backwards compatibility")
+    Option("ssh_wait_timeout", DURATION, None),
     Option("ssh_handshake_attempts", INT, None),
     Option("ssh_keep_alive_interval", DURATION, 5.0),
     Option("ssh_read_write_timeout", DURATION, 0.0),
@@ -268,6 +270,8 @@ def _check_comm(config: Config, problem: Problem) -> None:
     key = config.ssh_private_key_file
     if key and not os.path.isfile(os.path.expanduser(key)):
         problem(f"ssh_private_key_file {key!r} does not exist", "ssh_private_key_file")
+    if config.ssh_wait_timeout:
+        config["ssh_timeout"] = config.ssh_wait_timeout
     # Packer: with neither timeout nor attempts set, 5m and 10 attempts.
     if config.ssh_timeout is None and config.ssh_handshake_attempts is None:
         config["ssh_timeout"], config["ssh_handshake_attempts"] = 300.0, 10
@@ -380,6 +384,7 @@ class CommonConfig(Config):
     ssh_password: str | None
     ssh_private_key_file: str | None
     ssh_timeout: float | None
+    ssh_wait_timeout: float | None  # copied into ssh_timeout by the checks
     ssh_handshake_attempts: int | None
     ssh_keep_alive_interval: float
     ssh_read_write_timeout: float

@@ -110,6 +110,13 @@ def test_bad_ssh_options_are_one_problem_each(values, message):
     assert len(problems) == 1 and message in problems[0].message, problems
 
 
+def test_ssh_wait_timeout_is_the_older_name_and_wins():
+    config, problems, _ = prepare(QemuBuilder, ssh_wait_timeout="7m")
+    assert problems == [] and config.ssh_timeout == 420.0
+    config, problems, _ = prepare(QemuBuilder, ssh_timeout="1m", ssh_wait_timeout="2m")
+    assert problems == [] and config.ssh_timeout == 120.0
+
+
 def test_winrm_options_load_with_a_warning():
     _, problems, warnings = prepare(QemuBuilder, winrm_username="a", winrm_use_ssl=True)
     assert problems == []
