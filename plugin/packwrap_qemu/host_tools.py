@@ -26,6 +26,19 @@ def bridge_helper() -> Path | None:
     return next((Path(p) for p in BRIDGE_HELPERS if Path(p).exists()), None)
 
 
+BRIDGE_ACL = "/etc/qemu/bridge.conf"
+
+
+def bridge_allowed(bridge: str, acl: str = BRIDGE_ACL) -> bool:
+    """qemu-bridge-helper's ACL: `allow NAME` or `allow all` (includes not followed)."""
+    try:
+        lines = Path(acl).read_text().splitlines()
+    except OSError:
+        return False
+    allowed = {ln.split()[1] for ln in lines if len(ln.split()) == 2 and ln.split()[0] == "allow"}
+    return bridge in allowed or "all" in allowed
+
+
 # QEMU's loadable block drivers (Debian: qemu-block-extra); a QEMU without a module
 # directory has its drivers built in.
 MODULE_DIRS = ("/usr/lib/*/qemu", "/usr/lib64/qemu", "/usr/lib/qemu")
@@ -66,6 +79,14 @@ def _tool_problems(config: Config) -> list[tuple[str, str]]:
         elif bridge_helper() is None:
             out.append(
                 ("net_bridge needs qemu-bridge-helper; install qemu-system-common", "net_bridge")
+            )
+        elif not bridge_allowed(config.net_bridge):
+            out.append(
+                (
+                    f"net_bridge {config.net_bridge}: qemu-bridge-helper refuses it; add "
+                    f"`allow {config.net_bridge}` to {BRIDGE_ACL}",
+                    "net_bridge",
+                )
             )
     return out
 

@@ -127,6 +127,15 @@ def test_iso_skip_cache_needs_the_curl_block_driver(monkeypatch, tmp_path):
     assert messages(**values) == []
 
 
+def test_bridge_acl(tmp_path):
+    acl = tmp_path / "bridge.conf"
+    assert not host_tools.bridge_allowed("br0", str(acl))
+    acl.write_text("allow virbr0\n")
+    assert not host_tools.bridge_allowed("br0", str(acl))
+    acl.write_text("allow virbr0\nallow br0\n")
+    assert host_tools.bridge_allowed("br0", str(acl))
+
+
 def test_net_bridge_rules(tmp_path):
     assert "net_bridge with communicator ssh needs ssh_host" in " ".join(
         messages(net_bridge="br0", communicator="ssh", ssh_username="root")
