@@ -121,7 +121,8 @@ def make_floppy(
     label: str,
 ) -> None:
     """A 1.44 MB FAT floppy (Packer's floppy_files, floppy_dirs, floppy_content) with
-    mtools: files at the root, each directory under its own name."""
+    mtools: files at the root, each directory under its own name, content last (it wins
+    over a file of the same name, as in Packer)."""
     _mtools(["mformat", "-i", str(image), "-C", "-f", "1440", "-v", label[:11], "::"])
     sources = [*files, *dirs]
     if content:
@@ -131,7 +132,7 @@ def make_floppy(
     for src in sources:
         if not src.exists():
             raise PackwrapError(f"floppy_files: {src} not found")
-        _mtools(["mcopy", "-i", str(image), "-s", "-Q", _file_arg(src), "::/"])
+        _mtools(["mcopy", "-i", str(image), "-s", "-o", "-Q", _file_arg(src), "::/"])
 
 
 def backing_format(base: Path) -> str:

@@ -105,7 +105,7 @@ def check_host_tools(config: Config, problem: Callable[[str, str | None], None])
         if not any(Path(p).exists() for p in _glob(path)):
             problem(f"floppy_files: {path} not found", "floppy_files")
     for path in config.floppy_dirs:
-        if not Path(path).is_dir():
+        if not any(Path(p).is_dir() for p in _glob(path)):
             problem(f"floppy_dirs: {path} is not a directory", "floppy_dirs")
 
 

@@ -17,13 +17,24 @@ if TYPE_CHECKING:
     from packwrap.sdk import State
 
 
-def floppy_sources(patterns: list[str]) -> list[Path]:
-    """floppy_files entries are globs (Packer); a plain name is kept even if missing, so
-    the copy names it."""
+def expand_globs(patterns: list[str]) -> list[Path]:
+    """Packer's floppy_* entries are globs; a plain name is kept even if missing, so the
+    copy names it."""
     out: list[Path] = []
     for pattern in patterns:
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         out += [Path(m) for m in matches]
+    return out
+
+
+def floppy_files(patterns: list[str]) -> list[Path]:
+    """floppy_files as Packer copies them: flat, a directory giving all its files."""
+    out: list[Path] = []
+    for path in expand_globs(patterns):
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            out.append(path)
     return out
 
 
@@ -42,8 +53,8 @@ class StepCreateFloppy(Step):
         state.ui.say(f"Creating floppy disk ({config.floppy_label})")
         qemu.driver(state).make_floppy(
             image,
-            floppy_sources(config.floppy_files),
-            [Path(d) for d in config.floppy_dirs],
+            floppy_files(config.floppy_files),
+            expand_globs(config.floppy_dirs),  # each under its own name, as Packer's
             config.floppy_content,
             config.floppy_label,
         )

@@ -249,10 +249,13 @@ def test_floppy_holds_files_dirs_and_content(tmp_path):
     from packwrap_qemu.step_floppy import StepCreateFloppy
 
     (tmp_path / "a.txt").write_text("A")
+    (tmp_path / "c.txt").write_text("old")  # floppy_content's c.txt wins, as in Packer
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "b.txt").write_text("B")
-    state = make_state(tmp_path, floppy_files=[str(tmp_path / "*.txt")],
-                       floppy_dirs=[str(tmp_path / "site")],
+    (tmp_path / "drivers" / "net").mkdir(parents=True)  # floppy_files: its files, flat
+    (tmp_path / "drivers" / "net" / "d.sys").write_text("D")
+    state = make_state(tmp_path, floppy_files=[str(tmp_path / "*.txt"), str(tmp_path / "drivers")],
+                       floppy_dirs=[str(tmp_path / "s*")],
                        floppy_content={"c.txt": "C"}, floppy_label="OPENBSD")  # fmt: skip
     step = StepCreateFloppy()
     step.run(state)
@@ -260,7 +263,9 @@ def test_floppy_holds_files_dirs_and_content(tmp_path):
     try:
         listing = subprocess.run(["mdir", "-i", str(image), "-/", "-b", "::"],
                                  capture_output=True, text=True).stdout.split()  # fmt: skip
-        assert sorted(listing) == ["::/a.txt", "::/c.txt", "::/site/", "::/site/b.txt"]
+        assert sorted(listing) == ["::/a.txt", "::/c.txt", "::/d.sys", "::/site/", "::/site/b.txt"]
+        typed = subprocess.run(["mtype", "-i", str(image), "::/c.txt"], capture_output=True)
+        assert typed.stdout == b"C"
         typed = subprocess.run(["mtype", "-i", str(image), "::/site/b.txt"], capture_output=True)
         assert typed.stdout == b"B"
         label = subprocess.run(["mlabel", "-i", str(image), "-s", "::"], capture_output=True)
