@@ -370,3 +370,18 @@ def test_qmp_enable_puts_the_socket_where_packer_does(tmp_path):
     assert qmp_socket(other.config, other) == tmp_path / "q.sock"
     plain = make_state(tmp_path, output_directory=str(tmp_path / "o3"))
     assert qmp_socket(plain.config, plain) is None  # a private socket
+
+
+def test_validate_says_what_to_install_in_one_line(tmp_path):
+    """`packwrap validate` on a host without swtpm: one line with file:line, exit 1."""
+    from tests.packwrap_runner import cli_env, run_cli
+
+    (tmp_path / "t.pkr.hcl").write_text(
+        'source "qemu" "x" {\n  iso_url = "i.iso"\n  iso_checksum = "none"\n'
+        '  communicator = "none"\n  vtpm = true\n}\nbuild { sources = ["source.qemu.x"] }\n'
+    )
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    result = run_cli("validate", cwd=tmp_path, env=cli_env(PATH=str(empty)))
+    assert result.returncode == 1
+    assert "t.pkr.hcl:5: vtpm needs swtpm; install swtpm (apt-get install swtpm)" in result.stderr
