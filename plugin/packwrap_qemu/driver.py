@@ -135,24 +135,31 @@ def make_floppy(
         _mtools(["mcopy", "-i", str(image), "-s", "-o", "-Q", _file_arg(src), "::/"])
 
 
-def backing_format(base: Path) -> str:
+def _image_arg(image: Path | str) -> str:
+    """A disk_image operand: a local file (absolute, so an overlay finds it from anywhere)
+    or a URL qemu-img reads itself (iso_skip_cache)."""
+    return image if isinstance(image, str) else str(image.resolve())
+
+
+def backing_format(base: Path | str) -> str:
     """The format of a backing file (qemu-img info), for `create -F`."""
-    return str(disk_info(base).get("format") or "raw")
+    info = qemu_img(["info", "--output=json", _image_arg(base)], what="qemu-img info")
+    return str(json.loads(info).get("format") or "raw")
 
 
-def create_overlay(path: Path, base: Path, size: Size, extra: Sequence[str] = ()) -> None:
+def create_overlay(path: Path, base: Path | str, size: Size, extra: Sequence[str] = ()) -> None:
     """A qcow2 that reads unchanged blocks from `base` (Packer's use_backing_file)."""
-    args = ["create", "-q", "-f", "qcow2", "-b", str(base.resolve()), "-F", backing_format(base)]
+    args = ["create", "-q", "-f", "qcow2", "-b", _image_arg(base), "-F", backing_format(base)]
     qemu_img([*args, *extra, _file_arg(path), qemu_img_size(size)], what="qemu-img create")
 
 
-def copy_image(src: Path, dst: Path, fmt: str, extra: Sequence[str] = ()) -> None:
+def copy_image(src: Path | str, dst: Path, fmt: str, extra: Sequence[str] = ()) -> None:
     """disk_image without a backing file: the base converted (or copied) to `fmt`."""
-    if src.suffix.lstrip(".") == fmt and not extra:
+    if isinstance(src, Path) and src.suffix.lstrip(".") == fmt and not extra:
         shutil.copyfile(src, dst)  # Packer: same format by extension, a plain copy
         return
     qemu_img(
-        ["convert", "-q", *extra, "-O", fmt, _file_arg(src), _file_arg(dst)],
+        ["convert", "-q", *extra, "-O", fmt, _image_arg(src), _file_arg(dst)],
         what="qemu-img convert",
     )
 
@@ -663,10 +670,12 @@ class Driver:
     ) -> None:
         make_floppy(image, files, dirs, content, label)
 
-    def create_overlay(self, path: Path, base: Path, size: Size, extra: Sequence[str] = ()) -> None:
+    def create_overlay(
+        self, path: Path, base: Path | str, size: Size, extra: Sequence[str] = ()
+    ) -> None:
         create_overlay(path, base, size, extra)
 
-    def copy_image(self, src: Path, dst: Path, fmt: str, extra: Sequence[str] = ()) -> None:
+    def copy_image(self, src: Path | str, dst: Path, fmt: str, extra: Sequence[str] = ()) -> None:
         copy_image(src, dst, fmt, extra)
 
     def resize_disk(self, path: Path, fmt: str, size: Size, extra: Sequence[str] = ()) -> None:

@@ -29,7 +29,7 @@ class StepCreateDisk(Step):
         drv = qemu.driver(state)
         hints = state.data.setdefault("cleanup_hints", [])
         if config.disk_image:
-            base = Path(state.data["iso_path"])
+            base = state.data["iso_path"]  # a Path, or a URL with iso_skip_cache
             if config.use_backing_file:
                 state.ui.say(f"Creating qcow2 overlay {path} on {base}")
                 drv.create_overlay(path, base, config.disk_size, list(args.get("create", [])))

@@ -81,7 +81,8 @@ class StepResolveMedia(Step):
         if urls and config.iso_skip_cache and all(is_remote(u) for u in urls):
             # Packer's stepSetISO: QEMU reads the URL itself (byte ranges), nothing cached.
             state.data["iso_path"] = url = byte_serving_url(urls)
-            state.data["iso_kind"] = "disk" if url.lower().endswith(".img") else "cdrom"
+            kind = "disk" if url.lower().endswith(".img") else "cdrom"
+            state.data["iso_kind"] = "image" if config.disk_image else kind
         elif urls:
             state.data["iso_path"] = iso = self._iso(urls, config, state)
             # .iso: a CD; .img (installXY.img, minirootXY.img): a disk; checked by content

@@ -352,6 +352,25 @@ def test_iso_skip_cache_needs_byte_serving(ranges):
         thread.join()
 
 
+def test_iso_skip_cache_hands_qemu_the_url(tmp_path, monkeypatch):
+    from packwrap_qemu import step_media
+    from packwrap_qemu.step_run import build_spec
+
+    url = "http://127.0.0.1:9/install76.iso"
+    monkeypatch.setattr(step_media, "byte_serving_url", lambda urls: urls[0])
+    monkeypatch.setattr(host_tools, "lacks_curl_driver", lambda: False)
+    state = make_state(tmp_path, iso_url=url, iso_checksum="", iso_skip_cache=True)
+    step_media.StepResolveMedia().run(state)
+    state.data["disk_path"] = tmp_path / "disk"
+    argv = qemu_argv(build_spec(state, tmp_path / "q.sock", "tcg"))
+    assert f"file={url},media=cdrom,if=ide,index=2,readonly=on" in pairs(argv, "-drive")
+    assert pairs(argv, "-boot") == ["once=d"]
+    layered = make_state(tmp_path, iso_url=url, iso_skip_cache=True, disk_image=True,
+                         output_directory=str(tmp_path / "o2"))  # fmt: skip
+    step_media.StepResolveMedia().run(layered)
+    assert layered.data["iso_kind"] == "image"  # the base, never attached as a medium
+
+
 def test_bridge_address_reads_the_interface():
     from packwrap_qemu.step_http_ip import bridge_address
 
