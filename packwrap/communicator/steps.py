@@ -12,25 +12,25 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.build.state import State
+from packwrap.build.state import State, config_of
 from packwrap.build.step import Step
 from packwrap.communicator.keys import make_temporary_key_pair
 from packwrap.communicator.ssh import JumpHost, SocksProxy, SshCommunicator, SshSettings
 from packwrap.errors import PackwrapError
 
 if TYPE_CHECKING:
+    from packwrap.build.common_options import CommonConfig
     from packwrap.communicator.tunnels import Tunnels
-    from packwrap.config.schema import Config
 
 
 def uses_ssh(state: State) -> bool:
-    return (state.config.get("communicator") or "ssh") == "ssh"
+    return (config_of(state).communicator or "ssh") == "ssh"
 
 
 def needs_temporary_key(state: State) -> bool:
-    cfg = state.config
+    cfg = config_of(state)
     return uses_ssh(state) and not (
-        cfg.get("ssh_password") or cfg.get("ssh_private_key_file") or cfg.get("ssh_agent_auth")
+        cfg.ssh_password or cfg.ssh_private_key_file or cfg.ssh_agent_auth
     )
 
 
@@ -48,12 +48,12 @@ class StepTemporaryKey(Step):
             return
         directory = Path(tempfile.mkdtemp(prefix="packwrap-key-"))
         state.data["temporary_key_dir"] = directory
-        cfg = state.config
+        cfg = config_of(state)
         pair = make_temporary_key_pair(
             directory,
             comment=f"packwrap-{state.build_name}",
-            kind=cfg.get("temporary_key_pair_type"),
-            bits=cfg.get("temporary_key_pair_bits"),
+            kind=cfg.temporary_key_pair_type,
+            bits=cfg.temporary_key_pair_bits,
         )
         state.data["ssh_private_key_file"] = pair.private_key_file
         state.data["ssh_public_key"] = pair.public_key
@@ -66,38 +66,38 @@ class StepTemporaryKey(Step):
 
 
 def ssh_settings(state: State) -> SshSettings:
-    cfg = state.config
-    host = cfg.get("ssh_host") or state.data.get("ssh_host")
+    cfg = config_of(state)
+    host = cfg.ssh_host or state.data.get("ssh_host")
     if not host:
         raise PackwrapError("no SSH host: the builder did not report a guest address")
-    timeout, attempts = cfg.get("ssh_timeout"), cfg.get("ssh_handshake_attempts")
+    timeout, attempts = cfg.ssh_timeout, cfg.ssh_handshake_attempts
     if not timeout and not attempts:  # Packer: neither set -> 5m and 10
         timeout, attempts = 300.0, 10
-    key_file = cfg.get("ssh_private_key_file") or state.data.get("ssh_private_key_file")
+    key_file = cfg.ssh_private_key_file or state.data.get("ssh_private_key_file")
     return SshSettings(
         host=host,
-        port=int(state.data.get("ssh_port") or cfg.get("ssh_port") or 22),
-        username=cfg.get("ssh_username") or "root",
-        password=cfg.get("ssh_password") or None,
+        port=int(state.data.get("ssh_port") or cfg.ssh_port or 22),
+        username=cfg.ssh_username or "root",
+        password=cfg.ssh_password or None,
         private_key_file=Path(key_file) if key_file else None,
-        agent_auth=bool(cfg.get("ssh_agent_auth")),
+        agent_auth=cfg.ssh_agent_auth,
         timeout=float(timeout or 300.0),
         handshake_attempts=int(attempts or 10),
         host_key_fingerprint=(
             # the template's pin, else the key a site set shipped (StepSiteSet)
-            cfg.get("ssh_host_key_fingerprint") or state.data.get("ssh_host_key_fingerprint")
+            cfg.ssh_host_key_fingerprint or state.data.get("ssh_host_key_fingerprint")
         )
         or None,
-        keepalive_interval=float(cfg.get("ssh_keep_alive_interval") or 5.0),
-        file_transfer_method=cfg.get("ssh_file_transfer_method") or "scp",
-        ciphers=tuple(cfg.get("ssh_ciphers") or ()),
-        kex=tuple(cfg.get("ssh_key_exchange_algorithms") or ()),
+        keepalive_interval=cfg.ssh_keep_alive_interval or 5.0,
+        file_transfer_method=cfg.ssh_file_transfer_method or "scp",
+        ciphers=tuple(cfg.ssh_ciphers or ()),
+        kex=tuple(cfg.ssh_key_exchange_algorithms or ()),
         bastion=_bastion(cfg),
         proxy=_proxy(cfg),
-        certificate_file=_path(cfg.get("ssh_certificate_file")),
-        pty=bool(cfg.get("ssh_pty")),
-        agent_forwarding=not cfg.get("ssh_disable_agent_forwarding"),
-        read_write_timeout=float(cfg.get("ssh_read_write_timeout") or 0.0),
+        certificate_file=_path(cfg.ssh_certificate_file),
+        pty=bool(cfg.ssh_pty),
+        agent_forwarding=not cfg.ssh_disable_agent_forwarding,
+        read_write_timeout=float(cfg.ssh_read_write_timeout or 0.0),
     )
 
 
@@ -105,30 +105,29 @@ def _path(value: str | None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def _bastion(cfg: Config) -> JumpHost | None:
-    if not cfg.get("ssh_bastion_host"):
+def _bastion(cfg: CommonConfig) -> JumpHost | None:
+    if not cfg.ssh_bastion_host:
         return None
-    key = cfg.get("ssh_bastion_private_key_file")
     return JumpHost(
         host=cfg.ssh_bastion_host,
-        port=int(cfg.get("ssh_bastion_port") or 22),
-        username=cfg.get("ssh_bastion_username") or "root",
-        password=cfg.get("ssh_bastion_password") or None,
-        private_key_file=Path(key).expanduser() if key else None,
-        agent_auth=bool(cfg.get("ssh_bastion_agent_auth")),
-        interactive=bool(cfg.get("ssh_bastion_interactive")),
-        certificate_file=_path(cfg.get("ssh_bastion_certificate_file")),
+        port=cfg.ssh_bastion_port or 22,
+        username=cfg.ssh_bastion_username or "root",
+        password=cfg.ssh_bastion_password or None,
+        private_key_file=_path(cfg.ssh_bastion_private_key_file),
+        agent_auth=cfg.ssh_bastion_agent_auth,
+        interactive=cfg.ssh_bastion_interactive,
+        certificate_file=_path(cfg.ssh_bastion_certificate_file),
     )
 
 
-def _proxy(cfg: Config) -> SocksProxy | None:
-    if not cfg.get("ssh_proxy_host"):
+def _proxy(cfg: CommonConfig) -> SocksProxy | None:
+    if not cfg.ssh_proxy_host:
         return None
     return SocksProxy(
         host=cfg.ssh_proxy_host,
-        port=int(cfg.get("ssh_proxy_port") or 1080),
-        username=cfg.get("ssh_proxy_username") or None,
-        password=cfg.get("ssh_proxy_password") or None,
+        port=cfg.ssh_proxy_port or 1080,
+        username=cfg.ssh_proxy_username or None,
+        password=cfg.ssh_proxy_password or None,
     )
 
 
@@ -137,8 +136,8 @@ def open_tunnels(state: State, comm: SshCommunicator) -> Tunnels | None:
     from packwrap.build.common_options import parse_tunnel
     from packwrap.communicator.tunnels import Tunnels
 
-    local = state.config.get("ssh_local_tunnels") or []
-    remote = state.config.get("ssh_remote_tunnels") or []
+    local = config_of(state).ssh_local_tunnels or []
+    remote = config_of(state).ssh_remote_tunnels or []
     if not (local or remote):
         return None
     tunnels = Tunnels(comm.transport())
@@ -170,7 +169,7 @@ class StepConnect(Step):
         state.ui.say(f"Waiting for SSH on {settings.host}:{settings.port}...")
         log = state.ui.message
         comm = SshCommunicator.connect(settings, cancel=state.cancel_event, log=log)
-        pause = float(state.config.get("pause_before_connecting") or 0)
+        pause = config_of(state).pause_before_connecting or 0.0
         if pause > 0:
             # Packer: connect once (proves the guest is up), wait, then reconnect.
             comm.close()
@@ -200,7 +199,7 @@ class StepCleanupTemporaryKey(Step):
         comm = state.data.get("communicator")
         if not public or comm is None:
             return
-        if state.config.get("ssh_clear_authorized_keys") is False:
+        if not config_of(state).ssh_clear_authorized_keys:
             state.ui.say("Keeping the temporary SSH key in the image (ssh_clear_authorized_keys)")
             return
         key_body = public.split()[1]
