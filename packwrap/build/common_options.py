@@ -319,8 +319,10 @@ def _check_ssh_extras(config: Config, problem: Problem) -> None:
                 f"ssh_bastion_private_key_file {key!r} does not exist",
                 "ssh_bastion_private_key_file",
             )
-    for name in ("ssh_local_tunnels", "ssh_remote_tunnels"):
-        for spec in config[name]:
+    tunnels = {"ssh_local_tunnels": config.ssh_local_tunnels}
+    tunnels["ssh_remote_tunnels"] = config.ssh_remote_tunnels
+    for name, specs in tunnels.items():
+        for spec in specs:
             try:
                 parse_tunnel(spec)
             except ValueError as exc:
