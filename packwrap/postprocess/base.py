@@ -82,9 +82,12 @@ class PostProcessor(Protocol):
 def _builtin() -> dict[str, Callable[[], Any]]:
     from packwrap.postprocess.artifice import ArtificePostProcessor
     from packwrap.postprocess.checksum import ChecksumPostProcessor
+    from packwrap.postprocess.compress import CompressPostProcessor
     from packwrap.postprocess.manifest import ManifestPostProcessor
     from packwrap.postprocess.shell_local import ShellLocalPostProcessor
     from packwrap.postprocess.signify import SignifyPostProcessor
+    from packwrap.postprocess.vagrant import VagrantPostProcessor
+    from packwrap.postprocess.vmdk import VmdkPostProcessor
 
     return {
         "manifest": ManifestPostProcessor,
@@ -92,6 +95,9 @@ def _builtin() -> dict[str, Callable[[], Any]]:
         "signify": SignifyPostProcessor,
         "shell-local": ShellLocalPostProcessor,
         "artifice": ArtificePostProcessor,
+        "compress": CompressPostProcessor,
+        "vagrant": VagrantPostProcessor,
+        "vmdk": VmdkPostProcessor,
     }
 
 
