@@ -1,7 +1,7 @@
 """A build whose post-processor packwrap does not embed goes whole to a real `packer`.
 
 It can when `packer` is on PATH, the build uses no post-processor only packwrap has
-(signify), and `packer validate` accepts the build as it is (packwrap-only builder
+(signify, vmdk), and `packer validate` accepts the build as it is (packwrap-only builder
 options, a builder plugin packer lacks: packer's own message says why). Otherwise the
 post-processor is a problem at its file:line. `packwrap build`
 (packwrap/build/session.py) and `packwrap validate` ask the same question here.
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from packwrap.template.model import BlockSpec, BuildSpec
 
 #: Post-processors only packwrap has: a build using one cannot be handed to packer.
-PACKWRAP_ONLY = frozenset({"signify"})
+PACKWRAP_ONLY = frozenset({"signify", "vmdk"})
 VALIDATE_TIMEOUT = 60.0
 
 
