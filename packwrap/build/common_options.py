@@ -210,10 +210,29 @@ COMM_OPTIONS = [
         help='packwrap: pin the guest\'s SSH host key ("SHA256:..."); else it is logged.',
     ),
     Option("ssh_certificate_file", STRING, None),
+    # packwrap: final steps over SSH before the shutdown (packwrap/provision/generalize.py)
+    Option("syspatch", BOOL, False, help="packwrap: run syspatch(8) until nothing is left."),
+    Option(
+        "build_record",
+        BOOL,
+        False,
+        help="packwrap: write /etc/packwrap-build (versions, media and file hashes).",
+    ),
+    Option(
+        "generalize",
+        BOOL,
+        False,
+        help="packwrap: remove host keys, seeds, leases, histories, lladdr lines and the "
+        "temporary key, then zero-fill free space.",
+    ),
 ]
 
 
 def _check_comm(config: Config, problem: Problem) -> None:
+    if config.communicator == "none":
+        for name in ("syspatch", "build_record", "generalize"):
+            if config.get(name):
+                problem(f'{name} runs over SSH: it needs communicator = "ssh"', name)
     if config.communicator != "ssh":
         return
     if not config.ssh_username:
@@ -283,3 +302,6 @@ class CommonConfig(Config):
     ssh_clear_authorized_keys: bool
     ssh_host_key_fingerprint: str | None
     ssh_certificate_file: str | None
+    syspatch: bool
+    build_record: bool
+    generalize: bool

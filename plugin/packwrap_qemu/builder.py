@@ -27,6 +27,7 @@ from packwrap.sdk import (
     StepSiteSet,
     StepTemporaryKey,
     StepTypeBootCommand,
+    final_guest_steps,
 )
 from packwrap_qemu import qemu
 from packwrap_qemu.artifact import make_artifact
@@ -112,6 +113,7 @@ class QemuBuilder:
             If(_provisions, StepRunQemu(boot="disk")),
             If(_provisions, StepConnect()),
             StepProvision(),
+            *[If(_provisions, step) for step in final_guest_steps()],
             If(_provisions, StepCleanupTemporaryKey()),
             If(_provisions, StepShutdown(_wait_stopped, _force_stop)),
         ]
