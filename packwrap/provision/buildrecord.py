@@ -56,17 +56,15 @@ def _medium(state: State) -> tuple[str, str]:
     return name, ""
 
 
-def _blueprint_and_release(state: State) -> tuple[str, str]:
+def _blueprint_release_project(state: State) -> tuple[str, str, str]:
+    """From the project's .packwrap/project.json (empty for a hand-written template)."""
     from packwrap.blueprint.record import read_record
 
     record = read_record(Path(state.template_dir))
     if record is None:
-        return "", ""
+        return "", "", ""
     data = record.data
-    name = str(data.get("instance") or data.get("blueprint") or "")
-    if data.get("blueprint") and data.get("instance") and data["blueprint"] != data["instance"]:
-        name = f"{data['instance']} (blueprint {data['blueprint']})"
-    return name, record.release or ""
+    return str(data.get("blueprint") or ""), record.release or "", str(data.get("instance") or "")
 
 
 def _signify_key(release: str) -> str:
@@ -90,12 +88,13 @@ def build_record(state: State, now: float | None = None) -> dict[str, str]:
     from packwrap import __version__
     from packwrap.autoinstall.siteset import SITE_SUBDIR
 
-    blueprint, release = _blueprint_and_release(state)
+    blueprint, release, project = _blueprint_release_project(state)
     medium, medium_sha = _medium(state)
     fields = {
         "packwrap_version": __version__,
         "blueprint": blueprint,
         "release": release,
+        "project": project,
         "build": state.build_name,
         "medium": medium,
         "medium_sha256": medium_sha,

@@ -41,9 +41,12 @@ def wants_final_steps(config: object) -> bool:
 
 
 def relink_wait_command() -> str:
+    """pgrep exits 0 (runs), 1 (does not); anything else fails the wait, never passes it."""
     return (
-        "n=0; "
-        f"while pgrep -xf '{RELINK_PATTERN}' >/dev/null 2>&1; do "
+        "n=0; while :; do "
+        f"pgrep -xf '{RELINK_PATTERN}' >/dev/null; rc=$?; "
+        "[ $rc -eq 1 ] && break; "
+        '[ $rc -eq 0 ] || { echo "pgrep failed (status $rc)"; exit 1; }; '
         '[ $n -eq 0 ] && echo "reorder_kernel is relinking the kernel: waiting"; '
         f"n=$((n + 1)); [ $n -lt {RELINK_LIMIT_S} ] || "
         '{ echo "reorder_kernel still running after ${n}s"; exit 1; }; '
