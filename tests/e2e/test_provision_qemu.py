@@ -193,15 +193,15 @@ def test_a_generalized_syspatched_build_with_a_record_leaves_a_clean_clone(
     packwrap, tmp_path, fixture_media
 ):
     """syspatch (3 fake patches, the first updating syspatch itself), the build record and
-    generalize, on a guest whose kernel relink runs 8 s from the first SSH session (its
+    generalize, on a guest whose kernel relink runs 6 s from the first SSH session (its
     syspatch refuses to run meanwhile, as the real one does)."""
     extra = "  syspatch = true\n  build_record = true\n  generalize = true"
     project = project_with(packwrap, tmp_path, fixture_media, extra=extra,
-                           extra_args=" pwfixture.syspatches=3 pwfixture.relink=8")  # fmt: skip
+                           extra_args=" pwfixture.syspatches=3 pwfixture.relink=6")  # fmt: skip
     template = project / "prov.pkr.hcl"
     text = template.read_text().rstrip()
     template.write_text(text.removesuffix("}") + '  post-processor "manifest" {}\n}\n')
-    # the relink (8 s) and five more SSH steps on top of a provisioned build
+    # the relink (6 s) and five more SSH steps on top of a provisioned build
     result = packwrap.run("build", "-only=qemu.prov", ".", cwd=project, timeout=180)
     assert result.rc == 0, result.out
     out = result.out
