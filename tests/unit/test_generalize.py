@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -319,3 +320,38 @@ def test_the_manifest_carries_the_record(tmp_path):
     run_chains(chains, artifact, ctx)
     entry = json.loads((tmp_path / "packer-manifest.json").read_text())["builds"][0]
     assert entry["custom_data"] == {"packwrap_version": "0.1.0", "medium_sha256": "mine"}
+
+
+# --- the blueprint -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_user_blueprints(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("PACKWRAP_BLUEPRINT_PATH", raising=False)
+
+
+def test_the_blueprint_passes_its_variables_to_both_sources(tmp_path, no_user_blueprints):
+    from packwrap.cli import main
+
+    on = [a for name in gz.FINAL_OPTIONS for a in ("--var", f"{name}=true")]
+    args = ["new", "openbsd-76", str(tmp_path / "p"), "--no-root-password", "--builder", "all"]
+    assert main([*args, "--var", "communicator=ssh", *on]) == 0
+    template = (tmp_path / "p" / "openbsd-76.pkr.hcl").read_text()
+    for name in gz.FINAL_OPTIONS:  # in the qemu and the openbsd-vmm source (packer fmt)
+        assert len(re.findall(rf"^ +{name} += var\.{name}$", template, re.MULTILINE)) == 2
+    values = (tmp_path / "p" / "openbsd-76.auto.pkrvars.hcl").read_text()
+    assert "generalize" in values and "build_record" in values
+    pure = ["new", "openbsd-76", str(tmp_path / "q"), "--no-root-password", "--pure-packer"]
+    assert main(pure) == 0
+    assert "generalize" not in (tmp_path / "q" / "openbsd-76.pkr.hcl").read_text()
+
+
+def test_generalize_without_ssh_is_refused_by_new(tmp_path, no_user_blueprints, capsys):
+    from packwrap.cli import main
+
+    args = ["new", "openbsd-76", str(tmp_path / "p"), "--no-root-password"]
+    assert main([*args, "--var", "generalize=true"]) != 0
+    err = capsys.readouterr().err
+    assert 'generalize runs over SSH: it needs communicator = "ssh"' in err
+    assert not (tmp_path / "p").exists()  # nothing half-written
