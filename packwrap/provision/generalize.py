@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from packwrap.build.state import State
 from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
+
+if TYPE_CHECKING:
+    from packwrap.config.schema import Config
 
 #: The options that ask for these steps (packwrap/build/common_options.py COMM_OPTIONS).
 FINAL_OPTIONS = ("syspatch", "build_record", "generalize")
@@ -34,10 +38,9 @@ SYSPATCH_AGAIN = "updated itself"
 ZERO_FILE = ".packwrap-zero"
 
 
-def wants_final_steps(config: object) -> bool:
+def wants_final_steps(config: Config) -> bool:
     """Whether any final step is asked for (so a builder boots the disk for them)."""
-    get = getattr(config, "get", None)
-    return bool(get) and any(get(name) for name in FINAL_OPTIONS)  # type: ignore[misc]
+    return any(config.get(name) for name in FINAL_OPTIONS)
 
 
 def relink_wait_command() -> str:
