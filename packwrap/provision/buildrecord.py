@@ -10,18 +10,16 @@ The manifest post-processor adds the same fields to its custom_data (state
 from __future__ import annotations
 
 import hashlib
-import re
 import tempfile
 import time
 from pathlib import Path
 
-from packwrap.build.state import State
+from packwrap.build.state import State, config_of
 from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
 
 RECORD_PATH = "/etc/packwrap-build"
 RESPONSE_FILE = "install.conf"
-_SHA256 = re.compile(r"(?:sha256:)?([0-9a-fA-F]{64})")
 
 
 def sha256_file(path: Path) -> str:
@@ -43,17 +41,12 @@ def _served(state: State, relative: str) -> Path | None:
 
 
 def _medium(state: State) -> tuple[str, str]:
-    """(file name, SHA256) of the install medium: the verified iso_checksum when it is a
-    SHA256, else the file's own hash; ("", "") when the build used none."""
-    cfg = state.config
-    path = state.data.get("iso_path") or cfg.get("cdrom") or cfg.get("iso_url") or ""
-    name = Path(str(path)).name
-    match = _SHA256.fullmatch(str(cfg.get("iso_checksum") or "").strip())
-    if match:
-        return name, match.group(1).lower()
-    if path and Path(str(path)).is_file():
-        return name, sha256_file(Path(str(path)))
-    return name, ""
+    """(file name, SHA256) of the install medium the builder booted (state "iso_path",
+    set by qemu's media step and vmm's install start); ("", "") without one."""
+    path = state.data.get("iso_path")
+    if not path or not Path(str(path)).is_file():
+        return "", ""
+    return Path(str(path)).name, sha256_file(Path(str(path)))
 
 
 def _blueprint_release_project(state: State) -> tuple[str, str, str]:
@@ -98,6 +91,7 @@ def build_record(state: State, now: float | None = None) -> dict[str, str]:
         "build": state.build_name,
         "medium": medium,
         "medium_sha256": medium_sha,
+        # the key packwrap's media verification uses for this release (fetch-iso)
         "medium_signify_key": _signify_key(release) if medium_sha else "",
     }
     response = _served(state, RESPONSE_FILE)
@@ -122,7 +116,7 @@ class StepBuildRecord(Step):
     name = "build record"
 
     def run(self, state: State) -> None:
-        if not state.config.get("build_record"):
+        if not config_of(state).build_record:
             return
         comm = state.data.get("communicator")
         if comm is None:

@@ -20,12 +20,12 @@ import collections
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from packwrap.build.state import State
+from packwrap.build.state import State, config_of
 from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
 
 if TYPE_CHECKING:
-    from packwrap.config.schema import Config
+    from packwrap.build.common_options import CommonConfig
 
 #: The options that ask for these steps (packwrap/build/common_options.py COMM_OPTIONS).
 FINAL_OPTIONS = ("syspatch", "build_record", "generalize")
@@ -38,9 +38,9 @@ SYSPATCH_AGAIN = "updated itself"
 ZERO_FILE = ".packwrap-zero"
 
 
-def wants_final_steps(config: Config) -> bool:
+def wants_final_steps(config: CommonConfig) -> bool:
     """Whether any final step is asked for (so a builder boots the disk for them)."""
-    return any(config.get(name) for name in FINAL_OPTIONS)
+    return config.syspatch or config.build_record or config.generalize
 
 
 def relink_wait_command() -> str:
@@ -160,8 +160,8 @@ def wait_for_relink(state: State) -> None:
     state.data["relink_waited"] = True
 
 
-def _connected(state: State, option: str) -> bool:
-    if not state.config.get(option):
+def _connected(state: State, wanted: bool, option: str) -> bool:
+    if not wanted:
         return False
     if state.data.get("communicator") is None:
         raise PackwrapError(f"{option} needs the SSH communicator, but none is connected")
@@ -174,7 +174,7 @@ class StepSyspatch(Step):
     name = "syspatch"
 
     def run(self, state: State) -> None:
-        if not _connected(state, "syspatch"):
+        if not _connected(state, config_of(state).syspatch, "syspatch"):
             return
         wait_for_relink(state)
         for run in range(1, SYSPATCH_MAX_RUNS + 1):
@@ -197,7 +197,7 @@ class StepGeneralize(Step):
     name = "generalize"
 
     def run(self, state: State) -> None:
-        if not _connected(state, "generalize"):
+        if not _connected(state, config_of(state).generalize, "generalize"):
             return
         wait_for_relink(state)
         public = state.data.get("ssh_public_key")
