@@ -49,15 +49,16 @@ def _medium(state: State) -> tuple[str, str]:
     return Path(str(path)).name, sha256_file(Path(str(path)))
 
 
-def _blueprint_release_project(state: State) -> tuple[str, str, str]:
-    """From the project's .packwrap/project.json (empty for a hand-written template)."""
+def _blueprint_and_release(state: State) -> tuple[str, str]:
+    """From the project's .packwrap/project.json (empty for a hand-written template): the
+    blueprint as `packwrap new` was given it (openbsd-76) and the release."""
     from packwrap.blueprint.record import read_record
 
     record = read_record(Path(state.template_dir))
     if record is None:
-        return "", "", ""
+        return "", ""
     data = record.data
-    return str(data.get("blueprint") or ""), record.release or "", str(data.get("instance") or "")
+    return str(data.get("instance") or data.get("blueprint") or ""), record.release or ""
 
 
 def _signify_key(release: str) -> str:
@@ -81,13 +82,12 @@ def build_record(state: State, now: float | None = None) -> dict[str, str]:
     from packwrap import __version__
     from packwrap.autoinstall.siteset import SITE_SUBDIR
 
-    blueprint, release, project = _blueprint_release_project(state)
+    blueprint, release = _blueprint_and_release(state)
     medium, medium_sha = _medium(state)
     fields = {
         "packwrap_version": __version__,
         "blueprint": blueprint,
         "release": release,
-        "project": project,
         "build": state.build_name,
         "medium": medium,
         "medium_sha256": medium_sha,

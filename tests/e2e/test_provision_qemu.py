@@ -231,7 +231,11 @@ def test_a_generalized_syspatched_build_with_a_record_leaves_a_clean_clone(
     )
     iso_sha = hashlib.sha256((fixture_media / "install76.iso").read_bytes()).hexdigest()
     assert record["medium_sha256"] == iso_sha
-    assert [record[k] for k in ("blueprint", "release", "build")] == ["openbsd", "7.6", "qemu.prov"]
+    assert [record[k] for k in ("blueprint", "release", "build")] == [
+        "openbsd-76",
+        "7.6",
+        "qemu.prov",
+    ]
     assert len(record["response_file_sha256"]) == 64
     manifest = json.loads((project / "packer-manifest.json").read_text())
     assert manifest["builds"][-1]["custom_data"] == record

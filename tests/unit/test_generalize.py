@@ -259,7 +259,7 @@ def _served_tree(tmp_path: Path):
 def test_the_record_names_versions_media_and_hashes(tmp_path, monkeypatch):
     (tmp_path / ".packwrap").mkdir()
     (tmp_path / ".packwrap" / "project.json").write_text(
-        json.dumps({"blueprint": "openbsd", "instance": "img", "release": "7.6"})
+        json.dumps({"blueprint": "openbsd", "instance": "openbsd-76", "release": "7.6"})
     )
     monkeypatch.setenv("PACKWRAP_SIGNIFY_DIR", str(tmp_path / "no-host-keys"))
     comm = FakeComm()
@@ -272,9 +272,8 @@ def test_the_record_names_versions_media_and_hashes(tmp_path, monkeypatch):
     fields = build_record(state, now=0)
     assert fields == {
         "packwrap_version": fields["packwrap_version"],
-        "blueprint": "openbsd",
+        "blueprint": "openbsd-76",
         "release": "7.6",
-        "project": "img",
         "build": "qemu.t",
         "medium": "install76.iso",
         "medium_sha256": iso_sha,
