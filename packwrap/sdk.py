@@ -71,6 +71,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "StepCheckProvisioners": ("packwrap.provision.step", "StepCheckProvisioners"),
     "StepProvision": ("packwrap.provision.step", "StepProvision"),
     "StepShutdown": ("packwrap.provision.shutdown", "StepShutdown"),
+    "final_guest_steps": ("packwrap.provision.generalize", "final_guest_steps"),
+    "wants_final_steps": ("packwrap.provision.generalize", "wants_final_steps"),
     "StepInstallerDriftGuard": ("packwrap.build.steps.drift_guard", "StepInstallerDriftGuard"),
     "watch_installer": ("packwrap.build.steps.drift_guard", "watch_installer"),
     # artifact
@@ -132,6 +134,8 @@ __all__ = [
     "StepOutputDir",
     "StepProvision",
     "StepShutdown",
+    "final_guest_steps",
+    "wants_final_steps",
     "StepSiteSet",
     "StepTemporaryKey",
     "StepTypeBootCommand",
@@ -194,6 +198,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from packwrap.durations import format_duration, parse_duration
     from packwrap.errors import Cancelled, PackwrapError
     from packwrap.media.checksums import parse_iso_checksum
+    from packwrap.provision.generalize import final_guest_steps, wants_final_steps
     from packwrap.provision.shutdown import StepShutdown
     from packwrap.provision.step import StepCheckProvisioners, StepProvision
 

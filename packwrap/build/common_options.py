@@ -260,10 +260,33 @@ COMM_OPTIONS = [
     ),
     Option("ssh_certificate_file", STRING, None),
     *SSH_EXTRA_OPTIONS,
+    # packwrap: final steps over SSH before the shutdown (packwrap/provision/generalize.py)
+    Option("syspatch", BOOL, False, help="packwrap: run syspatch(8) until nothing is left."),
+    Option(
+        "build_record",
+        BOOL,
+        False,
+        help="packwrap: write /etc/packwrap-build (versions, media and file hashes).",
+    ),
+    Option(
+        "generalize",
+        BOOL,
+        False,
+        help="packwrap: remove host keys, seeds, leases, histories, lladdr lines and the "
+        "temporary key, then zero-fill free space.",
+    ),
 ]
 
 
 def _check_comm(config: CommonConfig, problem: Problem) -> None:
+    if config.communicator == "none":
+        for name, wanted in (
+            ("syspatch", config.syspatch),
+            ("build_record", config.build_record),
+            ("generalize", config.generalize),
+        ):
+            if wanted:
+                problem(f'{name} runs over SSH: it needs communicator = "ssh"', name)
     if config.communicator != "ssh":
         return
     if not config.ssh_username:
@@ -432,6 +455,9 @@ class CommonConfig(Config):
     winrm_use_ssl: bool | None
     winrm_insecure: bool | None
     winrm_use_ntlm: bool | None
+    syspatch: bool
+    build_record: bool
+    generalize: bool
 
 
 def as_common_config(config: Config) -> CommonConfig:

@@ -350,6 +350,9 @@ class BuildSession:
             run_steps(steps, state, ask=self._ask)
             artifact = p.builder.artifact(p.config, state)
             state.artifact = artifact
+            if artifact is not None and state.data.get("build_record"):
+                # the image's /etc/packwrap-build, for the manifest's custom_data
+                artifact.state.setdefault("build_record", dict(state.data["build_record"]))
             if artifact is not None:
                 ctx = PPContext(
                     build_name=build.source.name,

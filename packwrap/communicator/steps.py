@@ -202,14 +202,9 @@ class StepCleanupTemporaryKey(Step):
         if not config_of(state).ssh_clear_authorized_keys:
             state.ui.say("Keeping the temporary SSH key in the image (ssh_clear_authorized_keys)")
             return
-        key_body = public.split()[1]
+        from packwrap.provision.generalize import remove_authorized_key_command
+
         state.ui.say("Removing the temporary SSH key from the image")
-        # grep -v exits 1 when nothing is left; the file is still rewritten correctly.
-        command = (
-            "f=/root/.ssh/authorized_keys; [ -f $f ] || exit 0; "
-            f"grep -v -F '{key_body}' $f > $f.packwrap; "
-            "cat $f.packwrap > $f; rm -f $f.packwrap"
-        )
-        status = comm.run(command)
+        status = comm.run(remove_authorized_key_command(public.split()[1]))
         if status != 0:
             raise PackwrapError(f"could not remove the temporary SSH key (status {status})")

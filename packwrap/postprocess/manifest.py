@@ -138,11 +138,16 @@ class ManifestPostProcessor:
 def _custom_data(
     custom: dict[str, Any] | None, artifact: Artifact, mask: Callable[[str], str] | None = None
 ) -> dict[str, str] | None:
-    if not custom:
+    # build_record = true: the fields of the image's /etc/packwrap-build, then the
+    # template's own custom_data (which wins on a shared key).
+    record = {str(k): str(v) for k, v in (artifact.state.get("build_record") or {}).items()}
+    if not custom and not record:
         return None
     from packwrap.build.bootcommand import render
 
     generated = dict(artifact.state.get("generated_data") or {})
-    data = {k: render(str(v), generated, what=f"custom_data.{k}") for k, v in custom.items()}
+    data = record | {
+        k: render(str(v), generated, what=f"custom_data.{k}") for k, v in (custom or {}).items()
+    }
     # Unlike Packer, sensitive values never reach the manifest (it is shared and archived).
     return {k: mask(v) for k, v in data.items()} if mask else data

@@ -28,6 +28,7 @@ from packwrap.sdk import (
     StepSiteSet,
     StepTemporaryKey,
     StepTypeBootCommand,
+    final_guest_steps,
 )
 from packwrap_qemu import qemu
 from packwrap_qemu.artifact import make_artifact
@@ -130,6 +131,7 @@ class QemuBuilder:
             If(_boots_again, StepRunQemu(boot="disk")),
             If(_provisions, StepConnect()),
             StepProvision(),
+            *[If(_provisions, step) for step in final_guest_steps()],
             If(_provisions, StepCleanupTemporaryKey()),
             If(_provisions, StepShutdown(_wait_stopped, _force_stop)),
         ]

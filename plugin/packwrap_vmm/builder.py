@@ -26,6 +26,7 @@ from packwrap.sdk import (
     StepSiteSet,
     StepTemporaryKey,
     StepTypeBootCommand,
+    final_guest_steps,
 )
 from packwrap_vmm import vmm
 from packwrap_vmm.artifact import make_artifact
@@ -85,6 +86,7 @@ class VmmBuilder:
             StepStartVM("provision"),
             StepConnect(),
             StepProvision(),
+            *final_guest_steps(),
             StepCleanupTemporaryKey(),
             shutdown,
         ]

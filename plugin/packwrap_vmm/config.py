@@ -27,7 +27,18 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import BOOL, DURATION, STRING, WHOLE_MIB, Config, Option, Schema, Size, parse_size
+from packwrap.sdk import (
+    BOOL,
+    DURATION,
+    STRING,
+    WHOLE_MIB,
+    Config,
+    Option,
+    Schema,
+    Size,
+    parse_size,
+    wants_final_steps,
+)
 from packwrap.sdk import common_options as common
 
 if TYPE_CHECKING:
@@ -159,9 +170,10 @@ def install_boot_device(config: VmmConfig) -> str | None:
 
 
 def wants_provisioning(config: VmmConfig, has_provisioners: bool) -> bool:
-    """Second boot from disk + SSH: communicator "ssh", or unset with provisioners."""
+    """Second boot from disk + SSH: communicator "ssh", or unset with provisioners or a
+    final step (syspatch, build_record, generalize)."""
     if config.communicator is None:
-        return has_provisioners
+        return has_provisioners or wants_final_steps(config)
     return config.communicator == "ssh"
 
 

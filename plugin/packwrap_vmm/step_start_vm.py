@@ -101,6 +101,8 @@ class StepStartVM(Step):
                 boot=media_path(cfg.boot, state.template_dir),
                 cdrom=media_path(cfg.cdrom, state.template_dir),
             )
+            if kwargs["cdrom"]:  # the medium, as qemu's media step reports it
+                state.data["iso_path"] = kwargs["cdrom"]
         argv = drv.start_args(name, **kwargs)
         state.ui.say(f"Starting VM {name} for the {self.purpose}: vmctl {' '.join(argv)}")
         hint = f"VM {name} (stop it with: vmctl stop -f -w {name})"

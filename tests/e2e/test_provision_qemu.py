@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -185,4 +186,57 @@ def test_a_host_key_other_than_the_pinned_one_fails_the_build(packwrap, tmp_path
     assert "SSH host key mismatch for 127.0.0.1:" in error
     assert f"expected {wrong}, got {host_key_fingerprint(fixture_media)}" in error
     assert "Provisioning with" not in result.out
+    assert no_qemu_left(packwrap)
+
+
+def test_a_generalized_syspatched_build_with_a_record_leaves_a_clean_clone(
+    packwrap, tmp_path, fixture_media
+):
+    """syspatch (3 fake patches, the first updating syspatch itself), the build record and
+    generalize, on a guest whose kernel relink runs 6 s from the first SSH session (its
+    syspatch refuses to run meanwhile, as the real one does)."""
+    extra = "  syspatch = true\n  build_record = true\n  generalize = true"
+    project = project_with(packwrap, tmp_path, fixture_media, extra=extra,
+                           extra_args=" pwfixture.syspatches=3 pwfixture.relink=6")  # fmt: skip
+    template = project / "prov.pkr.hcl"
+    text = template.read_text().rstrip()
+    template.write_text(text.removesuffix("}") + '  post-processor "manifest" {}\n}\n')
+    # the relink (6 s) and five more SSH steps on top of a provisioned build
+    result = packwrap.run("build", "-only=qemu.prov", ".", cwd=project, timeout=180)
+    assert result.rc == 0, result.out
+    out = result.out
+    assert "reorder_kernel is relinking the kernel: waiting" in out
+    assert "kernel relink finished after" in out
+    assert "Installing patch 001_syspatch" in out and "Installing patch 003_fake" in out
+    assert "syspatch: nothing more to apply (after 3 runs)" in out
+    assert "Generalize: zero-filling free space" in out
+    assert "zero-filled the free space of /" in out
+    tree = read_installed_tar(disk(project), "raw")
+    assert tree["var/db/packwrap-demo"] == b"packwrap was here\n"  # provisioned
+    left = [n for n in tree if n.startswith(("etc/ssh/ssh_host_", "var/db/dhcpleased/"))
+            or n.endswith("history") or n in ("etc/random.seed", "var/db/host.random")
+            or ".packwrap-zero" in n]  # fmt: skip
+    assert left == []
+    assert b"lladdr" not in tree["etc/hostname.vio0"]
+    assert b"packwrap-qemu.prov" not in (tree.get("root/.ssh/authorized_keys") or b"")
+    assert sorted(n for n in tree if n.endswith("/rollback.tgz")) == [
+        "var/syspatch/76-001_syspatch/rollback.tgz",
+        "var/syspatch/76-002_fake/rollback.tgz",
+        "var/syspatch/76-003_fake/rollback.tgz",
+    ]
+    record = dict(
+        line.split(": ", 1)
+        for line in tree["etc/packwrap-build"].decode().splitlines()
+        if not line.startswith("#")
+    )
+    iso_sha = hashlib.sha256((fixture_media / "install76.iso").read_bytes()).hexdigest()
+    assert record["medium_sha256"] == iso_sha
+    assert [record[k] for k in ("blueprint", "release", "build")] == [
+        "openbsd-76",
+        "7.6",
+        "qemu.prov",
+    ]
+    assert len(record["response_file_sha256"]) == 64
+    manifest = json.loads((project / "packer-manifest.json").read_text())
+    assert manifest["builds"][-1]["custom_data"] == record
     assert no_qemu_left(packwrap)

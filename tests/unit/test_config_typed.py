@@ -93,6 +93,8 @@ TYPED_READERS = [
     "packwrap/communicator/steps.py",
     "packwrap/provision/shell.py",
     "packwrap/provision/shutdown.py",
+    "packwrap/provision/generalize.py",
+    "packwrap/provision/buildrecord.py",
     "packwrap/provision/step.py",
     "packwrap/postprocess/base.py",
 ]
