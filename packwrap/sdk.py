@@ -6,7 +6,8 @@ packer-plugin-sdk's packages:
 
   steps and state    Step, If, State, run_steps          (multistep)
   schema and types   Option, Schema, Config, Check, Size, STRING, ...  (config)
-  common options     common_options (HTTP_/BOOT_/SHUTDOWN_/COMM_ OPTIONS and CHECKS)
+  common options     common_options (HTTP_/BOOT_/SHUTDOWN_/COMM_ OPTIONS and CHECKS),
+                     guest_network (the guest's static IPv4 options and rule)
   core steps         StepHTTPServer, StepTypeBootCommand, StepSiteSet, StepOutputDir,
                      StepInstallerDriftGuard (+ watch_installer in wait loops),
                      StepTemporaryKey, StepConnect, StepProvision, StepShutdown, ...
@@ -57,6 +58,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "parse_iso_checksum": ("packwrap.media.checksums", "parse_iso_checksum"),
     # common options
     "common_options": ("packwrap.build.common_options", None),
+    "guest_network": ("packwrap.build.guest_network", None),
     # core steps
     "StepHTTPServer": ("packwrap.build.steps.http_server", "StepHTTPServer"),
     "resolve_http_directory": ("packwrap.build.steps.http_server", "resolve_http_directory"),
@@ -139,6 +141,7 @@ __all__ = [
     "console_tail",
     "failure_marker",
     "format_duration",
+    "guest_network",
     "log_line",
     "parse_duration",
     "parse_iso_checksum",
@@ -153,7 +156,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ loads
     from packwrap.autoinstall.markers import FAILURE_MARKERS, SUCCESS_MARKER, failure_marker
-    from packwrap.build import common_options
+    from packwrap.build import common_options, guest_network
     from packwrap.build.artifact import Artifact
     from packwrap.build.bootcommand import render as render_template
     from packwrap.build.console import BuildFailed, ConsoleError, SerialConsole, console_tail

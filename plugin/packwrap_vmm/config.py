@@ -22,12 +22,24 @@ vm_template, no boot_device, ssh_username without credentials):
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import BOOL, DURATION, STRING, WHOLE_MIB, Config, Option, Schema, Size, parse_size
+from packwrap.sdk import (
+    BOOL,
+    DURATION,
+    STRING,
+    WHOLE_MIB,
+    Config,
+    Option,
+    Schema,
+    Size,
+    guest_network,
+    parse_size,
+)
 from packwrap.sdk import common_options as common
 
 if TYPE_CHECKING:
@@ -111,6 +123,37 @@ def _check(config: Config, problem: Problem) -> None:
     config["gen_files_extension"] = (config.gen_files_extension or "pkr.in").lstrip(".")
 
 
+#: vmctl(8) LOCAL INTERFACES: vm.conf(5)'s default `local prefix`.
+LOCAL_PREFIX = ipaddress.IPv4Network("100.64.0.0/10")
+
+
+def _check_guest_network(config: Config, problem: Problem) -> None:
+    """vmd's local interface is a /31 per VM (host tap .2, guest .3): a static address
+    elsewhere cannot reach the build's HTTP server on the tap."""
+    try:
+        static = guest_network.static_ipv4_of(config)
+    except ValueError:
+        return  # guest_network.check reported it
+    if static is None:
+        return
+    tap = static.address - 1
+    if (
+        static.address in LOCAL_PREFIX
+        and static.network.prefixlen == 31
+        and int(static.address) % 2 == 1
+        and static.route == tap
+    ):
+        return
+    problem(
+        f"guest_ipv4 {static.interface}: vmd gives the VM only its local /31 "
+        f"({LOCAL_PREFIX} as 100.64.<vm id>.3/31, route 100.64.<vm id>.2), so the installer "
+        "could not reach the build's HTTP server; answer ipv4 = autoconf (vmd's DHCP) for the "
+        "install and write the static address with a site set or a provisioner, or use the "
+        "VM's /31 address with its tap as route",
+        "guest_ipv4",
+    )
+
+
 class VmmConfig(common.CommonConfig):
     """The prepared openbsd-vmm options, typed (see VMM_OPTIONS)."""
 
@@ -132,12 +175,24 @@ class VmmConfig(common.CommonConfig):
     vmctl_path: str | None
     doas: bool
     install_timeout: float
+    guest_ipv4: str | None
+    guest_ipv4_netmask: str | None
+    guest_ipv4_route: str | None
 
 
 SCHEMA: Schema[VmmConfig] = Schema(
-    [*VMM_OPTIONS, *common.HTTP_OPTIONS, *common.BOOT_OPTIONS, *common.SHUTDOWN_OPTIONS, *_COMM],
+    [
+        *VMM_OPTIONS,
+        *common.HTTP_OPTIONS,
+        *common.BOOT_OPTIONS,
+        *common.SHUTDOWN_OPTIONS,
+        *_COMM,
+        *guest_network.OPTIONS,
+    ],
     [
         _check,
+        *guest_network.CHECKS,
+        _check_guest_network,
         *common.HTTP_CHECKS,
         *common.BOOT_CHECKS,
         *common.SHUTDOWN_CHECKS,
