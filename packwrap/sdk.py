@@ -8,7 +8,8 @@ packer-plugin-sdk's packages:
   schema and types   Option, Schema, Config, Check, Size, STRING, ...  (config)
   common options     common_options (HTTP_/BOOT_/SHUTDOWN_/COMM_ OPTIONS and CHECKS),
                      guest_network (the guest's static IPv4 options and rule)
-  core steps         StepHTTPServer, StepTypeBootCommand, StepSiteSet, StepOutputDir,
+  core steps         StepHTTPServer, StepTypeBootCommand, StepSiteSet, StepLocalSets,
+                     StepOutputDir,
                      StepInstallerDriftGuard (+ watch_installer in wait loops),
                      StepTemporaryKey, StepConnect, StepProvision, StepShutdown, ...
   artifact           Artifact
@@ -64,6 +65,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "resolve_http_directory": ("packwrap.build.steps.http_server", "resolve_http_directory"),
     "StepTypeBootCommand": ("packwrap.build.steps.boot_command", "StepTypeBootCommand"),
     "StepSiteSet": ("packwrap.build.steps.site_set", "StepSiteSet"),
+    "StepLocalSets": ("packwrap.build.steps.local_sets", "StepLocalSets"),
     "StepOutputDir": ("packwrap.build.steps.output_dir", "StepOutputDir"),
     "OutputPlan": ("packwrap.build.steps.output_dir", "OutputPlan"),
     "StepTemporaryKey": ("packwrap.communicator.steps", "StepTemporaryKey"),
@@ -130,6 +132,7 @@ __all__ = [
     "StepConnect",
     "StepHTTPServer",
     "StepInstallerDriftGuard",
+    "StepLocalSets",
     "StepOutputDir",
     "StepProvision",
     "StepShutdown",
@@ -171,6 +174,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
         resolve_http_directory,
         template_data,
     )
+    from packwrap.build.steps.local_sets import StepLocalSets
     from packwrap.build.steps.output_dir import OutputPlan, StepOutputDir
     from packwrap.build.steps.site_set import StepSiteSet
     from packwrap.build.ui import log_line

@@ -54,6 +54,10 @@ class InstallContext:
     #: placeholders, or listed in docroot_servers); None = siteNN.tgz and siteNN-<host>.tgz.
     docroot_sets: tuple[str, ...] | None = None
     docroot_servers: tuple[str, ...] = ()  # host[:port] of the build's own HTTP server
+    #: The build's network (packwrap/autoinstall/netlint.py): the builders that serve the
+    #: file (empty: unknown), and whether the guest reaches only the build's HTTP server.
+    builders: tuple[str, ...] = ()
+    hermetic: bool = False
 
     @classmethod
     def coerce(cls, value: InstallContext | Mapping[str, Any] | None) -> InstallContext:

@@ -85,6 +85,29 @@ def parse_static_ipv4(address: str, netmask: str = "", route: str = "") -> Stati
     return StaticIPv4(interface, gateway)
 
 
+#: vmctl(8) LOCAL INTERFACES: vm.conf(5)'s default `local prefix`; each VM gets a /31
+#: (host tap 100.64.<id>.2, guest .3).
+VMD_LOCAL_PREFIX = ipaddress.IPv4Network("100.64.0.0/10")
+
+
+def vmd_problem(static: StaticIPv4) -> str | None:
+    """Why a static address cannot reach the build's HTTP server on vmd's tap, or None."""
+    if (
+        static.address in VMD_LOCAL_PREFIX
+        and static.network.prefixlen == 31
+        and int(static.address) % 2 == 1
+        and static.route == static.address - 1
+    ):
+        return None
+    return (
+        f"vmd gives the VM only its local /31 (100.64.<vm id>.3/31, route 100.64.<vm id>.2, "
+        f"the tap where the build's HTTP server listens), so {static.interface} cannot reach "
+        "it; answer ipv4 = autoconf (vmd's DHCP) for the install and write the static "
+        "address with a site set or a provisioner, or use the VM's /31 address with its tap "
+        "as route"
+    )
+
+
 # --- builder options -------------------------------------------------------------------
 
 OPTIONS = [

@@ -43,6 +43,12 @@ def register(app: typer.Typer) -> None:
         insecure_unsigned: bool = typer.Option(
             False, "--insecure-unsigned", help="Without a signify key, trust the unsigned SHA256."
         ),
+        sets: bool = typer.Option(
+            False,
+            "--sets",
+            help="Also fetch the release's sets and SHA256.sig (verified) into the cache, "
+            "as the local mirror a build serves (sets_location = http).",
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verified path."),
         force: bool = typer.Option(
             False, "--force", help="Replace a different file at --output; refetch SHA256.sig."
@@ -62,4 +68,5 @@ def register(app: typer.Typer) -> None:
             insecure_unsigned=insecure_unsigned,
             quiet=quiet,
             force=force,
+            sets=sets,
         )

@@ -65,18 +65,19 @@ def fetch_sets(
         raise PackwrapError("--sets needs a release (X.Y); snapshots change daily")
     if req.checksum is not None or req.insecure_unsigned:
         raise PackwrapError("--sets verifies with the release's SHA256.sig (signify) only")
-    one = dataclasses.replace(req, filename=_first_set(req.release), output=None)
+    base = _first_set(req.release)
+    one = dataclasses.replace(req, filename=base, output=None)
     first = fetch(one, cache=cache, progress=progress)
     if first.signed_list is None or first.listing is None:
         raise PackwrapError("--sets: the release's SHA256.sig was not verified")
     names = set_names(first.listing)
-    paths = {one.filename: first.cache_path}
-    fetched = [one.filename] if not first.from_cache else []
+    paths = {base: first.cache_path}
+    fetched = [base] if not first.from_cache else []
     for name in names:
         if name in paths:
             continue
         result = fetch(dataclasses.replace(one, filename=name), cache=cache, progress=progress)
-        paths[str(name)] = result.cache_path
+        paths[name] = result.cache_path
         if not result.from_cache:
             fetched.append(name)
     directory = mirror_dir(cache, req.release, req.arch)
@@ -85,13 +86,13 @@ def fetch_sets(
     return SetsResult(directory, sorted(paths), fetched, how)
 
 
-def _lay_out(directory: Path, paths: dict[str | None, Path], signed: bytes) -> None:
+def _lay_out(directory: Path, paths: dict[str, Path], signed: bytes) -> None:
     """The mirror directory, complete or not at all: built beside it, then renamed."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
         for name, path in paths.items():
-            dest = staging / str(name)
+            dest = staging / name
             try:
                 os.link(path, dest)
             except OSError:
@@ -100,8 +101,8 @@ def _lay_out(directory: Path, paths: dict[str | None, Path], signed: bytes) -> N
         # A mirror's `ls -l` listing: install.sub adds the names it finds there to
         # those of the signed SHA256 (unverified names then ask to continue).
         listing = "".join(
-            f"-r--r--r--  1 0  0  {(staging / str(n)).stat().st_size} Jan  1 00:00 {n}\n"
-            for n in sorted(map(str, paths))
+            f"-r--r--r--  1 0  0  {(staging / n).stat().st_size} Jan  1 00:00 {n}\n"
+            for n in sorted(paths)
         )
         (staging / "index.txt").write_text(listing)
         old = directory.with_name(f".{directory.name}-old")

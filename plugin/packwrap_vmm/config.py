@@ -22,7 +22,6 @@ vm_template, no boot_device, ssh_username without credentials):
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -123,35 +122,16 @@ def _check(config: Config, problem: Problem) -> None:
     config["gen_files_extension"] = (config.gen_files_extension or "pkr.in").lstrip(".")
 
 
-#: vmctl(8) LOCAL INTERFACES: vm.conf(5)'s default `local prefix`.
-LOCAL_PREFIX = ipaddress.IPv4Network("100.64.0.0/10")
-
-
 def _check_guest_network(config: Config, problem: Problem) -> None:
-    """vmd's local interface is a /31 per VM (host tap .2, guest .3): a static address
-    elsewhere cannot reach the build's HTTP server on the tap."""
+    """vmd's local interface is a /31 per VM: a static address elsewhere cannot reach the
+    build's HTTP server on the tap (guest_network.vmd_problem)."""
     try:
         static = guest_network.static_ipv4_of(config)
     except ValueError:
         return  # guest_network.check reported it
-    if static is None:
-        return
-    tap = static.address - 1
-    if (
-        static.address in LOCAL_PREFIX
-        and static.network.prefixlen == 31
-        and int(static.address) % 2 == 1
-        and static.route == tap
-    ):
-        return
-    problem(
-        f"guest_ipv4 {static.interface}: vmd gives the VM only its local /31 "
-        f"({LOCAL_PREFIX} as 100.64.<vm id>.3/31, route 100.64.<vm id>.2), so the installer "
-        "could not reach the build's HTTP server; answer ipv4 = autoconf (vmd's DHCP) for the "
-        "install and write the static address with a site set or a provisioner, or use the "
-        "VM's /31 address with its tap as route",
-        "guest_ipv4",
-    )
+    why = guest_network.vmd_problem(static) if static else None
+    if why:
+        problem(f"guest_ipv4: {why}", "guest_ipv4")
 
 
 class VmmConfig(common.CommonConfig):
