@@ -46,8 +46,9 @@ def register(app: typer.Typer) -> None:
         sets: bool = typer.Option(
             False,
             "--sets",
-            help="Also fetch the release's sets and SHA256.sig (verified) into the cache, "
-            "as the local mirror a build serves (sets_location = http).",
+            help="Fetch the release's sets and SHA256.sig (signify-verified) into the cache "
+            "instead of the medium: the local mirror a build serves for sets_location = "
+            '"http" (in such a project plain fetch-iso fetches both).',
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verified path."),
         force: bool = typer.Option(

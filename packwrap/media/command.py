@@ -39,7 +39,6 @@ def run(
             arch = arch or project.arch
             mirrors = mirrors or project.mirrors
             file = file or project.iso_file
-            sets = sets or project.wants_sets
             if release is None and checksum is None:
                 raise UsageError(
                     f"{project.vars_file}: no `release` variable; pass --release",
@@ -56,6 +55,9 @@ def run(
         force=force,
     )
     progress = make_progress(quiet)
+    if sets:  # --sets: the release's sets (the local mirror), not the medium
+        _fetch_sets(req, progress, quiet)
+        return
     try:
         result = fetch(req, progress=progress)
     except OSError as exc:  # cache dir not writable, disk full writing a small file, ...
@@ -67,7 +69,7 @@ def run(
     else:
         print(result.how + (" (cached copy re-verified, no download)" if result.from_cache else ""))
         print(f"verified: {result.path}")
-    if sets:
+    if project is not None and project.wants_sets:  # the build serves the sets itself
         _fetch_sets(req, progress, quiet)
     if project is not None:
         from packwrap.media.project import iso_url_for, write_back
@@ -80,7 +82,7 @@ def run(
 
 
 def _fetch_sets(req: FetchRequest, progress: Progress, quiet: bool) -> None:
-    """The release's sets beside the medium: the local mirror the build serves."""
+    """The release's sets: the local mirror the build serves."""
     import dataclasses
 
     from packwrap.media.sets import fetch_sets
