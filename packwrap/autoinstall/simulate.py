@@ -21,6 +21,7 @@ from packwrap.autoinstall.checks import RESERVED_LOGINS, value_problem
 from packwrap.autoinstall.findings import Finding
 from packwrap.autoinstall.matching import Entry, expand_templates, has_template, key_matches
 from packwrap.autoinstall.release import Prompt, Release
+from packwrap.autoinstall.sets_source import server_directory
 from packwrap.errors import PackwrapError
 
 _MAX_LOOPS = 25  # install.sub loops until answered; a file can only feed so many
@@ -534,8 +535,10 @@ class Simulator:
                 continue
             self.http_server = re.sub(r"^[a-z]+://", "", resp)
             break
-        self.ask("http_directory")
-        if has_template(raw) or self.http_server in self.ctx.docroot_servers:
+        directory = expand_templates(self.ask("http_directory")).strip("/")
+        # The build serves the release's cached sets there (build/steps/local_sets.py).
+        cached_sets = directory == server_directory(self.rel.release, self.rel.arch)
+        if not cached_sets and (has_template(raw) or self.http_server in self.ctx.docroot_servers):
             files = list(self.ctx.docroot_sets or ())
             if self.ctx.docroot_sets is None:
                 files = [self.rel.site_set(), self.rel.site_set(self.hostname)]
