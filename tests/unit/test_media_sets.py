@@ -106,3 +106,39 @@ def test_docroot_server_serves_a_mounted_directory_and_nothing_outside(tmp_path)
                 urllib.request.urlopen(f"{base}/{bad}")  # noqa: S310 - loopback
     finally:
         server.shutdown()
+
+
+def _step_state(tmp_path, values, **config):
+    from tests.state_support import make_state
+
+    state = make_state(config, template_dir=tmp_path)
+    state.data["project_values"] = values
+    return state
+
+
+def test_the_build_refuses_a_remote_mirror_on_the_hermetic_network(tmp_path):
+    from packwrap.build.steps.local_sets import StepLocalSets
+
+    values = {"release": "7.6", "sets_location": "http", "sets_http_server": "cdn.openbsd.org"}
+    with pytest.raises(PackwrapError, match="cdn.openbsd.org: a remote mirror is unreachable"):
+        StepLocalSets().run(_step_state(tmp_path, values, hermetic_network=True))
+    StepLocalSets().run(_step_state(tmp_path, values, hermetic_network=False))  # possible
+
+
+def test_the_build_serves_the_cached_sets(tmp_path, keys, monkeypatch):
+    from packwrap.build.steps.local_sets import StepLocalSets
+
+    monkeypatch.setenv("PACKWRAP_CACHE_DIR", str(tmp_path / "cache"))
+    mirror = build_mirror(tmp_path / "mirror", SETS, keys=keys)
+    with serve(mirror.root) as server:
+        d = _fetch(tmp_path, server.url).directory
+    values = {"release": "7.6", "sets_location": "http", "sets_http_server": ""}
+    state = _step_state(tmp_path, values, hermetic_network=True)
+    with pytest.raises(PackwrapError, match="needs its HTTP server"):
+        StepLocalSets().run(state)
+    state.data["http_server"] = http = DocrootServer(roots=[], port_min=0, port_max=0)
+    try:
+        StepLocalSets().run(state)
+        assert http.mounts == {"pub/OpenBSD/7.6/amd64": d}
+    finally:
+        http.shutdown()

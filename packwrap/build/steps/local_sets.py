@@ -4,9 +4,10 @@ For a project whose install.conf takes the sets over HTTP from the build itself
 (sets_location = "http", sets_http_server empty: packwrap/autoinstall/sets_source.py),
 the local mirror `packwrap fetch-iso --sets` laid out in the media cache
 (packwrap/media/sets.py) is served as /pub/OpenBSD/<release>/<arch>/ next to the
-docroot. Its SHA256.sig is checked here against the release key before the VM starts, so
-a mirror that does not verify is one line, not an installer abort; the installer then
-verifies it again itself.
+docroot. Before the VM starts: a remote mirror on QEMU's hermetic network is refused
+(lint and validate say the same with the line), and the mirror's SHA256.sig is checked
+against the release key, so a mirror that does not verify is one line, not an installer
+abort; the installer then verifies it again itself.
 """
 
 from __future__ import annotations
@@ -22,9 +23,20 @@ class StepLocalSets(Step):
     name = "local sets"
 
     def run(self, state: State) -> None:
-        from packwrap.autoinstall.sets_source import server_directory, serves_local_sets
+        from packwrap.autoinstall.sets_source import (
+            remote_mirror,
+            server_directory,
+            serves_local_sets,
+        )
 
         values = state.data.get("project_values") or {}
+        mirror = remote_mirror(values)
+        if mirror and state.config.get("hermetic_network"):
+            raise PackwrapError(
+                f"sets_http_server {mirror}: a remote mirror is unreachable on the hermetic "
+                "network; leave sets_http_server empty (the build serves the sets `packwrap "
+                "fetch-iso --sets` cached) or set hermetic_network = false"
+            )
         if not serves_local_sets(values):
             return
         server = state.data.get("http_server")
