@@ -12,6 +12,7 @@ each finding on its line with a fix:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 
@@ -71,6 +72,15 @@ def _static(res: SimResult) -> tuple[StaticIPv4 | None, list[Finding]]:
     return static, []
 
 
+def _in_qemu_default_network(host: str) -> bool:
+    """QEMU's user network for a DHCP guest (10.0.2.0/24: the guestfwd of a hermetic
+    build, 10.0.2.100, is there; plugin/packwrap_qemu/usernet.py)."""
+    try:
+        return ipaddress.IPv4Address(host) in ipaddress.IPv4Network("10.0.2.0/24")
+    except ValueError:
+        return False
+
+
 def _is_build_server(host: str, ctx: InstallContext) -> bool:
     return has_template(host) or host in {_host(s) for s in ctx.docroot_servers}
 
@@ -89,7 +99,16 @@ def network_findings(res: SimResult, ctx: InstallContext) -> list[Finding]:
                     Finding(c.entry.line, "error", f"openbsd-vmm: {value} unreachable: {why}")
                 )
             continue
-        if ctx.hermetic:
+        if ctx.hermetic and _in_qemu_default_network(host):
+            findings.append(
+                Finding(
+                    c.entry.line,
+                    "warning",
+                    f"{host}: the build's address on QEMU's default user network, but it moves "
+                    "with a static guest address; write {{ .HTTPIP }}:{{ .HTTPPort }}",
+                )
+            )
+        elif ctx.hermetic:
             findings.append(
                 Finding(
                     c.entry.line,

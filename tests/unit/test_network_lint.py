@@ -57,6 +57,14 @@ def test_remote_mirror_on_a_hermetic_network_names_line_and_fix():
     assert net_errors(text, builders=("qemu",), hermetic=False) == []  # a real network: fine
 
 
+def test_the_hermetic_address_written_out_is_only_a_warning():
+    text = conf(address="autoconf", route="none", server="http://10.0.2.100")
+    found = lint(text, "7.6", answers_context=InstallContext(builders=("qemu",), hermetic=True))
+    mine = [f for f in found if "10.0.2.100" in f.message]
+    assert [(f.line, f.severity) for f in mine] == [(line_of(text, "HTTP Server"), "warning")]
+    assert "write {{ .HTTPIP }}:{{ .HTTPPort }}" in mine[0].message
+
+
 def test_proxy_on_a_hermetic_network():
     text = conf(proxy="http://proxy:3128")
     errors = net_errors(text, builders=("qemu",), hermetic=True)
