@@ -11,7 +11,6 @@ on the host or DNS address, hence four distinct addresses besides the guest's.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from packwrap.sdk import guest_network
@@ -56,5 +55,6 @@ def plan(static: guest_network.StaticIPv4 | None) -> UserNet:
             "subnet (host, DNS, DHCP, HTTP): use a /29 or larger network"
         )
     dns, http_ip, dhcpstart = (str(ip) for ip in picked)
-    network = ipaddress.IPv4Network(static.network)
-    return UserNet(net=str(network), host=str(host), dns=dns, dhcpstart=dhcpstart, http_ip=http_ip)
+    return UserNet(
+        net=str(static.network), host=str(host), dns=dns, dhcpstart=dhcpstart, http_ip=http_ip
+    )
