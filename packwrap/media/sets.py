@@ -62,7 +62,10 @@ def fetch_sets(
     cache = cache or MediaCache()
     progress = progress or NullProgress()
     if not req.release or req.release == "snapshots":
-        raise PackwrapError("--sets needs a release (X.Y); snapshots change daily")
+        raise PackwrapError(
+            "--sets needs a release: --release X.Y, or a project naming one (snapshots, which "
+            "change daily, are not mirrored)"
+        )
     if req.checksum is not None or req.insecure_unsigned:
         raise PackwrapError("--sets verifies with the release's SHA256.sig (signify) only")
     base = _first_set(req.release)
