@@ -10,8 +10,9 @@ renderer and lint use the same parser for the same answers.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from packwrap.config.schema import STRING, Config, Option
 
@@ -130,6 +131,28 @@ def static_ipv4_of(config: Config) -> StaticIPv4 | None:
         config.get("guest_ipv4") or "",
         config.get("guest_ipv4_netmask") or "",
         config.get("guest_ipv4_route") or "",
+    )
+
+
+def untold_static_address(values: Mapping[str, Any], config: Config) -> str | None:
+    """Why a blueprint project's answered static address (its `ipv4*` variables) will not
+    be reachable: the source does not pass it as guest_ipv4 (a template written before the
+    option existed, or edited). None when they agree."""
+    try:
+        answered = parse_static_ipv4(
+            str(values.get("ipv4") or ""),
+            str(values.get("ipv4_netmask") or ""),
+            str(values.get("ipv4_route") or ""),
+        )
+    except ValueError:
+        return None  # the response file's renderer refuses it with its own line
+    if answered is None or answered == static_ipv4_of(config):
+        return None
+    return (
+        f"install.conf answers the static address {answered.interface}, but the source does "
+        "not pass it to the builder, whose HTTP server would then be out of its reach: add "
+        "guest_ipv4 = var.ipv4, guest_ipv4_netmask = var.ipv4_netmask and guest_ipv4_route = "
+        "var.ipv4_route to the source block"
     )
 
 

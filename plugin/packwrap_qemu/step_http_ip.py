@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import Step, guest_network
+from packwrap.sdk import PackwrapError, Step, guest_network
 from packwrap_qemu import driver, usernet
 from packwrap_qemu.config import config_of
 
@@ -24,6 +24,9 @@ class StepHTTPIPDiscover(Step):
 
     def run(self, state: State) -> None:
         config = config_of(state)
+        untold = guest_network.untold_static_address(state.data.get("project_values") or {}, config)
+        if untold:
+            raise PackwrapError(untold)
         net = usernet.plan(guest_network.static_ipv4_of(config))  # validated by the schema
         state.data["user_net"] = net
         if net.net:

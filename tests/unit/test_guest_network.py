@@ -138,3 +138,26 @@ def test_render_refuses_the_bad_input_with_one_line(values, message):
         render_install_conf(values, "7.6")
     assert str(info.value).startswith(message)
     assert "\n" not in str(info.value)
+
+
+def test_a_static_answer_the_source_does_not_pass_stops_the_build_before_qemu(tmp_path):
+    """A project made before guest_ipv4 existed: its template does not pass the address,
+    so QEMU's network would stay 10.0.2.0/24, out of the installer's reach."""
+    from packwrap_qemu.step_http_ip import StepHTTPIPDiscover
+
+    from tests.state_support import make_state
+
+    def state_for(**config):
+        body = SourceBody({**QEMU_BASE, **config}, file="t.json", line=1)
+        config_obj, problems, _ = QEMU_SCHEMA.prepare(body)
+        assert not problems
+        state = make_state(config_obj, template_dir=tmp_path)
+        state.data["project_values"] = {"ipv4": "192.0.2.10/24", "ipv4_route": "192.0.2.1"}
+        return state
+
+    with pytest.raises(PackwrapError, match="add guest_ipv4 = var.ipv4") as info:
+        StepHTTPIPDiscover().run(state_for())
+    assert "\n" not in str(info.value)
+    told = state_for(guest_ipv4="192.0.2.10/24", guest_ipv4_route="192.0.2.1")
+    StepHTTPIPDiscover().run(told)
+    assert told.data["http_ip"] == "192.0.2.1"  # not hermetic: the user network's host
