@@ -19,6 +19,23 @@ if TYPE_CHECKING:
     from packwrap.sdk import State
 
 
+def bridge_address(bridge: str) -> str:
+    """The first IPv4 address of a host interface (`ip -j -4 addr show dev BRIDGE`)."""
+    import json
+    import subprocess
+
+    proc = subprocess.run(
+        ["ip", "-j", "-4", "addr", "show", "dev", bridge], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise PackwrapError(f"net_bridge {bridge}: {proc.stderr.strip() or 'ip failed'}")
+    for link in json.loads(proc.stdout or "[]"):
+        for addr in link.get("addr_info", []):
+            if addr.get("family") == "inet":
+                return str(addr["local"])
+    raise PackwrapError(f"net_bridge {bridge} has no IPv4 address for the HTTP server")
+
+
 class StepHTTPIPDiscover(Step):
     name = "discover HTTP address"
 
@@ -29,7 +46,7 @@ class StepHTTPIPDiscover(Step):
             raise PackwrapError(untold)
         net = usernet.plan(guest_network.static_ipv4_of(config))  # validated by the schema
         state.data["user_net"] = net
-        if net.net:
+        if net.net and not config.net_bridge:
             state.ui.message(f"user network {net.net}: host {net.host}, HTTP {net.http_ip}")
         bind = config.get("http_bind_address") or "127.0.0.1"
         if config.hermetic_network:
@@ -41,6 +58,11 @@ class StepHTTPIPDiscover(Step):
                 bind = "127.0.0.1"
             state.data["http_ip"] = net.http_ip
             state.data["http_guest_port"] = driver.HERMETIC_HTTP_PORT
+        elif config.net_bridge:
+            # Packer: the bridge's own address, where the bridged guest reaches the host
+            state.data["http_ip"] = bridge_address(config.net_bridge)
+            if bind == "127.0.0.1":
+                bind = state.data["http_ip"]
         else:
             state.data["http_ip"] = net.host
         state.data["http_bind_address"] = bind
