@@ -205,6 +205,39 @@ def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     check_cloud_outputs(project, disk)
 
 
+def test_encrypted_build_answers_both_disk_questions(packwrap, tmp_path, fixture_media):
+    """Passphrase encryption (install.sub 1.1266 encrypt_root): the disk question is asked
+    for the crypto chunk sd0, then for the softraid volume sd1, whose disklabel template is
+    fetched; the project's GPT answer reaches both."""
+    variables = ("hostname=crypt", "encrypt_passphrase=correct horse",
+                 "disk_partitioning=whole-gpt")  # fmt: skip
+    project = new_project(packwrap, tmp_path, fixture_media, *variables)
+    add_kernel_source(project, fixture_media)
+    result = build(packwrap, project, "qemu.kernel")
+    assert result.rc == 0, result.out
+    assert "correct horse" not in result.out
+    console = (project / ".packwrap" / "logs" / "kernel.raw.console.log").read_text()
+    disk_q = "Use (W)hole disk MBR, whole disk (G)PT or (E)dit? [whole] gpt"
+    proceed = "An EFI/GPT disk may not boot. Proceed? [no] yes"
+    order = ["Encrypt the root disk with a (p)assphrase or (k)eydisk? [no] p",
+             "New passphrase? <provided>", "Configuring the crypto chunk sd0...", disk_q,
+             proceed, "Configuring the root disk sd1...", disk_q, proceed,
+             "URL to autopartitioning template for disklabel? [none] http://10.0.2.100:80/disklabel",
+             "/dev/rsd1a: ", "CONGRATULATIONS!"]  # fmt: skip
+    pos = 0
+    for text in order:
+        found = console.find(text, pos)
+        assert found >= 0, f"{text!r} missing after offset {pos}"
+        pos = found + len(text)
+    assert "correct horse" not in console
+    files = installed(project / "output" / "kernel" / "kernel.raw", "raw")
+    marker = files["etc/packwrap-fixture"].decode()
+    assert "crypto = passphrase" in marker
+    assert "partition_tables = sd0:GPT sd1:GPT" in marker
+    assert "template_url = http://10.0.2.100:80/disklabel" in marker
+    assert files["etc/fstab"] == b"/dev/sd1a / ffs rw,wxallowed 1 1\n"
+
+
 @pytest.mark.parametrize("blueprint", ["openbsd-80", "openbsd-snapshots"])
 def test_answers_hold_on_an_installer_with_80_defaults(packwrap, tmp_path, fixture_media,
                                                        blueprint):  # fmt: skip
