@@ -6,8 +6,10 @@ packer-plugin-sdk's packages:
 
   steps and state    Step, If, State, config_of, run_steps   (multistep)
   schema and types   Option, Schema, Config, Check, Size, STRING, ...  (config)
-  common options     common_options (HTTP_/BOOT_/SHUTDOWN_/COMM_ OPTIONS and CHECKS)
-  core steps         StepHTTPServer, StepTypeBootCommand, StepSiteSet, StepOutputDir,
+  common options     common_options (HTTP_/BOOT_/SHUTDOWN_/COMM_ OPTIONS and CHECKS),
+                     guest_network (the guest's static IPv4 options and rule)
+  core steps         StepHTTPServer, StepTypeBootCommand, StepSiteSet, StepLocalSets,
+                     StepOutputDir,
                      StepInstallerDriftGuard (+ watch_installer in wait loops),
                      StepTemporaryKey, StepConnect, StepProvision, StepShutdown, ...
   artifact           Artifact
@@ -58,11 +60,13 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "parse_iso_checksum": ("packwrap.media.checksums", "parse_iso_checksum"),
     # common options
     "common_options": ("packwrap.build.common_options", None),
+    "guest_network": ("packwrap.build.guest_network", None),
     # core steps
     "StepHTTPServer": ("packwrap.build.steps.http_server", "StepHTTPServer"),
     "resolve_http_directory": ("packwrap.build.steps.http_server", "resolve_http_directory"),
     "StepTypeBootCommand": ("packwrap.build.steps.boot_command", "StepTypeBootCommand"),
     "StepSiteSet": ("packwrap.build.steps.site_set", "StepSiteSet"),
+    "StepLocalSets": ("packwrap.build.steps.local_sets", "StepLocalSets"),
     "StepOutputDir": ("packwrap.build.steps.output_dir", "StepOutputDir"),
     "OutputPlan": ("packwrap.build.steps.output_dir", "OutputPlan"),
     "StepTemporaryKey": ("packwrap.communicator.steps", "StepTemporaryKey"),
@@ -131,6 +135,7 @@ __all__ = [
     "StepConnect",
     "StepHTTPServer",
     "StepInstallerDriftGuard",
+    "StepLocalSets",
     "StepOutputDir",
     "StepProvision",
     "StepShutdown",
@@ -145,6 +150,7 @@ __all__ = [
     "console_tail",
     "failure_marker",
     "format_duration",
+    "guest_network",
     "log_line",
     "parse_duration",
     "parse_iso_checksum",
@@ -159,7 +165,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ loads
     from packwrap.autoinstall.markers import FAILURE_MARKERS, SUCCESS_MARKER, failure_marker
-    from packwrap.build import common_options
+    from packwrap.build import common_options, guest_network
     from packwrap.build.artifact import Artifact
     from packwrap.build.bootcommand import render as render_template
     from packwrap.build.console import BuildFailed, ConsoleError, SerialConsole, console_tail
@@ -174,6 +180,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
         resolve_http_directory,
         template_data,
     )
+    from packwrap.build.steps.local_sets import StepLocalSets
     from packwrap.build.steps.output_dir import OutputPlan, StepOutputDir
     from packwrap.build.steps.site_set import StepSiteSet
     from packwrap.build.ui import log_line

@@ -18,6 +18,7 @@ from typing import Any
 from packwrap.autoinstall.checks import value_problem
 from packwrap.autoinstall.findings import Finding
 from packwrap.autoinstall.matching import Entry, canonical_key, key_matches, parse
+from packwrap.autoinstall.netlint import network_findings
 from packwrap.autoinstall.release import Prompt, Release, load_release
 from packwrap.autoinstall.simulate import InstallContext, SimResult, simulate
 
@@ -199,6 +200,7 @@ def lint(
 
     res = simulate(rel, entries, ctx)
     findings.extend(res.findings)
+    findings.extend(network_findings(res, ctx))
     route_q = rel.get("ipv4_route")
     if (
         res.dhcp

@@ -23,9 +23,11 @@ from packwrap.autoinstall.disklabel import render_disklabel
 from packwrap.autoinstall.matching import canonical_key, expand_templates
 from packwrap.autoinstall.passwords import LOCKED, check_password_value
 from packwrap.autoinstall.release import Release, load_release
+from packwrap.autoinstall.sets_source import BUILD_SERVER, is_build_server, server_directory
 from packwrap.autoinstall.simulate import InstallContext
 from packwrap.autoinstall.siteset import SITE_SUBDIR
 from packwrap.autoinstall.variables import resolve
+from packwrap.build import guest_network
 from packwrap.errors import PackwrapError
 
 __all__ = ["render_install_conf", "render_disklabel", "answers_context", "DEFAULT_HTTP_BASE"]
@@ -162,7 +164,7 @@ def _network(v: dict[str, Any], out: _Lines) -> bool:
     ipv6 = _address_choice(ipv6, "ipv6", 6, dhcp_words=("a",))
     _addresses(v, out, nic, ipv4, ipv6)
     route4, route6 = _one_line(v, "ipv4_route"), _one_line(v, "ipv6_route")
-    _ipv4_route(out, ipv4, route4)
+    _ipv4_route(out, ipv4, route4, netmask=_one_line(v, "ipv4_netmask"))
     _ipv6_route(out, ipv6, route6)
     _dns(v, out, dhcp=ipv4 == "autoconf")
     return ipv4 != "none" or ipv6 != "none"
@@ -201,12 +203,16 @@ def _addresses(v: dict[str, Any], out: _Lines, nic: str, ipv4: str, ipv6: str) -
     out.add("ipv6_address", ipv6, key=None if nic else "IPv6 address for", **if_fmt)
 
 
-def _ipv4_route(out: _Lines, ipv4: str, route4: str) -> None:
+def _ipv4_route(out: _Lines, ipv4: str, route4: str, *, netmask: str) -> None:
     if _is_static(ipv4):
         if not route4:
             raise _fail("ipv4_route", "required with a static ipv4 (an address or 'none')")
         if route4 != "none" and not _ip_ok(route4, 4):
             raise _fail("ipv4_route", f"{route4!r} is not an IPv4 address or 'none'")
+        try:  # the one rule the builders apply too: the netmask must contain the route
+            guest_network.parse_static_ipv4(ipv4, netmask, route4)
+        except ValueError as exc:
+            raise _fail("ipv4_route", str(exc)) from None
         out.add("ipv4_route", route4)
     elif ipv4 == "autoconf":
         # Asked only when the DHCP server sends no router (QEMU's restricted user network
@@ -393,7 +399,7 @@ def _sets(v: dict[str, Any], rel: Release, out: _Lines, *, networked: bool, http
         out.add("set_names", sets)
     if site_names_line:
         out.add("set_names", "done")
-    if location != "http" or "{{" in str(v["sets_http_server"]):
+    if location != "http":  # over http SHA256.sig is there: the installer verifies
         out.add("unverified", "yes", issue="Directory does not contain SHA256.sig")
     if site:
         _site_round(out, http_base, proxy=proxy, names_line=site_names_line)
@@ -413,14 +419,17 @@ def _http_location(
     if not networked:
         raise _fail("sets_location", "http needs a network (ipv4 or ipv6)")
     server = _one_line(v, "sets_http_server")
-    if not server:
-        raise _fail("sets_http_server", "required with sets_location = http")
+    local = is_build_server(server)
+    if local:  # the build's own server, with the sets fetch-iso --sets cached
+        server = BUILD_SERVER
     if not _SERVER.match(expand_templates(server)):
         raise _fail("sets_http_server", f"{server!r} is not host[:port] (http:// allowed)")
     if proxy:
         out.add("http_proxy", proxy)
     out.add("http_server", server)
     directory = _one_line(v, "sets_http_directory")
+    if local and not directory:
+        directory = server_directory(rel.release, rel.arch)
     # A later site round writes its own directory: this round must not leave it unset.
     if directory or site:
         out.add("http_directory", directory or rel["http_directory"].default)

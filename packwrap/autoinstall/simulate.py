@@ -21,6 +21,7 @@ from packwrap.autoinstall.checks import RESERVED_LOGINS, value_problem
 from packwrap.autoinstall.findings import Finding
 from packwrap.autoinstall.matching import Entry, expand_templates, has_template, key_matches
 from packwrap.autoinstall.release import Prompt, Release
+from packwrap.autoinstall.sets_source import server_directory
 from packwrap.errors import PackwrapError
 
 _MAX_LOOPS = 25  # install.sub loops until answered; a file can only feed so many
@@ -54,6 +55,10 @@ class InstallContext:
     #: placeholders, or listed in docroot_servers); None = siteNN.tgz and siteNN-<host>.tgz.
     docroot_sets: tuple[str, ...] | None = None
     docroot_servers: tuple[str, ...] = ()  # host[:port] of the build's own HTTP server
+    #: The build's network (packwrap/autoinstall/netlint.py): the builders that serve the
+    #: file (empty: unknown), and whether the guest reaches only the build's HTTP server.
+    builders: tuple[str, ...] = ()
+    hermetic: bool = False
 
     @classmethod
     def coerce(cls, value: InstallContext | Mapping[str, Any] | None) -> InstallContext:
@@ -545,8 +550,10 @@ class Simulator:
                 continue
             self.http_server = re.sub(r"^[a-z]+://", "", resp)
             break
-        self.ask("http_directory")
-        if has_template(raw) or self.http_server in self.ctx.docroot_servers:
+        directory = expand_templates(self.ask("http_directory")).strip("/")
+        # The build serves the release's cached sets there (build/steps/local_sets.py).
+        cached_sets = directory == server_directory(self.rel.release, self.rel.arch)
+        if not cached_sets and (has_template(raw) or self.http_server in self.ctx.docroot_servers):
             files = list(self.ctx.docroot_sets or ())
             if self.ctx.docroot_sets is None:
                 files = [self.rel.site_set(), self.rel.site_set(self.hostname)]

@@ -72,10 +72,16 @@ def check_password_value(value: str, name: str) -> None:
 
 
 def answers_context(
-    values: Mapping[str, Any] | None, release: str, *, site_dir: bool, arch: str | None = None
+    values: Mapping[str, Any] | None,
+    release: str,
+    *,
+    site_dir: bool,
+    arch: str | None = None,
+    builders: tuple[str, ...] = (),
 ) -> Any:
-    """The machine a response file is checked against (interface, disks, site sets); with
-    no site/ directory the build serves no site set. None when the values cannot say."""
+    """The machine a response file is checked against (interface, disks, site sets, the
+    builders' network); with no site/ directory the build serves no site set. None when
+    the values cannot say."""
     from dataclasses import replace
 
     from packwrap.autoinstall.render import answers_context as context_for
@@ -90,7 +96,17 @@ def answers_context(
             context = None
     if not site_dir:
         context = replace(context or InstallContext(), docroot_sets=())
+    if builders or values is not None:
+        # QEMU's hermetic_network is the only network that reaches nothing but the build.
+        hermetic = "qemu" in (builders or ("qemu",)) and _true(
+            (values or {}).get("hermetic_network")
+        )
+        context = replace(context or InstallContext(), builders=builders, hermetic=hermetic)
     return context
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
 
 
 def lint_response_file(

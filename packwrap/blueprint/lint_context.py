@@ -73,7 +73,10 @@ def lint_target(
     values = generated.values if generated is not None else (record.values if record else None)
     arch = arch or (record.arch if record else None) or DEFAULT_ARCH  # --arch, the project's
     site_dir = (project_dir / "site").is_dir()
-    context = installer.answers_context(values, resolved, site_dir=site_dir, arch=arch)
+    builders = tuple(str(b) for b in (record.data.get("builders") or ())) if record else ()
+    context = installer.answers_context(
+        values, resolved, site_dir=site_dir, arch=arch, builders=builders
+    )
     return LintTarget(file, text, resolved, context, rendered is not None, arch)
 
 

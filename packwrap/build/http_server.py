@@ -66,6 +66,9 @@ class DocrootServer:
     ):
         self.roots = [Path(r).resolve() for r in roots]
         self.content = {k: v.encode("utf-8") for k, v in (content or {}).items()}
+        #: url directory ("pub/OpenBSD/7.6/amd64") -> a directory served there, before the
+        #: roots (the cached sets, which are too big to copy into the overlay)
+        self.mounts: dict[str, Path] = {}
         self.log = log or (lambda _m: None)
         self.warn = warn or self.log
         self.requests: list[tuple[str, str, int, int]] = []  # for tests and summaries
@@ -125,16 +128,23 @@ class DocrootServer:
         rel = "/".join(p for p in parts if p)
         if not rel:
             return None, decoded  # "/" -> no listing
+        for prefix, directory in self.mounts.items():
+            if rel.startswith(prefix + "/"):
+                return _file_under_root(directory.resolve(), rel[len(prefix) + 1 :]), decoded
         for root in self.roots:
-            candidate = root / rel
-            try:
-                real = candidate.resolve(strict=True)
-            except (OSError, RuntimeError):
-                continue
-            if not real.is_relative_to(root) or not real.is_file():
-                continue
-            return real, decoded
+            real = _file_under_root(root, rel)
+            if real is not None:
+                return real, decoded
         return None, decoded
+
+
+def _file_under_root(root: Path, rel: str) -> Path | None:
+    """`rel` under `root` when it is a file there (no way out through a symlink)."""
+    try:
+        real = (root / rel).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return real if real.is_relative_to(root) and real.is_file() else None
 
 
 def _make_handler(server: DocrootServer) -> type[BaseHTTPRequestHandler]:

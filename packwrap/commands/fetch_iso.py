@@ -43,6 +43,13 @@ def register(app: typer.Typer) -> None:
         insecure_unsigned: bool = typer.Option(
             False, "--insecure-unsigned", help="Without a signify key, trust the unsigned SHA256."
         ),
+        sets: bool = typer.Option(
+            False,
+            "--sets",
+            help="Fetch the release's sets and SHA256.sig (signify-verified) into the cache "
+            "instead of the medium: the local mirror a build serves for sets_location = "
+            '"http" (in such a project plain fetch-iso fetches both).',
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verified path."),
         force: bool = typer.Option(
             False, "--force", help="Replace a different file at --output; refetch SHA256.sig."
@@ -62,4 +69,5 @@ def register(app: typer.Typer) -> None:
             insecure_unsigned=insecure_unsigned,
             quiet=quiet,
             force=force,
+            sets=sets,
         )

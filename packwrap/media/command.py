@@ -8,7 +8,7 @@ from pathlib import Path
 
 from packwrap.errors import PackwrapError, UsageError
 from packwrap.media.fetch import FetchRequest, fetch
-from packwrap.media.progress import make_progress
+from packwrap.media.progress import Progress, make_progress
 
 
 def run(
@@ -24,6 +24,7 @@ def run(
     quiet: bool,
     force: bool,
     cwd: Path | None = None,
+    sets: bool = False,
 ) -> None:
     # RLIMIT_FSIZE: get EFBIG (a clean "disk full" error) rather than dying on SIGXFSZ.
     if hasattr(signal, "SIGXFSZ"):
@@ -54,6 +55,9 @@ def run(
         force=force,
     )
     progress = make_progress(quiet)
+    if sets:  # --sets: the release's sets (the local mirror), not the medium
+        _fetch_sets(req, progress, quiet)
+        return
     try:
         result = fetch(req, progress=progress)
     except OSError as exc:  # cache dir not writable, disk full writing a small file, ...
@@ -65,6 +69,8 @@ def run(
     else:
         print(result.how + (" (cached copy re-verified, no download)" if result.from_cache else ""))
         print(f"verified: {result.path}")
+    if project is not None and project.wants_sets:  # the build serves the sets itself
+        _fetch_sets(req, progress, quiet)
     if project is not None:
         from packwrap.media.project import iso_url_for, write_back
 
@@ -73,6 +79,21 @@ def run(
         if not quiet:
             names = " and ".join(["iso_url", "iso_checksum", *extra])
             print(f"recorded {names} in {written}")
+
+
+def _fetch_sets(req: FetchRequest, progress: Progress, quiet: bool) -> None:
+    """The release's sets: the local mirror the build serves."""
+    import dataclasses
+
+    from packwrap.media.sets import fetch_sets
+
+    try:
+        result = fetch_sets(dataclasses.replace(req, output=None), progress=progress)
+    except OSError as exc:
+        raise os_error(exc) from None
+    if not quiet:
+        print(result.how + (f" ({len(result.fetched)} downloaded)" if result.fetched else ""))
+        print(f"sets: {result.directory}")
 
 
 def snapshot_line(buildinfo: str) -> str:

@@ -78,6 +78,9 @@ class FetchResult:
     url: str | None = None
     #: snapshots: the snapshot's BUILDINFO (verified against the signed SHA256)
     buildinfo: str | None = None
+    #: the release's SHA256.sig as fetched (signify only), and its verified SHA256 text
+    signed_list: bytes | None = None
+    listing: bytes | None = None
 
     @property
     def iso_checksum(self) -> str:
@@ -90,6 +93,7 @@ class _Expected:
     how: str  # verification description, without the trailing " -> file OK"
     warnings: list[str]
     listing: bytes | None = None  # the verified SHA256 (signify only)
+    signed: bytes | None = None  # the SHA256.sig it came from
 
 
 def fetch(
@@ -145,6 +149,8 @@ def fetch(
             bytes_fetched=fetched,
             resumed_from=resumed,
             url=url,
+            signed_list=expected.signed,
+            listing=expected.listing,
         )
     finally:
         if created_session and _session is not None:
@@ -206,16 +212,24 @@ def _expected_checksum(fetch: _Fetch, filename: str) -> _Expected:
     if key_src.origin == "blueprint" or key.name != key_file_name(req.release):
         progress.note(f"using signify key {key_src.path}")
     verified: list[bytes] = []
+    signed: list[bytes] = []
 
     def read(data: bytes, where: str) -> bytes:
         verified.append(verify_embedded(data, key, where))
+        signed.append(data)
         return verified[-1]
 
     entry, source = _release_list_entry(fetch, "SHA256.sig", filename, read)
     if entry is None:
         raise PackwrapError(f"{filename} is not listed in the signed SHA256", file=source)
     how = f"signify: {key.name}, key {key.keynum_hex} -> SHA256"
-    return _Expected(entry, how, [], listing=verified[-1] if verified else None)
+    return _Expected(
+        entry,
+        how,
+        [],
+        listing=verified[-1] if verified else None,
+        signed=signed[-1] if signed else None,
+    )
 
 
 def _snapshot_buildinfo(fetch: _Fetch, listing: bytes) -> str:

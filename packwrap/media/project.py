@@ -23,7 +23,14 @@ from packwrap.errors import PackwrapError
 if TYPE_CHECKING:
     from packwrap.template.syntax import Attr, Body
 
-VARIABLES = (*RELEASE_VARIABLES, "arch", "mirror", "iso_file")
+VARIABLES = (
+    *RELEASE_VARIABLES,
+    "arch",
+    "mirror",
+    "iso_file",
+    "sets_location",
+    "sets_http_server",
+)
 
 
 @dataclasses.dataclass
@@ -34,6 +41,8 @@ class Project:
     arch: str | None
     mirrors: list[str]
     iso_file: str | None
+    #: sets_location = "http" from the build's own server: fetch-iso fetches the sets too
+    wants_sets: bool = False
 
 
 def find_project(directory: Path) -> Project | None:
@@ -57,7 +66,14 @@ def find_project(directory: Path) -> Project | None:
         arch=_str(values.get("arch")),
         mirrors=[str(m) for m in mirrors if m],
         iso_file=_str(values.get("iso_file")),
+        wants_sets=_serves_sets(values),
     )
+
+
+def _serves_sets(values: Mapping[str, Any]) -> bool:
+    from packwrap.autoinstall.sets_source import serves_local_sets
+
+    return serves_local_sets(values)
 
 
 def _str(value: Any) -> str | None:

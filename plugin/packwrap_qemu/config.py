@@ -29,6 +29,7 @@ from packwrap.sdk import (
     Option,
     Schema,
     Size,
+    guest_network,
     parse_size,
 )
 from packwrap.sdk import common_options as common
@@ -300,6 +301,20 @@ def _common_options() -> tuple[list[Option], list[Check]]:
     return options, checks
 
 
+def _check_user_network(config: Config, problem: Callable[[str, str | None], None]) -> None:
+    """A static guest address: its subnet must hold QEMU's user network too (usernet.py)."""
+    from packwrap_qemu import usernet
+
+    try:
+        static = guest_network.static_ipv4_of(config)
+    except ValueError:
+        return  # guest_network.check reported it
+    try:
+        usernet.plan(static)
+    except ValueError as exc:
+        problem(f"guest_ipv4 {exc}", "guest_ipv4")
+
+
 class QemuConfig(common.CommonConfig):
     """The prepared qemu options, typed (see QEMU_OPTIONS for defaults and meaning)."""
 
@@ -366,6 +381,9 @@ class QemuConfig(common.CommonConfig):
     run_once: bool | None
     serial_console: bool
     hermetic_network: bool
+    guest_ipv4: str | None
+    guest_ipv4_netmask: str | None
+    guest_ipv4_route: str | None
     bios_serial_console: bool
     kernel: str | None
     initrd: str | None
@@ -386,7 +404,8 @@ class QemuConfig(common.CommonConfig):
 
 def _schema() -> Schema[QemuConfig]:
     options, checks = _common_options()
-    checks = [_check_boot_steps, *checks, _check]
+    checks = [_check_boot_steps, *checks, _check, *guest_network.CHECKS, _check_user_network]
+    options += guest_network.OPTIONS
     return Schema([*options, *QEMU_OPTIONS, *IGNORED_OPTIONS], checks, QemuConfig)
 
 

@@ -23,15 +23,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packwrap.sdk import PackwrapError, Size
+from packwrap_qemu import usernet
 
 if TYPE_CHECKING:
     from packwrap_qemu.accel import Choice
 
-#: The guest-visible address of the builder's HTTP server in hermetic mode.
-HERMETIC_HTTP_IP = "10.0.2.100"
+#: The guest-visible address of the builder's HTTP server in hermetic mode (DHCP guest;
+#: a static guest address moves it into the guest's subnet, usernet.py).
+HERMETIC_HTTP_IP = usernet.DEFAULT.http_ip
 HERMETIC_HTTP_PORT = 80
 #: QEMU's user-mode host address (Packer's {{ .HTTPIP }} for qemu).
-USERNET_HOST_IP = "10.0.2.2"
+USERNET_HOST_IP = usernet.DEFAULT.host
 
 
 # --------------------------------------------------------------------------- qemu-img
@@ -218,6 +220,7 @@ class QemuSpec:
     boot_order: bool = True  # False where the machine refuses -boot (arm virt)
     net_device: str = "virtio-net"
     hermetic: bool = False
+    user_net: usernet.UserNet = usernet.DEFAULT  # the user network's addresses
     http_port: int | None = None  # the builder's server on 127.0.0.1 (hermetic guestfwd)
     fwd_command: str = ""  # "busybox nc 127.0.0.1" style prefix; the port is appended
     ssh_host_port: int | None = None  # hostfwd 127.0.0.1:<port> -> guest :22
@@ -233,14 +236,15 @@ _NET_MODELS = {"virtio-net": "virtio-net-pci"}
 def _netdev(spec: QemuSpec) -> str:
     if spec.net_bridge:
         return f"bridge,id=n0,br={_opt(spec.net_bridge)}"
-    parts = ["user", "id=n0"]
+    parts = ["user", "id=n0", *spec.user_net.options()]
     if spec.hermetic:
         if spec.http_port:
             cmd = f"{spec.fwd_command} {spec.http_port}"
             if "," in cmd:
                 raise PackwrapError(f"guestfwd command {cmd!r} must not contain a comma")
             parts.append("restrict=on")
-            parts.append(f"guestfwd=tcp:{HERMETIC_HTTP_IP}:{HERMETIC_HTTP_PORT}-cmd:{cmd}")
+            http_ip = spec.user_net.http_ip
+            parts.append(f"guestfwd=tcp:{http_ip}:{HERMETIC_HTTP_PORT}-cmd:{cmd}")
         else:
             parts.append("restrict=on")
     if spec.ssh_host_port:

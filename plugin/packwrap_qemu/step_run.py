@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packwrap.sdk import Step, render_template, template_data
-from packwrap_qemu import driver, machine, qemu
+from packwrap_qemu import driver, machine, qemu, usernet
 from packwrap_qemu.config import QemuConfig, config_of
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ def build_spec(state: State, qmp_path: Path, accelerator: str) -> driver.QemuSpe
         efi_vars=state.data.get("efi_vars"),
         net_device=config.net_device,
         hermetic=config.hermetic_network,
+        user_net=state.data.get("user_net", usernet.DEFAULT),
         http_port=http_port,
         fwd_command=driver.guestfwd_command(),
         ssh_host_port=state.data.get("ssh_host_port"),

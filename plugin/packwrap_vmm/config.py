@@ -36,6 +36,7 @@ from packwrap.sdk import (
     Option,
     Schema,
     Size,
+    guest_network,
     parse_size,
     wants_final_steps,
 )
@@ -122,6 +123,18 @@ def _check(config: Config, problem: Problem) -> None:
     config["gen_files_extension"] = (config.gen_files_extension or "pkr.in").lstrip(".")
 
 
+def _check_guest_network(config: Config, problem: Problem) -> None:
+    """vmd's local interface is a /31 per VM: a static address elsewhere cannot reach the
+    build's HTTP server on the tap (guest_network.vmd_problem)."""
+    try:
+        static = guest_network.static_ipv4_of(config)
+    except ValueError:
+        return  # guest_network.check reported it
+    why = guest_network.vmd_problem(static) if static else None
+    if why:
+        problem(f"guest_ipv4: {why}", "guest_ipv4")
+
+
 class VmmConfig(common.CommonConfig):
     """The prepared openbsd-vmm options, typed (see VMM_OPTIONS)."""
 
@@ -143,12 +156,24 @@ class VmmConfig(common.CommonConfig):
     vmctl_path: str | None
     doas: bool
     install_timeout: float
+    guest_ipv4: str | None
+    guest_ipv4_netmask: str | None
+    guest_ipv4_route: str | None
 
 
 SCHEMA: Schema[VmmConfig] = Schema(
-    [*VMM_OPTIONS, *common.HTTP_OPTIONS, *common.BOOT_OPTIONS, *common.SHUTDOWN_OPTIONS, *_COMM],
+    [
+        *VMM_OPTIONS,
+        *common.HTTP_OPTIONS,
+        *common.BOOT_OPTIONS,
+        *common.SHUTDOWN_OPTIONS,
+        *_COMM,
+        *guest_network.OPTIONS,
+    ],
     [
         _check,
+        *guest_network.CHECKS,
+        _check_guest_network,
         *common.HTTP_CHECKS,
         *common.BOOT_CHECKS,
         *common.SHUTDOWN_CHECKS,

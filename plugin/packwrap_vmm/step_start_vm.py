@@ -34,8 +34,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import ConsoleError, PackwrapError, SerialConsole, Step
-from packwrap_vmm.config import config_of, install_boot_device, media_path
+from packwrap.sdk import ConsoleError, PackwrapError, SerialConsole, Step, guest_network
+from packwrap_vmm.config import VmmConfig, config_of, install_boot_device, media_path
 from packwrap_vmm.driver import local_addresses
 from packwrap_vmm.vmm import driver, host_is_openbsd, is_local_address
 
@@ -56,6 +56,18 @@ def console_log_path(state: State) -> Path:
     path = Path(os.path.expanduser(directory)) / f"{cfg.vm_name}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _check_static_address(cfg: VmmConfig, vm_id: int, guest: str) -> None:
+    """A static guest_ipv4 in vmd's /31 (config.py) must be this VM's: vmd picks the id, so
+    only now is it known which /31 the VM has."""
+    static = guest_network.static_ipv4_of(cfg)
+    if static is not None and str(static.address) != guest:
+        raise PackwrapError(
+            f"guest_ipv4 {static.interface}: vmd started the VM as id {vm_id}, whose local "
+            f"address is {guest}/31 (route {ipaddress.ip_address(guest) - 1}); answer ipv4 = "
+            "autoconf for the install, or this address"
+        )
 
 
 class StepStartVM(Step):
@@ -126,6 +138,8 @@ class StepStartVM(Step):
             state.ui.message(f"ifconfig tap says vm{vm_id}-if0 is {tap} (not {host}); using it")
             host = tap
             guest = str(ipaddress.ip_address(tap) + 1)
+        if self.purpose == "install":
+            _check_static_address(cfg, vm_id, guest)
         state.data.update(vm_id=vm_id, vm_tty=tty, host_ip=host, vm_ip=guest, ssh_host=guest)
         state.ui.message(f"VM id {vm_id}, console {tty}, host {host}, guest {guest}")
         if self.purpose == "install":

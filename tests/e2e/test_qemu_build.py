@@ -38,6 +38,9 @@ source "qemu" "{name}" {{
   memory           = var.memory
   accelerator      = "tcg"
   hermetic_network = var.hermetic_network
+  guest_ipv4       = var.ipv4
+  guest_ipv4_netmask = var.ipv4_netmask
+  guest_ipv4_route = var.ipv4_route
   http_directory   = "http"
   communicator     = "none"
   shutdown_timeout = "{timeout}"

@@ -153,7 +153,6 @@ def test_http_base_with_a_path_and_per_host_site_set():
         ({"ipv4": "300.1.1.1"}, "ipv4"),
         ({"dns_domain": "example.com"}, "DHCP"),
         ({"dns_nameservers": ["192.0.2.353"]}, "not IP addresses"),
-        ({"sets_location": "http"}, "sets_http_server"),
         ({"http_proxy": "http://p:3128"}, "sets_location = http"),
         ({"sets": "-base*"}, "base76.tgz"),
         ({"sets": "-nosuchset*"}, "matches none"),

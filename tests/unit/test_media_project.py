@@ -47,3 +47,22 @@ def test_the_fallback_reader_reads_values_as_a_build_does(tmp_path: Path):
     assert (found.release, found.arch) == ("7.6", "amd64")
     assert found.iso_file == 'in"stall ${x}.iso'
     assert found.mirrors == ["https://m/%{y"]
+
+
+@pytest.mark.parametrize(
+    ("variables", "wants"),
+    [
+        ([], False),  # sets from the ISO
+        (["sets_location=http"], True),  # the build serves the cached sets
+        (["sets_location=http", "sets_http_server=cdn.openbsd.org", "hermetic_network=false"],
+         False),  # a remote mirror: nothing to fetch
+    ],
+)  # fmt: skip
+def test_a_project_taking_sets_from_the_build_wants_them_fetched(tmp_path, variables, wants):
+    project = tmp_path / "p"
+    args = ["new", "openbsd-76", str(project), "--builder", "qemu", "--no-root-password"]
+    for v in variables:
+        args += ["--var", v]
+    assert main(args) == 0
+    found = find_project(project)
+    assert found is not None and found.wants_sets is wants

@@ -260,6 +260,8 @@ def test_var_values_reach_pkrvars_with_their_types(tmp_path):
             "openbsd-78",
             str(target),
             "--no-root-password",
+            "--builder",
+            "qemu",  # vmd's network has no room for 192.0.2.10 (test_guest_network.py)
             "--var",
             "hostname=web1",
             "--var",

@@ -37,6 +37,7 @@ RENAMES_NOT_WRITES = {
     "packwrap/media/cache.py",  # a verified download moved into the cache
     "packwrap/media/fetch.py",  # a hard link (or copy) of a cached file moved into place
     "packwrap/blueprint/project.py",  # a whole staged project directory moved into place
+    "packwrap/media/sets.py",  # a whole staged local mirror directory moved into place
     "plugin/packwrap_qemu/step_convert_disk.py",  # qemu-img's output replaces the disk
 }
 

@@ -331,3 +331,21 @@ def test_failed_build_cleans_up_unless_abort(tmp_path, fake, on_error):
     else:
         assert not disk.exists() and fake.vms == {}
         assert ["stop", "-fw", "myvm"] in fake.calls
+
+
+def test_a_static_address_must_be_the_started_vms_own(tmp_path, fake):
+    """vmd picks the id, so the /31 is known only after `vmctl start` (id 7 here)."""
+    own = {"guest_ipv4": "100.64.7.3/31", "guest_ipv4_route": "100.64.7.2"}
+    state = make_state(tmp_path, fake, **own)
+    state.data["disk_path"] = str(tmp_path / "d.raw")
+    step = StepStartVM("install")
+    step.run(state)
+    step.cleanup(state)
+    other = {"guest_ipv4": "100.64.9.3/31", "guest_ipv4_route": "100.64.9.2"}
+    state = make_state(tmp_path, fake, **other)
+    state.data["disk_path"] = str(tmp_path / "d.raw")
+    step = StepStartVM("install")
+    with pytest.raises(PackwrapError, match=r"as id 7, whose local address is 100\.64\.7\.3/31"):
+        step.run(state)
+    step.cleanup(state)
+    assert fake.calls[-1] == ["stop", "-fw", "myvm"]  # the VM it started is stopped
