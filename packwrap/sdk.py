@@ -10,6 +10,8 @@ packer-plugin-sdk's packages:
   core steps         StepHTTPServer, StepTypeBootCommand, StepSiteSet, StepOutputDir,
                      StepInstallerDriftGuard (+ watch_installer in wait loops),
                      StepTemporaryKey, StepConnect, StepProvision, StepShutdown, ...
+  install cache      StepInstallCacheLookup (a builder's inputs), StepInstallCacheStore,
+                     installing / cache_hit (conditions), input_file_hash, sparse_copy
   artifact           Artifact
   errors             PackwrapError, Cancelled, ConsoleError, BuildFailed
   console            SerialConsole, console_tail, log_line
@@ -72,6 +74,13 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "StepShutdown": ("packwrap.provision.shutdown", "StepShutdown"),
     "StepInstallerDriftGuard": ("packwrap.build.steps.drift_guard", "StepInstallerDriftGuard"),
     "watch_installer": ("packwrap.build.steps.drift_guard", "watch_installer"),
+    # install cache
+    "StepInstallCacheLookup": ("packwrap.build.steps.install_cache", "StepInstallCacheLookup"),
+    "StepInstallCacheStore": ("packwrap.build.steps.install_cache", "StepInstallCacheStore"),
+    "installing": ("packwrap.build.steps.install_cache", "installing"),
+    "cache_hit": ("packwrap.build.steps.install_cache", "cache_hit"),
+    "input_file_hash": ("packwrap.installcache.key", "file_hash"),
+    "sparse_copy": ("packwrap.installcache.copy", "sparse_copy"),
     # artifact
     "Artifact": ("packwrap.build.artifact", "Artifact"),
     # errors
@@ -127,6 +136,8 @@ __all__ = [
     "StepCleanupTemporaryKey",
     "StepConnect",
     "StepHTTPServer",
+    "StepInstallCacheLookup",
+    "StepInstallCacheStore",
     "StepInstallerDriftGuard",
     "StepOutputDir",
     "StepProvision",
@@ -135,10 +146,13 @@ __all__ = [
     "StepTemporaryKey",
     "StepTypeBootCommand",
     "WHOLE_MIB",
+    "cache_hit",
     "common_options",
     "console_tail",
     "failure_marker",
     "format_duration",
+    "input_file_hash",
+    "installing",
     "log_line",
     "parse_duration",
     "parse_iso_checksum",
@@ -147,6 +161,7 @@ __all__ = [
     "render_template",
     "resolve_http_directory",
     "run_steps",
+    "sparse_copy",
     "template_data",
     "watch_installer",
 ]
@@ -167,6 +182,12 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
         StepHTTPServer,
         resolve_http_directory,
         template_data,
+    )
+    from packwrap.build.steps.install_cache import (
+        StepInstallCacheLookup,
+        StepInstallCacheStore,
+        cache_hit,
+        installing,
     )
     from packwrap.build.steps.output_dir import OutputPlan, StepOutputDir
     from packwrap.build.steps.site_set import StepSiteSet
@@ -191,6 +212,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from packwrap.config.size import MIB, WHOLE_MIB, Size, parse_size
     from packwrap.durations import format_duration, parse_duration
     from packwrap.errors import Cancelled, PackwrapError
+    from packwrap.installcache.copy import sparse_copy
+    from packwrap.installcache.key import file_hash as input_file_hash
     from packwrap.media.checksums import parse_iso_checksum
     from packwrap.provision.shutdown import StepShutdown
     from packwrap.provision.step import StepCheckProvisioners, StepProvision

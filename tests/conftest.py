@@ -25,6 +25,14 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    """Every test (and each packwrap it starts) gets its own XDG cache: no test reads or
+    fills the user's install cache, and no two tests hit each other's entries."""
+    monkeypatch.delenv("PACKWRAP_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture
 def ui() -> RecordingUi:
     """A build UI that records what steps print (tests/state_support.py)."""

@@ -1,10 +1,12 @@
 """The `qemu` builder: packer-plugin-qemu's step order, typed on the serial console.
 
-Steps (packer-plugin-qemu's builder.go): media -> output dir -> disk -> UEFI vars ->
-HTTP address -> HTTP server (core) [-> site set (core)] -> SSH port forward -> QEMU ->
-boot command (core) -> wait for power-off -> [communicator "ssh": temporary key (before
-the HTTP server), QEMU again on the installed disk -> connect -> provision -> remove
-the temporary key -> shutdown] -> convert disk.
+Steps (packer-plugin-qemu's builder.go): media -> output dir -> install cache lookup
+(core) -> disk -> UEFI vars -> HTTP address -> HTTP server (core) [-> site set (core)] ->
+SSH port forward -> QEMU -> boot command (core) -> wait for power-off -> store the install
+(core) -> [communicator "ssh": temporary key (before the HTTP server), QEMU again on the
+installed disk -> connect -> provision -> remove the temporary key -> shutdown] -> convert
+disk. On an install cache hit the disk is a qcow2 overlay of the cached one (a copy
+without a communicator) and the install steps, wrapped in If(installing, ...), are skipped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from packwrap.sdk import (
     StepCleanupTemporaryKey,
     StepConnect,
     StepHTTPServer,
+    StepInstallCacheLookup,
+    StepInstallCacheStore,
     StepInstallerDriftGuard,
     StepOutputDir,
     StepProvision,
@@ -27,6 +31,7 @@ from packwrap.sdk import (
     StepSiteSet,
     StepTemporaryKey,
     StepTypeBootCommand,
+    installing,
 )
 from packwrap_qemu import qemu
 from packwrap_qemu.artifact import make_artifact
@@ -46,6 +51,11 @@ if TYPE_CHECKING:
 
 def _provisions(state: State) -> bool:
     return QemuBuilder.provisions(config_of(state))
+
+
+def _installs_and_provisions(state: State) -> bool:
+    """A new temporary key: a cached install brings back the one it was made with."""
+    return installing(state) and _provisions(state)
 
 
 def _wait_stopped(state: State, seconds: float) -> bool:
@@ -76,18 +86,20 @@ class QemuBuilder:
             StepCheckProvisioners(),
             StepResolveMedia(),
             StepOutputDir(qemu.output_plan, name="prepare output directory"),
+            StepInstallCacheLookup(qemu.install_inputs),
             StepCreateDisk(),
             StepPrepareEfiVars(),
             StepHTTPIPDiscover(),
             # Before the HTTP server: install.conf may name {{ .SSHPublicKey }}.
-            If(_provisions, StepTemporaryKey()),
+            If(_installs_and_provisions, StepTemporaryKey()),
             StepHTTPServer(),
-            StepSiteSet(),
+            If(installing, StepSiteSet()),
             StepPortForward(),
-            StepRunQemu(),
-            StepInstallerDriftGuard(),
-            StepTypeBootCommand(),
-            StepWaitForPowerOff(),
+            If(installing, StepRunQemu()),
+            If(installing, StepInstallerDriftGuard()),
+            If(installing, StepTypeBootCommand()),
+            If(installing, StepWaitForPowerOff()),
+            StepInstallCacheStore(),
             *self.provisioning_steps(),
             StepConvertDisk(),
         ]

@@ -64,6 +64,12 @@ def create_disk(path: Path, fmt: str, size: Size, extra: Sequence[str] = ()) -> 
     qemu_img(args, what="qemu-img create")
 
 
+def create_overlay(path: Path, base: Path, base_fmt: str) -> None:
+    """A qcow2 disk whose unwritten blocks read from `base` (copy-on-write)."""
+    args = ["create", "-q", "-f", "qcow2", "-b", str(base.resolve()), "-F", base_fmt]
+    qemu_img([*args, _file_arg(path)], what="qemu-img create")
+
+
 def convert_disk(
     src: Path, dst: Path, fmt: str, *, compress: bool, extra: Sequence[str] = ()
 ) -> None:
@@ -529,6 +535,9 @@ class Driver:
 
     def create_disk(self, path: Path, fmt: str, size: Size, extra: Sequence[str] = ()) -> None:
         create_disk(path, fmt, size, extra)
+
+    def create_overlay(self, path: Path, base: Path, base_fmt: str) -> None:
+        create_overlay(path, base, base_fmt)
 
     def convert_disk(
         self, src: Path, dst: Path, fmt: str, *, compress: bool, extra: Sequence[str] = ()

@@ -135,7 +135,14 @@ class VmmConfig(common.CommonConfig):
 
 
 SCHEMA: Schema[VmmConfig] = Schema(
-    [*VMM_OPTIONS, *common.HTTP_OPTIONS, *common.BOOT_OPTIONS, *common.SHUTDOWN_OPTIONS, *_COMM],
+    [
+        *VMM_OPTIONS,
+        *common.HTTP_OPTIONS,
+        *common.BOOT_OPTIONS,
+        *common.SHUTDOWN_OPTIONS,
+        *_COMM,
+        *common.CACHE_OPTIONS,
+    ],
     [
         _check,
         *common.HTTP_CHECKS,

@@ -38,6 +38,7 @@ RENAMES_NOT_WRITES = {
     "packwrap/media/fetch.py",  # a hard link (or copy) of a cached file moved into place
     "packwrap/blueprint/project.py",  # a whole staged project directory moved into place
     "plugin/packwrap_qemu/step_convert_disk.py",  # qemu-img's output replaces the disk
+    "packwrap/installcache/store.py",  # a whole staged cache entry directory moved into place
 }
 
 
