@@ -23,7 +23,7 @@ from typing import Any
 
 from packwrap.atomicfile import PRIVATE, atomic_write
 from packwrap.config.size import parse_size
-from packwrap.installcache.copy import file_sha256, sparse_copy
+from packwrap.installcache.copy import disk_checksum, sparse_copy
 from packwrap.installcache.key import canonical_json
 
 DEFAULT_LIMIT = parse_size("20G").bytes
@@ -126,7 +126,7 @@ class Store:
     def verify(self, entry: Entry) -> bool:
         """True when the disk still has the checksum it was stored with."""
         try:
-            return file_sha256(entry.disk) == entry.meta.get("sha256")
+            return disk_checksum(entry.disk) == entry.meta.get("checksum")
         except OSError:
             return False
 
@@ -155,7 +155,7 @@ class Store:
             for name, src in (files or {}).items():
                 (staging / "files").mkdir(mode=0o700, exist_ok=True)
                 atomic_write(staging / "files" / name, Path(src).read_bytes(), mode=PRIVATE)
-            full = {**meta, "key": key, "sha256": digest, "created": time.time()}
+            full = {**meta, "key": key, "checksum": digest, "created": time.time()}
             atomic_write(staging / META, json.dumps(full, indent=2, sort_keys=True) + "\n")
             atomic_write(staging / KEY_DOCUMENT, canonical_json(document) + "\n")
             (staging / USED).touch()
