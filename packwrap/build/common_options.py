@@ -244,6 +244,13 @@ CACHE_OPTIONS = [
         help="packwrap: reuse a cached install when every install input is the same "
         "(false: always install; `packwrap build -force-install` for one build).",
     ),
+    Option(
+        "use_backing_file",
+        BOOL,
+        False,
+        help="On an install cache hit, keep the disk a qcow2 overlay of the cached install "
+        "(default: a standalone image).",
+    ),
 ]
 CACHE_CHECKS: list[Callable[[Config, Problem], None]] = []
 
@@ -297,3 +304,4 @@ class CommonConfig(Config):
     ssh_host_key_fingerprint: str | None
     ssh_certificate_file: str | None
     install_cache: bool
+    use_backing_file: bool

@@ -91,10 +91,10 @@ CopyFn = Callable[[Path, Path, "Callable[[], None] | None"], str]
 
 
 class Store:
-    def __init__(self, root: Path, *, limit: int = DEFAULT_LIMIT, copy: CopyFn = sparse_copy):
+    def __init__(self, root: Path, *, limit: int = DEFAULT_LIMIT, copy: CopyFn | None = None):
         self.root = root
         self.limit = limit
-        self.copy = copy  # the seam tests use for ENOSPC
+        self.copy = copy or sparse_copy  # the seam tests use for ENOSPC
 
     def check_writable(self) -> None:
         """CacheUnavailable (one line) when entries cannot be written here."""

@@ -60,12 +60,6 @@ QEMU_OPTIONS = [
     Option("disk_size", default="40960M", parse=parse_size, help="e.g. 40960M or 40G; bare = MiB"),
     Option("disk_compression", BOOL, default=False),
     Option("skip_compaction", BOOL, default=False),
-    Option(
-        "use_backing_file",
-        BOOL,
-        default=False,
-        help="on an install cache hit, keep the disk a qcow2 overlay of the cached install",
-    ),
     Option("disk_interface", default="virtio", choices=DISK_INTERFACES),
     Option("disk_cache", default="writeback", choices=DISK_CACHE),
     Option("disk_discard", default="ignore", choices=DISK_DISCARD),
@@ -253,7 +247,6 @@ class QemuConfig(common.CommonConfig):
     disk_size: Size
     disk_compression: bool
     skip_compaction: bool
-    use_backing_file: bool
     disk_interface: str
     disk_cache: str
     disk_discard: str
