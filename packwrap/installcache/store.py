@@ -31,6 +31,7 @@ META = "meta.json"
 KEY_DOCUMENT = "key.json"
 USED = "used"
 DISK = "disk"
+STALE_AFTER = 86400.0  # a staging directory this old belongs to no running build
 
 
 class CacheUnavailable(Exception):
@@ -182,6 +183,15 @@ class Store:
             return
         shutil.rmtree(trash, ignore_errors=True)
 
+    def _sweep(self, now: float) -> None:
+        """Staging and trash directories a killed build (SIGKILL) left, after a day."""
+        if not self.root.is_dir():
+            return
+        for path in self.root.glob(".*-*"):
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime > STALE_AFTER:
+                    shutil.rmtree(path, ignore_errors=True)
+
     def prune(
         self,
         *,
@@ -193,6 +203,7 @@ class Store:
         """Remove entries unused for `older_than` seconds, then the least recently used
         until the rest fit in `max_size` bytes (`keep`: a key never removed); the removed."""
         now = time.time() if now is None else now
+        self._sweep(now)
         removed: list[Entry] = []
         entries = self.entries()  # least recently used first
         if older_than is not None:

@@ -134,3 +134,16 @@ def test_prune_by_age_then_least_recently_used_by_size(tmp_path):
     assert [e.key for e in removed] == [mid.key]
     assert [e.key for e in store.entries()] == [new.key]
     assert store.prune(max_size=0, keep=new.key) == []  # the entry just stored stays
+
+
+def test_prune_sweeps_what_a_killed_build_left_after_a_day(tmp_path):
+    store = Store(tmp_path / "cache")
+    store.check_writable()
+    old, fresh = store.root / ".tmp-abc-1", store.root / ".tmp-def-2"
+    for d in (old, fresh):
+        d.mkdir()
+        (d / "disk").write_bytes(b"half")
+    day_ago = time.time() - 2 * 86400
+    os.utime(old, (day_ago, day_ago))
+    store.prune(max_size=0)
+    assert not old.exists() and fresh.exists()  # fresh: maybe a build writing right now
