@@ -25,6 +25,19 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tiers first: VM-booting tests (faults, then e2e) start at once and the quick
+    unit tests fill the workers' gaps at the end, so `-n N --dist worksteal` ends without
+    a serial tail of 30-second builds. A stable sort: the order within a tier stays."""
+
+    def tier(item: pytest.Item) -> int:
+        if not item.get_closest_marker("e2e"):
+            return 2
+        return 0 if "faults" in item.path.parts else 1
+
+    items.sort(key=tier)
+
+
 @pytest.fixture(autouse=True)
 def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
     """Every test (and each packwrap it starts) gets its own XDG cache: no test reads or

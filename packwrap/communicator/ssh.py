@@ -85,6 +85,8 @@ class SshCommunicator:
         """Retry until a session is up, the timeout passes or the attempts are spent."""
         import paramiko
 
+        _quiet_paramiko()
+
         deadline = time.monotonic() + settings.timeout
         attempts = 0
         last_error = "no attempt made"
@@ -236,3 +238,14 @@ class SshCommunicator:
     def close(self) -> None:
         with contextlib.suppress(OSError, EOFError, socket.error):
             self._client.close()
+
+
+def _quiet_paramiko() -> None:
+    """paramiko's transport thread logs every dropped handshake (each retry while the
+    guest boots) with a traceback; without a handler on its logger Python's last-resort
+    handler prints them on stderr. connect() reports the last error itself."""
+    import logging
+
+    logger = logging.getLogger("paramiko")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())

@@ -56,7 +56,7 @@ def new_project(
         "--var", f"iso_url={media / 'install76.iso'}", "--var", "iso_checksum=none",
         "--var", "hermetic_network=true", "--var", "disk_size=2G", "--var", "memory=256",
         "--var", "qemu_accelerator=tcg", "--var", "shutdown_timeout=60s",
-        "--var", "boot_expect_timeout=30s",
+        "--var", "boot_expect_timeout=120s",
     ]  # fmt: skip
     for v in variables:
         args += ["--var", v]

@@ -145,7 +145,7 @@ source "qemu" "kernel" {
   shutdown_timeout = "60s"
   boot_command     = ["A<enter>", "http://{{ .HTTPIP }}:{{ .HTTPPort }}/install.conf<enter>"]
   boot_expect      = ["(A)utoinstall or (S)hell? ", "Response file location?"]
-  boot_expect_timeout = "30s"
+  boot_expect_timeout = "120s"
 }
 
 build {

@@ -271,3 +271,32 @@ def test_project_variables_in_and_out(tmp_path, mirror, server, keys, env):
     variables = load_template(project).variables
     assert variables["iso_url"] == str(media)
     assert variables["iso_checksum"] == f"sha256:{mirror.sha256('install76.iso')}"
+
+
+def test_arm64_project_fetches_its_medium_from_the_arm64_directory(tmp_path, keys, env):
+    """Issue 13: `packwrap new --arch arm64` writes a project whose fetch-iso downloads the
+    arm64 medium (<mirror>/7.6/arm64/<iso_file>), here the install76.img it can name."""
+    mirror = build_mirror(
+        tmp_path / "mirror", {"install76.img": SIZE, "install76.iso": SIZE}, arch="arm64", keys=keys
+    )
+    project = tmp_path / "a64"
+    made = run_cli(
+        "new", "openbsd-76", str(project), "--arch", "arm64", "--builder", "qemu",
+        "--no-root-password", "--var", "iso_file=install76.img", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    [vars_file] = project.glob("*.auto.pkrvars.hcl")
+    with serve(mirror.root) as server:
+        text = vars_file.read_text()
+        vars_file.write_text(text.replace("https://cdn.openbsd.org/pub/OpenBSD", server.url))
+        p = run_cli(*packwrap("--signify-key", str(keys.pub)), env=env, cwd=project)
+        assert p.returncode == 0, p.stderr
+        server.wait_idle()
+        assert {r.path for r in server.log if r.path.endswith((".img", ".iso"))} == {
+            "/7.6/arm64/install76.img"
+        }
+    [media] = cached_media(tmp_path)
+    assert media.name == "install76.img"
+    recorded = vars_file.read_text()
+    assert f'"sha256:{mirror.sha256("install76.img")}"' in recorded, recorded
+    assert f'"{media}"' in recorded, recorded

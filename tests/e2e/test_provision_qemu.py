@@ -49,7 +49,7 @@ source "qemu" "prov" {{
   shutdown_timeout = "{shutdown_timeout}"
   boot_command     = ["A<enter>", "{url}<enter>"]
   boot_expect      = ["(A)utoinstall or (S)hell? ", "Response file location?"]
-  boot_expect_timeout = "30s"
+  boot_expect_timeout = "120s"
 {extra}
 }}
 
@@ -70,7 +70,7 @@ URL = "http://{{ .HTTPIP }}:{{ .HTTPPort }}/install.conf"
 
 
 def project_with(pw: Packwrap, tmp_path: Path, media: Path, *, inline: str = DEMO_INLINE,
-                 extra: str = "", extra_args: str = "", shutdown_timeout: str = "30s",
+                 extra: str = "", extra_args: str = "", shutdown_timeout: str = "120s",
                  variables: tuple[str, ...] = ()) -> Path:  # fmt: skip
     """A blueprint project (`variables`: more `--var`s for `packwrap new`) whose template is
     SOURCE: the fixture kernel, communicator ssh, a shell and a file provisioner."""

@@ -88,7 +88,7 @@ def seed_with_provisioners(parent: Path, media: Path, inline: list[str], **chang
     builder = template["builders"][0]
     builder.update(iso_image=str(media / "install76.iso"), bios=str(media / "bsd.rd"),
                    boot_wait="1s", memory="256M", ssh_timeout="60s",
-                   shutdown_command="shutdown -p now", shutdown_timeout="30s")  # fmt: skip
+                   shutdown_command="shutdown -p now", shutdown_timeout="120s")  # fmt: skip
     builder.update(changes)
     template["provisioners"] = [
         {"type": "shell", "inline": inline},

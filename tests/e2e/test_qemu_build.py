@@ -43,7 +43,7 @@ source "qemu" "{name}" {{
   shutdown_timeout = "{timeout}"
   boot_command     = {boot_command}
   boot_expect      = {boot_expect}
-  boot_expect_timeout = "30s"
+  boot_expect_timeout = "120s"
 }}
 
 build {{
@@ -300,3 +300,19 @@ def test_guest_reaches_only_the_builders_server(packwrap, tmp_path, fixture_medi
         )
     finally:
         listener.close()
+
+
+def test_an_unknown_installer_question_fails_the_build_at_once(packwrap, tmp_path, fixture_media):
+    """Issue 14 item 5: the installer asks a question no release data knows and the
+    response file has no answer: the drift guard fails the build naming the question,
+    the release and the data file, long before any timeout."""
+    project = new_project(packwrap, tmp_path, fixture_media)
+    add_kernel_source(project, fixture_media, timeout="10m", extra_args="pwfixture.ask=unknown")
+    start = time.monotonic()
+    result = build(packwrap, project, "qemu.kernel")
+    assert result.rc != 0, result.out
+    error = result.error_line
+    assert "Enable the frobnicator on this machine?" in error, result.out
+    assert "7.6" in error and "7.6.toml" in error, error
+    assert not [pid for pid in packwrap.qemu_pids if pid_alive(pid)]
+    assert time.monotonic() - start < 120  # at once, not after the 10m timeout

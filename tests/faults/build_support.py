@@ -277,7 +277,7 @@ def write_source(
     *,
     fmt: str = "raw",
     timeout: str = "60s",
-    expect_timeout: str = "30s",
+    expect_timeout: str = "120s",
     boot: tuple[list[str], list[str]] | None = None,
     provisioning: str | None = None,
 ) -> None:

@@ -374,7 +374,7 @@ def test_guest_hanging_at_a_prompt(request, pw, tmp_path, media, builder, hang):
     setup_builder(request, builder)
     project = new_project(pw, tmp_path, media, builder)
     if hang == "install-timeout":  # the install wait's timeout (the prompts come in time)
-        boot, timeout, expect_timeout = HANG_NO_URL[builder], "4s", "30s"
+        boot, timeout, expect_timeout = HANG_NO_URL[builder], "4s", "120s"
     else:  # the boot command's console wait (up to the prompt takes ~5 s under TCG)
         boot, timeout, expect_timeout = HANG_EXPECT[builder], "60s", "10s"
     write_source(project, builder, media, boot=boot, timeout=timeout, expect_timeout=expect_timeout)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import resource
 import statistics
 import subprocess
 import sys
-import time
 
 from packwrap import __version__
 from packwrap.cli import main
@@ -32,13 +32,16 @@ def test_unknown_option_is_a_usage_error(capsys):
 
 
 def test_help_is_fast():
-    """Issue 2: `packwrap --help` <= 0.2 s median (heavy imports are lazy)."""
+    """Issue 2: `packwrap --help` is fast (heavy imports are lazy). Measured as the child's
+    CPU time (user + sys), which a loaded CI box does not inflate the way it does wall
+    time; bench/startup_bench.py has the wall-clock figure."""
     times = []
     for _ in range(5):
-        t0 = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         assert run_cli("--help").returncode == 0
-        times.append(time.perf_counter() - t0)
-    assert statistics.median(times) < 0.4  # generous for a loaded CI box; bench/ has the figure
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    assert statistics.median(times) < 0.3, times
 
 
 def test_help_imports_no_heavy_module():

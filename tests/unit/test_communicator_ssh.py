@@ -284,3 +284,46 @@ def test_shutdown_clean_stop():
         wait_stopped=lambda st, t: True, force_stop=lambda st: None, request_stop=lambda st: None
     )
     step.run(state)
+
+
+def test_a_guest_still_booting_leaves_no_paramiko_traceback_on_stderr(tmp_path):
+    """QEMU's hostfwd accepts and then drops the connection while the guest boots:
+    the retries are quiet. paramiko's transport thread logs each one with a traceback,
+    which Python's last-resort handler prints unless paramiko's logger has a handler.
+    Run in a child process: pytest's own log capture would hide the difference."""
+    import socket
+    import subprocess
+    import sys
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+
+    def accept_and_drop() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=accept_and_drop, daemon=True).start()
+    script = (
+        "import threading\n"
+        "from packwrap.communicator.ssh import SshCommunicator, SshSettings\n"
+        "from packwrap.errors import PackwrapError\n"
+        f"s = SshSettings(host='127.0.0.1', port={port}, timeout=2.5, handshake_attempts=3)\n"
+        "try:\n"
+        "    SshCommunicator.connect(s, cancel=threading.Event())\n"
+        "except PackwrapError as exc:\n"
+        "    print(exc)\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        listener.close()
+    assert "timeout waiting for SSH" in done.stdout, done
+    assert "Traceback" not in done.stderr and "Exception" not in done.stderr, done.stderr
