@@ -11,7 +11,7 @@ packer-plugin-sdk's packages:
                      StepInstallerDriftGuard (+ watch_installer in wait loops),
                      StepTemporaryKey, StepConnect, StepProvision, StepShutdown, ...
   install cache      StepInstallCacheLookup (a builder's inputs), StepInstallCacheStore,
-                     installing / cache_hit (conditions), input_file_hash, sparse_copy
+                     installing / cache_hit (conditions), input_file_hash, clone_or_copy
   artifact           Artifact
   errors             PackwrapError, Cancelled, ConsoleError, BuildFailed
   console            SerialConsole, console_tail, log_line
@@ -80,7 +80,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "installing": ("packwrap.build.steps.install_cache", "installing"),
     "cache_hit": ("packwrap.build.steps.install_cache", "cache_hit"),
     "input_file_hash": ("packwrap.installcache.key", "file_hash"),
-    "sparse_copy": ("packwrap.installcache.copy", "sparse_copy"),
+    "clone_or_copy": ("packwrap.installcache.copy", "clone_or_copy"),
     # artifact
     "Artifact": ("packwrap.build.artifact", "Artifact"),
     # errors
@@ -147,6 +147,7 @@ __all__ = [
     "StepTypeBootCommand",
     "WHOLE_MIB",
     "cache_hit",
+    "clone_or_copy",
     "common_options",
     "console_tail",
     "failure_marker",
@@ -161,7 +162,6 @@ __all__ = [
     "render_template",
     "resolve_http_directory",
     "run_steps",
-    "sparse_copy",
     "template_data",
     "watch_installer",
 ]
@@ -212,7 +212,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from packwrap.config.size import MIB, WHOLE_MIB, Size, parse_size
     from packwrap.durations import format_duration, parse_duration
     from packwrap.errors import Cancelled, PackwrapError
-    from packwrap.installcache.copy import sparse_copy
+    from packwrap.installcache.copy import clone_or_copy
     from packwrap.installcache.key import file_hash as input_file_hash
     from packwrap.media.checksums import parse_iso_checksum
     from packwrap.provision.shutdown import StepShutdown

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import Step, cache_hit, sparse_copy
+from packwrap.sdk import Step, cache_hit, clone_or_copy
 from packwrap_qemu import qemu
 from packwrap_qemu.config import config_of
 
@@ -41,7 +41,7 @@ class StepCreateDisk(Step):
         assert entry is not None
         if config.communicator != "ssh":  # install only: the cached disk is the result
             state.ui.say(f"Copying the cached install to {path}")
-            sparse_copy(entry.disk, path, state.check_cancelled)
+            clone_or_copy(entry.disk, path, state.check_cancelled)
             return
         state.ui.say(f"Creating qcow2 disk {path} over the cached install {entry.short_key}")
         base_format = str(entry.meta.get("disk_format") or config.format)

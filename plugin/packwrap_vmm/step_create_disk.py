@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import PackwrapError, Step, cache_hit, sparse_copy
+from packwrap.sdk import PackwrapError, Step, cache_hit, clone_or_copy
 from packwrap_vmm.config import config_of, media_path
 from packwrap_vmm.vmm import disk_path, driver
 
@@ -56,7 +56,7 @@ class StepCreateDisk(Step):
             state.ui.say(f"Copying the cached install {entry.short_key} to {path}")
             state.data.setdefault("cleanup_hints", []).append(f"disk image: rm {path}")
             self.path = path
-            sparse_copy(entry.disk, path, state.check_cancelled)
+            clone_or_copy(entry.disk, path, state.check_cancelled)
             state.data["disk_path"] = state.data["disk_image"] = str(path)
             return
         base = str(entry.disk) if entry is not None else None

@@ -147,3 +147,16 @@ def test_prune_sweeps_what_a_killed_build_left_after_a_day(tmp_path):
     os.utime(old, (day_ago, day_ago))
     store.prune(max_size=0)
     assert not old.exists() and fresh.exists()  # fresh: maybe a build writing right now
+
+
+def test_clone_or_copy_gives_the_same_disk_and_never_overwrites(tmp_path):
+    from packwrap.installcache.copy import clone_or_copy
+
+    src = disk(tmp_path)
+    dst = tmp_path / "copy.raw"
+    clone_or_copy(src, dst)  # a reflink where the file system has them, else a copy
+    assert dst.read_bytes() == src.read_bytes()
+    dst.write_bytes(b"the user's file")
+    with pytest.raises(FileExistsError):
+        clone_or_copy(src, dst)
+    assert dst.read_bytes() == b"the user's file"
