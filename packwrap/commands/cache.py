@@ -1,9 +1,11 @@
-"""`packwrap cache list|prune`: the install cache (packwrap/installcache/store.py).
+"""`packwrap cache list|show|prune`: the install cache (packwrap/installcache/store.py).
 
 `list` shows each cached install: key, release, size, age, last use and the build that
-made it. `prune [--older-than D] [--max-size S]` removes entries unused for longer than
-D (`30d`, `12h`, Go durations), then the least recently used until the rest fit in S
-(`10G`; a bare number is MiB); without options it applies the default limit (20G).
+made it. `show KEY` (a unique prefix) prints the entry's key document, everything that
+went into its key, to see why two builds did or did not share an install.
+`prune [--older-than D] [--max-size S]` removes entries unused for longer than D (`30d`,
+`12h`, Go durations), then the least recently used until the rest fit in S (`10G`; a
+bare number is MiB); without options it applies the default limit (20G).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 
 cache_app = typer.Typer(
     name="cache",
-    help="The install cache: list and prune cached installs.",
+    help="The install cache: list, show and prune cached installs.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -82,6 +84,23 @@ def list_cmd() -> None:
         typer.echo(_row(entry, now))
     total = human_size(sum(e.size for e in entries))
     typer.echo(f"{len(entries)} cached installs, {total}, in {store.root}")
+
+
+@cache_app.command("show")
+def show_cmd(key: str = typer.Argument(..., help="The entry's key, or a unique prefix")) -> None:
+    """Print what went into a cached install's key (its key document, as JSON)."""
+    import json
+
+    from packwrap.errors import PackwrapError
+    from packwrap.installcache.store import KEY_DOCUMENT, Store, installs_root
+
+    store = Store(installs_root())
+    found = [e for e in store.entries() if e.key.startswith(key.lower())]
+    if len(found) != 1:
+        what = "no cached install" if not found else f"{len(found)} cached installs"
+        raise PackwrapError(f"{what} with a key starting {key!r} in {store.root}")
+    document = json.loads((found[0].path / KEY_DOCUMENT).read_text(encoding="utf-8"))
+    typer.echo(json.dumps(document, indent=2, sort_keys=True))
 
 
 @cache_app.command("prune")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -58,3 +59,11 @@ def test_bad_values_are_one_line_errors(capsys):
     assert capsys.readouterr().err.strip() == (
         "Error: --max-size 'lots': expected a size like 1500M or 2G (a bare number is MiB)"
     )
+
+
+def test_show_prints_the_key_document_of_one_entry(tmp_path, capsys):
+    stored(tmp_path, "a", "b")
+    assert main(["cache", "show", "aaaa"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"v": "a"}
+    assert main(["cache", "show", "c"]) == 1
+    assert "no cached install with a key starting 'c'" in capsys.readouterr().err
