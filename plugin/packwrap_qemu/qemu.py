@@ -57,7 +57,7 @@ def install_inputs(state: State) -> dict[str, Any]:
             "efi_vars": input_file_hash(c.efi_firmware_vars),
         },
         "medium": {
-            "iso": input_file_hash(data.get("iso_path")),
+            "iso": data.get("iso_sha256") or input_file_hash(data.get("iso_path")),
             "kind": data.get("iso_kind"),
             "cdrom_interface": c.cdrom_interface,
             "kernel": input_file_hash(data.get("kernel_path")),

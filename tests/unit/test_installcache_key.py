@@ -130,3 +130,27 @@ def test_secrets_enter_the_document_only_as_hashes(project):
     text = canonical_json(install_document(state, install_inputs(state)))
     assert "hunter2-secret" not in text and "bcrypthash" not in text
     assert '"hostname":"h"' in text
+
+
+def test_a_verified_sha256_stands_for_the_medium_without_a_second_read(project):
+    import hashlib
+
+    from packwrap_qemu.step_media import StepResolveMedia
+
+    iso = project / "install76.iso"
+    digest = hashlib.sha256(iso.read_bytes()).hexdigest()
+
+    def resolved(checksum: str):
+        values = {**BASE, "iso_url": str(iso), "iso_checksum": checksum}
+        config, problems, _ = QemuBuilder.schema.prepare(SourceBody(values, file="t", line=1))
+        assert problems == []
+        state = state_support.make_state(config, template_dir=project)
+        StepResolveMedia().run(state)
+        return state
+
+    unchecked = resolved("none")
+    plain = key_of(install_document(unchecked, install_inputs(unchecked)))
+    verified = resolved(f"sha256:{digest}")
+    assert verified.data["iso_sha256"] == f"sha256:{digest}"
+    iso.write_bytes(b"changed after the check")  # not read again: the verified digest counts
+    assert key_of(install_document(verified, install_inputs(verified))) == plain
