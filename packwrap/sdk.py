@@ -4,7 +4,7 @@ A plugin imports from here only (tests/unit/test_sdk.py checks every module unde
 plugin/), so the core can move things without breaking builders. It mirrors
 packer-plugin-sdk's packages:
 
-  steps and state    Step, If, State, run_steps          (multistep)
+  steps and state    Step, If, State, config_of, run_steps   (multistep)
   schema and types   Option, Schema, Config, Check, Size, STRING, ...  (config)
   common options     common_options (HTTP_/BOOT_/SHUTDOWN_/COMM_ OPTIONS and CHECKS)
   core steps         StepHTTPServer, StepTypeBootCommand, StepSiteSet, StepOutputDir,
@@ -34,6 +34,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "If": ("packwrap.build.step", "If"),
     "State": ("packwrap.build.state", "State"),
     "BuildOptions": ("packwrap.build.state", "BuildOptions"),
+    "config_of": ("packwrap.build.state", "config_of"),
     "run_steps": ("packwrap.build.runner", "run_steps"),
     # schema and types
     "Option": ("packwrap.config.schema", "Option"),
@@ -149,6 +150,7 @@ __all__ = [
     "cache_hit",
     "clone_or_copy",
     "common_options",
+    "config_of",
     "console_tail",
     "failure_marker",
     "format_duration",
@@ -174,7 +176,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from packwrap.build.console import BuildFailed, ConsoleError, SerialConsole, console_tail
     from packwrap.build.http_server import render_generated_files
     from packwrap.build.runner import run_steps
-    from packwrap.build.state import BuildOptions, State
+    from packwrap.build.state import BuildOptions, State, config_of
     from packwrap.build.step import If, Step
     from packwrap.build.steps.boot_command import StepTypeBootCommand
     from packwrap.build.steps.drift_guard import StepInstallerDriftGuard, watch_installer

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from packwrap.build.common_options import ALL_OPTIONS, CommonConfig
 from packwrap.build.state import BuildOptions, State
-from packwrap.config.schema import Config
 
 
 class RecordingUi:
@@ -45,6 +45,13 @@ class RecordingUi:
         return "\n".join(self.lines)
 
 
+def common_config(values: Mapping[str, Any]) -> CommonConfig:
+    """The common options' defaults with `values` over them (unparsed, as given): what
+    the core steps read through config_of(state). Not frozen: a test may add a key."""
+    defaults = {option.name: option.default_value() for option in ALL_OPTIONS}
+    return CommonConfig({**defaults, **values})
+
+
 def make_state(
     config: Mapping[str, Any] | None = None,
     *,
@@ -55,13 +62,14 @@ def make_state(
     **options: Any,
 ) -> State:
     """A build's state: `build` is "<source type>.<name>"; `config` is used as given
-    (a prepared Config, or a plain mapping for steps that read only a few keys)."""
+    (a builder's prepared config, or a mapping -- a plain Config too -- of a few keys over
+    the common options' defaults, since the core steps read a CommonConfig)."""
     source_type, _, name = build.partition(".")
     return State(
         build,
         source_type,
         name,
-        config if isinstance(config, Config) else Config(config or {}),
+        config if isinstance(config, CommonConfig) else common_config(config or {}),
         RecordingUi() if ui is None else ui,
         options=BuildOptions(force=force, **options),
         **({} if template_dir is None else {"template_dir": template_dir}),

@@ -38,7 +38,7 @@ HTTP_OPTIONS = [
 ]
 
 
-def _check_http(config: Config, problem: Problem) -> None:
+def _check_http(config: CommonConfig, problem: Problem) -> None:
     if config.http_directory and config.http_content:
         problem("set either http_directory or http_content, not both", "http_content")
     for key in config.http_content or {}:
@@ -58,12 +58,25 @@ def _check_http(config: Config, problem: Problem) -> None:
 HTTP_CHECKS = [_check_http]
 
 
-def http_enabled(config: Config) -> bool:
+def http_enabled(config: CommonConfig) -> bool:
     """Whether the build needs an HTTP server (Packer: http_directory or http_content set)."""
-    return bool(config.get("http_directory") or config.get("http_content"))
+    return bool(config.http_directory or config.http_content)
 
 
 # --- boot command --------------------------------------------------------------------
+
+
+def _secret_indexes(value: object) -> list[int]:
+    """boot_secret_elements' parse hook: a list of indexes (numbers or digit strings)."""
+    if not isinstance(value, list) or not all(
+        isinstance(i, int)
+        and not isinstance(i, bool)
+        or (isinstance(i, str) and i.isascii() and i.isdigit() and len(i) < 10)
+        for i in value
+    ):
+        raise ValueError("expected a list of boot_command indexes")
+    return [int(i) for i in value]
+
 
 BOOT_OPTIONS = [
     Option("boot_command", LIST, [], help="Keys typed on the console after boot_wait."),
@@ -89,12 +102,13 @@ BOOT_OPTIONS = [
         "boot_secret_elements",
         ANY,
         [],
+        parse=_secret_indexes,
         help="packwrap: indexes of boot_command elements that are secret (masked, no echo check).",
     ),
 ]
 
 
-def _check_boot(config: Config, problem: Problem) -> None:
+def _check_boot(config: CommonConfig, problem: Problem) -> None:
     for message in bootcommand.validate(config.boot_command or []):
         problem(message, "boot_command")
     n = len(config.boot_command or [])
@@ -105,48 +119,37 @@ def _check_boot(config: Config, problem: Problem) -> None:
         )
     if config.boot_expect_timeout is not None and config.boot_expect_timeout <= 0:
         problem("boot_expect_timeout must be positive", "boot_expect_timeout")
-    for name in ("boot_key_interval", "boot_keygroup_interval"):
-        value = config.get(name)
+    intervals = {
+        "boot_key_interval": config.boot_key_interval,
+        "boot_keygroup_interval": config.boot_keygroup_interval,
+    }
+    for name, value in intervals.items():
         if value is not None and value < 0:
             problem(f"{name} must not be negative", name)
-    secrets = config.boot_secret_elements
-    if not isinstance(secrets, list) or not all(
-        isinstance(i, int)
-        and not isinstance(i, bool)
-        or (isinstance(i, str) and i.isascii() and i.isdigit() and len(i) < 10)
-        for i in secrets
-    ):
-        problem(
-            "boot_secret_elements must be a list of boot_command indexes", "boot_secret_elements"
-        )
-    else:
-        config["boot_secret_elements"] = [int(i) for i in secrets]
-        for i in config.boot_secret_elements:
-            if not 0 <= i < n:
-                problem(
-                    f"boot_secret_elements: no boot_command element {i}", "boot_secret_elements"
-                )
+    for i in config.boot_secret_elements:
+        if not 0 <= i < n:
+            problem(f"boot_secret_elements: no boot_command element {i}", "boot_secret_elements")
 
 
 BOOT_CHECKS = [_check_boot]
 
 
-def boot_wait_seconds(config: Config) -> float:
+def boot_wait_seconds(config: CommonConfig) -> float:
     """Effective boot_wait: Packer's rules (unset/0 -> 10 s, negative -> 0), except that a
     packwrap template waiting for the console first (boot_expect[0]) needs no fixed sleep."""
-    raw = config.get("boot_wait")
+    raw = config.boot_wait
     if raw is None:
-        expects = config.get("boot_expect") or []
+        expects = config.boot_expect
         return 0.0 if expects and expects[0] else 10.0
     if raw == 0:
         return 10.0
-    return max(0.0, float(raw))
+    return max(0.0, raw)
 
 
-def key_interval_seconds(config: Config, env: Mapping[str, str] | None = None) -> float:
+def key_interval_seconds(config: CommonConfig, env: Mapping[str, str] | None = None) -> float:
     """boot_key_interval, else PACKER_KEY_INTERVAL, else 0: a serial line needs no pacing."""
-    if config.get("boot_key_interval") is not None:
-        return float(config.boot_key_interval)
+    if config.boot_key_interval is not None:
+        return config.boot_key_interval
     env = os.environ if env is None else env
     raw = env.get("PACKER_KEY_INTERVAL")
     if raw:
@@ -157,8 +160,8 @@ def key_interval_seconds(config: Config, env: Mapping[str, str] | None = None) -
     return 0.0
 
 
-def keygroup_interval_seconds(config: Config) -> float:
-    return float(config.get("boot_keygroup_interval") or 0.0)
+def keygroup_interval_seconds(config: CommonConfig) -> float:
+    return config.boot_keygroup_interval or 0.0
 
 
 # --- shutdown --------------------------------------------------------------------------
@@ -169,7 +172,7 @@ SHUTDOWN_OPTIONS = [
 ]
 
 
-def _check_shutdown(config: Config, problem: Problem) -> None:
+def _check_shutdown(config: CommonConfig, problem: Problem) -> None:
     if config.shutdown_timeout is not None and config.shutdown_timeout <= 0:
         problem("shutdown_timeout must be positive", "shutdown_timeout")
 
@@ -213,7 +216,7 @@ COMM_OPTIONS = [
 ]
 
 
-def _check_comm(config: Config, problem: Problem) -> None:
+def _check_comm(config: CommonConfig, problem: Problem) -> None:
     if config.communicator != "ssh":
         return
     if not config.ssh_username:
@@ -260,8 +263,8 @@ ALL_CHECKS = [*HTTP_CHECKS, *BOOT_CHECKS, *SHUTDOWN_CHECKS, *COMM_CHECKS]
 
 def sensitive_config_values(config: Config) -> set[str]:
     """Values in the common options that must never be logged."""
-    out = {config.get("ssh_password") or ""}
-    return {v for v in out if v}
+    password = as_common_config(config).ssh_password
+    return {password} if password else set()
 
 
 class CommonConfig(Config):
@@ -305,3 +308,15 @@ class CommonConfig(Config):
     ssh_certificate_file: str | None
     install_cache: bool
     use_backing_file: bool
+
+
+def as_common_config(config: Config) -> CommonConfig:
+    """The config as a CommonConfig. A builder's typed config is one already; a builder
+    whose schema has no typed config (a plain Config: test builders, older third-party
+    plugins) is read over the common options' defaults, frozen like any prepared config."""
+    if isinstance(config, CommonConfig):
+        return config
+    defaults = {option.name: option.default_value() for option in ALL_OPTIONS}
+    typed = CommonConfig({**defaults, **config})
+    typed.freeze()
+    return typed

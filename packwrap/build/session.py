@@ -535,6 +535,7 @@ class BuildSession:
         term = self.terminal
         if term.machine:
             term.machine_line(r.name, "artifact-count", str(len(r.artifacts)))
+        shown: set[int] = set()
         for i, a in enumerate(r.artifacts):
             if term.machine:
                 n = str(i)
@@ -545,7 +546,12 @@ class BuildSession:
                 for j, f in enumerate(a.files):
                     term.machine_line(r.name, "artifact", n, "file", str(j), f)
                 term.machine_line(r.name, "artifact", n, "end")
-            self.ui.say(f"--> {r.name}: {a.description}")
+            # A post-processor that passes its input on (manifest) makes Packer list the
+            # builder's artifact twice; the machine-readable lines keep Packer's count,
+            # the summary names each artifact once.
+            if id(a) not in shown:
+                shown.add(id(a))
+                self.ui.say(f"--> {r.name}: {a.description}")
 
 
 def run_build(flags: PackerFlags, **kwargs: Any) -> int:

@@ -6,14 +6,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from packwrap.errors import Cancelled
 
 if TYPE_CHECKING:
     from packwrap.build.artifact import Artifact
+    from packwrap.build.common_options import CommonConfig
     from packwrap.build.ui import Ui
-    from packwrap.config import Config
+    from packwrap.config.schema import Config
+
+C = TypeVar("C", bound="Config")
 
 
 @dataclass
@@ -28,7 +31,7 @@ class BuildOptions:
     machine_readable: bool = False
 
 
-class StateBag(dict):
+class StateBag(dict[str, Any]):
     """The state bag; remembers the last serial console put in it, so the build can show
     the console's last lines in an error even after the console step's cleanup removed it."""
 
@@ -79,3 +82,24 @@ class State:
 
     def deadline(self, seconds: float) -> float:
         return time.monotonic() + seconds
+
+    def typed_config(self, config_type: type[C]) -> C:
+        """The prepared config as the type its schema made (a builder's QemuConfig, ...),
+        so a step reads typed attributes, never Any from a dict."""
+        if not isinstance(self.config, config_type):
+            raise TypeError(f"expected a {config_type.__name__}, got {type(self.config).__name__}")
+        return self.config
+
+
+@overload
+def config_of(state: State) -> CommonConfig: ...
+@overload
+def config_of(state: State, config_type: type[C]) -> C: ...
+def config_of(state: State, config_type: type[Config] | None = None) -> Config:
+    """The build's typed config: the core steps read the common options
+    (`config_of(state)`, a CommonConfig), a builder its own (`config_of(state, QemuConfig)`)."""
+    if config_type is None:
+        from packwrap.build.common_options import as_common_config
+
+        return as_common_config(state.config)
+    return state.typed_config(config_type)

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from packwrap.build.state import State
+from packwrap.build.state import State, config_of
 from packwrap.build.step import Step
 from packwrap.communicator.keys import make_temporary_key_pair
 from packwrap.communicator.ssh import SshCommunicator, SshSettings
@@ -19,13 +19,13 @@ from packwrap.errors import PackwrapError
 
 
 def uses_ssh(state: State) -> bool:
-    return (state.config.get("communicator") or "ssh") == "ssh"
+    return (config_of(state).communicator or "ssh") == "ssh"
 
 
 def needs_temporary_key(state: State) -> bool:
-    cfg = state.config
+    cfg = config_of(state)
     return uses_ssh(state) and not (
-        cfg.get("ssh_password") or cfg.get("ssh_private_key_file") or cfg.get("ssh_agent_auth")
+        cfg.ssh_password or cfg.ssh_private_key_file or cfg.ssh_agent_auth
     )
 
 
@@ -55,30 +55,30 @@ class StepTemporaryKey(Step):
 
 
 def ssh_settings(state: State) -> SshSettings:
-    cfg = state.config
-    host = cfg.get("ssh_host") or state.data.get("ssh_host")
+    cfg = config_of(state)
+    host = cfg.ssh_host or state.data.get("ssh_host")
     if not host:
         raise PackwrapError("no SSH host: the builder did not report a guest address")
-    timeout, attempts = cfg.get("ssh_timeout"), cfg.get("ssh_handshake_attempts")
+    timeout, attempts = cfg.ssh_timeout, cfg.ssh_handshake_attempts
     if not timeout and not attempts:  # Packer: neither set -> 5m and 10
         timeout, attempts = 300.0, 10
-    key_file = cfg.get("ssh_private_key_file") or state.data.get("ssh_private_key_file")
+    key_file = cfg.ssh_private_key_file or state.data.get("ssh_private_key_file")
     return SshSettings(
         host=host,
-        port=int(state.data.get("ssh_port") or cfg.get("ssh_port") or 22),
-        username=cfg.get("ssh_username") or "root",
-        password=cfg.get("ssh_password") or None,
+        port=int(state.data.get("ssh_port") or cfg.ssh_port or 22),
+        username=cfg.ssh_username or "root",
+        password=cfg.ssh_password or None,
         private_key_file=Path(key_file) if key_file else None,
-        agent_auth=bool(cfg.get("ssh_agent_auth")),
+        agent_auth=cfg.ssh_agent_auth,
         timeout=float(timeout or 300.0),
         handshake_attempts=int(attempts or 10),
         host_key_fingerprint=(
             # the template's pin, else the key a site set shipped (StepSiteSet)
-            cfg.get("ssh_host_key_fingerprint") or state.data.get("ssh_host_key_fingerprint")
+            cfg.ssh_host_key_fingerprint or state.data.get("ssh_host_key_fingerprint")
         )
         or None,
-        keepalive_interval=float(cfg.get("ssh_keep_alive_interval") or 5.0),
-        file_transfer_method=cfg.get("ssh_file_transfer_method") or "scp",
+        keepalive_interval=cfg.ssh_keep_alive_interval or 5.0,
+        file_transfer_method=cfg.ssh_file_transfer_method or "scp",
     )
 
 
@@ -93,7 +93,7 @@ class StepConnect(Step):
         state.ui.say(f"Waiting for SSH on {settings.host}:{settings.port}...")
         log = state.ui.message
         comm = SshCommunicator.connect(settings, cancel=state.cancel_event, log=log)
-        pause = float(state.config.get("pause_before_connecting") or 0)
+        pause = config_of(state).pause_before_connecting or 0.0
         if pause > 0:
             # Packer: connect once (proves the guest is up), wait, then reconnect.
             comm.close()
@@ -119,7 +119,7 @@ class StepCleanupTemporaryKey(Step):
         comm = state.data.get("communicator")
         if not public or comm is None:
             return
-        if state.config.get("ssh_clear_authorized_keys") is False:
+        if not config_of(state).ssh_clear_authorized_keys:
             state.ui.say("Keeping the temporary SSH key in the image (ssh_clear_authorized_keys)")
             return
         key_body = public.split()[1]

@@ -158,8 +158,12 @@ def _frozen_config(config_type: type[Config], values: dict[str, Any]) -> Config:
 C = TypeVar("C", bound=Config)
 
 
-# A check receives the prepared config and a `problem(message, option)` callback.
-Check = Callable[[Config, Callable[[str, str | None], None]], None]
+# A check receives the prepared config and a `problem(message, option)` callback. A check
+# may take a narrower config (the common options' checks take a CommonConfig): a schema
+# accepts every check that takes its config type or a base of it.
+ProblemCallback = Callable[[str, str | None], None]
+Check = Callable[[Config, ProblemCallback], None]
+TypedCheck = Callable[[C, ProblemCallback], None]
 
 
 @dataclass
@@ -179,7 +183,7 @@ class Schema(Generic[C]):
     def __init__(
         self,
         options: Iterable[Option],
-        checks: Iterable[Check] = (),
+        checks: Iterable[TypedCheck[C]] = (),
         config_type: type[C] = Config,  # type: ignore[assignment]
     ):
         self.config_type: type[C] = config_type
@@ -191,7 +195,7 @@ class Schema(Generic[C]):
                 self.aliases[alias] = opt.name
         self.checks = list(checks)
 
-    def extend(self, options: Iterable[Option], checks: Iterable[Check] = ()) -> Schema[C]:
+    def extend(self, options: Iterable[Option], checks: Iterable[TypedCheck[C]] = ()) -> Schema[C]:
         merged = Schema(list(self.options.values()), self.checks, self.config_type)
         for opt in options:
             merged.options[opt.name] = opt

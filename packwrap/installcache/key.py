@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from packwrap.installcache.copy import file_sha256
 
 if TYPE_CHECKING:
+    from packwrap.build.common_options import CommonConfig
     from packwrap.build.state import State
 
 #: Bumped when the document's shape or an input's meaning changes: old entries never hit.
@@ -74,27 +75,25 @@ def _project_values(values: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _boot_command(config: Any) -> list[str]:
-    secret = set(config.get("boot_secret_elements") or [])
-    return [
-        secret_hash(e) if i in secret else e for i, e in enumerate(config.get("boot_command") or [])
-    ]
+def _boot_command(config: CommonConfig) -> list[str]:
+    secret = set(config.boot_secret_elements or [])
+    return [secret_hash(e) if i in secret else e for i, e in enumerate(config.boot_command or [])]
 
 
 def _served_files(state: State) -> dict[str, Any]:
     """What the HTTP server serves the installer, before per-build rendering: the docroot
     files (X.pkr.in templates included; a blueprint project's out-of-date ones as the
     build renders them for its variables) and http_content, by digest."""
+    from packwrap.build.state import config_of
     from packwrap.build.steps.http_server import _generated_under, resolve_http_directory
 
-    config = state.config
+    config = config_of(state)
     served: dict[str, Any] = {}
-    directory = config.get("http_directory")
-    if directory:
-        docroot = resolve_http_directory(directory, state)
+    if config.http_directory:
+        docroot = resolve_http_directory(config.http_directory, state)
         generated = _generated_under(docroot, state.data.get("generated_files") or {})
         served["http_directory"] = tree_hashes(docroot, generated)
-    content = config.get("http_content") or {}
+    content = config.http_content or {}
     if content:
         served["http_content"] = {k: text_hash(str(v)) for k, v in sorted(content.items())}
     return served
@@ -103,17 +102,18 @@ def _served_files(state: State) -> dict[str, Any]:
 def _credentials(state: State) -> dict[str, Any]:
     """How the provisioning boot logs in reaches the install (install.conf names the
     temporary key or the password): which kind, the user, secrets hashed."""
+    from packwrap.build.state import config_of
     from packwrap.communicator.steps import needs_temporary_key, uses_ssh
 
-    config = state.config
+    config = config_of(state)
     if not uses_ssh(state):
-        return {"communicator": config.get("communicator")}
-    password = config.get("ssh_password")
+        return {"communicator": config.communicator}
+    password = config.ssh_password
     return {
         "communicator": "ssh",
-        "ssh_username": config.get("ssh_username"),
+        "ssh_username": config.ssh_username,
         "ssh_password": secret_hash(password) if password else None,
-        "ssh_private_key_file": file_hash(config.get("ssh_private_key_file")),
+        "ssh_private_key_file": file_hash(config.ssh_private_key_file),
         "temporary_key": needs_temporary_key(state),
     }
 
@@ -121,12 +121,14 @@ def _credentials(state: State) -> dict[str, Any]:
 def core_inputs(state: State) -> dict[str, Any]:
     """The inputs every builder shares (the builder adds its own: see install_document)."""
     from packwrap.blueprint.record import read_record
+    from packwrap.build.state import config_of
 
     record = read_record(Path(state.template_dir))
     values = state.data.get("project_values") or (record.values if record else {})
+    config = config_of(state)
     return {
-        "boot_command": _boot_command(state.config),
-        "boot_expect": list(state.config.get("boot_expect") or []),
+        "boot_command": _boot_command(config),
+        "boot_expect": list(config.boot_expect or []),
         "served": _served_files(state),
         "site": tree_hashes(Path(state.template_dir) / "site"),
         "project_values": _project_values(values),

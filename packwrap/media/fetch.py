@@ -53,6 +53,18 @@ class FetchRequest:
     force: bool = False
 
 
+@dataclasses.dataclass(frozen=True)
+class _Fetch:
+    """One fetch's request and the means every step of it uses (cache, download options,
+    progress, the HTTP session opened on first use)."""
+
+    req: FetchRequest
+    cache: MediaCache
+    options: dl.Options
+    progress: Progress
+    get_session: _GetSession
+
+
 @dataclasses.dataclass
 class FetchResult:
     path: Path  # the verified file the user asked for (output or cache)
@@ -101,8 +113,9 @@ def fetch(
             _session, created_session = dl.new_session(), True
         return _session
 
+    fetch = _Fetch(req, cache, options, progress, get_session)
     try:
-        expected = _expected_checksum(req, filename, cache, options, progress, get_session)
+        expected = _expected_checksum(fetch, filename)
         job = job_key(expected.checksum, urls[0])
 
         def waiting(lock: Path) -> None:
@@ -115,11 +128,11 @@ def fetch(
                 cache_path, fetched, resumed, url = cached, 0, 0, None
             else:
                 cache_path, sha256, fetched, resumed, url = _download_verified(
-                    req, filename, urls, expected.checksum, cache, options, progress, get_session
+                    fetch, filename, urls, expected.checksum
                 )
         buildinfo = None
         if req.release == "snapshots" and expected.listing is not None:
-            buildinfo = _snapshot_buildinfo(req, expected.listing, options, progress, get_session)
+            buildinfo = _snapshot_buildinfo(fetch, expected.listing)
         path = _place_output(cache_path, req.output, filename, sha256, req.force)
         return FetchResult(
             buildinfo=buildinfo,
@@ -176,16 +189,10 @@ def _list_urls(req: FetchRequest, list_name: str) -> list[str]:
 # --------------------------------------------------------------------------- expected checksum
 
 
-def _expected_checksum(
-    req: FetchRequest,
-    filename: str,
-    cache: MediaCache,
-    options: dl.Options,
-    progress: Progress,
-    get_session: _GetSession,
-) -> _Expected:
+def _expected_checksum(fetch: _Fetch, filename: str) -> _Expected:
+    req, progress = fetch.req, fetch.progress
     if req.checksum is not None:
-        return _from_checksum_option(req, req.checksum, filename, options, progress, get_session)
+        return _from_checksum_option(fetch, req.checksum, filename)
     if not req.release:
         raise UsageError(
             "media outside an OpenBSD release tree need --checksum (Packer iso_checksum forms)"
@@ -194,7 +201,7 @@ def _expected_checksum(
     if key_src is None:
         if not req.insecure_unsigned:
             raise no_key_error(req.release)
-        return _from_unsigned_list(req, filename, cache, options, progress, get_session)
+        return _from_unsigned_list(fetch, filename)
     key = load_public_key(key_src.path)
     if key_src.origin == "blueprint" or key.name != key_file_name(req.release):
         progress.note(f"using signify key {key_src.path}")
@@ -204,28 +211,23 @@ def _expected_checksum(
         verified.append(verify_embedded(data, key, where))
         return verified[-1]
 
-    entry, source = _release_list_entry(
-        req, "SHA256.sig", filename, read, cache, options, progress, get_session
-    )
+    entry, source = _release_list_entry(fetch, "SHA256.sig", filename, read)
     if entry is None:
         raise PackwrapError(f"{filename} is not listed in the signed SHA256", file=source)
     how = f"signify: {key.name}, key {key.keynum_hex} -> SHA256"
     return _Expected(entry, how, [], listing=verified[-1] if verified else None)
 
 
-def _snapshot_buildinfo(
-    req: FetchRequest,
-    listing: bytes,
-    options: dl.Options,
-    progress: Progress,
-    get_session: _GetSession,
-) -> str:
+def _snapshot_buildinfo(fetch: _Fetch, listing: bytes) -> str:
     """The snapshot's BUILDINFO (which snapshot this is), checked against the signed list."""
     entry = _entry(listing, "BUILDINFO")
     if entry is None:
         raise PackwrapError("BUILDINFO is not listed in the snapshot's signed SHA256")
     source, data = dl.fetch_small(
-        get_session(), _list_urls(req, "BUILDINFO"), options, progress=progress
+        fetch.get_session(),
+        _list_urls(fetch.req, "BUILDINFO"),
+        fetch.options,
+        progress=fetch.progress,
     )
     digest = entry.new_hash()
     digest.update(data)
@@ -235,14 +237,7 @@ def _snapshot_buildinfo(
 
 
 def _release_list_entry(
-    req: FetchRequest,
-    list_name: str,
-    filename: str,
-    read: _ReadList,
-    cache: MediaCache,
-    options: dl.Options,
-    progress: Progress,
-    get_session: _GetSession,
+    fetch: _Fetch, list_name: str, filename: str, read: _ReadList
 ) -> tuple[Checksum | None, str]:
     """`filename`'s line in the release's checksum list `list_name`, and where it came from.
 
@@ -251,8 +246,9 @@ def _release_list_entry(
     the file, so a second fetch needs no network; else the list is fetched from the
     mirrors, read, and cached (not for snapshots, which change daily).
     """
+    req = fetch.req
     assert req.release is not None  # only release media have checksum lists
-    list_path = cache.list_path(req.release, req.arch, list_name)
+    list_path = fetch.cache.list_path(req.release, req.arch, list_name)
     cacheable = req.release != "snapshots"
     if cacheable and not req.force and list_path.is_file():
         try:
@@ -262,7 +258,7 @@ def _release_list_entry(
         if entry is not None:
             return entry, str(list_path)
     source, data = dl.fetch_small(
-        get_session(), _list_urls(req, list_name), options, progress=progress
+        fetch.get_session(), _list_urls(req, list_name), fetch.options, progress=fetch.progress
     )
     message = read(data, source)
     if cacheable:
@@ -276,39 +272,24 @@ def _entry(message: bytes, filename: str) -> Checksum | None:
     return lookup(parse_checksum_list(message.decode("utf-8", "replace")), filename)
 
 
-def _from_unsigned_list(
-    req: FetchRequest,
-    filename: str,
-    cache: MediaCache,
-    options: dl.Options,
-    progress: Progress,
-    get_session: _GetSession,
-) -> _Expected:
+def _from_unsigned_list(fetch: _Fetch, filename: str) -> _Expected:
     warning = (
-        f"WARNING: no signify key for OpenBSD {req.release}; trusting the UNSIGNED SHA256 "
+        f"WARNING: no signify key for OpenBSD {fetch.req.release}; trusting the UNSIGNED SHA256 "
         "(--insecure-unsigned)"
     )
     # Cached like SHA256.sig, but in its own file: a signed fetch never reads it.
-    entry, source = _release_list_entry(
-        req, "SHA256", filename, lambda data, where: data,
-        cache, options, progress, get_session,
-    )  # fmt: skip
+    entry, source = _release_list_entry(fetch, "SHA256", filename, lambda data, where: data)
     if entry is None:
         raise PackwrapError(f"{filename} is not listed in SHA256", file=source)
     return _Expected(entry, "UNSIGNED SHA256 (--insecure-unsigned)", [warning])
 
 
-def _from_checksum_option(
-    req: FetchRequest,
-    checksum_option: str,
-    filename: str,
-    options: dl.Options,
-    progress: Progress,
-    get_session: _GetSession,
-) -> _Expected:
+def _from_checksum_option(fetch: _Fetch, checksum_option: str, filename: str) -> _Expected:
     def read_text(location: str) -> str:
         if location.startswith(("http://", "https://")):
-            _, data = dl.fetch_small(get_session(), [location], options, progress=progress)
+            _, data = dl.fetch_small(
+                fetch.get_session(), [location], fetch.options, progress=fetch.progress
+            )
             return data.decode("utf-8", "replace")
         try:
             return Path(location).expanduser().read_text(errors="replace")
@@ -325,7 +306,7 @@ def _from_checksum_option(
             ["WARNING: --checksum none: the file is NOT verified"],
         )
     warnings = []
-    if req.release:
+    if fetch.req.release:
         warnings.append("note: --checksum given, signify was not used")
     return _Expected(checksum, f"checksum: {checksum} (--checksum)", warnings)
 
@@ -362,20 +343,14 @@ def _cached_copy(
 
 
 def _download_verified(
-    req: FetchRequest,
-    filename: str,
-    urls: list[str],
-    expected: Checksum | None,
-    cache: MediaCache,
-    options: dl.Options,
-    progress: Progress,
-    get_session: _GetSession,
+    fetch: _Fetch, filename: str, urls: list[str], expected: Checksum | None
 ) -> tuple[Path, str, int, int, str]:
+    cache, options, progress = fetch.cache, fetch.options, fetch.progress
     algos = sorted({"sha256"} | ({expected.algo} if expected else set()))
     part = cache.partial_path(job_key(expected, urls[0]), filename)
     for round_ in (1, 2):
         result = dl.download(
-            get_session(),
+            fetch.get_session(),
             urls,
             part,
             algos,

@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from packwrap.config.schema import BOOL, Config, ConfigError, Option, Schema
+from packwrap.config.schema import BOOL, Config, ConfigError, Option, Problem, Schema
 from packwrap.errors import Cancelled, PackwrapError
 
 if TYPE_CHECKING:
@@ -34,6 +34,13 @@ COMMON_OPTIONS = [
     Option("only", "any", None),
     Option("except", "any", None),
 ]
+
+
+class PostProcessorConfig(Config):
+    """The keys above that the chain reads, typed (a post-processor reads its own)."""
+
+    keep_input_artifact: bool | None
+    name: str | None
 
 
 @dataclass
@@ -58,7 +65,7 @@ class PPContext:
 
 class PostProcessor(Protocol):
     type_name: ClassVar[str]
-    schema: ClassVar[Schema]
+    schema: ClassVar[Schema[Config]]
     #: True when the input artifact must be kept whatever keep_input_artifact says.
     force_keep: ClassVar[bool]
 
@@ -94,8 +101,25 @@ def post_processor_for(type_name: str) -> Any | None:
 class PreparedPP:
     type: str
     impl: Any
-    config: Config
+    config: PostProcessorConfig
     keep_input_artifact: bool | None
+
+    @property
+    def title(self) -> str:
+        """How the build names it: the type, or `name (type TYPE)` for a named block, as
+        Packer does for a legacy JSON template (its HCL output leaves the name empty)."""
+        name = self.config.name
+        return f"{name} (type {self.type})" if name and name != self.type else self.type
+
+
+def _prepare(impl: Any, block: BlockSpec) -> tuple[PostProcessorConfig, list[Problem]]:
+    schema = impl.schema.extend(COMMON_OPTIONS)
+    if not issubclass(schema.config_type, PostProcessorConfig):
+        schema.config_type = PostProcessorConfig  # the post-processor has no typed config
+    config, found, _warnings = schema.prepare(block.body)
+    if not isinstance(config, PostProcessorConfig):
+        raise TypeError(f"expected a PostProcessorConfig, got {type(config).__name__}")
+    return config, found
 
 
 def prepare_chains(chains: list[list[BlockSpec]]) -> list[list[PreparedPP]]:
@@ -113,10 +137,9 @@ def prepare_chains(chains: list[list[BlockSpec]]) -> list[list[PreparedPP]]:
                     file=block.body.file,
                     line=block.body.line,
                 )
-            schema = impl.schema.extend(COMMON_OPTIONS)
-            config, found, _warnings = schema.prepare(block.body)
+            config, found = _prepare(impl, block)
             problems.extend(found)
-            prepared.append(PreparedPP(block.type, impl, config, config.get("keep_input_artifact")))
+            prepared.append(PreparedPP(block.type, impl, config, config.keep_input_artifact))
         out.append(prepared)
     if problems:
         raise ConfigError(problems)
@@ -158,7 +181,7 @@ def run_chains(
         prior = artifact
         for i, pp in enumerate(chain):
             ctx.check_cancelled(f"post-processor {pp.type!r}")
-            ctx.ui.say(f"Running post-processor: {pp.config.get('name') or ''} (type {pp.type})")
+            ctx.ui.say(f"Running post-processor: {pp.title}")
             new, keep = pp.impl.run(pp.config, prior, ctx)
             if pp.keep_input_artifact is not None and not (
                 keep and getattr(pp.impl, "force_keep", False)

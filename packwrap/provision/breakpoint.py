@@ -6,19 +6,20 @@ import sys
 from typing import ClassVar
 
 from packwrap.config import Config, Option, Schema
-from packwrap.config.schema import BOOL, LIST, STRING
-from packwrap.provision.base import ProvisionContext
+from packwrap.config.schema import BOOL, STRING
+from packwrap.provision.base import COMMON_OPTIONS, ProvisionContext, ProvisionerConfig
 
 
 class BreakpointProvisioner:
     type_name: ClassVar[str] = "breakpoint"
-    schema: ClassVar[Schema] = Schema(
+    schema: ClassVar[Schema[ProvisionerConfig]] = Schema(
         [
             Option("note", STRING, default=""),
             Option("disable", BOOL, default=False),
-            Option("only", LIST),
-            Option("except", LIST),
-        ]
+            *COMMON_OPTIONS,
+        ],
+        (),
+        ProvisionerConfig,
     )
 
     def __init__(self, config: Config):

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from packwrap.config import Config, Option, Schema
-from packwrap.config.schema import LIST, STRING
+from packwrap.config.schema import STRING
 from packwrap.errors import PackwrapError
-from packwrap.provision.base import ProvisionContext
+from packwrap.provision.base import COMMON_OPTIONS, ProvisionContext, ProvisionerConfig
 
 
 def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
@@ -22,16 +22,16 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
 
 class FileProvisioner:
     type_name: ClassVar[str] = "file"
-    schema: ClassVar[Schema] = Schema(
+    schema: ClassVar[Schema[ProvisionerConfig]] = Schema(
         [
             Option("source", STRING),
             Option("content", STRING),
             Option("destination", STRING, required=True),
             Option("direction", STRING, default="upload"),
-            Option("only", LIST),
-            Option("except", LIST),
+            *COMMON_OPTIONS,
         ],
         [_check],
+        ProvisionerConfig,
     )
 
     def __init__(self, config: Config):

@@ -20,13 +20,14 @@ from typing import ClassVar
 from packwrap.config import Config, Option, Schema
 from packwrap.config.schema import BOOL, INT, LIST, STRING
 from packwrap.errors import PackwrapError
-from packwrap.provision.base import ProvisionContext
+from packwrap.provision.base import COMMON_OPTIONS, ProvisionContext, ProvisionerConfig
 
 DEFAULT_EXECUTE = "chmod +x {{.Path}}; {{.Vars}} {{.Path}}"
 
 
 def _one_source(config: Config, problem: Callable[[str, str | None], None]) -> None:
-    given = [k for k in ("inline", "script", "scripts") if config.get(k)]
+    sources = {"inline": config.inline, "script": config.script, "scripts": config.scripts}
+    given = [name for name, value in sources.items() if value]
     if len(given) != 1:
         problem("shell provisioner: exactly one of inline, script, scripts is required", None)
     for var in config.environment_vars or []:
@@ -36,7 +37,7 @@ def _one_source(config: Config, problem: Callable[[str, str | None], None]) -> N
 
 class ShellProvisioner:
     type_name: ClassVar[str] = "shell"
-    schema: ClassVar[Schema] = Schema(
+    schema: ClassVar[Schema[ProvisionerConfig]] = Schema(
         [
             Option("inline", LIST, help="commands, run as one script with inline_shebang"),
             Option("script", STRING, help="local script to upload and run"),
@@ -49,12 +50,11 @@ class ShellProvisioner:
             Option("expect_disconnect", BOOL, default=False),
             Option("skip_clean", BOOL, default=False),
             Option("valid_exit_codes", LIST, default=["0"]),
-            Option("pause_before", STRING),
             Option("max_retries", INT, default=0),
-            Option("only", LIST),
-            Option("except", LIST),
+            *COMMON_OPTIONS,
         ],
         [_one_source],
+        ProvisionerConfig,
     )
 
     def __init__(self, config: Config):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from packwrap.build.state import State
+from packwrap.build.state import State, config_of
 from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
 
@@ -28,9 +28,9 @@ class StepShutdown(Step):
         self.request_stop = request_stop
 
     def run(self, state: State) -> None:
-        cfg = state.config
-        timeout = float(cfg.get("shutdown_timeout") or 300.0)
-        command = cfg.get("shutdown_command")
+        cfg = config_of(state)
+        timeout = cfg.shutdown_timeout or 300.0
+        command = cfg.shutdown_command
         comm = state.data.get("communicator")
         if command and comm is not None:
             state.ui.say(f"Gracefully halting the guest: {command}")

@@ -6,21 +6,21 @@ import fnmatch
 import sys
 from typing import TYPE_CHECKING
 
-from packwrap.build.state import State
+from packwrap.build.state import State, config_of
 from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
-from packwrap.provision.base import ProvisionContext
+from packwrap.provision.base import ProvisionContext, ProvisionerConfig
 from packwrap.provision.registry import provisioner_class
 
 if TYPE_CHECKING:
-    from packwrap.config.schema import Config, Problem
+    from packwrap.config.schema import Problem
     from packwrap.provision.base import Provisioner
     from packwrap.template.model import BlockSpec
 
 
-def _applies(block_config: Config, build_name: str) -> bool:
+def _applies(block_config: ProvisionerConfig, build_name: str) -> bool:
     names = {build_name, f"source.{build_name}"}
-    only, exclude = block_config.get("only"), block_config.get("except")
+    only, exclude = block_config.only, block_config.excluded
     if only and not any(fnmatch.fnmatch(n, pat) for n in names for pat in only):
         return False
     return not (exclude and any(fnmatch.fnmatch(n, pat) for n in names for pat in exclude))
@@ -28,11 +28,11 @@ def _applies(block_config: Config, build_name: str) -> bool:
 
 def prepare_provisioners(
     blocks: list[BlockSpec],
-) -> list[tuple[BlockSpec, type[Provisioner], Config]]:
+) -> list[tuple[BlockSpec, type[Provisioner], ProvisionerConfig]]:
     """Validate every provisioner block up front; ConfigError lists all problems."""
     from packwrap.config import ConfigError
 
-    prepared: list[tuple[BlockSpec, type[Provisioner], Config]] = []
+    prepared: list[tuple[BlockSpec, type[Provisioner], ProvisionerConfig]] = []
     problems: list[Problem] = []
     for block in blocks:
         cls = provisioner_class(block.type, file=block.body.file, line=block.body.line)
@@ -63,7 +63,7 @@ class StepProvision(Step):
             return
         comm = state.data.get("communicator")
         if comm is None:
-            if (state.config.get("communicator") or "ssh") == "none":
+            if config_of(state).communicator == "none":
                 state.ui.say("Communicator none: provisioners skipped")
                 return
             raise PackwrapError("provisioners need a communicator, but none is connected")
@@ -79,8 +79,6 @@ class StepProvision(Step):
             state.check_cancelled()
             if not _applies(config, state.build_name):
                 continue
-            if config.get("pause_before"):
-                from packwrap.durations import parse_duration
-
-                state.sleep(parse_duration(config.pause_before, what="pause_before"))
+            if config.pause_before:
+                state.sleep(config.pause_before)
             cls(config).provision(ctx)

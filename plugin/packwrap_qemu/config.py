@@ -324,7 +324,8 @@ def names(config: Config, build_name: str) -> tuple[str, Path]:
 
 
 def config_of(state: State) -> QemuConfig:
-    """The build's prepared config, typed (the session prepared it with SCHEMA)."""
-    if not isinstance(state.config, QemuConfig):
-        raise TypeError(f"expected a QemuConfig, got {type(state.config).__name__}")
-    return state.config
+    """The build's QemuConfig (the session prepared it with SCHEMA): the core's one
+    config_of (packwrap/build/state.py), bound to this builder's type."""
+    from packwrap.sdk import config_of as typed_config_of
+
+    return typed_config_of(state, QemuConfig)

@@ -186,7 +186,8 @@ def media_path(value: str | None, template_dir: str | os.PathLike[str]) -> str |
 
 
 def config_of(state: State) -> VmmConfig:
-    """The build's prepared config, typed (the session prepared it with SCHEMA)."""
-    if not isinstance(state.config, VmmConfig):
-        raise TypeError(f"expected a VmmConfig, got {type(state.config).__name__}")
-    return state.config
+    """The build's VmmConfig (the session prepared it with SCHEMA): the core's one
+    config_of (packwrap/build/state.py), bound to this builder's type."""
+    from packwrap.sdk import config_of as typed_config_of
+
+    return typed_config_of(state, VmmConfig)

@@ -136,6 +136,9 @@ def test_build_two_embedded_builds_in_parallel(tmp_path: Path, capsys) -> None:
     assert "s3cret-pw" not in out + err
     assert "==> Builds finished. The artifacts of successful builds are:" in out
     assert "--> fake.a: VM files in directory: out-a" in out
+    # manifest passes the builder's artifact on: named once (Packer names it twice)
+    assert out.count("--> fake.a: VM files in directory: out-a") == 1
+    assert "Running post-processor: manifest\n" in out
     manifest = json.loads((tmp_path / "packer-manifest.json").read_text())
     assert sorted(b["name"] for b in manifest["builds"]) == ["a", "b"]
     assert manifest["builds"][0]["packer_run_uuid"] == manifest["last_run_uuid"]

@@ -219,3 +219,14 @@ def test_chain_semantics(tmp_path: Path, artifact: Artifact) -> None:
     ]
     # no post-processors: just the builder's
     assert run_chains([], artifact, ctx(tmp_path)) == [artifact]
+
+
+def test_the_build_names_each_post_processor(tmp_path: Path, artifact: Artifact) -> None:
+    c = chains([("manifest", {}), ("checksum", {"name": "sums"})])
+    context = ctx(tmp_path)
+    run_chains(c, artifact, context)
+    said = [line for line in context.ui.lines if line.startswith("Running post-processor")]
+    assert said == [
+        "Running post-processor: manifest",
+        "Running post-processor: sums (type checksum)",
+    ]

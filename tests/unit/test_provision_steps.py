@@ -71,3 +71,28 @@ def test_provisioning_boot_options_are_checked() -> None:
     assert problems(provision_kernel_args="x") == ["provision_kernel_args"]
     config = QemuBuilder.schema.prepare(SourceBody({"kernel": "k"}, "t", 1))[0]
     assert config.ssh_clear_authorized_keys is True  # packwrap's default (Packer: false)
+
+
+def test_common_provisioner_options_are_parsed_once() -> None:
+    from packwrap.config.schema import SourceBody
+    from packwrap.errors import PackwrapError
+    from packwrap.provision.step import prepare_provisioners
+    from packwrap.template.model import BlockSpec
+
+    def block(kind: str, body: dict) -> BlockSpec:
+        return BlockSpec(kind, None, SourceBody(body, "t.pkr.hcl", 7))
+
+    ((_, _, shell), (_, _, upload)) = prepare_provisioners(
+        [
+            block("shell", {"inline": ["true"], "pause_before": "1m30s", "except": ["qemu.a"]}),
+            block("file", {"content": "x", "destination": "/tmp/x", "pause_before": "2s"}),
+        ]
+    )
+    assert shell.pause_before == 90.0 and shell.excluded == ["qemu.a"] and shell.only is None
+    assert upload.pause_before == 2.0 and upload.excluded == []
+    try:
+        prepare_provisioners([block("shell", {"inline": ["true"], "pause_before": "soon"})])
+    except PackwrapError as exc:  # caught when the template is checked, not mid-build
+        assert "pause_before" in str(exc) and "t.pkr.hcl" in str(exc)
+    else:
+        raise AssertionError("a bad pause_before was accepted")

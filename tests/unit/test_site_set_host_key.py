@@ -16,7 +16,7 @@ from packwrap.build.steps.site_set import StepSiteSet
 from packwrap.communicator.steps import ssh_settings
 from packwrap.config import Config
 from packwrap.errors import PackwrapError
-from tests.state_support import make_state
+from tests.state_support import common_config, make_state
 
 KEY = "./etc/ssh/ssh_host_ed25519_key"
 
@@ -72,7 +72,7 @@ def test_pinned_host_key_in_the_site_set_with_mode_0600(tmp_path: Path):
     # the communicator pins it when the template has no pin of its own
     state.data["ssh_host"] = "127.0.0.1"
     assert ssh_settings(state).host_key_fingerprint == fp
-    state.config = Config({"ssh_host_key_fingerprint": "SHA256:own"})
+    state.config = common_config({"ssh_host_key_fingerprint": "SHA256:own"})
     assert ssh_settings(state).host_key_fingerprint == "SHA256:own"
 
 

@@ -22,7 +22,7 @@ from packwrap.build.common_options import (
     keygroup_interval_seconds,
 )
 from packwrap.build.console import SerialConsole
-from packwrap.build.state import State
+from packwrap.build.state import State, config_of
 from packwrap.build.step import Step
 from packwrap.build.steps.http_server import template_data
 from packwrap.build.ui import log_line
@@ -38,13 +38,13 @@ class StepTypeBootCommand(Step):
         pass
 
     def run(self, state: State) -> None:
-        config = state.config
-        commands: list[str] = list(config.get("boot_command") or [])
+        config = config_of(state)
+        commands = config.boot_command
         console = state.data.get("console")
         if not isinstance(console, SerialConsole):
             raise PackwrapError("internal: no serial console in the state for the boot command")
-        secrets_idx = set(config.get("boot_secret_elements") or [])
-        expects: list[str] = list(config.get("boot_expect") or [])
+        secrets_idx = set(config.boot_secret_elements)
+        expects = config.boot_expect
         data = template_data(state)
         rendered = []
         for i, element in enumerate(commands):
@@ -66,8 +66,8 @@ class StepTypeBootCommand(Step):
         state.ui.say("Typing the boot command on the serial console...")
         interval = key_interval_seconds(config)
         group_pause = keygroup_interval_seconds(config)
-        timeout = float(config.get("boot_expect_timeout") or 300.0)
-        echo = bool(config.get("boot_echo_check", True))
+        timeout = config.boot_expect_timeout
+        echo = config.boot_echo_check
         for i, text in enumerate(rendered):
             state.check_cancelled()
             expect = expects[i] if i < len(expects) else ""

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from packwrap.build import bootcommand
 from packwrap.build.http_server import DocrootServer, render_generated_files
-from packwrap.build.state import State
+from packwrap.build.state import State, config_of
 from packwrap.build.step import Step
 from packwrap.build.ui import log_line
 from packwrap.errors import PackwrapError
@@ -29,7 +29,9 @@ from packwrap.errors import PackwrapError
 
 def template_data(state: State) -> dict[str, object]:
     """The Go-template fields for boot commands and generated files."""
-    name = state.data.get("vm_name") or state.config.get("vm_name") or state.source_name
+    # vm_name is a builder option, not a common one: the output-directory step puts
+    # the effective name in the bag (packwrap/build/steps/output_dir.py).
+    name = state.data.get("vm_name") or state.source_name
     port = state.data.get("http_port") or 0
     guest_port = state.data.get("http_guest_port") or port
     return {
@@ -71,13 +73,12 @@ class StepHTTPServer(Step):
         self.overlay: Path | None = None
 
     def run(self, state: State) -> None:
-        config = state.config
-        directory = config.get("http_directory")
-        content = config.get("http_content")
+        config = config_of(state)
+        directory, content = config.http_directory, config.http_content
         state.data.setdefault("http_port", 0)
         if not directory and not content:
             return
-        bind = state.data.get("http_bind_address") or config.get("http_bind_address") or "127.0.0.1"
+        bind = state.data.get("http_bind_address") or config.http_bind_address or "127.0.0.1"
         docroot = resolve_http_directory(directory, state) if directory else None
         self.overlay = Path(tempfile.mkdtemp(prefix="packwrap-http-"))
         state.data["http_overlay_dir"] = str(self.overlay)
@@ -85,8 +86,8 @@ class StepHTTPServer(Step):
         self.server = DocrootServer(
             roots=[self.overlay, *([docroot] if docroot else [])],
             bind=bind,
-            port_min=int(config.get("http_port_min", 8000)),
-            port_max=int(config.get("http_port_max", 9000)),
+            port_min=config.http_port_min,
+            port_max=config.http_port_max,
             log=lambda m: log_line(ui, m),
             warn=ui.error,
         )

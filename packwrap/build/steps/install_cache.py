@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packwrap.atomicfile import PRIVATE, atomic_write
+from packwrap.build.state import config_of
 from packwrap.build.step import Step
 from packwrap.build.ui import log_line
 from packwrap.durations import format_duration
@@ -60,12 +61,11 @@ def created_text(entry: Entry) -> str:
 def _release(state: State) -> str | None:
     from packwrap.blueprint.record import read_record, resolve_release
 
-    config = state.config
     return resolve_release(
         flag=None,
         record=read_record(Path(state.template_dir)),
         variables={"release": state.data.get("release")},
-        media=config.values() if isinstance(config, dict) else (),
+        media=config_of(state).values(),
     )
 
 
@@ -81,7 +81,7 @@ class StepInstallCacheLookup(Step):
         from packwrap.installcache.store import CacheUnavailable, Store, installs_root
 
         state.data["install_cache_hit"] = None
-        if state.config.get("install_cache") is False:
+        if not config_of(state).install_cache:
             log_line(state.ui, "install cache: off (install_cache = false)")
             return
         store = Store(installs_root())
