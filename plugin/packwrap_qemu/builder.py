@@ -1,12 +1,14 @@
 """The `qemu` builder: packer-plugin-qemu's step order, typed on the serial console.
 
 Steps (packer-plugin-qemu's builder.go): media -> output dir -> install cache lookup
-(core) -> disk -> UEFI vars -> HTTP address -> HTTP server (core) [-> site set (core)] ->
-SSH port forward -> QEMU -> boot command (core) -> wait for power-off -> store the install
-(core) -> [communicator "ssh": temporary key (before the HTTP server), QEMU again on the
-installed disk -> connect -> provision -> remove the temporary key -> shutdown] -> convert
-disk. On an install cache hit the disk is a qcow2 overlay of the cached one (a copy
-without a communicator) and the install steps, wrapped in If(installing, ...), are skipped.
+(core) -> vTPM -> floppy -> disk (create, copy disk_image, or over a cached install) ->
+resize -> UEFI vars -> HTTP address -> HTTP server (core) [-> site set (core)] -> SSH port
+forward -> QEMU -> boot command (core) -> wait for power-off -> store the install (core)
+-> [communicator "ssh": temporary key (before the HTTP server), QEMU again on the
+installed disk -> connect -> provision -> remove the temporary key -> shutdown] ->
+convert disk. On an install cache hit the disk is a qcow2 overlay of the cached one (a
+copy without a communicator) and the install steps, wrapped in If(installing, ...), are
+skipped. disk_image builds (an image to build on, not an install) never use the cache.
 """
 
 from __future__ import annotations
@@ -38,11 +40,13 @@ from packwrap_qemu.artifact import make_artifact
 from packwrap_qemu.config import SCHEMA, QemuConfig, config_of
 from packwrap_qemu.firmware import StepPrepareEfiVars
 from packwrap_qemu.step_convert_disk import StepConvertDisk
-from packwrap_qemu.step_create_disk import StepCreateDisk
+from packwrap_qemu.step_create_disk import StepCreateDisk, StepResizeDisk
+from packwrap_qemu.step_floppy import StepCreateFloppy
 from packwrap_qemu.step_http_ip import StepHTTPIPDiscover
 from packwrap_qemu.step_media import StepResolveMedia
 from packwrap_qemu.step_port_forward import StepPortForward
 from packwrap_qemu.step_run import StepRunQemu
+from packwrap_qemu.step_vtpm import StepStartVtpm
 from packwrap_qemu.step_wait_poweroff import StepWaitForPowerOff
 
 if TYPE_CHECKING:
@@ -51,6 +55,22 @@ if TYPE_CHECKING:
 
 def _provisions(state: State) -> bool:
     return QemuBuilder.provisions(config_of(state))
+
+
+def _installs(state: State) -> bool:
+    """An install run that ends by powering off (not disk_image + ssh, which Packer
+    boots once and provisions in the same run)."""
+    config = config_of(state)
+    return not (config.disk_image and QemuBuilder.provisions(config))
+
+
+def _boots_again(state: State) -> bool:
+    return _provisions(state) and _installs(state)
+
+
+def _cacheable(state: State) -> bool:
+    """The install cache is for installs: not for disk_image, an image to build on."""
+    return not config_of(state).disk_image
 
 
 def _installs_and_provisions(state: State) -> bool:
@@ -86,8 +106,11 @@ class QemuBuilder:
             StepCheckProvisioners(),
             StepResolveMedia(),
             StepOutputDir(qemu.output_plan, name="prepare output directory"),
-            StepInstallCacheLookup(qemu.install_inputs),
+            If(_cacheable, StepInstallCacheLookup(qemu.install_inputs)),
+            StepStartVtpm(),
+            StepCreateFloppy(),
             StepCreateDisk(),
+            StepResizeDisk(),
             StepPrepareEfiVars(),
             StepHTTPIPDiscover(),
             # Before the HTTP server: install.conf may name {{ .SSHPublicKey }}.
@@ -98,8 +121,8 @@ class QemuBuilder:
             If(installing, StepRunQemu()),
             If(installing, StepInstallerDriftGuard()),
             If(installing, StepTypeBootCommand()),
-            If(installing, StepWaitForPowerOff()),
-            StepInstallCacheStore(),
+            If(installing, If(_installs, StepWaitForPowerOff())),
+            If(_cacheable, StepInstallCacheStore()),
             *self.provisioning_steps(),
             StepConvertDisk(),
         ]
@@ -119,9 +142,10 @@ class QemuBuilder:
         run could not drop the ISO nor change the kernel arguments at the reset.
         The SSH port is the hostfwd StepPortForward chose (127.0.0.1:<port> -> guest:22).
         communicator = "none": no second boot; provisioners are reported as skipped.
+        disk_image (an installed image to build on) with "ssh": one run, as Packer's.
         """
         return [
-            If(_provisions, StepRunQemu(boot="disk")),
+            If(_boots_again, StepRunQemu(boot="disk")),
             If(_provisions, StepConnect()),
             StepProvision(),
             If(_provisions, StepCleanupTemporaryKey()),

@@ -1,7 +1,7 @@
 """Compact (and optionally compress) a qcow2 disk with `qemu-img convert` (Packer's
 stepConvertDisk): the result replaces the disk atomically. A disk made over a cached
-install is flattened the same way into a standalone `format` image, unless
-use_backing_file keeps it an overlay of the cache entry."""
+install is flattened the same way into a standalone `format` image (qemu's
+use_backing_file is Packer's, for disk_image only)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,7 @@ class StepConvertDisk(Step):
 
     def run(self, state: State) -> None:
         config = config_of(state)
-        overlay = bool(state.data.get("disk_overlay"))
-        if overlay and config.use_backing_file:
-            state.ui.say("Keeping the disk an overlay of the cached install (use_backing_file)")
-            return
+        overlay = bool(state.data.get("disk_overlay"))  # over a cached install: flatten
         if not overlay and (config.format == "raw" or config.skip_compaction):
             return
         disk = Path(state.data["disk_path"])

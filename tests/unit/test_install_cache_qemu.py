@@ -1,6 +1,6 @@
 """The qemu builder on an install cache hit, with the real qemu-img: the disk is a qcow2
-overlay of the cached install, flattened into a standalone image at the end (kept an
-overlay with use_backing_file); an install-only build copies the cached disk."""
+overlay of the cached install, flattened into a standalone image at the end; an
+install-only build copies the cached disk."""
 
 from __future__ import annotations
 
@@ -61,14 +61,6 @@ def test_a_hit_boots_an_overlay_and_the_artifact_is_standalone(tmp_path):
     flat = info(disk)
     assert flat["format"] == "raw" and "backing-filename" not in flat
     assert disk.read_bytes()[: len(INSTALLED)] == INSTALLED
-
-
-def test_use_backing_file_keeps_the_overlay(tmp_path):
-    state = hit(tmp_path, use_backing_file=True, **SSH)
-    StepCreateDisk().run(state)
-    StepConvertDisk().run(state)
-    assert "backing-filename" in info(state.data["disk_path"])
-    assert "Keeping the disk an overlay of the cached install" in state.ui.text
 
 
 def test_an_install_only_hit_copies_the_cached_disk(tmp_path):
