@@ -68,6 +68,11 @@ def _boots_again(state: State) -> bool:
     return _provisions(state) and _installs(state)
 
 
+def _installs_now(state: State) -> bool:
+    """An install run that ends by powering off, and no cached install in its place."""
+    return installing(state) and _installs(state)
+
+
 def _cacheable(state: State) -> bool:
     """The install cache is for installs: not for disk_image, an image to build on."""
     return not config_of(state).disk_image
@@ -121,7 +126,7 @@ class QemuBuilder:
             If(installing, StepRunQemu()),
             If(installing, StepInstallerDriftGuard()),
             If(installing, StepTypeBootCommand()),
-            If(installing, If(_installs, StepWaitForPowerOff())),
+            If(_installs_now, StepWaitForPowerOff()),
             If(_cacheable, StepInstallCacheStore()),
             *self.provisioning_steps(),
             StepConvertDisk(),

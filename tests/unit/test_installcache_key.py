@@ -113,7 +113,7 @@ def test_what_runs_after_the_install_leaves_the_key_alone(project):
     assert key(project, provisioners=provisioners) == before
     assert key(project, shutdown_command="halt -p", shutdown_timeout="1m") == before
     assert key(project, output_directory="elsewhere", vm_name="other.qcow2") == before
-    assert key(project, ssh_clear_authorized_keys=False, use_backing_file=True) == before
+    assert key(project, ssh_clear_authorized_keys=False) == before
     assert key(project, disk_compression=True, skip_compaction=True) == before
     (project / "files").mkdir()
     (project / "files" / "motd").write_text("provisioned\n")  # a provisioner's file
