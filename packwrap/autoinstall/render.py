@@ -327,7 +327,7 @@ def _disks(
         if not re.fullmatch(r"[a-z]{2,}\d+|[0-9a-f]{16}", disk):
             raise _fail("root_disk", f"{disk!r} is not a disk name (sd0, wd0) or a DUID")
         out.add("root_disk", disk)
-    _encryption(v, rel, out)
+    encrypted = _encryption(v, rel, out)
     if v["disk_partitioning"] == "whole-gpt":
         question = rel["disk_partitioning"]
         if "gpt" not in question.choices:
@@ -336,8 +336,12 @@ def _disks(
                 f"whole-gpt: the OpenBSD/{rel.arch} installer asks {question.text!r}, "
                 "which has no whole-disk GPT choice",
             )
-        out.add("disk_partitioning", "gpt")
-        out.add("gpt_proceed", "yes")
+        # With encryption the installer asks for the physical disk (the crypto chunk),
+        # then again for the softraid volume (install.sub encrypt_root, configure_disk):
+        # one answer each, or the volume would get the default MBR.
+        for _disk in range(2 if encrypted else 1):
+            out.add("disk_partitioning", "gpt")
+            out.add("gpt_proceed", "yes")
     if v["disklabel_layout"]:
         if not networked:
             raise _fail("disklabel_layout", "the template is fetched over HTTP: needs a network")
@@ -345,16 +349,18 @@ def _disks(
         out.add("disklabel_template", http_base.rstrip("/") + "/disklabel")
 
 
-def _encryption(v: dict[str, Any], rel: Release, out: _Lines) -> None:
+def _encryption(v: dict[str, Any], rel: Release, out: _Lines) -> bool:
+    """The encryption answers; True when the root disk is encrypted."""
     passphrase = str(v["encrypt_passphrase"])
     if not passphrase:
-        return
+        return False
     if not rel.autoinstall_encryption or "new_passphrase" not in rel:
         raise _fail("encrypt_passphrase", f"OpenBSD {rel.release} cannot encrypt unattended")
     if "\n" in passphrase or "\r" in passphrase:
         raise _fail("encrypt_passphrase", "must be a single line")
     out.add("encrypt_root", "p")
     out.lines.append(f"{canonical_key(rel['new_passphrase'].text)} = {passphrase}")
+    return True
 
 
 # -- sets -------------------------------------------------------------------------------------

@@ -457,8 +457,7 @@ class Simulator:
             self.result.set_rounds[self.set_round] = {"location": resp, "line": line}
             first = resp[:1].lower()
             if first == "c":
-                if cds:
-                    self._mounted_fs("cd")
+                self._cd_round(resp, cds, line)
             elif first == "d":
                 self._disk_round()
             elif first == "h" and "http" in rel.set_locations:
@@ -468,6 +467,22 @@ class Simulator:
             else:
                 self.abort(line, f"{resp!r} is not a valid choice: the autoinstall aborts")
             default = "done"
+
+    def _cd_round(self, resp: str, cds: list[str], line: int | None) -> None:
+        """install_sets: 'c' or 'cd' (any case) is the first CD; any other c... answer must
+        name a CD device, else the round installs nothing."""
+        if not cds:
+            return
+        device = cds[0] if re.fullmatch(r"[cC][dD]?", resp) else resp
+        if device in cds:
+            self._mounted_fs("cd")
+            return
+        self.finding(
+            line,
+            "warning",
+            f"{resp!r} names no CD device ({', '.join(cds)}): nothing is installed from it "
+            f"(answer {cds[0]!r} or 'cd')",
+        )
 
     def _sets_default(self, cds: list[str]) -> str:
         """install_sets' first default: the release's order of what the machine has."""

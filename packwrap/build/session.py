@@ -185,6 +185,11 @@ class BuildSession:
             if builder_cls is None:
                 handoff.append(build)
                 continue
+            handover = self._hand_over_for_post_processor(build, problems)
+            if handover is not None:
+                if handover:
+                    handoff.append(build)
+                continue
             builder = builder_cls()
             config, found, warnings = builder.schema.prepare(build.source.body)
             problems.extend(found)
@@ -199,6 +204,28 @@ class BuildSession:
         if problems:
             raise ConfigError([replace(p, message=template.mask(p.message)) for p in problems])
         return embedded, handoff
+
+    def _hand_over_for_post_processor(
+        self, build: BuildSpec, problems: list[Problem]
+    ) -> bool | None:
+        """A build with a post-processor packwrap does not embed goes to packer whole (True),
+        or its problem is recorded when it cannot (False); None: all are embedded."""
+        from packwrap.postprocess import UnsupportedPostProcessor
+        from packwrap.postprocess.handover import handover_blocker, unembedded
+
+        missing = unembedded(build.post_processors)
+        if not missing:
+            return None
+        reason = handover_blocker(build, self.flags, self.env)
+        if reason is None:
+            types = ", ".join(sorted({repr(b.type) for b in missing}))
+            self.ui.say(f"{build.name}: post-processor {types} is not embedded in packwrap: "
+                        "the whole build goes to packer")  # fmt: skip
+            return True
+        for block in missing:
+            exc = UnsupportedPostProcessor(block, reason)
+            problems.append(Problem(exc.message, block.body.file, block.body.line))
+        return False
 
     def _unlock_keys(self, embedded: list[Prepared]) -> None:
         """Signing keys unlocked (a passphrase asked for) before any build starts."""

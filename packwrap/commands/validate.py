@@ -73,7 +73,7 @@ def validate(flags: PackerFlags) -> Report:
     builds = select_builds(template, flags.only, flags.except_)
     handed_off = []
     for build in builds:
-        handed_off += _check_build(build, template, report)
+        handed_off += _check_build(build, template, report, flags)
     if handed_off:
         _packer_syntax(path, report)
     _lint_response_file(template, report)
@@ -81,7 +81,7 @@ def validate(flags: PackerFlags) -> Report:
     return report
 
 
-def _check_build(build: Any, template: Template, report: Report) -> list[str]:
+def _check_build(build: Any, template: Template, report: Report, flags: Any) -> list[str]:
     from packwrap.plugins import builder_for
 
     stype = build.source.type
@@ -98,21 +98,47 @@ def _check_build(build: Any, template: Template, report: Report) -> list[str]:
             "`packwrap build` hands it to a real packer binary"
         )
         return [build.name]
+    blocker = _handover_blocker(build, report, flags)
+    if blocker is None:
+        return [build.name]
     _config, problems, warnings = builder.schema.prepare(build.source.body)
     for p in problems:
         report.problem(str(p))
     report.warnings.extend(f"{build.name}: {w}" for w in warnings)
     # What `packwrap build` prepares before starting: provisioners and post-processors.
     # One block at a time, so one unsupported type does not hide the other problems.
-    from packwrap.postprocess import prepare_chains
+    from packwrap.postprocess import UnsupportedPostProcessor, post_processor_for, prepare_chains
     from packwrap.provision.step import prepare_provisioners
 
     for block in build.provisioners:
         _prepare(report, prepare_provisioners, [block])
     for chain in build.post_processors:
         for block in chain:
-            _prepare(report, prepare_chains, [[block]])
+            if post_processor_for(block.type) is not None:
+                _prepare(report, prepare_chains, [[block]])
+            else:
+                report.problem(str(UnsupportedPostProcessor(block, blocker)))
     return []
+
+
+def _handover_blocker(build: Any, report: Report, flags: PackerFlags) -> str | None:
+    """None when a post-processor packwrap does not embed sends the whole build to packer;
+    else why it cannot go there ("" when every post-processor is embedded)."""
+    import os
+
+    from packwrap.postprocess.handover import handover_blocker, unembedded
+
+    missing = unembedded(build.post_processors)
+    if not missing:
+        return ""
+    reason = handover_blocker(build, flags, os.environ)
+    if reason is None:
+        types = ", ".join(sorted({repr(b.type) for b in missing}))
+        report.notes.append(
+            f"{build.name}: post-processor {types} is not embedded in packwrap; "
+            "`packwrap build` hands the whole build to a real packer binary"
+        )
+    return reason
 
 
 def _prepare(report: Report, prepare: Any, blocks: list) -> None:

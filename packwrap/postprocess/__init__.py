@@ -1,5 +1,5 @@
-"""Post-processors: what happens to a build's artifact afterwards (Packer's manifest and
-checksum; signify, OpenBSD's signed SHA256).
+"""Post-processors: what happens to a build's artifact afterwards (Packer's manifest,
+checksum, shell-local and artifice; signify, OpenBSD's signed SHA256).
 
 A post-processor declares a Schema and `run(config, artifact, ctx) -> (artifact, keep)`;
 `run_chains` passes a build's artifact through each chain the way Packer's core does.
@@ -9,6 +9,7 @@ More post-processors register in the `packwrap.post_processors` entry-point grou
 from packwrap.postprocess.base import (
     PostProcessor,
     PPContext,
+    UnsupportedPostProcessor,
     post_processor_for,
     prepare_chains,
     run_chains,
@@ -18,6 +19,7 @@ from packwrap.postprocess.base import (
 __all__ = [
     "PPContext",
     "PostProcessor",
+    "UnsupportedPostProcessor",
     "post_processor_for",
     "prepare_chains",
     "run_chains",

@@ -4,12 +4,17 @@ For each chain the builder's artifact goes through the post-processors in order;
 each returns a new artifact and whether to keep its input. The builder's artifact
 is kept when there are no post-processors or when the first post-processor of any
 chain keeps it; an intermediate artifact is listed only when the next one keeps
-it; the last artifact of each chain is always listed. (packwrap never destroys
-files of dropped artifacts: it only leaves them out of the list.)
+it; the last artifact of each chain is always listed. An artifact that is not kept is
+destroyed, as Packer does: its files are deleted once every chain has run (a file that
+a reported artifact still lists is never deleted).
+
+A post-processor type packwrap does not embed makes the whole build go to a real
+`packer`, when it can (packwrap/postprocess/handover.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -75,9 +80,11 @@ class PostProcessor(Protocol):
 
 
 def _builtin() -> dict[str, Callable[[], Any]]:
+    from packwrap.postprocess.artifice import ArtificePostProcessor
     from packwrap.postprocess.checksum import ChecksumPostProcessor
     from packwrap.postprocess.compress import CompressPostProcessor
     from packwrap.postprocess.manifest import ManifestPostProcessor
+    from packwrap.postprocess.shell_local import ShellLocalPostProcessor
     from packwrap.postprocess.signify import SignifyPostProcessor
     from packwrap.postprocess.vagrant import VagrantPostProcessor
     from packwrap.postprocess.vmdk import VmdkPostProcessor
@@ -86,10 +93,26 @@ def _builtin() -> dict[str, Callable[[], Any]]:
         "manifest": ManifestPostProcessor,
         "checksum": ChecksumPostProcessor,
         "signify": SignifyPostProcessor,
+        "shell-local": ShellLocalPostProcessor,
+        "artifice": ArtificePostProcessor,
         "compress": CompressPostProcessor,
         "vagrant": VagrantPostProcessor,
         "vmdk": VmdkPostProcessor,
     }
+
+
+class UnsupportedPostProcessor(PackwrapError):
+    """A post-processor type that no packwrap module embeds."""
+
+    def __init__(self, block: BlockSpec, reason: str):
+        self.type_name = block.type
+        supported = ", ".join(sorted(_builtin()))
+        super().__init__(
+            f"post-processor {block.type!r} is not supported by packwrap (supported: "
+            f"{supported}) and {reason}",
+            file=block.body.file,
+            line=block.body.line,
+        )
 
 
 def post_processor_for(type_name: str) -> Any | None:
@@ -137,12 +160,7 @@ def prepare_chains(chains: list[list[BlockSpec]]) -> list[list[PreparedPP]]:
         for block in chain:
             impl = post_processor_for(block.type)
             if impl is None:
-                raise PackwrapError(
-                    f"post-processor {block.type!r} is not supported by packwrap "
-                    f"(supported: {', '.join(_builtin())})",
-                    file=block.body.file,
-                    line=block.body.line,
-                )
+                raise UnsupportedPostProcessor(block, "packwrap runs only embedded ones")
             config, found = _prepare(impl, block)
             problems.extend(found)
             prepared.append(PreparedPP(block.type, impl, config, config.keep_input_artifact))
@@ -180,25 +198,96 @@ def unlock_chains(
 def run_chains(
     chains: list[list[PreparedPP]], artifact: Artifact, ctx: PPContext
 ) -> list[Artifact]:
-    """Artifacts to report, in Packer's order (the builder's first when kept)."""
+    """Artifacts to report, in Packer's order (the builder's first when kept); the
+    artifacts not kept are destroyed (their files deleted) after the last chain. A
+    failing post-processor ends its chain, the other chains still run (as in Packer),
+    then the build fails with every failure and nothing is deleted."""
     results: list[Artifact] = []
+    dropped: list[Artifact] = []
+    failures: list[PackwrapError] = []
     keep_original = not chains
     for chain in chains:
-        prior = artifact
-        for i, pp in enumerate(chain):
-            ctx.check_cancelled(f"post-processor {pp.type!r}")
-            ctx.ui.say(f"Running post-processor: {pp.title}")
-            new, keep = pp.impl.run(pp.config, prior, ctx)
-            if pp.keep_input_artifact is not None and not (
-                keep and getattr(pp.impl, "force_keep", False)
-            ):
-                keep = pp.keep_input_artifact
-            if i == 0:
-                keep_original = keep_original or keep
-            elif keep:
-                results.append(prior)
-            prior = new
-        results.append(prior)
+        try:
+            kept_first, chain_results = _run_chain(chain, artifact, ctx, dropped)
+        except Cancelled:
+            raise
+        except PackwrapError as exc:
+            failures.append(exc)
+            continue
+        keep_original = keep_original or kept_first
+        results += chain_results
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise PackwrapError("post-processors failed: " + "; ".join(map(str, failures)))
     if keep_original:
         results.insert(0, artifact)
+    else:
+        dropped.insert(0, artifact)
+    _destroy(dropped, results, ctx)
     return results
+
+
+def _run_chain(
+    chain: list[PreparedPP], artifact: Artifact, ctx: PPContext, dropped: list[Artifact]
+) -> tuple[bool, list[Artifact]]:
+    """(whether the first post-processor keeps the builder's artifact, the artifacts this
+    chain reports); intermediate artifacts not kept go to `dropped`."""
+    results: list[Artifact] = []
+    keep_original = False
+    prior = artifact
+    for i, pp in enumerate(chain):
+        ctx.check_cancelled(f"post-processor {pp.type!r}")
+        ctx.ui.say(f"Running post-processor: {pp.title}")
+        new, keep = pp.impl.run(pp.config, prior, ctx)
+        if pp.keep_input_artifact is not None and not (
+            keep and getattr(pp.impl, "force_keep", False)
+        ):
+            keep = pp.keep_input_artifact
+        if i == 0:
+            keep_original = keep
+        elif keep:
+            results.append(prior)
+        else:
+            dropped.append(prior)
+        prior = new
+    results.append(prior)
+    return keep_original, results
+
+
+def _destroy(dropped: list[Artifact], kept: list[Artifact], ctx: PPContext) -> None:
+    """Packer's Artifact.Destroy for the artifacts no one keeps: delete their files,
+    except those a kept artifact lists (shell-local passes its input on unchanged), and
+    the directories that leaves empty (a builder's output directory, as Packer's qemu
+    builder removes it)."""
+    import os
+
+    keep = {os.path.realpath(Path(ctx.cwd, f)) for a in kept for f in a.files}
+    seen: set[int] = set()
+    for artifact in dropped:
+        if id(artifact) in seen:
+            continue
+        seen.add(id(artifact))
+        doomed = [f for f in artifact.files if os.path.realpath(Path(ctx.cwd, f)) not in keep]
+        if doomed:
+            ctx.ui.say(f"Deleting the input artifact no post-processor keeps: {', '.join(doomed)}")
+        for name in doomed:
+            _delete(Path(ctx.cwd, name), name)
+            parent = Path(ctx.cwd, name).parent
+            if parent.resolve() != Path(ctx.cwd).resolve():
+                with contextlib.suppress(OSError):
+                    parent.rmdir()  # only when empty
+
+
+def _delete(path: Path, name: str) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            import shutil
+
+            shutil.rmtree(path)  # artifice may name a directory (Go's RemoveAll)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise PackwrapError(f"cannot delete {name}: {exc.strerror}") from None

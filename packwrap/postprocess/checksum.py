@@ -29,11 +29,19 @@ DEFAULT_OUTPUT = "packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.check
 
 
 def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
+    from packwrap.build.bootcommand import render
+
     for t in config.checksum_types:
         if t not in TYPES:
             problem(
                 f"unrecognized checksum type {t!r} (one of {', '.join(TYPES)})", "checksum_types"
             )
+    # the output template's fields, checked now rather than after a long build
+    sample = dict.fromkeys(("BuildName", "BuilderType", "ChecksumType"), "x")
+    try:
+        render(config.output or DEFAULT_OUTPUT, sample, what="checksum output")
+    except PackwrapError as exc:
+        problem(exc.message, "output")
 
 
 def file_digest(path: Path, kind: str, check: Callable[[], None] | None = None) -> str:
@@ -77,7 +85,7 @@ class ChecksumPostProcessor:
                         created.append(str(target))
                     target.parent.mkdir(parents=True, exist_ok=True)
                     try:
-                        digest = file_digest(Path(name), kind, check)
+                        digest = file_digest(Path(ctx.cwd, name), kind, check)
                     except OSError as exc:
                         raise PackwrapError(
                             f"checksum: cannot read {name}: {exc.strerror}"

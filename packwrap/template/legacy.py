@@ -142,10 +142,11 @@ def legacy_body(data: Any, file: str) -> Body:
             raise PackwrapError('each provisioner needs a "type"', file=file, line=line)
         block = Block("provisioner", [p["type"]], _attrs(p, file, ("type",)), file, line)
         build.blocks.append(block)
-    for chain in _list_of(data, "post-processors", file):
+    for i, chain in enumerate(_list_of(data, "post-processors", file), 1):
         items = chain if isinstance(chain, list) else [chain]
         group = Body(file=file, line=getattr(chain, "line", 1))
-        for pp in items:
+        for j, pp in enumerate(items, 1):
+            _only_except_name_builders(pp, seen, f"post-processor {i}.{j}", file)
             if isinstance(pp, str):
                 pp_body, pp_type, line = Body(file, group.line), pp, group.line
             elif isinstance(pp, PosDict) and isinstance(pp.get("type"), str):
@@ -158,6 +159,21 @@ def legacy_body(data: Any, file: str) -> Body:
         build.blocks.append(Block("post-processors", [], group, file, group.line))
     root.blocks.append(Block("build", [], build, file, build.line))
     return root
+
+
+def _only_except_name_builders(item: Any, builders: dict[str, int], what: str, file: str) -> None:
+    """Packer's check: each name in `only`/`except` is a builder of the template."""
+    if not isinstance(item, PosDict):
+        return
+    for key in ("only", "except"):
+        names = item.get(key)
+        for name in names if isinstance(names, list) else []:
+            if isinstance(name, str) and name not in builders:
+                raise PackwrapError(
+                    f"{what}: {key!r} specified builder {name!r} not found",
+                    file=file,
+                    line=item.key_lines.get(key, item.line),
+                )
 
 
 def _list_of(data: Any, key: str, file: str) -> list[Any]:

@@ -1,11 +1,16 @@
-"""-only / -except: Packer's globs on build names."""
+"""-only / -except: Packer's globs on build names; -except also on post-processors.
+
+A post-processor whose `name` (its type when it has none) matches an -except glob is
+left out with the rest of its chain, as Packer's hcl2template does (GetBuilds).
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fnmatch import fnmatchcase
 
 from packwrap.errors import UsageError
-from packwrap.template.model import BuildSpec
+from packwrap.template.model import BlockSpec, BuildSpec
 
 
 def _names(build: BuildSpec) -> list[str]:
@@ -29,6 +34,8 @@ def select(builds: list[BuildSpec], only: list[str], except_: list[str]) -> list
     only, except_ = split_patterns(only), split_patterns(except_)
     chosen = [b for b in builds if not only or matches(b, only)]
     chosen = [b for b in chosen if not except_ or not matches(b, except_)]
+    if except_:
+        chosen = [replace(b, post_processors=_chains_except(b, except_)) for b in chosen]
     if not chosen and builds:
         known = ", ".join(b.name for b in builds)
         what = " ".join(
@@ -37,3 +44,16 @@ def select(builds: list[BuildSpec], only: list[str], except_: list[str]) -> list
         )
         raise UsageError(f"{what} selects no build (builds: {known})")
     return chosen
+
+
+def _chains_except(build: BuildSpec, except_: list[str]) -> list[list[BlockSpec]]:
+    chains = []
+    for chain in build.post_processors:
+        kept: list[BlockSpec] = []
+        for block in chain:
+            if any(fnmatchcase(block.name or block.type, p) for p in except_):
+                break  # the rest of the chain would get an artifact it was not made for
+            kept.append(block)
+        if kept:
+            chains.append(kept)
+    return chains

@@ -214,7 +214,7 @@ def test_autoinstall_writes_the_installed_system(installed):
             "Unverified sets: site76.tgz site76-fxhost.tgz."
             " Continue without verification? [no] yes",
             "Location of sets? (disk http nfs or 'done') [done] done",
-            "What timezone are you in? ('?' for list) [UTC] Europe/Paris",
+            "What timezone are you in? ('?' for list) [Canada/Mountain] Europe/Paris",
             "CONGRATULATIONS! Your OpenBSD install has been successfully completed!",
         ],
     )
@@ -241,9 +241,21 @@ def test_missing_root_password_aborts_like_autoinstall(tmp_path):
     assert disk.read_bytes()[:512] == b"\0" * 512  # nothing was written
 
 
+def write_mbr_with_openbsd_partition(disk: Path) -> None:
+    """An MBR (signature 0x55AA) whose first entry is an OpenBSD partition (id A6)."""
+    with disk.open("r+b") as f:
+        f.seek(446)
+        f.write(bytes([0x80, 0, 0, 0, 0xA6, 0, 0, 0]) + (64).to_bytes(4, "little")
+                + (1 << 20).to_bytes(4, "little"))  # fmt: skip
+        f.seek(510)
+        f.write(b"\x55\xaa")
+
+
 def test_matching_rule_whole_words_case_and_first_line_wins(tmp_path):
     """install.sub's _autorespond: a key that ends inside a word does not
-    match; case is ignored; a broad key earlier in the file steals."""
+    match; case is ignored; a broad key earlier in the file steals. The disk
+    already has an OpenBSD MBR partition (install.md's (O)penBSD area form) and
+    the file answers no timezone (the etc set's Canada/Mountain)."""
     require_qemu()
     _, stolen = keypair()
     _, meant_for_root = keypair()
@@ -266,6 +278,7 @@ Set name(s) = -x* -game* -comp* -man*
     files = mirror_files()
     files["install.conf"] = conf
     disk = create_disk(tmp_path / "disk.raw", "1G")
+    write_mbr_with_openbsd_partition(disk)
     with (
         docroot(files) as (_, srv),
         QemuGuest(tmp_path, disk, kernel=True, http_port=srv.port) as g,
@@ -274,6 +287,12 @@ Set name(s) = -x* -game* -comp* -man*
         assert g.wait_exit(60) == 0
         console = g.text()
     t = read_installed_tar(disk)
+    area = "Use (W)hole disk MBR, whole disk (G)PT, (O)penBSD area or (E)dit? [OpenBSD] OpenBSD"
+    assert area in console and "No valid MBR or GPT." not in console
+    assert "What timezone are you in? ('?' for list) [Canada/Mountain] Canada/Mountain" in console
+    marker = t["etc/packwrap-fixture"].decode()
+    assert "partition_tables = sd0:MBR" in marker
+    assert "What timezone are you in = Canada/Mountain" in marker
     assert t["root/.ssh/authorized_keys"].decode().startswith(stolen)
     assert "home/puffy/.ssh/authorized_keys" not in t  # its line was consumed by root
     assert "Terminal type? [vt220] vt220" in console  # 'typ' ends inside 'type'
@@ -288,7 +307,8 @@ def test_iso_boot_prompt_and_cd_sets(tmp_path):
 System hostname = isobox
 Password for root account = {ROOT_HASH}
 Default IPv4 route = none
-Location of sets = cd0
+Location of sets = cdrom
+Location of sets = CD
 Directory does not contain SHA256.sig. Continue without verification = yes
 """
     disk = create_disk(tmp_path / "disk.raw", "1G")
@@ -303,8 +323,17 @@ Directory does not contain SHA256.sig. Continue without verification = yes
         assert g.wait_exit(60) == 0 and g.shutdown_reasons() == ["guest-reset"]
         console = g.text()
     assert "boot> set tty com0\r\nswitching console to com0" in console  # echoed like a tty
-    assert "Location of sets? (cd0 disk http nfs or 'done') [cd0] cd0" in console
-    assert "Pathname to the sets? (or 'done') [7.6/amd64] 7.6/amd64" in console
+    # install_sets: 'cdrom' names no CD device (nothing installed, the default becomes
+    # 'done'); 'CD' is [cC]?([dD]), the first CD
+    prompts_in_order(
+        console,
+        [
+            "Location of sets? (cd0 disk http nfs or 'done') [cd0] cdrom",
+            "Location of sets? (cd0 disk http nfs or 'done') [done] CD",
+            "Pathname to the sets? (or 'done') [7.6/amd64] 7.6/amd64",
+        ],
+    )
+    assert console.count("Pathname to the sets?") == 1
     t = read_installed_tar(disk)
     assert t["etc/myname"] == b"isobox.my.domain\n"
     assert "base76.tgz" in t["var/db/installed.SETS"].decode().split()

@@ -152,6 +152,23 @@ def test_iso_build_installs_the_answers(packwrap, tmp_path, fixture_media):
     assert not [pid for pid in packwrap.qemu_pids if pid_alive(pid)]
 
 
+CHAIN = """
+  post-processors {
+    post-processor "shell-local" {
+      inline = ["echo \\"$PACKER_BUILD_NAME $PACKER_BUILDER_TYPE\\" > shell-local.txt"]
+    }
+    post-processor "artifice" {
+      files = ["shell-local.txt"]
+    }
+    post-processor "checksum" {
+      checksum_types = ["sha1"]
+      output         = "{{.BuildName}}.{{.ChecksumType}}"
+    }
+  }
+}
+"""
+
+
 BOX_POST_PROCESSORS = """  post-processor "compress" {
     output = "gce/{{.BuildName}}.tar.gz"
   }
@@ -188,6 +205,8 @@ def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     source = project / "kernel.pkr.hcl"
     source.write_text(source.read_text().replace('  post-processor "manifest" {',
                                                  BOX_POST_PROCESSORS))  # fmt: skip
+    # and a shell-local -> artifice -> checksum chain after them
+    source.write_text(source.read_text().rstrip().removesuffix("}") + CHAIN)
     http = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()}
     # a changed variable reaches the served install.conf; the project's http/ is not written
     result = build(packwrap, project, "qemu.kernel", "-var", "hostname=kern")
@@ -200,6 +219,45 @@ def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     entry = json.loads((project / "kernel-manifest.json").read_text())["builds"][-1]
     assert entry["files"] == [{"name": "output/kernel/kernel.raw", "size": disk.stat().st_size}]
     check_cloud_outputs(project, disk)
+    assert (project / "shell-local.txt").read_text() == "kernel qemu\n"
+    # shell-local ran after the build, artifice made its file the artifact, checksum
+    # hashed that (a small file: the 2G disk is hashed in the ISO build's chain)
+    sha1 = hashlib.sha1(b"kernel qemu\n").hexdigest()
+    assert (project / "kernel.sha1").read_text() == f"{sha1}\tshell-local.txt\n"
+    assert disk.exists()  # artifice keeps its input by default
+
+
+def test_encrypted_build_answers_both_disk_questions(packwrap, tmp_path, fixture_media):
+    """Passphrase encryption (install.sub 1.1266 encrypt_root): the disk question is asked
+    for the crypto chunk sd0, then for the softraid volume sd1, whose disklabel template is
+    fetched; the project's GPT answer reaches both."""
+    variables = ("hostname=crypt", "encrypt_passphrase=correct horse",
+                 "disk_partitioning=whole-gpt")  # fmt: skip
+    project = new_project(packwrap, tmp_path, fixture_media, *variables)
+    add_kernel_source(project, fixture_media)
+    result = build(packwrap, project, "qemu.kernel")
+    assert result.rc == 0, result.out
+    assert "correct horse" not in result.out
+    console = (project / ".packwrap" / "logs" / "kernel.raw.console.log").read_text()
+    disk_q = "Use (W)hole disk MBR, whole disk (G)PT or (E)dit? [whole] gpt"
+    proceed = "An EFI/GPT disk may not boot. Proceed? [no] yes"
+    order = ["Encrypt the root disk with a (p)assphrase or (k)eydisk? [no] p",
+             "New passphrase? <provided>", "Configuring the crypto chunk sd0...", disk_q,
+             proceed, "Configuring the root disk sd1...", disk_q, proceed,
+             "URL to autopartitioning template for disklabel? [none] http://10.0.2.100:80/disklabel",
+             "/dev/rsd1a: ", "CONGRATULATIONS!"]  # fmt: skip
+    pos = 0
+    for text in order:
+        found = console.find(text, pos)
+        assert found >= 0, f"{text!r} missing after offset {pos}"
+        pos = found + len(text)
+    assert "correct horse" not in console
+    files = installed(project / "output" / "kernel" / "kernel.raw", "raw")
+    marker = files["etc/packwrap-fixture"].decode()
+    assert "crypto = passphrase" in marker
+    assert "partition_tables = sd0:GPT sd1:GPT" in marker
+    assert "template_url = http://10.0.2.100:80/disklabel" in marker
+    assert files["etc/fstab"] == b"/dev/sd1a / ffs rw,wxallowed 1 1\n"
 
 
 @pytest.mark.parametrize("blueprint", ["openbsd-80", "openbsd-snapshots"])

@@ -39,6 +39,12 @@ def test_amd64_efi_boot_installs_through_ovmf(packwrap, tmp_path, fixture_media)
     assert f"file={vars_copy.resolve()},if=pflash,unit=1,format=raw" in result.out
     console = next(project.rglob("*.console.log")).read_text(errors="replace")
     assert "SeaBIOS" not in console
-    assert installed(out / "kernel.raw", "raw")["etc/myname"].startswith(b"uefi")
+    # install.md 1.62: on an EFI boot the disk question defaults to gpt (the project
+    # leaves it to the default) and G asks no "may not boot" question
+    assert "Use (W)hole disk MBR, whole disk (G)PT or (E)dit? [gpt] gpt" in console
+    assert "An EFI/GPT disk may not boot" not in console
+    tree = installed(out / "kernel.raw", "raw")
+    assert tree["etc/myname"].startswith(b"uefi")
+    assert "partition_tables = sd0:GPT" in tree["etc/packwrap-fixture"].decode()
     files = json.loads((project / "kernel-manifest.json").read_text())["builds"][-1]["files"]
     assert sorted(Path(f["name"]).name for f in files) == ["efivars.fd", "kernel.raw"]

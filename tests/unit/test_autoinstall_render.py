@@ -101,6 +101,30 @@ def test_user_site_set_and_disklabel_render_in_installer_order():
     assert result.set_rounds[2]["installed"] == ["site76.tgz"]
 
 
+@pytest.mark.parametrize("efi", [False, True])
+def test_encrypted_gpt_answers_the_disk_question_for_the_chunk_and_the_volume(efi):
+    """install.sub encrypt_root asks the disk question for sd0, configure_disk again for
+    the softraid volume sd1: both get GPT, not the volume the default MBR."""
+    text = render(hostname="crypt", encrypt_passphrase="correct horse",
+                  disk_partitioning="whole-gpt")  # fmt: skip
+    lines = text.splitlines()
+    assert lines.count("Use (W)hole disk MBR, whole disk (G)PT or (E)dit = gpt") == 2
+    assert lines.count("An EFI/GPT disk may not boot. Proceed = yes") == 2
+    context = replace(answers_context({"encrypt_passphrase": "x"}), efi=efi)
+    result = simulate(load_release("7.6"), parse(text), context)
+    assert not result.aborted and not result.findings
+    disk_answers = [(a, ln) for pid, _, a, ln, _ in result.asked if pid == "disk_partitioning"]
+    assert [a for a, _ in disk_answers] == ["gpt", "gpt"]
+    assert all(ln is not None for _, ln in disk_answers)  # from the file, not the default
+    proceeds = [pid for pid, *_ in result.asked if pid == "gpt_proceed"]
+    assert proceeds == ([] if efi else ["gpt_proceed", "gpt_proceed"])
+
+
+def test_unencrypted_gpt_answers_once():
+    text = render(hostname="plain", disk_partitioning="whole-gpt")
+    assert text.count("Use (W)hole disk MBR, whole disk (G)PT or (E)dit = gpt") == 1
+
+
 def test_http_base_with_a_path_and_per_host_site_set():
     text = render_install_conf(
         {"root_password_hash": LOCKED, "site_set": True, "site_set_per_host": True},

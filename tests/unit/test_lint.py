@@ -153,6 +153,21 @@ def test_choice_outside_the_allowed_answers(line, answer, expected):
     assert hits and hits[0][0] == 8 and hits[0][1] == "error", found(text)
 
 
+@pytest.mark.parametrize("answer", ["cd0", "cd", "CD", "c"])
+def test_cd_location_forms_install_sets_takes(answer):
+    # install.sub 1.1266 install_sets: [cC]?([dD]) is the first CD, cd0 names it
+    assert found(GOOD.replace("Location of sets = cd0", f"Location of sets = {answer}")) == []
+
+
+def test_cd_location_that_names_no_cd_device_installs_nothing():
+    # any other c... answer goes to make_dev, which fails: no sets, then the default
+    # 'done' asks "Are you *SURE*..." and the autoinstall aborts
+    f = found(GOOD.replace("Location of sets = cd0", "Location of sets = cdrom"))
+    assert (8, "warning", "'cdrom' names no CD device (cd0): nothing is installed from it "
+            "(answer 'cd0' or 'cd')") in f  # fmt: skip
+    assert any(sev == "error" and "*SURE*" in msg for _, sev, msg in f), f
+
+
 def test_plaintext_passwords_are_errors():
     text = GOOD.replace(HASH, "hunter2").replace(UHASH, "alice123")
     f = [(line, sev) for line, sev, msg in found(text) if "plaintext password" in msg]

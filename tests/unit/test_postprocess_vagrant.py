@@ -95,7 +95,10 @@ def vagrant_box_add(tmp_path: Path, box: Path, provider: str) -> list[str]:
 @needs_qemu_img
 def test_libvirt_box_from_the_qemu_builder(tmp_path: Path) -> None:
     artifact = qemu_artifact(tmp_path)
+    disk = Path(artifact.files[0]).read_bytes()
     results = run_chains(chain("vagrant", {"architecture": "amd64"}), artifact, ctx(tmp_path))
+    # vagrant does not keep its input by default: Packer deletes the builder's disk
+    assert not Path(artifact.files[0]).exists()
     box = tmp_path / "packer_openbsd-76_libvirt_amd64.box"
     assert [(a.builder_id, a.id, a.files) for a in results] == [
         ("mitchellh.post-processor.vagrant", "libvirt", [str(box)])
@@ -108,7 +111,7 @@ def test_libvirt_box_from_the_qemu_builder(tmp_path: Path) -> None:
         "virtual_size": 2,  # 1.5 GiB, rounded up
         "architecture": "amd64",
     }
-    assert members["box.img"] == Path(artifact.files[0]).read_bytes()
+    assert members["box.img"] == disk
     assert 'libvirt.driver = "kvm"' in members["Vagrantfile"].decode()
     if shutil.which("vagrant"):
         assert vagrant_box_add(tmp_path, box, "libvirt") == [

@@ -30,6 +30,9 @@ def test_a_known_install_gives_the_nearest_releases_questions_and_conditions(tmp
     assert [p["condition"] for p in data["prompt"]] == [p["condition"] for p in nearest["prompt"]]
     assert (data["release"], data["version"], data["arch"]) == ("7.6", "76", "amd64")
     assert "fixture-7.6-install.console.log" in data["source"]
+    # the timezone default after the sets is the etc set's link (the fixture's since it
+    # follows install.sub 1.1266: scripts/fixture/README.md)
+    assert data["etc_localtime"] == "Canada/Mountain"
 
 
 def test_new_questions_and_drifted_defaults_show_in_order_and_in_the_diff(tmp_path, capsys):

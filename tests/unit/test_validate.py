@@ -237,9 +237,12 @@ def test_seed_demo_validates_with_the_openbsd_vmm_builder(capsys):
     assert out.endswith("The configuration is valid.\n")
 
 
-def test_provisioners_and_post_processors_are_prepared_too(tmp_path, capsys, fake_plugin):
+def test_provisioners_and_post_processors_are_prepared_too(
+    tmp_path, capsys, fake_plugin, monkeypatch
+):
     pytest.importorskip("packwrap.postprocess")
     pytest.importorskip("packwrap.provision.step")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no packer to hand the build to
     path = tmp_path / "t.pkr.hcl"
     path.write_text(
         GOOD.replace(
@@ -248,7 +251,7 @@ def test_provisioners_and_post_processors_are_prepared_too(tmp_path, capsys, fak
             '  provisioner "shell" {\n    inlin = ["true"]\n  }\n\n'
             '  provisioner "ansible" {}\n\n'
             '  post-processor "checksum" {\n    outptu = "sums.txt"\n  }\n\n'
-            '  post-processor "docker-push" {}',
+            '  post-processor "googlecompute-export" {}',
         )
     )
     code, _, err = run(capsys, str(path))
@@ -257,5 +260,9 @@ def test_provisioners_and_post_processors_are_prepared_too(tmp_path, capsys, fak
     assert lines[0] == f"{path}:15: unknown option 'inlin'; did you mean 'inline'?"
     assert lines[1].startswith(f"{path}:18: provisioner type 'ansible' is not supported")
     assert lines[2] == f"{path}:21: unknown option 'outptu'; did you mean 'output'?"
-    assert lines[3].startswith(f"{path}:24: post-processor 'docker-push' is not supported")
+    assert lines[3].startswith(
+        f"{path}:24: post-processor 'googlecompute-export' is not supported by packwrap"
+    )
+    assert lines[3].endswith("and `packer` is not on PATH to hand the build to: install Packer, "
+                             "or remove it")  # fmt: skip
     assert lines[4] == "Error: 4 problems found."
