@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "release",
     "verify",
     "console",
+    "cache",
 )
 
 app = typer.Typer(

@@ -12,6 +12,8 @@ packer-plugin-sdk's packages:
                      StepOutputDir,
                      StepInstallerDriftGuard (+ watch_installer in wait loops),
                      StepTemporaryKey, StepConnect, StepProvision, StepShutdown, ...
+  install cache      StepInstallCacheLookup (a builder's inputs), StepInstallCacheStore,
+                     installing / cache_hit (conditions), input_file_hash, clone_or_copy
   artifact           Artifact
   errors             PackwrapError, Cancelled, ConsoleError, BuildFailed
   console            SerialConsole, console_tail, log_line
@@ -79,6 +81,13 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "wants_final_steps": ("packwrap.provision.generalize", "wants_final_steps"),
     "StepInstallerDriftGuard": ("packwrap.build.steps.drift_guard", "StepInstallerDriftGuard"),
     "watch_installer": ("packwrap.build.steps.drift_guard", "watch_installer"),
+    # install cache
+    "StepInstallCacheLookup": ("packwrap.build.steps.install_cache", "StepInstallCacheLookup"),
+    "StepInstallCacheStore": ("packwrap.build.steps.install_cache", "StepInstallCacheStore"),
+    "installing": ("packwrap.build.steps.install_cache", "installing"),
+    "cache_hit": ("packwrap.build.steps.install_cache", "cache_hit"),
+    "input_file_hash": ("packwrap.installcache.key", "file_hash"),
+    "clone_or_copy": ("packwrap.installcache.copy", "clone_or_copy"),
     # artifact
     "Artifact": ("packwrap.build.artifact", "Artifact"),
     # errors
@@ -134,6 +143,8 @@ __all__ = [
     "StepCleanupTemporaryKey",
     "StepConnect",
     "StepHTTPServer",
+    "StepInstallCacheLookup",
+    "StepInstallCacheStore",
     "StepInstallerDriftGuard",
     "StepLocalSets",
     "StepOutputDir",
@@ -145,12 +156,16 @@ __all__ = [
     "StepTemporaryKey",
     "StepTypeBootCommand",
     "WHOLE_MIB",
+    "cache_hit",
+    "clone_or_copy",
     "common_options",
     "config_of",
     "console_tail",
     "failure_marker",
     "format_duration",
     "guest_network",
+    "input_file_hash",
+    "installing",
     "log_line",
     "parse_duration",
     "parse_iso_checksum",
@@ -180,6 +195,12 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
         resolve_http_directory,
         template_data,
     )
+    from packwrap.build.steps.install_cache import (
+        StepInstallCacheLookup,
+        StepInstallCacheStore,
+        cache_hit,
+        installing,
+    )
     from packwrap.build.steps.local_sets import StepLocalSets
     from packwrap.build.steps.output_dir import OutputPlan, StepOutputDir
     from packwrap.build.steps.site_set import StepSiteSet
@@ -204,6 +225,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from packwrap.config.size import MIB, WHOLE_MIB, Size, parse_size
     from packwrap.durations import format_duration, parse_duration
     from packwrap.errors import Cancelled, PackwrapError
+    from packwrap.installcache.copy import clone_or_copy
+    from packwrap.installcache.key import file_hash as input_file_hash
     from packwrap.media.checksums import parse_iso_checksum
     from packwrap.provision.generalize import final_guest_steps, wants_final_steps
     from packwrap.provision.shutdown import StepShutdown

@@ -38,6 +38,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=tier)
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    """Every test (and each packwrap it starts) gets its own XDG cache: no test reads or
+    fills the user's install cache, and no two tests hit each other's entries."""
+    monkeypatch.delenv("PACKWRAP_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture
 def ui() -> RecordingUi:
     """A build UI that records what steps print (tests/state_support.py)."""

@@ -370,7 +370,20 @@ def _check_temporary_key(config: Config, problem: Problem) -> None:
 
 COMM_CHECKS = [_check_comm]
 
-ALL_OPTIONS = [*HTTP_OPTIONS, *BOOT_OPTIONS, *SHUTDOWN_OPTIONS, *COMM_OPTIONS]
+# --- install cache (packwrap/installcache) ----------------------------------------------
+
+CACHE_OPTIONS = [
+    Option(
+        "install_cache",
+        BOOL,
+        True,
+        help="packwrap: reuse a cached install when every install input is the same "
+        "(false: always install; `packwrap build -force-install` for one build).",
+    ),
+]
+CACHE_CHECKS: list[Callable[[Config, Problem], None]] = []
+
+ALL_OPTIONS = [*HTTP_OPTIONS, *BOOT_OPTIONS, *SHUTDOWN_OPTIONS, *COMM_OPTIONS, *CACHE_OPTIONS]
 ALL_CHECKS = [*HTTP_CHECKS, *BOOT_CHECKS, *SHUTDOWN_CHECKS, *COMM_CHECKS]
 
 
@@ -426,6 +439,7 @@ class CommonConfig(Config):
     ssh_clear_authorized_keys: bool
     ssh_host_key_fingerprint: str | None
     ssh_certificate_file: str | None
+    install_cache: bool
     ssh_keypair_name: str | None
     temporary_key_pair_name: str | None
     temporary_key_pair_type: str | None  # None: ed25519

@@ -323,6 +323,7 @@ class BuildSession:
             ui=ui,
             options=BuildOptions(
                 force=self.flags.force,
+                force_install=self.flags.force_install,
                 on_error=self.flags.on_error,
                 debug=self.flags.debug,
                 timestamp_ui=self.flags.timestamp_ui,

@@ -24,6 +24,7 @@ class BuildOptions:
     """Packer's build flags that steps care about."""
 
     force: bool = False
+    force_install: bool = False  # -force-install: install even when a cached install fits
     on_error: str = "cleanup"  # cleanup | abort | ask
     debug: bool = False
     timestamp_ui: bool = False

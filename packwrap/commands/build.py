@@ -1,6 +1,7 @@
 """`packwrap build [flags] [TEMPLATE or DIR]`: Packer's build, with Packer's flags.
 
 Flags (one dash or two): -var k=v, -var-file f, -only a,b, -except a,b, -force,
+-force-install (install even when the install cache has this install),
 -on-error=cleanup|abort|ask, -debug, -parallel-builds=N, -timestamp-ui,
 -machine-readable, -color=false. Exit 0 when every build succeeded, 1 when one
 failed, 130 when interrupted. Ctrl-\\ (SIGQUIT) shows the last console lines.
@@ -21,7 +22,8 @@ def register(app: typer.Typer) -> None:
     @app.command("build", context_settings=_CONTEXT)
     def build_cmd(ctx: typer.Context) -> None:
         """Build the images of a template: [TEMPLATE|DIR] (default .) [-var k=v]
-        [-var-file f] [-only a,b] [-except a,b] [-force] [-on-error=cleanup|abort|ask]
+        [-var-file f] [-only a,b] [-except a,b] [-force] [-force-install]
+        [-on-error=cleanup|abort|ask]
         [-debug] [-parallel-builds=N] [-timestamp-ui] [-machine-readable] [-color=false].
         Logs: <template dir>/.packwrap/logs/ (or $PACKWRAP_LOG_DIR). While it runs,
         Ctrl-\\ shows the last serial console lines of each build."""

@@ -36,6 +36,7 @@ COMMAND_FLAGS: dict[str, dict[str, str]] = {
     "build": {
         **_COMMON,
         "force": "bool",
+        "force-install": "bool",
         "debug": "bool",
         "on-error": "value",
         "parallel-builds": "value",
@@ -56,6 +57,7 @@ class PackerFlags:
     syntax_only: bool = False
     machine_readable: bool = False
     force: bool = False
+    force_install: bool = False
     debug: bool = False
     on_error: str = "cleanup"
     parallel_builds: int = 0

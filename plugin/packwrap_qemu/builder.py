@@ -1,11 +1,14 @@
 """The `qemu` builder: packer-plugin-qemu's step order, typed on the serial console.
 
-Steps (packer-plugin-qemu's builder.go): media -> output dir -> vTPM -> floppy -> disk
-(create or copy disk_image) -> resize -> UEFI vars ->
-HTTP address -> HTTP server (core) [-> site set (core)] -> SSH port forward -> QEMU ->
-boot command (core) -> wait for power-off -> [communicator "ssh": temporary key (before
-the HTTP server), QEMU again on the installed disk -> connect -> provision -> remove
-the temporary key -> shutdown] -> convert disk.
+Steps (packer-plugin-qemu's builder.go): media -> output dir -> install cache lookup
+(core) -> vTPM -> floppy -> disk (create, copy disk_image, or over a cached install) ->
+resize -> UEFI vars -> HTTP address -> HTTP server (core) [-> site set (core)] -> SSH port
+forward -> QEMU -> boot command (core) -> wait for power-off -> store the install (core)
+-> [communicator "ssh": temporary key (before the HTTP server), QEMU again on the
+installed disk -> connect -> provision -> remove the temporary key -> shutdown] ->
+convert disk. On an install cache hit the disk is a qcow2 overlay of the cached one (a
+copy without a communicator) and the install steps, wrapped in If(installing, ...), are
+skipped. disk_image builds (an image to build on, not an install) never use the cache.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from packwrap.sdk import (
     StepCleanupTemporaryKey,
     StepConnect,
     StepHTTPServer,
+    StepInstallCacheLookup,
+    StepInstallCacheStore,
     StepInstallerDriftGuard,
     StepLocalSets,
     StepOutputDir,
@@ -30,6 +35,7 @@ from packwrap.sdk import (
     StepTemporaryKey,
     StepTypeBootCommand,
     final_guest_steps,
+    installing,
 )
 from packwrap_qemu import qemu
 from packwrap_qemu.artifact import make_artifact
@@ -64,6 +70,21 @@ def _boots_again(state: State) -> bool:
     return _provisions(state) and _installs(state)
 
 
+def _installs_now(state: State) -> bool:
+    """An install run that ends by powering off, and no cached install in its place."""
+    return installing(state) and _installs(state)
+
+
+def _cacheable(state: State) -> bool:
+    """The install cache is for installs: not for disk_image, an image to build on."""
+    return not config_of(state).disk_image
+
+
+def _installs_and_provisions(state: State) -> bool:
+    """A new temporary key: a cached install brings back the one it was made with."""
+    return installing(state) and _provisions(state)
+
+
 def _wait_stopped(state: State, seconds: float) -> bool:
     """StepShutdown's wait: True once the provisioning QEMU has exited."""
     vm = state.data["qemu"]
@@ -92,6 +113,7 @@ class QemuBuilder:
             StepCheckProvisioners(),
             StepResolveMedia(),
             StepOutputDir(qemu.output_plan, name="prepare output directory"),
+            If(_cacheable, StepInstallCacheLookup(qemu.install_inputs)),
             StepStartVtpm(),
             StepCreateFloppy(),
             StepCreateDisk(),
@@ -99,15 +121,16 @@ class QemuBuilder:
             StepPrepareEfiVars(),
             StepHTTPIPDiscover(),
             # Before the HTTP server: install.conf may name {{ .SSHPublicKey }}.
-            If(_provisions, StepTemporaryKey()),
+            If(_installs_and_provisions, StepTemporaryKey()),
             StepHTTPServer(),
-            StepSiteSet(),
-            StepLocalSets(),
+            If(installing, StepSiteSet()),
+            If(installing, StepLocalSets()),
             StepPortForward(),
-            StepRunQemu(),
-            StepInstallerDriftGuard(),
-            StepTypeBootCommand(),
-            If(_installs, StepWaitForPowerOff()),
+            If(installing, StepRunQemu()),
+            If(installing, StepInstallerDriftGuard()),
+            If(installing, StepTypeBootCommand()),
+            If(_installs_now, StepWaitForPowerOff()),
+            If(_cacheable, StepInstallCacheStore()),
             *self.provisioning_steps(),
             StepConvertDisk(),
         ]

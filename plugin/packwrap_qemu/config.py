@@ -294,7 +294,7 @@ def _check_boot_steps(config: Config, problem: Callable[[str, str | None], None]
 def _common_options() -> tuple[list[Option], list[Check]]:
     options: list[Option] = []
     checks: list[Check] = []
-    for name in ("HTTP", "BOOT", "SHUTDOWN", "COMM"):
+    for name in ("HTTP", "BOOT", "SHUTDOWN", "COMM", "CACHE"):
         options += list(getattr(common, f"{name}_OPTIONS", []))
         checks += list(getattr(common, f"{name}_CHECKS", []))
     checks += list(getattr(common, "CHECKS", []))

@@ -1,5 +1,7 @@
 """Compact (and optionally compress) a qcow2 disk with `qemu-img convert` (Packer's
-stepConvertDisk): the result replaces the disk atomically."""
+stepConvertDisk): the result replaces the disk atomically. A disk made over a cached
+install is flattened the same way into a standalone `format` image (qemu's
+use_backing_file is Packer's, for disk_image only)."""
 
 from __future__ import annotations
 
@@ -21,11 +23,14 @@ class StepConvertDisk(Step):
 
     def run(self, state: State) -> None:
         config = config_of(state)
-        if config.format == "raw" or config.skip_compaction:
+        overlay = bool(state.data.get("disk_overlay"))  # over a cached install: flatten
+        if not overlay and (config.format == "raw" or config.skip_compaction):
             return
         disk = Path(state.data["disk_path"])
         tmp = disk.with_name(disk.name + ".convert")
         what = "Compressing" if config.disk_compression else "Compacting"
+        if overlay:
+            what = "Flattening (standalone image)"
         state.ui.say(f"{what} disk {disk}")
         extra = list((config.qemu_img_args or {}).get("convert", []))
         try:
@@ -33,6 +38,8 @@ class StepConvertDisk(Step):
                 disk, tmp, config.format, compress=config.disk_compression, extra=extra
             )
             os.replace(tmp, disk)
+            state.data.pop("disk_overlay", None)
+            state.data["disk_format"] = config.format
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

@@ -1,9 +1,12 @@
 """Create the disks with qemu-img (Packer's stepCreateDisk, stepCopyDisk, stepResizeDisk).
 
-Without disk_image: an empty disk of disk_size. With disk_image: iso_url is an image to
-build on, copied (converted to `format`) or, with use_backing_file, the backing file of a
-new qcow2 overlay (a layered image), then resized to disk_size unless skip_resize_disk.
-disk_additional_size adds empty disks <vm_name>-1, -2, ... beside it.
+Without disk_image: an empty disk of disk_size, or on an install cache hit a qcow2
+overlay of the cached install when the build boots it again to provision (StepConvertDisk
+flattens it at the end) and a copy of it when the build only installs. With disk_image:
+iso_url is an image to build on, copied (converted to `format`) or, with
+use_backing_file, the backing file of a new qcow2 overlay (a layered image), then resized
+to disk_size unless skip_resize_disk. disk_additional_size adds empty disks <vm_name>-1,
+-2, ... beside it.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import Step
+from packwrap.sdk import Step, cache_hit, clone_or_copy
 from packwrap_qemu import qemu
 from packwrap_qemu.config import config_of
 
 if TYPE_CHECKING:
     from packwrap.sdk import State
+    from packwrap_qemu.config import QemuConfig
 
 
 class StepCreateDisk(Step):
@@ -28,7 +32,9 @@ class StepCreateDisk(Step):
         args = config.qemu_img_args or {}
         drv = qemu.driver(state)
         hints = state.data.setdefault("cleanup_hints", [])
-        if config.disk_image:
+        if cache_hit(state) is not None:
+            self._from_cache(state, config, path)
+        elif config.disk_image:
             base = state.data["iso_path"]  # a Path, or a URL with iso_skip_cache
             if config.use_backing_file:
                 state.ui.say(f"Creating qcow2 overlay {path} on {base}")
@@ -48,6 +54,19 @@ class StepCreateDisk(Step):
             drv.create_disk(disk, config.format, size, list(args.get("create", [])))
             extra.append(disk)
         state.data["extra_disk_paths"] = extra
+
+    @staticmethod
+    def _from_cache(state: State, config: QemuConfig, path: Path) -> None:
+        entry = cache_hit(state)
+        assert entry is not None
+        if config.communicator != "ssh":  # install only: the cached disk is the result
+            state.ui.say(f"Copying the cached install to {path}")
+            clone_or_copy(entry.disk, path, state.check_cancelled)
+            return
+        state.ui.say(f"Creating qcow2 disk {path} over the cached install {entry.short_key}")
+        qemu.driver(state).create_overlay(path, entry.disk, config.disk_size)
+        state.data["disk_format"] = "qcow2"
+        state.data["disk_overlay"] = True
 
 
 class StepResizeDisk(Step):

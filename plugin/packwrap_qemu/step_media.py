@@ -118,6 +118,9 @@ class StepResolveMedia(Step):
             )
         checked = verify_checksum(path, config.iso_checksum)
         state.ui.message(f"Using ISO {path}" + (f" ({checked} OK)" if checked else ""))
+        if checked and checked.startswith("sha256:"):
+            # the install cache key's medium, as input_file_hash would give it: no re-read
+            state.data["iso_sha256"] = checked
         return path.resolve()
 
     def cleanup(self, state: State) -> None:

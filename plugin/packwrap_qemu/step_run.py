@@ -58,7 +58,7 @@ def build_spec(state: State, qmp_path: Path, accelerator: str) -> driver.QemuSpe
         cores=config.cores,
         threads=config.threads,
         disk_path=Path(state.data["disk_path"]).resolve(),
-        disk_format=config.format,
+        disk_format=state.data.get("disk_format") or config.format,  # an overlay: qcow2
         disk_interface=config.disk_interface,
         disk_cache=config.disk_cache,
         disk_discard=config.disk_discard,

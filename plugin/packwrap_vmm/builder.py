@@ -5,6 +5,9 @@ output dir -> vmctl create -> vmctl start (install; console opened) -> HTTP serv
 known) -> generated files -> [site set (core)] -> boot command (core; boot_wait
 once, {{ .Name }} = vm_name) -> wait for the install to end -> [second boot from
 disk -> connect -> provision -> shutdown] when provisioning is wanted (see config).
+The install cache (core) is looked up before the disk is made and stored right after the
+install; on a hit the disk comes from the cached install and every install step (from
+the install boot to its end, wrapped in If(installing, ...)) is skipped.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from packwrap.sdk import (
     StepCleanupTemporaryKey,
     StepConnect,
     StepHTTPServer,
+    StepInstallCacheLookup,
+    StepInstallCacheStore,
     StepInstallerDriftGuard,
     StepLocalSets,
     StepOutputDir,
@@ -28,6 +33,7 @@ from packwrap.sdk import (
     StepTemporaryKey,
     StepTypeBootCommand,
     final_guest_steps,
+    installing,
 )
 from packwrap_vmm import vmm
 from packwrap_vmm.artifact import make_artifact
@@ -45,6 +51,11 @@ if TYPE_CHECKING:
 def _provisions(state: State) -> bool:
     """Decided when its turn comes: it depends on the template's provisioners."""
     return wants_provisioning(config_of(state), bool(state.provisioners))
+
+
+def _installs_and_provisions(state: State) -> bool:
+    """A new temporary key: a cached install brings back the one it was made with."""
+    return installing(state) and _provisions(state)
 
 
 def _request_stop(state: State) -> None:
@@ -66,12 +77,9 @@ class VmmBuilder:
     schema: ClassVar[Schema[VmmConfig]] = SCHEMA
 
     def steps(self, config: VmmConfig) -> list[Step]:
-        install: list[Step] = [
-            StepCheckProvisioners(),
-            StepOutputDir(vmm.output_plan),
-            StepCreateDisk(),
+        install_only: list[Step] = [
             StepStartVM("install"),
-            If(_provisions, StepTemporaryKey()),
+            If(_installs_and_provisions, StepTemporaryKey()),
             StepHTTPServer(),
             StepGenFiles(),
             StepSiteSet(),
@@ -80,6 +88,14 @@ class VmmBuilder:
             StepInstallerDriftGuard(),
             StepTypeBootCommand(),
             StepWaitInstall(),
+        ]
+        install: list[Step] = [
+            StepCheckProvisioners(),
+            StepOutputDir(vmm.output_plan),
+            StepInstallCacheLookup(vmm.install_inputs),
+            StepCreateDisk(),
+            *[If(installing, s) for s in install_only],
+            StepInstallCacheStore(),
         ]
         # Provisioning slots: the core's connect/provision/shutdown steps, run only when
         # the build provisions (a vmctl stop ends the VM when there is no shutdown_command).

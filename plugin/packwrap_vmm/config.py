@@ -57,6 +57,12 @@ VMM_OPTIONS = [
     Option("cdrom", aliases=("iso_image",), help="vmctl start -r: ISO for the install boot"),
     Option("disk_format", default="raw", choices=FORMATS),
     Option("disk_base", help="vmctl create -b: qcow2 base image"),
+    Option(
+        "use_backing_file",
+        BOOL,
+        default=False,
+        help="install cache hit: the disk a `vmctl create -b` overlay of the cached install",
+    ),
     Option("disk_size", parse=parse_size, help="vmctl create -s, e.g. 1500M or 20G; bare = MiB"),
     Option("memory", aliases=("ram_size",), parse=parse_size, help="vmctl start -m, e.g. 1G"),
     Option("log_directory", default="", help="console log <log_directory>/<vm_name>.log"),
@@ -145,6 +151,7 @@ class VmmConfig(common.CommonConfig):
     cdrom: str | None
     disk_format: str
     disk_base: str | None
+    use_backing_file: bool
     disk_size: Size | None  # None only with disk_base
     memory: Size | None  # None: the vm_template's (or vmd's) memory
     log_directory: str
@@ -169,6 +176,7 @@ SCHEMA: Schema[VmmConfig] = Schema(
         *common.SHUTDOWN_OPTIONS,
         *_COMM,
         *guest_network.OPTIONS,
+        *common.CACHE_OPTIONS,
     ],
     [
         _check,

@@ -1,5 +1,9 @@
 """`vmctl create [-b base | -s size] fmt:<out>/<vm_name>.<fmt>`; a failed build's disk goes.
 
+On an install cache hit the disk is a copy of the cached install (standalone, as vmm
+hosts have no qemu-img to flatten an overlay), or with use_backing_file (qcow2) a
+`vmctl create -b <cached disk>` overlay of it.
+
 Always run as the user, also with doas = true (vmctl create talks to no vmd): the image
 is the user's, not a root-owned 0600 file.
 
@@ -12,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import PackwrapError, Step
+from packwrap.sdk import PackwrapError, Step, cache_hit, clone_or_copy
 from packwrap_vmm.config import config_of, media_path
 from packwrap_vmm.vmm import disk_path, driver
 
@@ -47,8 +51,17 @@ class StepCreateDisk(Step):
     def run(self, state: State) -> None:
         cfg = config_of(state)
         path = disk_path(state)
-        base = media_path(cfg.disk_base, state.template_dir)
-        if base:
+        entry = cache_hit(state)
+        if entry is not None and not (cfg.use_backing_file and cfg.disk_format == "qcow2"):
+            state.ui.say(f"Copying the cached install {entry.short_key} to {path}")
+            state.data.setdefault("cleanup_hints", []).append(f"disk image: rm {path}")
+            self.path = path
+            clone_or_copy(entry.disk, path, state.check_cancelled)
+            state.data["disk_path"] = state.data["disk_image"] = str(path)
+            return
+        base = str(entry.disk) if entry is not None else None
+        base = base or media_path(cfg.disk_base, state.template_dir)
+        if base and entry is None:
             check_base(state, base)
         what = f"from base {base}" if base else f"of {cfg.disk_size}"
         state.ui.say(f"Creating {cfg.disk_format} disk image {path} {what}")

@@ -8,10 +8,10 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from packwrap.sdk import OutputPlan
-from packwrap_vmm.config import config_of
+from packwrap.sdk import OutputPlan, input_file_hash
+from packwrap_vmm.config import config_of, install_boot_device, media_path
 from packwrap_vmm.driver import Driver
 
 if TYPE_CHECKING:
@@ -67,3 +67,27 @@ def output_plan(state: State) -> OutputPlan:
     check never fired (packer-builder-openbsd-vmm)."""
     disk = disk_path(state)
     return OutputPlan(vm_name=config_of(state).vm_name, directory=disk.parent, image=disk)
+
+
+def install_inputs(state: State) -> dict[str, Any]:
+    """The vmm builder's part of the install cache key: medium, disk and machine (the
+    core adds the boot command, the served files and the answers)."""
+    cfg = config_of(state)
+    here = state.template_dir
+    return {
+        "disk_format": cfg.disk_format,
+        "disk": {
+            "size": cfg.disk_size.bytes if cfg.disk_size else None,
+            "base": input_file_hash(media_path(cfg.disk_base, here)),
+        },
+        "machine": {
+            "memory": cfg.memory.bytes if cfg.memory else None,  # the installer sizes swap
+            "vm_template": cfg.vm_template,
+        },
+        "medium": {
+            "boot_device": install_boot_device(cfg),
+            "boot": input_file_hash(media_path(cfg.boot, here)),
+            "cdrom": input_file_hash(media_path(cfg.cdrom, here)),
+        },
+        "gen_files": [cfg.gen_files_extension, cfg.gen_files_pattern or cfg.vm_name],
+    }

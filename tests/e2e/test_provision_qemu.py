@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -127,6 +129,29 @@ def test_provisioners_change_the_artifact_and_the_temporary_key_is_removed(
     log = (project / ".packwrap" / "logs" / "packwrap-qemu.prov.log").read_text()
     assert "provisioning prov" in log
     assert no_qemu_left(packwrap)
+    rebuild_from_the_install_cache(packwrap, project, first=result.out)
+
+
+def rebuild_from_the_install_cache(pw: Packwrap, project: Path, first: str) -> None:
+    """Issue 17: the same install inputs, another provisioner: the install is skipped and
+    the artifact, standalone, has the new provisioner's change (and no temporary key)."""
+    assert "Install cache: no cached install for key" in first
+    stored = re.search(r"Install cached as ([0-9a-f]{12}) ", first)
+    assert stored, first
+    template = project / "prov.pkr.hcl"
+    template.write_text(template.read_text().replace("packwrap was here", "second build"))
+    again = pw.run("build", "-only=qemu.prov", "-force", ".", cwd=project, timeout=120)
+    assert again.rc == 0, again.out
+    assert f"Install skipped: cached install {stored[1]} from " in again.out
+    assert again.out.count("Starting QEMU") == 1  # the provisioning boot only
+    argv = ["qemu-img", "info", "--output=json", str(disk(project))]
+    info = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+    assert info["format"] == "raw" and "backing-filename" not in info  # standalone
+    tree = read_installed_tar(disk(project), "raw")
+    assert tree["var/db/packwrap-demo"] == b"second build\n"
+    assert tree["etc/motd"] == MOTD.encode()
+    assert b"packwrap-qemu.prov" not in (tree.get("root/.ssh/authorized_keys") or b"")
+    assert no_qemu_left(pw)
 
 
 def test_temporary_key_kept_when_asked(packwrap, tmp_path, fixture_media):

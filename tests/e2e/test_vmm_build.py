@@ -103,6 +103,12 @@ def test_seed_demo_builds(packwrap, fixture_media, vmd, tmp_path, monkeypatch):
     log = (project / ".packwrap" / "logs" / "myvm.log").read_text(errors="replace")
     assert "/packer-auto_install.conf" in log  # the typed URL, echoed on the console
     assert_nothing_left(vmd)
+    # Issue 17: the same install again comes from the install cache, with no VM at all.
+    again = packwrap.run("build", "-force", "seed.json", cwd=project, timeout=60)
+    assert again.rc == 0, again.out
+    assert "Install skipped: cached install " in again.out and "Starting VM" not in again.out
+    assert read_installed_tar(project / "images" / "myvm.raw", "raw") == installed
+    assert_nothing_left(vmd)
 
 
 def simulated_user(monkeypatch: pytest.MonkeyPatch) -> int:

@@ -85,6 +85,7 @@ QEMU_STEPS = [
     Step("check provisioners", disk=False, provisioning="plain"),
     Step("resolve boot media", disk=False),
     Step("prepare output directory", disk=False, default=("INT",)),
+    Step("install cache", disk=False),
     Step("create disk", default=("INT", "TERM")),
     Step("discover HTTP address"),
     Step("http server", default=("INT",)),
@@ -98,6 +99,7 @@ QEMU_STEPS = [
         vm=True,
         default=("INT", "TERM", "abort"),
     ),
+    Step("store install in cache"),
     # The provisioning boot: communicator = "ssh" and a shell provisioner.
     Step("temporary ssh key", provisioning="plain"),
     Step("start QEMU (disk)", vm=True, provisioning="plain"),
@@ -123,6 +125,7 @@ QEMU_STEPS = [
 VMM_STEPS = [
     Step("check provisioners", disk=False, provisioning="plain", default=("INT",)),
     Step("output directory", disk=False, default=("INT",)),
+    Step("install cache", disk=False),
     Step("create disk", default=("INT", "TERM")),
     Step("start vm (install)", vm=True, default=("INT", "TERM", "abort")),
     Step("temporary ssh key", vm=True, provisioning="plain", default=("INT", "TERM")),
@@ -137,6 +140,7 @@ VMM_STEPS = [
         vm=True,
         default=("INT", "TERM", "abort"),
     ),
+    Step("store install in cache"),
     # The provisioning boot (communicator = "ssh", a shell provisioner): `vmctl start`
     # from the disk, SSH to 100.64.<id>.3 -- in a private network namespace.
     Step("start vm (provision)", vm=True, provisioning="plain", default=("INT",)),

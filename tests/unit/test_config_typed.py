@@ -90,6 +90,8 @@ TYPED_READERS = [
     "packwrap/build/common_options.py",
     "packwrap/build/steps/boot_command.py",
     "packwrap/build/steps/http_server.py",
+    "packwrap/build/steps/install_cache.py",
+    "packwrap/installcache/key.py",
     "packwrap/communicator/steps.py",
     "packwrap/provision/shell.py",
     "packwrap/provision/shutdown.py",

@@ -215,8 +215,9 @@ def test_provisioning_steps_follow_the_communicator(tmp_path):
     ssh = names(communicator="ssh", ssh_username="root")
     assert ssh.index("temporary ssh key") < ssh.index("http server")
     tail = ssh[ssh.index("wait for power-off") :]
-    assert tail == ["wait for power-off", "start QEMU (disk)", "connect", "provision",
-                    "remove temporary ssh key", "shutdown", "convert disk"]  # fmt: skip
+    assert tail == ["wait for power-off", "store install in cache", "start QEMU (disk)",
+                    "connect", "provision", "remove temporary ssh key", "shutdown",
+                    "convert disk"]  # fmt: skip
 
 
 def test_the_steps_run_qemu_img_through_the_builds_driver(tmp_path):

@@ -39,6 +39,7 @@ RENAMES_NOT_WRITES = {
     "packwrap/blueprint/project.py",  # a whole staged project directory moved into place
     "packwrap/media/sets.py",  # a whole staged local mirror directory moved into place
     "plugin/packwrap_qemu/step_convert_disk.py",  # qemu-img's output replaces the disk
+    "packwrap/installcache/store.py",  # a whole staged cache entry directory moved into place
 }
 
 
