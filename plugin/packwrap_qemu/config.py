@@ -242,9 +242,12 @@ def _check_disk_image(config: Config, problem: Callable[[str, str | None], None]
         config["skip_compaction"] = True  # Packer: only qcow2 is compacted
     if config.use_backing_file:
         config["skip_compaction"] = True  # converting would flatten the overlay
-        if not (config.disk_image and config.format == "qcow2"):
+        # packwrap also layers a build over its cached install (issue 17): the artifact
+        # then keeps the cache entry as its backing file instead of being flattened.
+        if config.format != "qcow2" or not (config.disk_image or config.install_cache):
             problem(
-                "use_backing_file can only be enabled for QCOW2 images and when disk_image is true",
+                "use_backing_file can only be enabled for QCOW2 images and when disk_image "
+                "is true (or, in packwrap, over a cached install: install_cache = true)",
                 "use_backing_file",
             )
     if config.skip_resize_disk and not config.disk_image:

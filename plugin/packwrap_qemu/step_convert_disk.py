@@ -1,7 +1,7 @@
 """Compact (and optionally compress) a qcow2 disk with `qemu-img convert` (Packer's
 stepConvertDisk): the result replaces the disk atomically. A disk made over a cached
-install is flattened the same way into a standalone `format` image (qemu's
-use_backing_file is Packer's, for disk_image only)."""
+install is flattened the same way into a standalone `format` image, unless
+use_backing_file asks to keep it layered over the cache entry."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ class StepConvertDisk(Step):
     def run(self, state: State) -> None:
         config = config_of(state)
         overlay = bool(state.data.get("disk_overlay"))  # over a cached install: flatten
+        if overlay and config.use_backing_file:
+            backing = state.data.get("disk_backing_file", "the cached install")
+            state.ui.say(f"Keeping the disk layered over {backing} (use_backing_file)")
+            return
         if not overlay and (config.format == "raw" or config.skip_compaction):
             return
         disk = Path(state.data["disk_path"])

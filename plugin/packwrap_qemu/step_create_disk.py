@@ -67,6 +67,7 @@ class StepCreateDisk(Step):
         qemu.driver(state).create_overlay(path, entry.disk, config.disk_size)
         state.data["disk_format"] = "qcow2"
         state.data["disk_overlay"] = True
+        state.data["disk_backing_file"] = str(entry.disk)
 
 
 class StepResizeDisk(Step):

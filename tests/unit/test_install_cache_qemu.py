@@ -29,9 +29,9 @@ def info(path: Path) -> dict:
     return json.loads(out)
 
 
-def hit(tmp_path: Path, **values):
+def hit(tmp_path: Path, fmt: str = "raw", **values):
     """A state whose lookup hit the install an earlier, identical build stored."""
-    first = make_state(tmp_path, format="raw", disk_size="8M", **values)
+    first = make_state(tmp_path, format=fmt, disk_size="8M", **values)
     StepInstallCacheLookup(install_inputs).run(first)
     disk = tmp_path / "installed.raw"
     with open(disk, "wb") as fh:
@@ -39,7 +39,7 @@ def hit(tmp_path: Path, **values):
         fh.write(INSTALLED)
     first.data["disk_path"] = disk
     StepInstallCacheStore().run(first)
-    state = make_state(tmp_path, force=True, format="raw", disk_size="8M", **values)
+    state = make_state(tmp_path, force=True, format=fmt, disk_size="8M", **values)
     StepInstallCacheLookup(install_inputs).run(state)
     assert state.data["install_cache_hit"] is not None
     StepOutputDir(output_plan).run(state)
@@ -63,6 +63,17 @@ def test_a_hit_boots_an_overlay_and_the_artifact_is_standalone(tmp_path):
     assert disk.read_bytes()[: len(INSTALLED)] == INSTALLED
 
 
+def test_use_backing_file_keeps_the_artifact_layered_over_the_cache_entry(tmp_path):
+    state = hit(tmp_path, fmt="qcow2", use_backing_file=True, **SSH)
+    StepCreateDisk().run(state)
+    disk = state.data["disk_path"]
+    entry = state.data["install_cache_hit"]
+    StepConvertDisk().run(state)
+    layered = info(disk)
+    assert layered["format"] == "qcow2" and layered["backing-filename"] == str(entry.disk)
+    assert "layered over" in "\n".join(state.ui.lines)
+
+
 def test_an_install_only_hit_copies_the_cached_disk(tmp_path):
     state = hit(tmp_path)  # communicator none
     StepCreateDisk().run(state)
@@ -70,6 +81,7 @@ def test_an_install_only_hit_copies_the_cached_disk(tmp_path):
     assert info(disk)["format"] == "raw" and "backing-filename" not in info(disk)
     assert disk.read_bytes()[: len(INSTALLED)] == INSTALLED
     skipped = [s.name for s in QemuBuilder().steps(state.config) if not s.applies(state)]
-    assert skipped == ["temporary ssh key", "site-set", "start QEMU", "installer drift guard",
-                       "boot command", "wait for power-off", "start QEMU (disk)", "connect",
+    assert skipped == ["temporary ssh key", "site-set", "local sets", "start QEMU",
+                       "installer drift guard", "boot command", "wait for power-off",
+                       "start QEMU (disk)", "connect", "syspatch", "build record", "generalize",
                        "remove temporary ssh key", "shutdown"]  # fmt: skip

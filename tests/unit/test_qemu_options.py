@@ -59,10 +59,15 @@ needs = {tool: pytest.mark.skipif(shutil.which(tool) is None, reason=f"{tool} no
 # --------------------------------------------------------------------------- Packer's rules
 
 
-def test_use_backing_file_needs_disk_image_and_qcow2():
-    rule = "use_backing_file can only be enabled for QCOW2 images and when disk_image is true"
-    assert messages(use_backing_file=True) == [rule]
+def test_use_backing_file_needs_qcow2_and_disk_image_or_the_install_cache():
+    rule = (
+        "use_backing_file can only be enabled for QCOW2 images and when disk_image is true "
+        "(or, in packwrap, over a cached install: install_cache = true)"
+    )
+    assert messages(use_backing_file=True, install_cache=False) == [rule]
     assert messages(use_backing_file=True, disk_image=True, format="raw") == [rule]
+    assert messages(use_backing_file=True, format="raw") == [rule]
+    assert messages(use_backing_file=True, format="qcow2") == []  # over the install cache
     config, problems, _ = prepare(use_backing_file=True, disk_image=True)
     assert problems == [] and config.skip_compaction  # converting would flatten it
 
