@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 PRIVATE = 0o600  # secret files: the owner only
@@ -61,3 +62,22 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str], *, mode: int | None = None) -> Iterator[Path]:
+    """A temporary path beside `path` for a writer too large for memory (an archive, a
+    converted disk image); renamed to `path` when the block ends, removed when it raises
+    (Ctrl-C included), so `path` is never half-written. `mode` as in atomic_write."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, mode if mode is not None else with_umask(0o666))
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -7,6 +7,7 @@ every path into their tmp dir.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 import subprocess
@@ -46,8 +47,32 @@ class _Handler(paramiko.ServerInterface):
     def check_auth_publickey(self, username, key):
         self.server.auth_attempts += 1
         allowed = self.server.authorized_key
-        ok = allowed is not None and key.get_base64() == allowed.split()[1]
+        # a certificate (ssh_certificate_file) is offered as its own blob, the key inside it
+        cert = key.public_blob
+        offered = base64.b64encode(cert.key_blob).decode() if cert else key.get_base64()
+        ok = allowed is not None and offered == allowed.split()[1]
         return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
+
+    def check_channel_forward_agent_request(self, channel):
+        self.server.agent_requests += 1
+        return True
+
+    def check_channel_pty_request(self, channel, term, width, height, pw, ph, modes):
+        self.server.pty_requests += 1
+        return True
+
+    def check_channel_direct_tcpip_request(self, chanid, origin, destination):
+        # ssh -W / -L: the client asks the server to connect onwards (bastion, tunnels)
+        if not self.server.forwarding:
+            return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        self.server.direct[chanid] = destination
+        return paramiko.OPEN_SUCCEEDED
+
+    def check_port_forward_request(self, address, port):
+        # ssh -R: listen here, hand each connection back to the client
+        if not self.server.forwarding:
+            return False
+        return self.server.listen_for_client(self.transport, address, port)
 
     def check_channel_exec_request(self, channel, command):
         self.command = command
@@ -64,7 +89,18 @@ class _Handler(paramiko.ServerInterface):
 
 
 class LoopbackSshServer:
-    def __init__(self, *, authorized_key: str | None = None, password: str | None = None):
+    def __init__(
+        self,
+        *,
+        authorized_key: str | None = None,
+        password: str | None = None,
+        forwarding: bool = False,
+    ):
+        self.forwarding = forwarding  # allow direct-tcpip and tcpip-forward (ssh -W/-L/-R)
+        self.direct: dict[int, tuple[str, int]] = {}
+        self.pty_requests = 0
+        self.agent_requests = 0
+        self.forward_listeners: list[socket.socket] = []
         self.authorized_key = authorized_key
         self.password = password
         self.host_key = paramiko.Ed25519Key.from_private_key_file(_host_key_file())
@@ -90,6 +126,7 @@ class LoopbackSshServer:
             transport.add_server_key(self.host_key)
             self._transports.append(transport)
             handler = _Handler(self)
+            handler.transport = transport
             try:
                 transport.start_server(server=handler)
             except (paramiko.SSHException, EOFError, OSError):
@@ -100,6 +137,13 @@ class LoopbackSshServer:
         while transport.is_active() and not self._stop.is_set():
             channel = transport.accept(1)
             if channel is None:
+                continue
+            if channel.chanid in self.direct:
+                threading.Thread(
+                    target=_connect_onwards,
+                    args=(channel, self.direct.pop(channel.chanid)),
+                    daemon=True,
+                ).start()
                 continue
             handler = transport.server_object
             if not handler.ready.wait(10):
@@ -140,12 +184,62 @@ class LoopbackSshServer:
             proc.wait()
             proc.stdout.close()
 
+    def listen_for_client(self, transport: paramiko.Transport, address: str, port: int) -> bool:
+        try:
+            listener = socket.create_server(("127.0.0.1", port))
+        except OSError:
+            return False
+        self.forward_listeners.append(listener)
+
+        def accept() -> None:
+            while True:
+                try:
+                    conn, peer = listener.accept()
+                except OSError:
+                    return
+                channel = transport.open_forwarded_tcpip_channel(peer, (address, port))
+                threading.Thread(target=_pump, args=(conn, channel), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        return True
+
     def stop(self) -> None:
         self._stop.set()
+        for listener in self.forward_listeners:
+            with contextlib.suppress(OSError):
+                listener.close()
         with contextlib.suppress(OSError):
             self._sock.close()
         for transport in self._transports:
             transport.close()
+
+
+def _connect_onwards(channel: paramiko.Channel, destination: tuple[str, int]) -> None:
+    try:
+        conn = socket.create_connection(destination, timeout=5)
+    except OSError:
+        channel.close()
+        return
+    conn.settimeout(None)
+    _pump(conn, channel)
+
+
+def _pump(conn: socket.socket, channel: paramiko.Channel) -> None:
+    import select
+
+    try:
+        while True:
+            ready, _, _ = select.select([conn, channel], [], [], 1.0)
+            for src in ready:
+                data = src.recv(32768)
+                if not data:
+                    return
+                (channel if src is conn else conn).sendall(data)
+    except (OSError, EOFError):
+        return
+    finally:
+        conn.close()
+        channel.close()
 
 
 _HOST_KEY: Path | None = None

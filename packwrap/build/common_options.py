@@ -34,7 +34,9 @@ HTTP_OPTIONS = [
         "127.0.0.1 unless its network mode requires otherwise).",
     ),
     Option("http_interface", STRING, None, ignored=True),
-    Option("http_network_protocol", STRING, "tcp", choices=("tcp", "tcp4", "tcp6")),
+    # packwrap's server listens where the guest reaches it (IPv4 loopback under QEMU's
+    # user network); Packer's listener protocol choice has no effect.
+    Option("http_network_protocol", STRING, "tcp", choices=("tcp", "tcp4", "tcp6"), ignored=True),
 ]
 
 
@@ -182,6 +184,48 @@ SHUTDOWN_CHECKS = [_check_shutdown]
 
 # --- communicator --------------------------------------------------------------------
 
+# Packer's key types; packwrap's default (unset) is ed25519, Packer's rsa 4096.
+TEMPORARY_KEY_TYPES = ("dsa", "ecdsa", "ed25519", "rsa")
+
+SSH_EXTRA_OPTIONS = [
+    Option("ssh_keypair_name", STRING, None, ignored=True, help="cloud key pair name"),
+    Option("temporary_key_pair_name", STRING, None, ignored=True, help="cloud key pair name"),
+    Option("temporary_key_pair_type", STRING, None, choices=TEMPORARY_KEY_TYPES),
+    Option("temporary_key_pair_bits", INT, None),
+    Option("ssh_ciphers", LIST, [], help="offer only these ciphers"),
+    Option("ssh_key_exchange_algorithms", LIST, [], help="offer only these kex algorithms"),
+    Option("ssh_bastion_host", STRING, None),
+    Option("ssh_bastion_port", INT, 22),
+    Option("ssh_bastion_agent_auth", BOOL, False),
+    Option("ssh_bastion_username", STRING, None),
+    Option("ssh_bastion_password", STRING, None),
+    Option("ssh_bastion_interactive", BOOL, False),
+    Option("ssh_bastion_private_key_file", STRING, None),
+    Option("ssh_bastion_certificate_file", STRING, None),
+    Option("ssh_proxy_host", STRING, None, help="SOCKS5 proxy for the SSH connection"),
+    Option("ssh_proxy_port", INT, 1080),
+    Option("ssh_proxy_username", STRING, None),
+    Option("ssh_proxy_password", STRING, None),
+    Option("ssh_local_tunnels", LIST, [], help='"port:host:hostport": -L over the session'),
+    Option("ssh_remote_tunnels", LIST, [], help='"port:host:hostport": -R over the session'),
+    # WinRM is Windows' communicator: accepted so templates load; communicator "winrm"
+    # itself is refused (packwrap has no WinRM client).
+    *(
+        Option(name, kind, None, ignored=True, help="WinRM only")
+        for name, kind in (
+            ("winrm_username", STRING),
+            ("winrm_password", STRING),
+            ("winrm_host", STRING),
+            ("winrm_no_proxy", BOOL),
+            ("winrm_port", INT),
+            ("winrm_timeout", DURATION),
+            ("winrm_use_ssl", BOOL),
+            ("winrm_insecure", BOOL),
+            ("winrm_use_ntlm", BOOL),
+        )
+    ),
+]
+
 COMM_OPTIONS = [
     Option("communicator", STRING, "ssh", choices=("ssh", "none")),
     Option("pause_before_connecting", DURATION, 0.0),
@@ -190,7 +234,9 @@ COMM_OPTIONS = [
     Option("ssh_username", STRING, None),
     Option("ssh_password", STRING, None),
     Option("ssh_private_key_file", STRING, None),
-    Option("ssh_timeout", DURATION, None, aliases=("ssh_wait_timeout",)),
+    Option("ssh_timeout", DURATION, None),
+    # Packer's older name; when both are set it wins (the SDK's "backwards compatibility")
+    Option("ssh_wait_timeout", DURATION, None),
     Option("ssh_handshake_attempts", INT, None),
     Option("ssh_keep_alive_interval", DURATION, 5.0),
     Option("ssh_read_write_timeout", DURATION, 0.0),
@@ -213,6 +259,7 @@ COMM_OPTIONS = [
         help='packwrap: pin the guest\'s SSH host key ("SHA256:..."); else it is logged.',
     ),
     Option("ssh_certificate_file", STRING, None),
+    *SSH_EXTRA_OPTIONS,
 ]
 
 
@@ -226,6 +273,8 @@ def _check_comm(config: CommonConfig, problem: Problem) -> None:
     key = config.ssh_private_key_file
     if key and not os.path.isfile(os.path.expanduser(key)):
         problem(f"ssh_private_key_file {key!r} does not exist", "ssh_private_key_file")
+    if config.ssh_wait_timeout:
+        config["ssh_timeout"] = config.ssh_wait_timeout
     # Packer: with neither timeout nor attempts set, 5m and 10 attempts.
     if config.ssh_timeout is None and config.ssh_handshake_attempts is None:
         config["ssh_timeout"], config["ssh_handshake_attempts"] = 300.0, 10
@@ -233,6 +282,67 @@ def _check_comm(config: CommonConfig, problem: Problem) -> None:
         config["ssh_timeout"] = 300.0
     elif config.ssh_handshake_attempts is None:
         config["ssh_handshake_attempts"] = 10
+    _check_ssh_extras(config, problem)
+
+
+def parse_tunnel(spec: str) -> tuple[int, str, int]:
+    """Packer's tunnel form "port:host:hostport" -> (port, host, hostport); ValueError."""
+    listen, _, target = spec.partition(":")
+    host, _, port = target.rpartition(":")
+    if not listen.isdigit() or not port.isdigit() or not host:
+        raise ValueError(f"{spec!r}: expected port:host:hostport")
+    if not 0 < int(listen) <= 65535 or not 0 < int(port) <= 65535:
+        raise ValueError(f"{spec!r}: ports must be 1-65535")
+    return int(listen), host.strip("[]"), int(port)
+
+
+def _check_ssh_extras(config: Config, problem: Problem) -> None:
+    """Packer's rules for the bastion, proxy, tunnel and temporary-key options."""
+    if config.ssh_bastion_host and config.ssh_proxy_host:
+        problem(
+            "please specify either ssh_bastion_host or ssh_proxy_host, not both", "ssh_proxy_host"
+        )
+    if config.ssh_bastion_host:
+        if not config.ssh_bastion_private_key_file and config.ssh_private_key_file:
+            config["ssh_bastion_private_key_file"] = config.ssh_private_key_file
+        if not config.ssh_bastion_certificate_file and config.ssh_certificate_file:
+            config["ssh_bastion_certificate_file"] = config.ssh_certificate_file
+        key = config.ssh_bastion_private_key_file
+        if not (config.ssh_bastion_password or key or config.ssh_bastion_agent_auth):
+            problem(
+                "ssh_bastion_password, ssh_bastion_private_key_file or ssh_bastion_agent_auth "
+                "must be specified",
+                "ssh_bastion_host",
+            )
+        elif key and not os.path.isfile(os.path.expanduser(key)):
+            problem(
+                f"ssh_bastion_private_key_file {key!r} does not exist",
+                "ssh_bastion_private_key_file",
+            )
+    tunnels = {"ssh_local_tunnels": config.ssh_local_tunnels}
+    tunnels["ssh_remote_tunnels"] = config.ssh_remote_tunnels
+    for name, specs in tunnels.items():
+        for spec in specs:
+            try:
+                parse_tunnel(spec)
+            except ValueError as exc:
+                problem(f"{name} {exc}", name)
+    _check_temporary_key(config, problem)
+
+
+def _check_temporary_key(config: Config, problem: Problem) -> None:
+    kind, bits = config.temporary_key_pair_type, config.temporary_key_pair_bits
+    option = "temporary_key_pair_bits"
+    if kind == "dsa":
+        problem(
+            'temporary_key_pair_type "dsa": OpenSSH (9.8) and packwrap\'s SSH client no longer '
+            'take DSA keys; use "ed25519", "ecdsa" or "rsa"',
+            "temporary_key_pair_type",
+        )
+    elif bits is not None and kind == "rsa" and bits < 1024:
+        problem("temporary_key_pair_bits: RSA keys need at least 1024 bits", option)
+    elif bits is not None and kind == "ecdsa" and bits not in (256, 384, 521):
+        problem("temporary_key_pair_bits: ecdsa keys are 256, 384 or 521 bits", option)
 
 
 COMM_CHECKS = [_check_comm]
@@ -243,8 +353,14 @@ ALL_CHECKS = [*HTTP_CHECKS, *BOOT_CHECKS, *SHUTDOWN_CHECKS, *COMM_CHECKS]
 
 def sensitive_config_values(config: Config) -> set[str]:
     """Values in the common options that must never be logged."""
-    password = as_common_config(config).ssh_password
-    return {password} if password else set()
+    typed = as_common_config(config)
+    values = (
+        typed.ssh_password,
+        typed.ssh_bastion_password,
+        typed.ssh_proxy_password,
+        typed.winrm_password,
+    )
+    return {v for v in values if v}
 
 
 class CommonConfig(Config):
@@ -276,6 +392,7 @@ class CommonConfig(Config):
     ssh_password: str | None
     ssh_private_key_file: str | None
     ssh_timeout: float | None
+    ssh_wait_timeout: float | None  # copied into ssh_timeout by the checks
     ssh_handshake_attempts: int | None
     ssh_keep_alive_interval: float
     ssh_read_write_timeout: float
@@ -286,6 +403,35 @@ class CommonConfig(Config):
     ssh_clear_authorized_keys: bool
     ssh_host_key_fingerprint: str | None
     ssh_certificate_file: str | None
+    ssh_keypair_name: str | None
+    temporary_key_pair_name: str | None
+    temporary_key_pair_type: str | None  # None: ed25519
+    temporary_key_pair_bits: int | None
+    ssh_ciphers: list[str]
+    ssh_key_exchange_algorithms: list[str]
+    ssh_bastion_host: str | None
+    ssh_bastion_port: int
+    ssh_bastion_agent_auth: bool
+    ssh_bastion_username: str | None
+    ssh_bastion_password: str | None
+    ssh_bastion_interactive: bool
+    ssh_bastion_private_key_file: str | None
+    ssh_bastion_certificate_file: str | None
+    ssh_proxy_host: str | None
+    ssh_proxy_port: int
+    ssh_proxy_username: str | None
+    ssh_proxy_password: str | None
+    ssh_local_tunnels: list[str]
+    ssh_remote_tunnels: list[str]
+    winrm_username: str | None
+    winrm_password: str | None
+    winrm_host: str | None
+    winrm_no_proxy: bool | None
+    winrm_port: int | None
+    winrm_timeout: float | None
+    winrm_use_ssl: bool | None
+    winrm_insecure: bool | None
+    winrm_use_ntlm: bool | None
 
 
 def as_common_config(config: Config) -> CommonConfig:

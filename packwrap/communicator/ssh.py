@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import os
 import socket
 import threading
 import time
@@ -36,6 +37,114 @@ class SshSettings:
     host_key_fingerprint: str | None = None  # pin, "SHA256:<base64>"
     keepalive_interval: float = 5.0
     file_transfer_method: str = "scp"  # ssh_file_transfer_method: "scp" or "sftp"
+    ciphers: tuple[str, ...] = ()  # ssh_ciphers: offer only these (empty: paramiko's)
+    kex: tuple[str, ...] = ()  # ssh_key_exchange_algorithms
+    bastion: JumpHost | None = None  # ssh_bastion_*: the session runs through this host
+    proxy: SocksProxy | None = None  # ssh_proxy_*: the TCP connection goes through SOCKS5
+    certificate_file: Path | None = None  # ssh_certificate_file: offered with the key
+    pty: bool = False  # ssh_pty
+    agent_forwarding: bool = True  # not ssh_disable_agent_forwarding
+    read_write_timeout: float = 0.0  # ssh_read_write_timeout: a command's limit (0: none)
+
+
+@dataclass
+class JumpHost:
+    host: str
+    port: int = 22
+    username: str = "root"
+    password: str | None = None
+    private_key_file: Path | None = None
+    agent_auth: bool = False
+    interactive: bool = False  # keyboard-interactive with the password
+    certificate_file: Path | None = None
+
+
+@dataclass
+class SocksProxy:
+    host: str
+    port: int = 1080
+    username: str | None = None
+    password: str | None = None
+
+
+def disabled_algorithms(settings: SshSettings) -> dict[str, list[str]]:
+    """ssh_ciphers / ssh_key_exchange_algorithms as paramiko's `disabled_algorithms`:
+    everything paramiko knows but the listed ones; a name it lacks is an error."""
+    import paramiko
+
+    out: dict[str, list[str]] = {}
+    known_sets = (
+        (
+            "ciphers",
+            "ssh_ciphers",
+            settings.ciphers,
+            vars(paramiko.Transport)["_preferred_ciphers"],
+        ),
+        (
+            "kex",
+            "ssh_key_exchange_algorithms",
+            settings.kex,
+            vars(paramiko.Transport)["_preferred_kex"],
+        ),
+    )
+    for kind, option, wanted, known in known_sets:
+        if not wanted:
+            continue
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise PackwrapError(
+                f"{option}: {unknown[0]!r} is not supported (supported: {', '.join(known)})"
+            )
+        out[kind] = [k for k in known if k not in wanted]
+    return out
+
+
+def _load_key(path: Path | None, option: str, certificate: Path | None = None) -> Any:
+    """The private key, with its certificate (ssh_certificate_file) when there is one."""
+    import paramiko
+
+    if path is None:
+        return None
+    try:
+        key = paramiko.PKey.from_path(str(path))
+    except (OSError, ValueError, paramiko.SSHException) as exc:
+        # ValueError: the cryptography backend rejecting a damaged key
+        raise PackwrapError(f"cannot read {option} {path}: {exc}") from None
+    if certificate is not None:
+        try:
+            key.load_certificate(str(certificate))
+        except (OSError, ValueError, paramiko.SSHException) as exc:
+            raise PackwrapError(f"cannot use certificate {certificate}: {exc}") from None
+    return key
+
+
+def _open_bastion(jump: JumpHost, target: tuple[str, int]) -> tuple[Any, Any]:
+    """(bastion client, channel to target): the channel is the session's socket."""
+    import paramiko
+
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    pkey = _load_key(jump.private_key_file, "ssh_bastion_private_key_file", jump.certificate_file)
+    try:
+        # ssh_bastion_interactive: paramiko's password auth falls back to
+        # keyboard-interactive with the same password when the server asks for that.
+        client.connect(
+            jump.host,
+            port=jump.port,
+            username=jump.username,
+            password=jump.password,
+            pkey=pkey,
+            allow_agent=jump.agent_auth,
+            look_for_keys=False,
+            timeout=10,
+        )
+        transport = client.get_transport()
+        assert transport is not None  # connect() succeeded
+        channel = transport.open_channel("direct-tcpip", target, ("127.0.0.1", 0))
+    except BaseException:
+        client.close()
+        raise
+    return client, channel
 
 
 def paramiko_errors() -> type[Exception]:
@@ -62,14 +171,29 @@ def _no_banner(exc: BaseException) -> bool:
     return "protocol banner" in str(exc)
 
 
+def _check_waiting(
+    channel: Any, cancel: threading.Event | None, deadline: float | None, limit: float
+) -> None:
+    """While a command runs: Ctrl-C or ssh_read_write_timeout end it."""
+    if cancel is not None and cancel.is_set():
+        with contextlib.suppress(OSError, EOFError):
+            channel.close()
+        raise Cancelled("interrupted while a command ran in the guest")
+    if deadline is not None and time.monotonic() > deadline:
+        with contextlib.suppress(OSError, EOFError):
+            channel.close()
+        raise PackwrapError(f"the command did not end within ssh_read_write_timeout ({limit:g}s)")
+
+
 def fingerprint(key: Any) -> str:
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 class SshCommunicator:
-    def __init__(self, client: Any, settings: SshSettings, host_key: str):
+    def __init__(self, client: Any, settings: SshSettings, host_key: str, bastion: Any = None):
         self._client = client
+        self._bastion = bastion  # ssh_bastion_host's client, closed with the session
         self.settings = settings
         self.host_key_fingerprint = host_key
 
@@ -99,18 +223,20 @@ class SshCommunicator:
                     f"after {settings.timeout:.0f}s (last error: {last_error})"
                 )
             try:
-                client = cls._open(settings)
+                client, bastion = cls._open(settings)
                 key = client.get_transport().get_remote_server_key()
                 seen = fingerprint(key)
                 pinned = settings.host_key_fingerprint
                 if pinned and pinned.rstrip("=") != seen:
                     client.close()
+                    if bastion is not None:
+                        bastion.close()
                     raise PackwrapError(
                         f"SSH host key mismatch for {settings.host}:{settings.port}: "
                         f"expected {pinned}, got {seen}"
                     )
                 log(f"SSH host key {key.get_name()} {seen}" + (" (pinned)" if pinned else ""))
-                return cls(client, settings, seen)
+                return cls(client, settings, seen, bastion)
             except paramiko.AuthenticationException as exc:
                 attempts += 1
                 last_error = f"authentication failed: {exc}"
@@ -132,21 +258,34 @@ class SshCommunicator:
             cancel.wait(1.0)
 
     @staticmethod
-    def _open(settings: SshSettings) -> Any:
+    def _route(settings: SshSettings) -> tuple[Any, Any]:
+        """(socket for the session or None, bastion client or None): direct, through the
+        bastion's direct-tcpip channel, or through the SOCKS proxy."""
+        target = (settings.host, settings.port)
+        if settings.bastion is not None:
+            return _open_bastion(settings.bastion, target)[::-1]
+        if settings.proxy is not None:
+            from packwrap.communicator.socks import socks5_connect
+
+            proxy = settings.proxy
+            sock = socks5_connect(
+                (proxy.host, proxy.port), target, username=proxy.username, password=proxy.password
+            )
+            return sock, None
+        return None, None
+
+    @staticmethod
+    def _open(settings: SshSettings) -> tuple[Any, Any]:
         import paramiko
 
         client = paramiko.SSHClient()
         # Trust-on-first-use, recorded in the log by connect(); pinning checks it after.
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        pkey = None
-        if settings.private_key_file:
-            try:
-                pkey = paramiko.PKey.from_path(str(settings.private_key_file))
-            except (OSError, ValueError, paramiko.SSHException) as exc:
-                # ValueError: the cryptography backend rejecting a damaged key
-                raise PackwrapError(
-                    f"cannot read ssh_private_key_file {settings.private_key_file}: {exc}"
-                ) from None
+        pkey = _load_key(
+            settings.private_key_file, "ssh_private_key_file", settings.certificate_file
+        )
+        disabled = disabled_algorithms(settings)
+        sock, bastion = SshCommunicator._route(settings)
         try:
             client.connect(
                 settings.host,
@@ -159,8 +298,12 @@ class SshCommunicator:
                 timeout=10,
                 banner_timeout=10,
                 auth_timeout=10,
+                sock=sock,
+                disabled_algorithms=disabled or None,
             )
         except BaseException as exc:
+            if bastion is not None:
+                bastion.close()
             transport = client.get_transport()
             # Whether an SSH server answered at all (its version line), for connect()'s
             # _no_banner: carried on the exception itself, which may be of any type.
@@ -170,7 +313,7 @@ class SshCommunicator:
         transport = client.get_transport()
         if transport is not None and settings.keepalive_interval > 0:
             transport.set_keepalive(int(settings.keepalive_interval))
-        return client
+        return client, bastion
 
     # -- using the session ------------------------------------------------------------
     def run(
@@ -181,24 +324,33 @@ class SshCommunicator:
         cancel: threading.Event | None = None,
     ) -> int:
         transport = self._live_transport()
+        pty = self.settings.pty
+        # Packer forwards the local agent (when there is one) unless
+        # ssh_disable_agent_forwarding is set.
+        forward_agent = self.settings.agent_forwarding and bool(os.environ.get("SSH_AUTH_SOCK"))
 
         def start(channel: Any) -> None:
+            if forward_agent:
+                from paramiko.agent import AgentRequestHandler
+
+                AgentRequestHandler(channel)
+            if pty:  # ssh_pty: the command runs on a terminal, as `ssh -t`
+                channel.get_pty()
             channel.set_combine_stderr(True)
             channel.exec_command(command)
 
         channel = _open_channel(transport, start)
-        if cancel is not None:
-            channel.settimeout(0.2)  # wake up to notice Ctrl-C during a long command
+        limit = self.settings.read_write_timeout
+        deadline = time.monotonic() + limit if limit > 0 else None
+        if cancel is not None or deadline is not None:
+            channel.settimeout(0.2)  # wake up to notice Ctrl-C or the deadline
         pending = b""
         try:
             while True:
                 try:
                     data = channel.recv(32768)
                 except TimeoutError:
-                    if cancel is not None and cancel.is_set():
-                        with contextlib.suppress(OSError, EOFError):
-                            channel.close()
-                        raise Cancelled("interrupted while a command ran in the guest") from None
+                    _check_waiting(channel, cancel, deadline, limit)
                     continue
                 if not data:
                     break
@@ -235,9 +387,16 @@ class SshCommunicator:
             raise PackwrapError("SSH connection is closed")
         return transport
 
+    def transport(self) -> Any:
+        """The live paramiko transport (for tunnels)."""
+        return self._live_transport()
+
     def close(self) -> None:
         with contextlib.suppress(OSError, EOFError, socket.error):
             self._client.close()
+        if self._bastion is not None:
+            with contextlib.suppress(OSError, EOFError, socket.error):
+                self._bastion.close()
 
 
 def _quiet_paramiko() -> None:

@@ -10,12 +10,17 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packwrap.build.state import State, config_of
 from packwrap.build.step import Step
 from packwrap.communicator.keys import make_temporary_key_pair
-from packwrap.communicator.ssh import SshCommunicator, SshSettings
+from packwrap.communicator.ssh import JumpHost, SocksProxy, SshCommunicator, SshSettings
 from packwrap.errors import PackwrapError
+
+if TYPE_CHECKING:
+    from packwrap.build.common_options import CommonConfig
+    from packwrap.communicator.tunnels import Tunnels
 
 
 def uses_ssh(state: State) -> bool:
@@ -43,7 +48,13 @@ class StepTemporaryKey(Step):
             return
         directory = Path(tempfile.mkdtemp(prefix="packwrap-key-"))
         state.data["temporary_key_dir"] = directory
-        pair = make_temporary_key_pair(directory, comment=f"packwrap-{state.build_name}")
+        cfg = config_of(state)
+        pair = make_temporary_key_pair(
+            directory,
+            comment=f"packwrap-{state.build_name}",
+            kind=cfg.temporary_key_pair_type,
+            bits=cfg.temporary_key_pair_bits,
+        )
         state.data["ssh_private_key_file"] = pair.private_key_file
         state.data["ssh_public_key"] = pair.public_key
         state.ui.say("Created a temporary SSH key pair for this build")
@@ -79,11 +90,76 @@ def ssh_settings(state: State) -> SshSettings:
         or None,
         keepalive_interval=cfg.ssh_keep_alive_interval or 5.0,
         file_transfer_method=cfg.ssh_file_transfer_method or "scp",
+        ciphers=tuple(cfg.ssh_ciphers or ()),
+        kex=tuple(cfg.ssh_key_exchange_algorithms or ()),
+        bastion=_bastion(cfg),
+        proxy=_proxy(cfg),
+        certificate_file=_path(cfg.ssh_certificate_file),
+        pty=bool(cfg.ssh_pty),
+        agent_forwarding=not cfg.ssh_disable_agent_forwarding,
+        read_write_timeout=float(cfg.ssh_read_write_timeout or 0.0),
     )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def _bastion(cfg: CommonConfig) -> JumpHost | None:
+    if not cfg.ssh_bastion_host:
+        return None
+    return JumpHost(
+        host=cfg.ssh_bastion_host,
+        port=cfg.ssh_bastion_port or 22,
+        username=cfg.ssh_bastion_username or "root",
+        password=cfg.ssh_bastion_password or None,
+        private_key_file=_path(cfg.ssh_bastion_private_key_file),
+        agent_auth=cfg.ssh_bastion_agent_auth,
+        interactive=cfg.ssh_bastion_interactive,
+        certificate_file=_path(cfg.ssh_bastion_certificate_file),
+    )
+
+
+def _proxy(cfg: CommonConfig) -> SocksProxy | None:
+    if not cfg.ssh_proxy_host:
+        return None
+    return SocksProxy(
+        host=cfg.ssh_proxy_host,
+        port=cfg.ssh_proxy_port or 1080,
+        username=cfg.ssh_proxy_username or None,
+        password=cfg.ssh_proxy_password or None,
+    )
+
+
+def open_tunnels(state: State, comm: SshCommunicator) -> Tunnels | None:
+    """ssh_local_tunnels / ssh_remote_tunnels over the session (Packer's -L / -R)."""
+    from packwrap.build.common_options import parse_tunnel
+    from packwrap.communicator.tunnels import Tunnels
+
+    local = config_of(state).ssh_local_tunnels or []
+    remote = config_of(state).ssh_remote_tunnels or []
+    if not (local or remote):
+        return None
+    tunnels = Tunnels(comm.transport())
+    try:
+        for spec in local:
+            tunnels.local(*parse_tunnel(spec))
+            state.ui.message(f"SSH local tunnel {spec}")
+        for spec in remote:
+            tunnels.remote(*parse_tunnel(spec))
+            state.ui.message(f"SSH remote tunnel {spec}")
+    except (OSError, EOFError, ValueError) as exc:
+        tunnels.close()
+        raise PackwrapError(f"SSH tunnel: {exc}") from None
+    except Exception as exc:  # paramiko's SSHException: the guest refused the forward
+        tunnels.close()
+        raise PackwrapError(f"SSH tunnel refused: {exc}") from None
+    return tunnels
 
 
 class StepConnect(Step):
     name = "connect"
+    tunnels: Tunnels | None = None
 
     def run(self, state: State) -> None:
         if not uses_ssh(state):
@@ -102,8 +178,12 @@ class StepConnect(Step):
             comm = SshCommunicator.connect(settings, cancel=state.cancel_event, log=log)
         state.data["communicator"] = comm
         state.ui.say("Connected to SSH!")
+        self.tunnels = open_tunnels(state, comm)
 
     def cleanup(self, state: State) -> None:
+        if self.tunnels is not None:
+            self.tunnels.close()
+            self.tunnels = None
         comm = state.data.pop("communicator", None)
         if comm is not None:
             comm.close()

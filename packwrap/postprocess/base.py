@@ -76,13 +76,19 @@ class PostProcessor(Protocol):
 
 def _builtin() -> dict[str, Callable[[], Any]]:
     from packwrap.postprocess.checksum import ChecksumPostProcessor
+    from packwrap.postprocess.compress import CompressPostProcessor
     from packwrap.postprocess.manifest import ManifestPostProcessor
     from packwrap.postprocess.signify import SignifyPostProcessor
+    from packwrap.postprocess.vagrant import VagrantPostProcessor
+    from packwrap.postprocess.vmdk import VmdkPostProcessor
 
     return {
         "manifest": ManifestPostProcessor,
         "checksum": ChecksumPostProcessor,
         "signify": SignifyPostProcessor,
+        "compress": CompressPostProcessor,
+        "vagrant": VagrantPostProcessor,
+        "vmdk": VmdkPostProcessor,
     }
 
 
@@ -133,7 +139,7 @@ def prepare_chains(chains: list[list[BlockSpec]]) -> list[list[PreparedPP]]:
             if impl is None:
                 raise PackwrapError(
                     f"post-processor {block.type!r} is not supported by packwrap "
-                    "(supported: manifest, checksum, signify)",
+                    f"(supported: {', '.join(_builtin())})",
                     file=block.body.file,
                     line=block.body.line,
                 )

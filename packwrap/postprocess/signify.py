@@ -123,12 +123,9 @@ class SignifyPostProcessor:
 def _output_dir(config: Config, artifact: Artifact, ctx: PPContext) -> Path:
     """`output` (rendered like checksum's), else the directory of the artifact's files."""
     if config.output:
-        from packwrap.build.bootcommand import render
+        from packwrap.postprocess.output import render_output
 
-        data: dict[str, object] = dict(artifact.state.get("generated_data") or {})
-        data.update(BuildName=ctx.build_name, BuilderType=ctx.builder_type)
-        out = Path(render(config.output, data, what="signify output"))
-        return out if out.is_absolute() else ctx.cwd / out
+        return render_output(config.output, artifact, ctx, "signify")
     if not artifact.files:
         raise PackwrapError("signify: the artifact has no files to sign")
     parents = [os.path.abspath(os.path.dirname(os.path.join(ctx.cwd, f))) for f in artifact.files]

@@ -36,7 +36,7 @@ def make_artifact(state: State) -> Artifact:
         state={
             "generated_data": dict(state.data.get("generated_data", {})),
             "diskName": state.data["vm_name"],
-            "diskPaths": [str(disk)],
+            "diskPaths": [str(disk), *map(str, state.data.get("extra_disk_paths", []))],
             "diskType": config.format,
             "diskSize": str(config.disk_size),
             "domainType": state.data.get("qemu_accelerator", ""),

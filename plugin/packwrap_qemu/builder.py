@@ -1,6 +1,7 @@
 """The `qemu` builder: packer-plugin-qemu's step order, typed on the serial console.
 
-Steps (packer-plugin-qemu's builder.go): media -> output dir -> disk -> UEFI vars ->
+Steps (packer-plugin-qemu's builder.go): media -> output dir -> vTPM -> floppy -> disk
+(create or copy disk_image) -> resize -> UEFI vars ->
 HTTP address -> HTTP server (core) [-> site set (core)] -> SSH port forward -> QEMU ->
 boot command (core) -> wait for power-off -> [communicator "ssh": temporary key (before
 the HTTP server), QEMU again on the installed disk -> connect -> provision -> remove
@@ -33,11 +34,13 @@ from packwrap_qemu.artifact import make_artifact
 from packwrap_qemu.config import SCHEMA, QemuConfig, config_of
 from packwrap_qemu.firmware import StepPrepareEfiVars
 from packwrap_qemu.step_convert_disk import StepConvertDisk
-from packwrap_qemu.step_create_disk import StepCreateDisk
+from packwrap_qemu.step_create_disk import StepCreateDisk, StepResizeDisk
+from packwrap_qemu.step_floppy import StepCreateFloppy
 from packwrap_qemu.step_http_ip import StepHTTPIPDiscover
 from packwrap_qemu.step_media import StepResolveMedia
 from packwrap_qemu.step_port_forward import StepPortForward
 from packwrap_qemu.step_run import StepRunQemu
+from packwrap_qemu.step_vtpm import StepStartVtpm
 from packwrap_qemu.step_wait_poweroff import StepWaitForPowerOff
 
 if TYPE_CHECKING:
@@ -46,6 +49,17 @@ if TYPE_CHECKING:
 
 def _provisions(state: State) -> bool:
     return QemuBuilder.provisions(config_of(state))
+
+
+def _installs(state: State) -> bool:
+    """An install run that ends by powering off (not disk_image + ssh, which Packer
+    boots once and provisions in the same run)."""
+    config = config_of(state)
+    return not (config.disk_image and QemuBuilder.provisions(config))
+
+
+def _boots_again(state: State) -> bool:
+    return _provisions(state) and _installs(state)
 
 
 def _wait_stopped(state: State, seconds: float) -> bool:
@@ -76,7 +90,10 @@ class QemuBuilder:
             StepCheckProvisioners(),
             StepResolveMedia(),
             StepOutputDir(qemu.output_plan, name="prepare output directory"),
+            StepStartVtpm(),
+            StepCreateFloppy(),
             StepCreateDisk(),
+            StepResizeDisk(),
             StepPrepareEfiVars(),
             StepHTTPIPDiscover(),
             # Before the HTTP server: install.conf may name {{ .SSHPublicKey }}.
@@ -87,7 +104,7 @@ class QemuBuilder:
             StepRunQemu(),
             StepInstallerDriftGuard(),
             StepTypeBootCommand(),
-            StepWaitForPowerOff(),
+            If(_installs, StepWaitForPowerOff()),
             *self.provisioning_steps(),
             StepConvertDisk(),
         ]
@@ -107,9 +124,10 @@ class QemuBuilder:
         run could not drop the ISO nor change the kernel arguments at the reset.
         The SSH port is the hostfwd StepPortForward chose (127.0.0.1:<port> -> guest:22).
         communicator = "none": no second boot; provisioners are reported as skipped.
+        disk_image (an installed image to build on) with "ssh": one run, as Packer's.
         """
         return [
-            If(_provisions, StepRunQemu(boot="disk")),
+            If(_boots_again, StepRunQemu(boot="disk")),
             If(_provisions, StepConnect()),
             StepProvision(),
             If(_provisions, StepCleanupTemporaryKey()),

@@ -21,6 +21,7 @@ from packwrap.sdk import (
     INT,
     LIST,
     LIST_OF_LISTS,
+    MAP,
     MIB,
     WHOLE_MIB,
     Check,
@@ -53,6 +54,31 @@ DISK_CACHE = ("writeback", "writethrough", "none", "unsafe", "directsync")
 DISK_DISCARD = ("unmap", "ignore")
 DISK_DETECT_ZEROES = ("unmap", "on", "off")
 
+# Building on an earlier image (Packer's disk_image): iso_url names a disk image, copied or
+# used as a qcow2 backing file (layered images), then resized.
+DISK_IMAGE_OPTIONS = [
+    Option("disk_image", BOOL, default=False, help="iso_url is a disk image to build on"),
+    Option("use_backing_file", BOOL, default=False, help="qcow2 overlay on iso_url's image"),
+    Option("skip_resize_disk", BOOL, default=False, help="keep disk_image's size"),
+    Option("disk_additional_size", LIST, default=[], help="more disks: <vm_name>-1, -2, ..."),
+    Option("iso_skip_cache", BOOL, default=False, help="use iso_url in place, unchecked"),
+]
+
+# Media, network and devices that need something on the host (validate names the package).
+HOST_DEVICE_OPTIONS = [
+    Option("cd_content", MAP, default={}, help='{"path on the CD" = "content"}'),
+    Option("floppy_files", LIST, default=[]),
+    Option("floppy_dirs", LIST, default=[]),
+    Option("floppy_content", MAP, default={}),
+    Option("floppy_label", default="packer"),
+    Option("net_bridge", help="bridge the NIC to this host bridge (qemu-bridge-helper)"),
+    Option("vtpm", BOOL, default=False, help="an emulated TPM (swtpm)"),
+    Option("use_tpm1", BOOL, default=False, help="TPM 1.2 instead of 2.0"),
+    Option("tpm_device_type", help="default per arch: tpm-tis (x86), tpm-tis-device (arm64)"),
+    # Packer reads run_once and does nothing with it ("TODO: deprecate").
+    Option("run_once", BOOL, ignored=True),
+]
+
 QEMU_OPTIONS = [
     Option("vm_name", help="disk file name (no extension added); default packer-<build name>"),
     Option("output_directory", help="where the disk goes; default output-<build name>"),
@@ -75,7 +101,7 @@ QEMU_OPTIONS = [
     Option("threads", INT, default=0),
     Option("memory", default=512, parse=_parse_memory, help="-m, e.g. 1024 (MiB) or 1G"),
     Option("net_device", default="virtio-net"),
-    Option("headless", BOOL, default=False),
+    Option("headless", BOOL, default=False),  # see SILENTLY_WITHOUT_EFFECT
     Option("display", help="-display value; default none (packwrap types on the serial line)"),
     Option("use_default_display", BOOL, default=False),
     Option("vga"),
@@ -94,7 +120,8 @@ QEMU_OPTIONS = [
     Option("iso_urls", LIST, default=[]),
     Option("iso_checksum", default=""),
     Option("iso_target_path"),
-    Option("iso_target_extension", default="iso"),
+    # builds never download (fetch-iso does, to iso_target_path): no name to extend
+    Option("iso_target_extension", default="iso", ignored=True),
     Option("cdrom_interface", help="default per arch: ide (x86), virtio-scsi (arm64)"),
     Option("cd_files", LIST, default=[]),
     Option("cd_label", default="cidata"),
@@ -102,6 +129,8 @@ QEMU_OPTIONS = [
     Option("host_port_min", INT, default=2222, aliases=("ssh_host_port_min",)),
     Option("host_port_max", INT, default=4444, aliases=("ssh_host_port_max",)),
     Option("skip_nat_mapping", BOOL, default=False),
+    *DISK_IMAGE_OPTIONS,
+    *HOST_DEVICE_OPTIONS,
     # packwrap's own
     Option("serial_console", BOOL, default=True, help="guest serial on a pty, logged and typed on"),
     Option("hermetic_network", BOOL, default=False, help="guest reaches only the HTTP server"),
@@ -126,6 +155,11 @@ QEMU_OPTIONS = [
     Option("provision_kernel_args", default="", help="provisioning boot: -append"),
 ]
 
+# Accepted without a warning but without effect: packwrap opens no window whatever
+# headless says (display / use_default_display do), so `headless = true`, which nearly
+# every template sets, means what it says. README's "honoured" count leaves it out.
+SILENTLY_WITHOUT_EFFECT = ("headless",)
+
 # Accepted so Packer templates load, but packwrap types on the serial console, not VNC.
 IGNORED_OPTIONS = [
     Option("vnc_bind_address", ignored=True),
@@ -149,13 +183,13 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
     if not isos and not config.kernel:
         problem("one of iso_url, iso_urls or kernel is required", None)
     for url in isos:
-        if is_remote(url) and not config.iso_target_path:
+        if is_remote(url) and not config.iso_target_path and not config.iso_skip_cache:
             problem(
                 f"iso_url {url!r} is remote: packwrap builds from local media; run "
                 "`packwrap fetch-iso` and set iso_target_path (or iso_url) to the downloaded file",
                 "iso_url" if config.iso_url else "iso_urls",
             )
-    if isos and not config.iso_checksum:
+    if isos and not config.iso_checksum and not config.iso_skip_cache:
         problem('iso_checksum is required with iso_url (use "none" to skip the check)', None)
     if config.initrd and not config.kernel:
         problem("initrd needs kernel", "initrd")
@@ -174,6 +208,10 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
     if config.format == "raw" and config.disk_compression:
         problem('disk_compression needs format = "qcow2"', "disk_compression")
     _check_machine(config, problem)
+    _check_disk_image(config, problem)
+    from packwrap_qemu.host_tools import check_host_tools
+
+    check_host_tools(config, problem)
     if config.host_port_min > config.host_port_max:
         problem("host_port_min must be <= host_port_max", "host_port_min")
     for i, arg in enumerate(config.qemuargs):
@@ -195,6 +233,30 @@ def _check_machine(config: Config, problem: Callable[[str, str | None], None]) -
         problem("use_pflash needs firmware", "use_pflash")
     if config.cpus < 1:
         problem("cpus must be at least 1", "cpus")
+
+
+def _check_disk_image(config: Config, problem: Callable[[str, str | None], None]) -> None:
+    """Packer's rules for disk_image, use_backing_file, skip_resize_disk and extra disks."""
+    if config.format != "qcow2":
+        config["skip_compaction"] = True  # Packer: only qcow2 is compacted
+    if config.use_backing_file:
+        config["skip_compaction"] = True  # converting would flatten the overlay
+        if not (config.disk_image and config.format == "qcow2"):
+            problem(
+                "use_backing_file can only be enabled for QCOW2 images and when disk_image is true",
+                "use_backing_file",
+            )
+    if config.skip_resize_disk and not config.disk_image:
+        problem("skip_resize_disk can only be used when disk_image is true", "skip_resize_disk")
+    sizes = []
+    for raw in config.disk_additional_size:
+        try:
+            sizes.append(parse_size(raw))
+        except ValueError as exc:
+            problem(f"disk_additional_size {raw!r}: {exc}", "disk_additional_size")
+    config["disk_additional_size"] = sizes
+    if config.iso_skip_cache:
+        config["iso_checksum"] = "none"  # Packer: the medium is used in place, unchecked
 
 
 def _check_qemu_img_args(config: Config, problem: Callable[[str, str | None], None]) -> None:
@@ -287,6 +349,21 @@ class QemuConfig(common.CommonConfig):
     host_port_min: int
     host_port_max: int
     skip_nat_mapping: bool
+    disk_image: bool
+    use_backing_file: bool
+    skip_resize_disk: bool
+    disk_additional_size: list[Size]  # parsed by _check_disk_image
+    iso_skip_cache: bool
+    cd_content: dict[str, str]
+    floppy_files: list[str]
+    floppy_dirs: list[str]
+    floppy_content: dict[str, str]
+    floppy_label: str
+    net_bridge: str | None
+    vtpm: bool
+    use_tpm1: bool
+    tpm_device_type: str | None  # None: the arch's default (machine.py)
+    run_once: bool | None
     serial_console: bool
     hermetic_network: bool
     bios_serial_console: bool

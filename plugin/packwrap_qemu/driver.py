@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,17 +72,101 @@ def convert_disk(
     qemu_img(args, what="qemu-img convert")
 
 
-def make_cd(iso: Path, files: Sequence[Path], label: str) -> None:
-    """An ISO9660 image holding `files` (Packer's cd_files), made with xorriso."""
+def write_content(directory: Path, content: Mapping[str, str], *, what: str) -> None:
+    """Packer's cd_content / floppy_content: {"path/in/medium": "text"} under `directory`."""
+    root = directory.resolve()
+    for name, text in content.items():
+        target = (root / name.lstrip("/")).resolve()
+        if root not in target.parents:
+            raise PackwrapError(f"{what}: {name!r} is outside the medium")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def make_cd(
+    iso: Path, files: Sequence[Path], label: str, content: Mapping[str, str] | None = None
+) -> None:
+    """An ISO9660 image holding `files` and `content` (Packer's cd_files, cd_content), made
+    with xorriso; a directory's contents land at the CD's root, as with mkisofs."""
     if shutil.which("xorriso") is None:
         raise PackwrapError("cd_files needs xorriso; install it (apt-get install xorriso)")
     missing = [str(f) for f in files if not f.exists()]
     if missing:
         raise PackwrapError(f"cd_files: {missing[0]} not found")
+    sources = [str(f) for f in files]
+    if content:
+        staged = iso.parent / "cd_content"
+        write_content(staged, content, what="cd_content")
+        sources.append(str(staged))
     argv = ["xorriso", "-as", "mkisofs", "-quiet", "-o", str(iso), "-V", label, "-J", "-r"]
-    proc = subprocess.run([*argv, *map(str, files)], capture_output=True, text=True)
+    proc = subprocess.run([*argv, *sources], capture_output=True, text=True)
     if proc.returncode != 0:
         raise PackwrapError(f"xorriso failed: {proc.stderr.strip().splitlines()[-1:]}")
+
+
+def _mtools(argv: list[str]) -> None:
+    if shutil.which(argv[0]) is None:
+        raise PackwrapError(f"floppy_* needs {argv[0]}; install mtools")
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        msg = (proc.stderr or proc.stdout).strip().splitlines()
+        raise PackwrapError(f"{argv[0]} failed: {msg[-1] if msg else proc.returncode}")
+
+
+def make_floppy(
+    image: Path,
+    files: Sequence[Path],
+    dirs: Sequence[Path],
+    content: Mapping[str, str],
+    label: str,
+) -> None:
+    """A 1.44 MB FAT floppy (Packer's floppy_files, floppy_dirs, floppy_content) with
+    mtools: files at the root, each directory under its own name, content last (it wins
+    over a file of the same name, as in Packer)."""
+    _mtools(["mformat", "-i", str(image), "-C", "-f", "1440", "-v", label[:11], "::"])
+    sources = [*files, *dirs]
+    if content:
+        staged = image.parent / "floppy_content"
+        write_content(staged, content, what="floppy_content")
+        sources += sorted(staged.iterdir())
+    for src in sources:
+        if not src.exists():
+            raise PackwrapError(f"floppy_files: {src} not found")
+        _mtools(["mcopy", "-i", str(image), "-s", "-o", "-Q", _file_arg(src), "::/"])
+
+
+def _image_arg(image: Path | str) -> str:
+    """A disk_image operand: a local file (absolute, so an overlay finds it from anywhere)
+    or a URL qemu-img reads itself (iso_skip_cache)."""
+    return image if isinstance(image, str) else str(image.resolve())
+
+
+def backing_format(base: Path | str) -> str:
+    """The format of a backing file (qemu-img info), for `create -F`."""
+    info = qemu_img(["info", "--output=json", _image_arg(base)], what="qemu-img info")
+    return str(json.loads(info).get("format") or "raw")
+
+
+def create_overlay(path: Path, base: Path | str, size: Size, extra: Sequence[str] = ()) -> None:
+    """A qcow2 that reads unchanged blocks from `base` (Packer's use_backing_file)."""
+    args = ["create", "-q", "-f", "qcow2", "-b", _image_arg(base), "-F", backing_format(base)]
+    qemu_img([*args, *extra, _file_arg(path), qemu_img_size(size)], what="qemu-img create")
+
+
+def copy_image(src: Path | str, dst: Path, fmt: str, extra: Sequence[str] = ()) -> None:
+    """disk_image without a backing file: the base converted (or copied) to `fmt`."""
+    if isinstance(src, Path) and src.suffix.lstrip(".") == fmt and not extra:
+        shutil.copyfile(src, dst)  # Packer: same format by extension, a plain copy
+        return
+    qemu_img(
+        ["convert", "-q", *extra, "-O", fmt, _image_arg(src), _file_arg(dst)],
+        what="qemu-img convert",
+    )
+
+
+def resize_disk(path: Path, fmt: str, size: Size, extra: Sequence[str] = ()) -> None:
+    args = ["resize", "-q", "-f", fmt, *extra, _file_arg(path), qemu_img_size(size)]
+    qemu_img(args, what="qemu-img resize")
 
 
 def disk_info(path: Path) -> dict[str, Any]:
@@ -112,7 +196,12 @@ class QemuSpec:
     sockets: int = 0
     cores: int = 0
     threads: int = 0
-    iso_path: Path | None = None
+    iso_path: Path | str | None = None  # a str: a URL QEMU reads itself (iso_skip_cache)
+    extra_disks: list[Path] = field(default_factory=list)  # disk_additional_size
+    floppy_path: Path | None = None
+    tpm_socket: Path | None = None  # swtpm's control socket (vtpm)
+    tpm_device: str = "tpm-tis"
+    net_bridge: str | None = None
     cdrom_interface: str = "ide"
     cd_path: Path | None = None
     kernel: Path | None = None
@@ -142,6 +231,8 @@ _NET_MODELS = {"virtio-net": "virtio-net-pci"}
 
 
 def _netdev(spec: QemuSpec) -> str:
+    if spec.net_bridge:
+        return f"bridge,id=n0,br={_opt(spec.net_bridge)}"
     parts = ["user", "id=n0"]
     if spec.hermetic:
         if spec.http_port:
@@ -163,26 +254,51 @@ def _opt(value: object) -> str:
 
 
 def _disk_args(spec: QemuSpec) -> list[tuple[str, str]]:
-    opts = (
-        f"file={_opt(spec.disk_path)},format={spec.disk_format},cache={spec.disk_cache},"
-        f"discard={spec.disk_discard},detect-zeroes={spec.disk_detect_zeroes}"
-    )
+    """The disk and the disk_additional_size disks (d0, d1, ...), all on disk_interface."""
+    args: list[tuple[str, str]] = []
     iface = spec.disk_interface
-    if iface == "virtio":
-        return [("-drive", f"{opts},if=none,id=d0"), ("-device", "virtio-blk-pci,drive=d0")]
     if iface == "virtio-scsi":
-        return [
-            ("-drive", f"{opts},if=none,id=d0"),
-            ("-device", "virtio-scsi-pci,id=scsi0"),
-            ("-device", "scsi-hd,bus=scsi0.0,drive=d0"),
+        args.append(("-device", "virtio-scsi-pci,id=scsi0"))
+    elif iface == "sata":
+        args.append(("-device", "ahci,id=ahci0"))
+    for i, path in enumerate([spec.disk_path, *spec.extra_disks]):
+        opts = (
+            f"file={_opt(path)},format={spec.disk_format},cache={spec.disk_cache},"
+            f"discard={spec.disk_discard},detect-zeroes={spec.disk_detect_zeroes}"
+        )
+        if iface == "virtio":
+            args += [
+                ("-drive", f"{opts},if=none,id=d{i}"),
+                ("-device", f"virtio-blk-pci,drive=d{i}"),
+            ]
+        elif iface == "virtio-scsi":
+            args += [
+                ("-drive", f"{opts},if=none,id=d{i}"),
+                ("-device", f"scsi-hd,bus=scsi0.0,drive=d{i}"),
+            ]
+        elif iface == "sata":
+            args += [
+                ("-drive", f"{opts},if=none,id=d{i}"),
+                ("-device", f"ide-hd,bus=ahci0.{i},drive=d{i}"),
+            ]
+        else:  # ide index 2 and 3 are the install media: extra disks skip them
+            index = i if iface != "ide" or i < 2 else i + 2
+            args.append(("-drive", f"{opts},if={iface},index={index}"))
+    return args
+
+
+def _device_args(spec: QemuSpec) -> list[tuple[str, str]]:
+    """Packer's floppy (-fda) and vTPM (swtpm's socket as a TPM emulator device)."""
+    args: list[tuple[str, str]] = []
+    if spec.floppy_path:
+        args.append(("-fda", str(spec.floppy_path)))
+    if spec.tpm_socket:
+        args += [
+            ("-chardev", f"socket,id=vtpm,path={_opt(spec.tpm_socket)}"),
+            ("-tpmdev", "emulator,id=tpm0,chardev=vtpm"),
+            ("-device", f"{spec.tpm_device},tpmdev=tpm0"),
         ]
-    if iface == "sata":
-        return [
-            ("-drive", f"{opts},if=none,id=d0"),
-            ("-device", "ahci,id=ahci0"),
-            ("-device", "ide-hd,bus=ahci0.0,drive=d0"),
-        ]
-    return [("-drive", f"{opts},if={iface},index=0")]
+    return args
 
 
 def _firmware_args(spec: QemuSpec) -> list[tuple[str, str | None]]:
@@ -208,7 +324,7 @@ def _boots_by_order(spec: QemuSpec) -> bool:
 
 
 def _medium_args(
-    path: Path, kind: str, interface: str, index: int, *, boot: bool
+    path: Path | str, kind: str, interface: str, index: int, *, boot: bool
 ) -> list[tuple[str, str]]:
     """An install medium: a CD on `interface`, or an .img as one more virtio disk. QEMU
     never writes to it (a disk medium takes writes in a snapshot, as the installer may
@@ -255,6 +371,7 @@ def default_args(spec: QemuSpec) -> list[tuple[str, str | None]]:
         args += _medium_args(spec.iso_path, spec.iso_kind, spec.cdrom_interface, 2, boot=True)
     if spec.cd_path:
         args += _medium_args(spec.cd_path, "cdrom", spec.cdrom_interface, 3, boot=False)
+    args += _device_args(spec)
     if spec.iso_path and not spec.kernel and spec.boot_order and _boots_by_order(spec):
         args.append(("-boot", "once=d"))
     if spec.kernel:
@@ -538,8 +655,44 @@ class Driver:
     def disk_info(self, path: Path) -> dict[str, Any]:
         return disk_info(path)
 
-    def make_cd(self, iso: Path, files: Sequence[Path], label: str) -> None:
-        make_cd(iso, files, label)
+    def make_cd(
+        self, iso: Path, files: Sequence[Path], label: str, content: Mapping[str, str] | None = None
+    ) -> None:
+        make_cd(iso, files, label, content)
+
+    def make_floppy(
+        self,
+        image: Path,
+        files: Sequence[Path],
+        dirs: Sequence[Path],
+        content: Mapping[str, str],
+        label: str,
+    ) -> None:
+        make_floppy(image, files, dirs, content, label)
+
+    def create_overlay(
+        self, path: Path, base: Path | str, size: Size, extra: Sequence[str] = ()
+    ) -> None:
+        create_overlay(path, base, size, extra)
+
+    def copy_image(self, src: Path | str, dst: Path, fmt: str, extra: Sequence[str] = ()) -> None:
+        copy_image(src, dst, fmt, extra)
+
+    def resize_disk(self, path: Path, fmt: str, size: Size, extra: Sequence[str] = ()) -> None:
+        resize_disk(path, fmt, size, extra)
+
+    def start_swtpm(
+        self, state_dir: Path, socket_path: Path, *, tpm1: bool
+    ) -> subprocess.Popen[bytes]:
+        """swtpm serving one TPM on a unix control socket (Packer's stepCreatevTPM)."""
+        if shutil.which("swtpm") is None:
+            raise PackwrapError("vtpm needs swtpm; install swtpm (apt-get install swtpm)")
+        argv = ["swtpm", "socket", "--tpmstate", f"dir={state_dir}"]
+        argv += ["--ctrl", f"type=unixio,path={socket_path}"]
+        if not tpm1:
+            argv.append("--tpm2")
+        with open(state_dir / "swtpm.log", "wb") as log:  # the child keeps its own copy
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
     def choose_accelerator(self, requested: str, binary: str, cpu_model: str | None) -> Choice:
         """The accelerator for this host and the guest arch, and why (accel.py)."""

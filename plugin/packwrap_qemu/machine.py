@@ -24,12 +24,13 @@ class Profile:
     cdrom_interface: str
     boot_order: bool  # the machine takes -boot (x86 pc/q35: yes; arm virt: no)
     needs_efi: bool  # only UEFI boots OpenBSD here
+    tpm_device: str = "tpm-tis"  # Packer's default; arm's virt needs the sysbus variant
 
 
 _X86 = Profile(machine="pc", tcg_cpu="max", cdrom_interface="ide", boot_order=True,
                needs_efi=False)  # fmt: skip
 _ARM64 = Profile(machine="virt", tcg_cpu="cortex-a57", cdrom_interface="virtio-scsi",
-                 boot_order=False, needs_efi=True)  # fmt: skip
+                 boot_order=False, needs_efi=True, tpm_device="tpm-tis-device")  # fmt: skip
 _PROFILES = {"x86_64": _X86, "i386": _X86, "aarch64": _ARM64}
 
 

@@ -50,6 +50,25 @@ def verify_checksum(path: Path, spec: str) -> str | None:
     return str(checksum)
 
 
+def byte_serving_url(urls: list[str]) -> str:
+    """The first URL whose server answers HEAD with Accept-Ranges: bytes (Packer's rule
+    for iso_skip_cache: QEMU's curl driver reads ranges)."""
+    import urllib.request
+
+    for url in urls:
+        request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "Packer"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                if response.headers.get("Accept-Ranges") == "bytes":
+                    return url
+        except OSError:
+            continue
+    raise PackwrapError(
+        f"iso_skip_cache: no byte serving support at {urls[0]}; the HTTP server must "
+        "support Accept-Ranges=bytes"
+    )
+
+
 class StepResolveMedia(Step):
     name = "resolve boot media"
 
@@ -59,10 +78,17 @@ class StepResolveMedia(Step):
     def run(self, state: State) -> None:
         config = config_of(state)
         urls = [config.iso_url] if config.iso_url else list(config.iso_urls)
-        if urls:
+        if urls and config.iso_skip_cache and all(is_remote(u) for u in urls):
+            # Packer's stepSetISO: QEMU reads the URL itself (byte ranges), nothing cached.
+            state.data["iso_path"] = url = byte_serving_url(urls)
+            kind = "disk" if url.lower().endswith(".img") else "cdrom"
+            state.data["iso_kind"] = "image" if config.disk_image else kind
+        elif urls:
             state.data["iso_path"] = iso = self._iso(urls, config, state)
             # .iso: a CD; .img (installXY.img, minirootXY.img): a disk; checked by content
-            state.data["iso_kind"] = medium_kind(Path(iso))
+            # disk_image: the image to build on (StepCreateDisk), never attached itself
+            kind = "image" if config.disk_image else medium_kind(Path(iso))
+            state.data["iso_kind"] = kind
         # The provisioning boot's kernel is checked now too: fail before the install.
         for key in ("kernel", "initrd", "provision_kernel", "provision_initrd"):
             if config.get(key):
@@ -70,10 +96,11 @@ class StepResolveMedia(Step):
                 if not path.is_file():
                     raise PackwrapError(f"{key} {path} not found")
                 state.data[f"{key}_path"] = path.resolve()
-        if config.cd_files:
+        if config.cd_files or config.cd_content:
             self.cd_dir = tempfile.mkdtemp(prefix="packwrap-cd-")
             iso = Path(self.cd_dir) / "cidata.iso"
-            qemu.driver(state).make_cd(iso, [Path(p) for p in config.cd_files], config.cd_label)
+            files = [Path(p) for p in config.cd_files]
+            qemu.driver(state).make_cd(iso, files, config.cd_label, config.cd_content)
             state.data["cd_path"] = iso
 
     def _iso(self, urls: list[str], config: Config, state: State) -> Path:

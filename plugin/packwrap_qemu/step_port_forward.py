@@ -32,8 +32,8 @@ class StepPortForward(Step):
 
     def run(self, state: State) -> None:
         config = config_of(state)
-        if config.communicator != "ssh" or config.skip_nat_mapping:
-            return
+        if config.communicator != "ssh" or config.skip_nat_mapping or config.net_bridge:
+            return  # bridged: the guest has its own address (ssh_host), no NAT to map
         port = free_port(config.host_port_min, config.host_port_max)
         state.data["ssh_host_port"] = port
         state.data["ssh_host"] = "127.0.0.1"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from packwrap.sdk import Step, render_template, template_data
 from packwrap_qemu import driver, machine, qemu
-from packwrap_qemu.config import config_of
+from packwrap_qemu.config import QemuConfig, config_of
 
 if TYPE_CHECKING:
     from packwrap.sdk import SerialConsole, State
@@ -64,7 +64,12 @@ def build_spec(state: State, qmp_path: Path, accelerator: str) -> driver.QemuSpe
         disk_discard=config.disk_discard,
         disk_detect_zeroes=config.disk_detect_zeroes,
         qmp_path=qmp_path,
-        iso_path=state.data.get("iso_path"),
+        iso_path=None if state.data.get("iso_kind") == "image" else state.data.get("iso_path"),
+        extra_disks=[Path(p).resolve() for p in state.data.get("extra_disk_paths", [])],
+        floppy_path=state.data.get("floppy_path"),
+        tpm_socket=state.data.get("tpm_socket"),
+        tpm_device=config.tpm_device_type or machine.profile(binary).tpm_device,
+        net_bridge=config.net_bridge,
         cdrom_interface=config.cdrom_interface or machine.profile(binary).cdrom_interface,
         iso_kind=state.data.get("iso_kind", "cdrom"),
         boot_order=machine.has_boot_order(binary, machine_type),
@@ -90,6 +95,16 @@ def build_spec(state: State, qmp_path: Path, accelerator: str) -> driver.QemuSpe
     )
 
 
+def qmp_socket(config: QemuConfig, state: State) -> Path | None:
+    """Where the user asked for QEMU's QMP socket: qmp_socket_path, or with qmp_enable
+    Packer's default <output_directory>/<vm_name>.monitor; None: a private one."""
+    if config.qmp_socket_path:
+        return Path(config.qmp_socket_path).resolve()
+    if config.qmp_enable:
+        return (Path(state.data["output_dir"]) / f"{state.data['vm_name']}.monitor").resolve()
+    return None
+
+
 def _seabios(spec: driver.QemuSpec) -> bool:
     """QEMU's default x86 BIOS runs (its serial mirror applies): no firmware, no UEFI."""
     return not (spec.firmware or spec.efi_code) and spec.boot_order
@@ -112,8 +127,9 @@ class StepRunQemu(Step):
 
     def run(self, state: State) -> None:
         config = config_of(state)
-        if config.qmp_socket_path:
-            qmp_path = Path(config.qmp_socket_path).resolve()
+        user_qmp = qmp_socket(config, state)
+        if user_qmp is not None:
+            qmp_path = user_qmp
             qmp_path.unlink(missing_ok=True)
         else:  # a short private path: unix socket paths are limited to ~108 bytes
             self.qmp_dir = tempfile.mkdtemp(prefix="packwrap-qmp-")
@@ -130,6 +146,8 @@ class StepRunQemu(Step):
                 self.fw_dir = tempfile.mkdtemp(prefix="packwrap-fw-")
                 spec.sercon_file = driver.write_sercon_file(Path(self.fw_dir))
         console_log, qemu_log = log_paths(state)
+        if config.disk_image and config.communicator == "ssh":
+            spec.no_reboot = False  # provisioned in this run: a reboot must not end it
         if self.boot == "disk":
             # The installed disk without the install media: the BIOS boots the disk, unless
             # provision_kernel names a kernel for disks that cannot boot by themselves.

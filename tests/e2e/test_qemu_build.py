@@ -152,9 +152,42 @@ def test_iso_build_installs_the_answers(packwrap, tmp_path, fixture_media):
     assert not [pid for pid in packwrap.qemu_pids if pid_alive(pid)]
 
 
+BOX_POST_PROCESSORS = """  post-processor "compress" {
+    output = "gce/{{.BuildName}}.tar.gz"
+  }
+  post-processor "vagrant" {
+    output = "boxes/{{.BuildName}}_{{.Provider}}.box"
+  }
+  post-processor "vmdk" {}
+  post-processor "manifest" {"""
+
+
+def check_cloud_outputs(project: Path, disk: Path) -> None:
+    """compress, vagrant and vmdk on the built raw disk (tests/unit/test_postprocess_*.py
+    check each format in depth; here: each output of a real build checks out)."""
+    import tarfile
+
+    gce = project / "gce" / "kernel.tar.gz"
+    subprocess.run(["gzip", "-t", str(gce)], check=True)
+    with tarfile.open(gce, "r:gz") as tar:
+        (member,) = tar.getmembers()
+        assert (member.name, member.size) == (disk.name, disk.stat().st_size)
+        assert member.issparse()
+    with tarfile.open(project / "boxes" / "kernel_libvirt.box", "r:gz") as tar:
+        assert sorted(tar.getnames()) == ["Vagrantfile", "box.img", "metadata.json"]
+        metadata = json.load(tar.extractfile("metadata.json"))  # type: ignore[arg-type]
+    assert (metadata["provider"], metadata["format"]) == ("libvirt", "qcow2")
+    info = subprocess.run(["qemu-img", "info", "--output=json", "packer_kernel_qemu.vmdk"],
+                          cwd=project, check=True, capture_output=True)  # fmt: skip
+    assert json.loads(info.stdout)["format-specific"]["data"]["create-type"] == "streamOptimized"
+
+
 def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     project = new_project(packwrap, tmp_path, fixture_media)
     add_kernel_source(project, fixture_media)
+    source = project / "kernel.pkr.hcl"
+    source.write_text(source.read_text().replace('  post-processor "manifest" {',
+                                                 BOX_POST_PROCESSORS))  # fmt: skip
     http = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()}
     # a changed variable reaches the served install.conf; the project's http/ is not written
     result = build(packwrap, project, "qemu.kernel", "-var", "hostname=kern")
@@ -166,6 +199,7 @@ def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()} == http
     entry = json.loads((project / "kernel-manifest.json").read_text())["builds"][-1]
     assert entry["files"] == [{"name": "output/kernel/kernel.raw", "size": disk.stat().st_size}]
+    check_cloud_outputs(project, disk)
 
 
 @pytest.mark.parametrize("blueprint", ["openbsd-80", "openbsd-snapshots"])

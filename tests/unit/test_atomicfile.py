@@ -96,3 +96,19 @@ def test_bad_data_writes_nothing(tmp_path):
     with pytest.raises(TypeError):
         atomic_write(tmp_path / "f", 42)  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_output_renames_when_whole_and_removes_on_failure(tmp_path):
+    from packwrap.atomicfile import atomic_output
+
+    target = tmp_path / "out" / "disk.tar.gz"
+    with atomic_output(target, mode=0o640) as partial:
+        assert partial.parent == target.parent and not target.exists()
+        partial.write_bytes(b"whole")
+    assert target.read_bytes() == b"whole"
+    assert target.stat().st_mode & 0o777 == 0o640
+    with pytest.raises(KeyboardInterrupt), atomic_output(target) as partial:
+        partial.write_bytes(b"half")
+        raise KeyboardInterrupt  # Ctrl-C mid-write: the old file stays, no temporary
+    assert target.read_bytes() == b"whole"
+    assert [p.name for p in target.parent.iterdir()] == ["disk.tar.gz"]

@@ -197,8 +197,8 @@ def test_checksum_bad_type_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_unknown_post_processor(tmp_path: Path) -> None:
-    with pytest.raises(PackwrapError, match="post-processor 'vagrant' is not supported"):
-        chains([("vagrant", {})])
+    with pytest.raises(PackwrapError, match="post-processor 'docker-push' is not supported"):
+        chains([("docker-push", {})])
 
 
 def test_chain_semantics(tmp_path: Path, artifact: Artifact) -> None:

@@ -243,3 +243,17 @@ def test_the_steps_run_qemu_img_through_the_builds_driver(tmp_path):
     assert drv.calls == [("create", "packer-t", "qcow2", 2 << 30),
                          ("convert", "packer-t", "qcow2", False)]  # fmt: skip
     assert (tmp_path / "out" / "packer-t").read_bytes() == b"compacted"
+
+
+def test_disk_image_with_ssh_is_one_run_as_packers(tmp_path):
+    """disk_image boots an installed image: connect in the same run, no power-off wait."""
+    values = dict(communicator="ssh", ssh_username="root", kernel=None, iso_url="b.qcow2",
+                  iso_checksum="none", disk_image=True)  # fmt: skip
+    state = make_state(tmp_path, **values)
+    names = [s.name for s in QemuBuilder().steps(state.config) if s.applies(state)]
+    assert names.count("start QEMU") == 1 and "start QEMU (disk)" not in names
+    assert "wait for power-off" not in names
+    assert names.index("resize disk") == names.index("create disk") + 1
+    state = make_state(tmp_path, **{**values, "communicator": "none"})
+    names = [s.name for s in QemuBuilder().steps(state.config) if s.applies(state)]
+    assert "wait for power-off" in names  # no communicator: the image powers itself off

@@ -248,7 +248,7 @@ def test_provisioners_and_post_processors_are_prepared_too(tmp_path, capsys, fak
             '  provisioner "shell" {\n    inlin = ["true"]\n  }\n\n'
             '  provisioner "ansible" {}\n\n'
             '  post-processor "checksum" {\n    outptu = "sums.txt"\n  }\n\n'
-            '  post-processor "vagrant" {}',
+            '  post-processor "docker-push" {}',
         )
     )
     code, _, err = run(capsys, str(path))
@@ -257,5 +257,5 @@ def test_provisioners_and_post_processors_are_prepared_too(tmp_path, capsys, fak
     assert lines[0] == f"{path}:15: unknown option 'inlin'; did you mean 'inline'?"
     assert lines[1].startswith(f"{path}:18: provisioner type 'ansible' is not supported")
     assert lines[2] == f"{path}:21: unknown option 'outptu'; did you mean 'output'?"
-    assert lines[3].startswith(f"{path}:24: post-processor 'vagrant' is not supported")
+    assert lines[3].startswith(f"{path}:24: post-processor 'docker-push' is not supported")
     assert lines[4] == "Error: 4 problems found."
