@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from packwrap.build.state import State, config_of
 from packwrap.build.step import Step
+from packwrap.config.schema import Schema
 from packwrap.errors import PackwrapError
-from packwrap.provision.base import ProvisionContext, ProvisionerConfig
+from packwrap.provision.base import COMMON_OPTIONS, ProvisionContext, ProvisionerConfig
 from packwrap.provision.registry import provisioner_class
 
 if TYPE_CHECKING:
@@ -26,6 +27,17 @@ def _applies(block_config: ProvisionerConfig, build_name: str) -> bool:
     return not (exclude and any(fnmatch.fnmatch(n, pat) for n in names for pat in exclude))
 
 
+def _with_common_options(schema: Schema[Any]) -> Schema[ProvisionerConfig]:
+    """The provisioner's schema as this step reads it: a provisioner declared without the
+    common options or the typed config (a plugin's, or one written before them) gets both."""
+    if issubclass(schema.config_type, ProvisionerConfig) and all(
+        option.name in schema.options for option in COMMON_OPTIONS
+    ):
+        return schema
+    missing = [option for option in COMMON_OPTIONS if option.name not in schema.options]
+    return Schema([*schema.options.values(), *missing], schema.checks, ProvisionerConfig)
+
+
 def prepare_provisioners(
     blocks: list[BlockSpec],
 ) -> list[tuple[BlockSpec, type[Provisioner], ProvisionerConfig]]:
@@ -36,7 +48,7 @@ def prepare_provisioners(
     problems: list[Problem] = []
     for block in blocks:
         cls = provisioner_class(block.type, file=block.body.file, line=block.body.line)
-        config, found, _warnings = cls.schema.prepare(block.body)
+        config, found, _warnings = _with_common_options(cls.schema).prepare(block.body)
         problems.extend(found)
         prepared.append((block, cls, config))
     if problems:

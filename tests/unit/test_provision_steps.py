@@ -96,3 +96,15 @@ def test_common_provisioner_options_are_parsed_once() -> None:
         assert "pause_before" in str(exc) and "t.pkr.hcl" in str(exc)
     else:
         raise AssertionError("a bad pause_before was accepted")
+
+
+def test_a_provisioner_without_the_common_options_gets_them() -> None:
+    from packwrap.config.schema import STRING, Option, Schema, SourceBody
+    from packwrap.provision.base import ProvisionerConfig
+    from packwrap.provision.step import _with_common_options
+
+    plain = Schema([Option("note", STRING, "")])  # a plugin's, typed as a plain Config
+    schema = _with_common_options(plain)
+    config, problems, _ = schema.prepare(SourceBody({"only": ["qemu.a"], "pause_before": "1s"}))
+    assert problems == [] and isinstance(config, ProvisionerConfig)
+    assert config.only == ["qemu.a"] and config.pause_before == 1.0 and config.excluded == []
