@@ -43,7 +43,8 @@ class If(Step):
         self.name = step.name
 
     def applies(self, state: State) -> bool:
-        return bool(self.cond(state))
+        # An If around an If (or any step with its own rule) runs only when both hold.
+        return bool(self.cond(state)) and self.step.applies(state)
 
     def run(self, state: State) -> None:
         self.step.run(state)

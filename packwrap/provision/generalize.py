@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from packwrap.build.state import State, config_of
-from packwrap.build.step import Step
+from packwrap.build.step import If, Step
 from packwrap.errors import PackwrapError
 
 if TYPE_CHECKING:
@@ -212,4 +212,10 @@ def final_guest_steps() -> list[Step]:
     """After the provisioners, before the temporary key's removal and the shutdown."""
     from packwrap.provision.buildrecord import StepBuildRecord
 
-    return [StepSyspatch(), StepBuildRecord(), StepGeneralize()]
+    # Skipped by the runner unless asked for, so the build log and its step timings
+    # name only the steps that ran.
+    return [
+        If(lambda state: config_of(state).syspatch, StepSyspatch()),
+        If(lambda state: config_of(state).build_record, StepBuildRecord()),
+        If(lambda state: config_of(state).generalize, StepGeneralize()),
+    ]

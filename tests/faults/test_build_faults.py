@@ -120,7 +120,7 @@ QEMU_STEPS = [
         default=("INT",),
     ),
     Step("convert disk", fmt="qcow2", default=("INT",)),
-    Step(PP, "(type checksum)", default=("INT",)),
+    Step(PP, "Running post-processor: checksum", default=("INT",)),
 ]
 VMM_STEPS = [
     Step("check provisioners", disk=False, provisioning="plain", default=("INT",)),
@@ -154,7 +154,7 @@ VMM_STEPS = [
         provisioning="ignore-shutdown",
         default=("INT",),
     ),
-    Step(PP, "(type checksum)", default=("INT",)),
+    Step(PP, "Running post-processor: checksum", default=("INT",)),
 ]
 STEPS = {"qemu": QEMU_STEPS, "openbsd-vmm": VMM_STEPS}
 
@@ -379,8 +379,9 @@ def test_guest_hanging_at_a_prompt(request, pw, tmp_path, media, builder, hang):
     project = new_project(pw, tmp_path, media, builder)
     if hang == "install-timeout":  # the install wait's timeout (the prompts come in time)
         boot, timeout, expect_timeout = HANG_NO_URL[builder], "4s", "120s"
-    else:  # the boot command's console wait (up to the prompt takes ~5 s under TCG)
-        boot, timeout, expect_timeout = HANG_EXPECT[builder], "60s", "10s"
+    else:  # the boot command's console wait (up to the first prompt takes ~5 s under TCG
+        # on a quiet machine, 10-15 s with four workers on two cores)
+        boot, timeout, expect_timeout = HANG_EXPECT[builder], "60s", "25s"
     write_source(project, builder, media, boot=boot, timeout=timeout, expect_timeout=expect_timeout)
     kind = f"guest hangs at a prompt ({hang})"
     INJECTED[kind] += 1

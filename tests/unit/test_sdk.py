@@ -143,6 +143,16 @@ def test_if_runs_and_cleans_up_its_step_only_when_the_condition_holds(tmp_path) 
     assert not any("skipped" in p for p in asked)  # -debug does not pause on a skipped step
 
 
+def test_an_if_around_an_if_runs_its_step_only_when_both_conditions_hold(tmp_path) -> None:
+    events: list[str] = []
+    state = make_state(tmp_path)
+    inner = If(lambda s: False, Rec("inner", events))
+    steps = [Rec("a", events), If(lambda s: True, inner)]
+    run_steps(steps, state, ask=lambda p: "")
+    assert events == ["run a", "cleanup a"]
+    assert not steps[1].applies(state)
+
+
 # -- the shared output-directory step --------------------------------------------------------
 
 
