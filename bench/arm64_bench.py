@@ -61,7 +61,10 @@ def new_project(work: Path, image: Path) -> Path:
 def run_packwrap(work: Path, image: Path) -> float:
     project = new_project(work, image)
     t0 = time.monotonic()
-    proc = subprocess.run([*PW, "build", "."], cwd=project, capture_output=True, text=True)
+    # -force-install: every round a whole install (a cache hit would skip it)
+    proc = subprocess.run(
+        [*PW, "build", "-force-install", "."], cwd=project, capture_output=True, text=True
+    )
     took = time.monotonic() - t0
     if proc.returncode != 0:
         raise SystemExit(f"packwrap build failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")

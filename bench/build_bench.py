@@ -227,8 +227,14 @@ class Bench:
     def packwrap(self, only: str, *flags: str) -> tuple[float, float | None]:
         self.n += 1
         log = self.work / f"packwrap{self.n}.log"
-        wall = run([PY, "-m", "packwrap", "build", "-force", f"-only={only}", *flags, "."],
-                   self.project, log)  # fmt: skip
+        # A fresh, empty install cache per build: each one installs (trees without the
+        # cache ignore it).
+        os.environ["XDG_CACHE_HOME"] = str(self.work / f"xdg{self.n}")
+        try:
+            wall = run([PY, "-m", "packwrap", "build", "-force", f"-only={only}", *flags, "."],
+                       self.project, log)  # fmt: skip
+        finally:
+            shutil.rmtree(self.work / f"xdg{self.n}", ignore_errors=True)
         return wall, self._vm_time(only)
 
     def _vm_time(self, only: str) -> float | None:
