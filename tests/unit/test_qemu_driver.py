@@ -9,22 +9,11 @@ from pathlib import Path
 
 import pytest
 from packwrap_qemu import driver
-from packwrap_qemu.driver import QemuSpec, qemu_argv
+from packwrap_qemu.driver import qemu_argv
 
 from packwrap.config.size import Size
 from packwrap.errors import PackwrapError
-
-
-def spec(**kw) -> QemuSpec:
-    base = dict(binary="qemu-system-x86_64", machine="pc", accel="tcg", cpu="max",
-                memory=Size.of_mib(512), cpus=1, disk_path=Path("/o/disk"), disk_format="qcow2",
-                qmp_path=Path("/t/qmp.sock"))  # fmt: skip
-    base.update(kw)
-    return QemuSpec(**base)
-
-
-def pairs(argv: list[str], switch: str) -> list[str]:
-    return [argv[i + 1] for i, a in enumerate(argv) if a == switch]
+from tests.qemu_spec_support import pairs, spec
 
 
 def test_hermetic_network_relays_only_to_the_http_server():

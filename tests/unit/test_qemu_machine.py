@@ -7,24 +7,12 @@ from pathlib import Path
 
 import pytest
 from packwrap_qemu import firmware, machine
-from packwrap_qemu.driver import QemuSpec, qemu_argv
+from packwrap_qemu.driver import qemu_argv
 
 from packwrap.errors import PackwrapError
-from packwrap.sdk import Size
+from tests.qemu_spec_support import pairs, spec
 
 ARM = "qemu-system-aarch64"
-
-
-def spec(**kw) -> QemuSpec:
-    base = dict(binary="qemu-system-x86_64", machine="pc", accel="tcg", cpu="max",
-                memory=Size.of_mib(512), cpus=1, disk_path=Path("/o/disk"), disk_format="qcow2",
-                qmp_path=Path("/t/qmp.sock"))  # fmt: skip
-    base.update(kw)
-    return QemuSpec(**base)
-
-
-def pairs(argv: list[str], switch: str) -> list[str]:
-    return [argv[i + 1] for i, a in enumerate(argv) if a == switch]
 
 
 def test_arm64_machine_defaults():

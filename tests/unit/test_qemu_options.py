@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from packwrap_qemu import driver, host_tools
 from packwrap_qemu.builder import QemuBuilder
-from packwrap_qemu.driver import QemuSpec, qemu_argv
+from packwrap_qemu.driver import qemu_argv
 from packwrap_qemu.qemu import output_plan
 
 from packwrap.build.steps.output_dir import StepOutputDir
@@ -22,6 +22,7 @@ from packwrap.config.schema import SourceBody
 from packwrap.config.size import Size
 from packwrap.errors import PackwrapError
 from tests import state_support
+from tests.qemu_spec_support import pairs, spec
 
 BASE = {"iso_url": "base.qcow2", "iso_checksum": "none", "communicator": "none"}
 
@@ -33,18 +34,6 @@ def prepare(**values):
 
 def messages(**values) -> list[str]:
     return [p.message for p in prepare(**values)[1]]
-
-
-def spec(**kw) -> QemuSpec:
-    base = dict(binary="qemu-system-x86_64", machine="pc", accel="tcg", cpu="max",
-                memory=Size.of_mib(512), cpus=1, disk_path=Path("/o/disk"), disk_format="qcow2",
-                qmp_path=Path("/t/qmp.sock"))  # fmt: skip
-    base.update(kw)
-    return QemuSpec(**base)
-
-
-def pairs(argv: list[str], switch: str) -> list[str]:
-    return [argv[i + 1] for i, a in enumerate(argv) if a == switch]
 
 
 def info(path: Path) -> dict:
