@@ -44,9 +44,8 @@ def verify_directory(
 ) -> list[FileCheck]:
     """The signature checked (PackwrapError when it does not hold), then each listed file."""
     from packwrap.errors import PackwrapError
-    from packwrap.media.checksums import parse_checksum_list
+    from packwrap.media.checksums import file_digest, parse_checksum_list
     from packwrap.media.signify import load_public_key, verify_embedded
-    from packwrap.postprocess.checksum import file_digest
 
     sig_path = directory / sigfile
     try:

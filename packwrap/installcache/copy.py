@@ -110,11 +110,3 @@ def disk_checksum(path: Path) -> str:
         os.close(fd)
     digest.update(b"size" + size.to_bytes(8, "big"))
     return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packwrap.installcache.copy import file_sha256
+from packwrap.media.checksums import file_digest
 
 if TYPE_CHECKING:
     from packwrap.build.common_options import CommonConfig
@@ -51,7 +51,7 @@ def file_hash(path: str | Path | None) -> str | None:
     if not path:
         return None
     p = Path(path)
-    return "sha256:" + file_sha256(p) if p.is_file() else f"missing:{p.name}"
+    return "sha256:" + file_digest(p, "sha256") if p.is_file() else f"missing:{p.name}"
 
 
 def tree_hashes(root: Path, override: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -62,7 +62,9 @@ def tree_hashes(root: Path, override: Mapping[str, str] | None = None) -> dict[s
         for path in sorted(root.rglob("*")):
             if path.is_file():
                 mark = "x" if path.stat().st_mode & 0o111 else ""
-                out[path.relative_to(root).as_posix()] = "sha256:" + file_sha256(path) + mark
+                out[path.relative_to(root).as_posix()] = (
+                    "sha256:" + file_digest(path, "sha256") + mark
+                )
     for rel, text in (override or {}).items():
         out[rel] = text_hash(text)
     return out

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from packwrap.errors import PackwrapError
 
@@ -131,3 +132,14 @@ def parse_iso_checksum(
             "nor a bare md5/sha1/sha256/sha512 hex digest"
         )
     return Checksum(BY_LEN[len(spec)], spec.lower())
+
+
+def file_digest(path: Path, kind: str, check: Callable[[], None] | None = None) -> str:
+    """Hex digest of `path`; `check` runs between blocks (it raises to stop: Ctrl-C)."""
+    h = hashlib.new(kind)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            if check is not None:
+                check()
+            h.update(block)
+    return h.hexdigest()

@@ -10,7 +10,6 @@ it created; the input is always kept.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 from packwrap.build.artifact import Artifact
 from packwrap.config.schema import LIST, STRING, Config, Option, Schema
 from packwrap.errors import Cancelled, PackwrapError
+from packwrap.media.checksums import file_digest
 
 if TYPE_CHECKING:
     from packwrap.postprocess.base import PPContext
@@ -42,17 +42,6 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
         render(config.output or DEFAULT_OUTPUT, sample, what="checksum output")
     except PackwrapError as exc:
         problem(exc.message, "output")
-
-
-def file_digest(path: Path, kind: str, check: Callable[[], None] | None = None) -> str:
-    """Hex digest of `path`; `check` runs between blocks (it raises to stop: Ctrl-C)."""
-    h = hashlib.new(kind)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            if check is not None:
-                check()
-            h.update(block)
-    return h.hexdigest()
 
 
 class ChecksumPostProcessor:

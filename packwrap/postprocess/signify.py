@@ -153,7 +153,7 @@ def _listed_names(artifact: Artifact, directory: Path, cwd: Path, own: set[str])
 
 
 def _sha256_list(names: dict[str, str], ctx: PPContext) -> str:
-    from packwrap.postprocess.checksum import file_digest
+    from packwrap.media.checksums import file_digest
 
     check = lambda: ctx.check_cancelled("post-processor 'signify'")  # noqa: E731
     lines = []

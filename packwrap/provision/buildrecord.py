@@ -9,7 +9,6 @@ The manifest post-processor adds the same fields to its custom_data (state
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import time
 from pathlib import Path
@@ -17,17 +16,10 @@ from pathlib import Path
 from packwrap.build.state import State, config_of
 from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
+from packwrap.media.checksums import file_digest
 
 RECORD_PATH = "/etc/packwrap-build"
 RESPONSE_FILE = "install.conf"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _served(state: State, relative: str) -> Path | None:
@@ -46,7 +38,7 @@ def _medium(state: State) -> tuple[str, str]:
     path = state.data.get("iso_path")
     if not path or not Path(str(path)).is_file():
         return "", ""
-    return Path(str(path)).name, sha256_file(Path(str(path)))
+    return Path(str(path)).name, file_digest(Path(str(path)), "sha256")
 
 
 def _blueprint_and_release(state: State) -> tuple[str, str]:
@@ -96,11 +88,11 @@ def build_record(state: State, now: float | None = None) -> dict[str, str]:
     }
     response = _served(state, RESPONSE_FILE)
     if response is not None:
-        fields["response_file_sha256"] = sha256_file(response)
+        fields["response_file_sha256"] = file_digest(response, "sha256")
     for name in state.data.get("site_sets") or []:
         served = _served(state, f"{SITE_SUBDIR}/{name}")
         if served is not None:
-            fields[f"site_set_sha256.{name}"] = sha256_file(served)
+            fields[f"site_set_sha256.{name}"] = file_digest(served, "sha256")
     moment = time.time() if now is None else now
     fields["build_time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
     return {k: v for k, v in fields.items() if v}
