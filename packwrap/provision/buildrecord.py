@@ -107,9 +107,10 @@ def record_text(fields: dict[str, str]) -> str:
 class StepBuildRecord(Step):
     name = "build record"
 
+    def applies(self, state: State) -> bool:
+        return config_of(state).build_record
+
     def run(self, state: State) -> None:
-        if not config_of(state).build_record:
-            return
         comm = state.data.get("communicator")
         if comm is None:
             raise PackwrapError("build_record needs the SSH communicator, but none is connected")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from packwrap.build.state import State, config_of
-from packwrap.build.step import If, Step
+from packwrap.build.step import Step
 from packwrap.errors import PackwrapError
 
 if TYPE_CHECKING:
@@ -160,12 +160,9 @@ def wait_for_relink(state: State) -> None:
     state.data["relink_waited"] = True
 
 
-def _connected(state: State, wanted: bool, option: str) -> bool:
-    if not wanted:
-        return False
+def _need_connection(state: State, option: str) -> None:
     if state.data.get("communicator") is None:
         raise PackwrapError(f"{option} needs the SSH communicator, but none is connected")
-    return True
 
 
 class StepSyspatch(Step):
@@ -173,9 +170,11 @@ class StepSyspatch(Step):
 
     name = "syspatch"
 
+    def applies(self, state: State) -> bool:
+        return config_of(state).syspatch
+
     def run(self, state: State) -> None:
-        if not _connected(state, config_of(state).syspatch, "syspatch"):
-            return
+        _need_connection(state, "syspatch")
         wait_for_relink(state)
         for run in range(1, SYSPATCH_MAX_RUNS + 1):
             state.check_cancelled()
@@ -196,9 +195,11 @@ class StepGeneralize(Step):
 
     name = "generalize"
 
+    def applies(self, state: State) -> bool:
+        return config_of(state).generalize
+
     def run(self, state: State) -> None:
-        if not _connected(state, config_of(state).generalize, "generalize"):
-            return
+        _need_connection(state, "generalize")
         wait_for_relink(state)
         public = state.data.get("ssh_public_key")
         key_body = public.split()[1] if public else None
@@ -212,10 +213,6 @@ def final_guest_steps() -> list[Step]:
     """After the provisioners, before the temporary key's removal and the shutdown."""
     from packwrap.provision.buildrecord import StepBuildRecord
 
-    # Skipped by the runner unless asked for, so the build log and its step timings
-    # name only the steps that ran.
-    return [
-        If(lambda state: config_of(state).syspatch, StepSyspatch()),
-        If(lambda state: config_of(state).build_record, StepBuildRecord()),
-        If(lambda state: config_of(state).generalize, StepGeneralize()),
-    ]
+    # Each applies() only when asked for: the runner skips it otherwise, so the build
+    # log and its step timings name only the steps that ran.
+    return [StepSyspatch(), StepBuildRecord(), StepGeneralize()]

@@ -95,7 +95,8 @@ def test_steps_do_nothing_unless_asked(tmp_path):
     comm = FakeComm()
     state = state_with(comm, tmp_path)
     for step in gz.final_guest_steps():
-        step.run(state)
+        if step.applies(state):  # the runner's rule
+            step.run(state)
     assert comm.commands == [] and comm.uploads == {}
 
 
