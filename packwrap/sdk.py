@@ -13,7 +13,9 @@ packer-plugin-sdk's packages:
                      StepInstallerDriftGuard (+ watch_installer in wait loops),
                      StepTemporaryKey, StepConnect, StepProvision, StepShutdown, ...
   install cache      StepInstallCacheLookup (a builder's inputs), StepInstallCacheStore,
-                     installing / cache_hit (conditions), input_file_hash, clone_or_copy
+                     installing / cache_hit (conditions), input_file_hash, clone_or_copy,
+                     choose_cached_disk / CachedDisk / must_flatten (a hit's disk)
+  files              atomic_output (a tool's output renamed into place, never half-written)
   artifact           Artifact
   errors             PackwrapError, Cancelled, ConsoleError, BuildFailed
   console            SerialConsole, console_tail, log_line
@@ -86,8 +88,13 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "StepInstallCacheStore": ("packwrap.build.steps.install_cache", "StepInstallCacheStore"),
     "installing": ("packwrap.build.steps.install_cache", "installing"),
     "cache_hit": ("packwrap.build.steps.install_cache", "cache_hit"),
+    "CachedDisk": ("packwrap.build.steps.install_cache", "CachedDisk"),
+    "cached_disk": ("packwrap.build.steps.install_cache", "cached_disk"),
+    "choose_cached_disk": ("packwrap.build.steps.install_cache", "choose_cached_disk"),
+    "must_flatten": ("packwrap.build.steps.install_cache", "must_flatten"),
     "input_file_hash": ("packwrap.installcache.key", "file_hash"),
     "clone_or_copy": ("packwrap.installcache.copy", "clone_or_copy"),
+    "atomic_output": ("packwrap.atomicfile", "atomic_output"),
     # artifact
     "Artifact": ("packwrap.build.artifact", "Artifact"),
     # errors
@@ -156,7 +163,11 @@ __all__ = [
     "StepTemporaryKey",
     "StepTypeBootCommand",
     "WHOLE_MIB",
+    "atomic_output",
     "cache_hit",
+    "CachedDisk",
+    "cached_disk",
+    "choose_cached_disk",
     "clone_or_copy",
     "common_options",
     "config_of",
@@ -167,6 +178,7 @@ __all__ = [
     "input_file_hash",
     "installing",
     "log_line",
+    "must_flatten",
     "parse_duration",
     "parse_iso_checksum",
     "parse_size",
@@ -179,6 +191,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ loads
+    from packwrap.atomicfile import atomic_output
     from packwrap.autoinstall.markers import FAILURE_MARKERS, SUCCESS_MARKER, failure_marker
     from packwrap.build import common_options, guest_network
     from packwrap.build.artifact import Artifact
@@ -196,10 +209,14 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
         template_data,
     )
     from packwrap.build.steps.install_cache import (
+        CachedDisk,
         StepInstallCacheLookup,
         StepInstallCacheStore,
         cache_hit,
+        cached_disk,
+        choose_cached_disk,
         installing,
+        must_flatten,
     )
     from packwrap.build.steps.local_sets import StepLocalSets
     from packwrap.build.steps.output_dir import OutputPlan, StepOutputDir

@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     from packwrap.build.state import State
     from tests.state_support import RecordingUi
 
-# A test that starts qemu-system-* must be marked e2e (tests/qemu_guard.py).
-pytest_plugins = ["tests.qemu_guard"]
+# A test that starts qemu-system-* must be marked e2e (tests/qemu_guard.py); `fake`, the
+# vmm step tests' fake vmctl (tests/vmm_support.py).
+pytest_plugins = ["tests.qemu_guard", "tests.vmm_support"]
 
 # CI runs a smaller example count; the full fuzz run is `HYPOTHESIS_PROFILE=full scripts/test`.
 settings.register_profile("ci", max_examples=200, deadline=None)

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import Step
+from packwrap.sdk import CachedDisk, Step, cached_disk, must_flatten
 from packwrap_qemu import qemu
 from packwrap_qemu.config import config_of
 
@@ -23,8 +23,8 @@ class StepConvertDisk(Step):
 
     def run(self, state: State) -> None:
         config = config_of(state)
-        overlay = bool(state.data.get("disk_overlay"))  # over a cached install: flatten
-        if overlay and config.use_backing_file:
+        overlay = must_flatten(state)  # over a cached install: flatten
+        if cached_disk(state) is CachedDisk.LAYERED:
             backing = state.data.get("disk_backing_file", "the cached install")
             state.ui.say(f"Keeping the disk layered over {backing} (use_backing_file)")
             return
@@ -42,7 +42,6 @@ class StepConvertDisk(Step):
                 disk, tmp, config.format, compress=config.disk_compression, extra=extra
             )
             os.replace(tmp, disk)
-            state.data.pop("disk_overlay", None)
             state.data["disk_format"] = config.format
         finally:
             with contextlib.suppress(FileNotFoundError):

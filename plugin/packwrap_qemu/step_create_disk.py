@@ -2,8 +2,9 @@
 
 Without disk_image: an empty disk of disk_size, or on an install cache hit a qcow2
 overlay of the cached install when the build boots it again to provision (StepConvertDisk
-flattens it at the end) and a copy of it when the build only installs. With disk_image:
-iso_url is an image to build on, copied (converted to `format`) or, with
+flattens it at the end unless use_backing_file) and a copy of it when the build only
+installs (the rule: choose_cached_disk in packwrap/build/steps/install_cache.py). With
+disk_image: iso_url is an image to build on, copied (converted to `format`) or, with
 use_backing_file, the backing file of a new qcow2 overlay (a layered image), then resized
 to disk_size unless skip_resize_disk. disk_additional_size adds empty disks <vm_name>-1,
 -2, ... beside it.
@@ -14,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import Step, cache_hit, clone_or_copy
+from packwrap.sdk import CachedDisk, Step, cache_hit, choose_cached_disk, clone_or_copy
 from packwrap_qemu import qemu
 from packwrap_qemu.config import config_of
 
@@ -59,14 +60,16 @@ class StepCreateDisk(Step):
     def _from_cache(state: State, config: QemuConfig, path: Path) -> None:
         entry = cache_hit(state)
         assert entry is not None
-        if config.communicator != "ssh":  # install only: the cached disk is the result
+        choice = choose_cached_disk(
+            state, provisions=config.communicator == "ssh", use_backing_file=config.use_backing_file
+        )
+        if choice is CachedDisk.COPY:
             state.ui.say(f"Copying the cached install to {path}")
             clone_or_copy(entry.disk, path, state.check_cancelled)
             return
         state.ui.say(f"Creating qcow2 disk {path} over the cached install {entry.short_key}")
         qemu.driver(state).create_overlay(path, entry.disk, config.disk_size)
         state.data["disk_format"] = "qcow2"
-        state.data["disk_overlay"] = True
         state.data["disk_backing_file"] = str(entry.disk)
 
 

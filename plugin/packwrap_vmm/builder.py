@@ -7,7 +7,9 @@ once, {{ .Name }} = vm_name) -> wait for the install to end -> [second boot from
 disk -> connect -> provision -> shutdown] when provisioning is wanted (see config).
 The install cache (core) is looked up before the disk is made and stored right after the
 install; on a hit the disk comes from the cached install and every install step (from
-the install boot to its end, wrapped in If(installing, ...)) is skipped.
+the install boot to its end, wrapped in If(installing, ...)) is skipped. A build
+provisioned on an overlay of the cached install ends by flattening it
+(step_flatten_disk.py), before any post-processor sees the image.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from packwrap_vmm.artifact import make_artifact
 from packwrap_vmm.config import SCHEMA, VmmConfig, config_of, wants_provisioning
 from packwrap_vmm.step_console_wait import StepAwaitConsole
 from packwrap_vmm.step_create_disk import StepCreateDisk
+from packwrap_vmm.step_flatten_disk import StepFlattenDisk
 from packwrap_vmm.step_gen_files import StepGenFiles
 from packwrap_vmm.step_start_vm import StepStartVM
 from packwrap_vmm.step_wait_install import StepWaitInstall
@@ -108,7 +111,7 @@ class VmmBuilder:
             StepCleanupTemporaryKey(),
             shutdown,
         ]
-        return install + [If(_provisions, s) for s in provision]
+        return [*install, *[If(_provisions, s) for s in provision], StepFlattenDisk()]
 
     def http_ip(self, config: VmmConfig, state: State) -> str:
         return state.data.get("host_ip", "")

@@ -188,6 +188,12 @@ class Driver:
         return ["create", "-s", vmctl_size(size), f"{fmt}:{path}"]
 
     @staticmethod
+    def convert_args(src: str, dst: str, fmt: str) -> list[str]:
+        """`vmctl create -i`: `src` (its whole qcow2 backing chain) copied into a new
+        standalone `fmt` image of its size."""
+        return ["create", "-i", src, f"{fmt}:{dst}"]
+
+    @staticmethod
     def start_args(
         name: str,
         *,
@@ -259,6 +265,12 @@ class Driver:
         proc = self.run(self.create_args(path, fmt, size=size, base=base), privileged=False)
         if proc.returncode != 0:
             raise self._fail("vmctl create failed", proc)
+
+    def convert(self, src: str, dst: str, fmt: str) -> None:
+        # No timeout: it reads the whole virtual disk, however large; Ctrl-C stops it.
+        proc = self.run(self.convert_args(src, dst, fmt), timeout=None, privileged=False)
+        if proc.returncode != 0:
+            raise self._fail("vmctl create -i failed", proc)
 
     def start(self, name: str, **kw: Any) -> tuple[int | None, str | None]:
         """Start a VM; (id, tty path) from vmctl's success line (None if it printed none)."""

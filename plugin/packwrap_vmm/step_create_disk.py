@@ -1,8 +1,11 @@
 """`vmctl create [-b base | -s size] fmt:<out>/<vm_name>.<fmt>`; a failed build's disk goes.
 
-On an install cache hit the disk is a copy of the cached install (standalone, as vmm
-hosts have no qemu-img to flatten an overlay), or with use_backing_file (qcow2) a
-`vmctl create -b <cached disk>` overlay of it.
+On an install cache hit (the rule: choose_cached_disk in
+packwrap/build/steps/install_cache.py) a build that provisions (qcow2) boots a `vmctl
+create -b <cached disk>` overlay: the hidden `<out>/.<vm_name>.qcow2.overlay`, which
+step_flatten_disk.py turns into the standalone `<vm_name>.qcow2` at the end, or, with
+use_backing_file, `<vm_name>.qcow2` itself, kept layered over the cache entry. A raw
+build and an install-only build copy the cached disk instead.
 
 Always run as the user, also with doas = true (vmctl create talks to no vmd): the image
 is the user's, not a root-owned 0600 file.
@@ -16,9 +19,16 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import PackwrapError, Step, cache_hit, clone_or_copy
-from packwrap_vmm.config import config_of, media_path
-from packwrap_vmm.vmm import disk_path, driver
+from packwrap.sdk import (
+    CachedDisk,
+    PackwrapError,
+    Step,
+    cache_hit,
+    choose_cached_disk,
+    clone_or_copy,
+)
+from packwrap_vmm.config import config_of, media_path, wants_provisioning
+from packwrap_vmm.vmm import disk_path, driver, overlay_path
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,16 +62,11 @@ class StepCreateDisk(Step):
         cfg = config_of(state)
         path = disk_path(state)
         entry = cache_hit(state)
-        if entry is not None and not (cfg.use_backing_file and cfg.disk_format == "qcow2"):
-            state.ui.say(f"Copying the cached install {entry.short_key} to {path}")
-            state.data.setdefault("cleanup_hints", []).append(f"disk image: rm {path}")
-            self.path = path
-            clone_or_copy(entry.disk, path, state.check_cancelled)
-            state.data["disk_path"] = state.data["disk_image"] = str(path)
+        if entry is not None:
+            self._from_cache(state, path)
             return
-        base = str(entry.disk) if entry is not None else None
-        base = base or media_path(cfg.disk_base, state.template_dir)
-        if base and entry is None:
+        base = media_path(cfg.disk_base, state.template_dir)
+        if base:
             check_base(state, base)
         what = f"from base {base}" if base else f"of {cfg.disk_size}"
         state.ui.say(f"Creating {cfg.disk_format} disk image {path} {what}")
@@ -70,6 +75,33 @@ class StepCreateDisk(Step):
         self.path = path
         state.data["disk_path"] = str(path)
         state.data["disk_image"] = str(path)  # the Go plugin's state key
+
+    def _from_cache(self, state: State, path: Path) -> None:
+        cfg = config_of(state)
+        entry = cache_hit(state)
+        assert entry is not None
+        choice = choose_cached_disk(
+            state,
+            provisions=wants_provisioning(cfg, bool(state.provisioners)),
+            use_backing_file=cfg.use_backing_file,
+            # vmctl create -b reads its base as qcow2 (its header gives the size): a raw
+            # cached disk cannot be one, so a raw build provisions on a copy.
+            can_overlay=cfg.disk_format == "qcow2",
+        )
+        if choice is CachedDisk.OVERLAY:
+            path = overlay_path(state)
+        state.data.setdefault("cleanup_hints", []).append(f"disk image: rm {path}")
+        self.path = path
+        if choice is CachedDisk.COPY:
+            state.ui.say(f"Copying the cached install {entry.short_key} to {path}")
+            clone_or_copy(entry.disk, path, state.check_cancelled)
+        else:
+            state.ui.say(
+                f"Creating qcow2 overlay {path} on cached install {entry.short_key} "
+                f"(vmctl create -b {entry.disk})"
+            )
+            driver(state).create(str(path), "qcow2", base=str(entry.disk))
+        state.data["disk_path"] = state.data["disk_image"] = str(path)
 
     def cleanup(self, state: State) -> None:
         if self.path is not None and state.failed:

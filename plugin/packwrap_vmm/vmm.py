@@ -61,6 +61,13 @@ def disk_path(state: State) -> Path:
     return (out / f"{cfg.vm_name}.{cfg.disk_format}").absolute()
 
 
+def overlay_path(state: State) -> Path:
+    """The overlay a build on a cached install provisions on, beside its image: hidden
+    (a vm_name starts with a letter, so no other build's image has this name)."""
+    disk = disk_path(state)
+    return disk.with_name(f".{disk.name}.overlay")
+
+
 def output_plan(state: State) -> OutputPlan:
     """The Go plugin's rule (its check fixed): the directory may be shared; only this
     build's image must not exist yet. The Go plugin checked `<out>/<name>/<fmt>`, so its

@@ -9,9 +9,13 @@ from pathlib import Path
 import pytest
 
 from packwrap.build.steps.install_cache import (
+    CachedDisk,
     StepInstallCacheLookup,
     StepInstallCacheStore,
+    cached_disk,
+    choose_cached_disk,
     installing,
+    must_flatten,
 )
 from packwrap.installcache.store import Store, installs_root
 from tests.state_support import make_state
@@ -152,3 +156,26 @@ def test_ctrl_c_while_storing_leaves_no_entry(tmp_path):
         StepInstallCacheStore().run(state)
     root = installs_root()
     assert list(root.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "provisions,use_backing_file,can_overlay,choice",
+    [
+        (False, False, True, CachedDisk.COPY),  # install only: the cached disk is the result
+        (False, True, True, CachedDisk.COPY),
+        (True, False, False, CachedDisk.COPY),  # the tool cannot layer on this format
+        (True, True, False, CachedDisk.COPY),
+        (True, False, True, CachedDisk.OVERLAY),  # provisioned on an overlay, then flattened
+        (True, True, True, CachedDisk.LAYERED),  # use_backing_file: the overlay is the artifact
+    ],
+)
+def test_the_disk_of_a_hit_one_rule_for_every_builder(
+    provisions, use_backing_file, can_overlay, choice
+):
+    state = make_state({})
+    assert cached_disk(state) is None and not must_flatten(state)
+    got = choose_cached_disk(
+        state, provisions=provisions, use_backing_file=use_backing_file, can_overlay=can_overlay
+    )
+    assert got is choice and cached_disk(state) is choice
+    assert must_flatten(state) == (choice is CachedDisk.OVERLAY)

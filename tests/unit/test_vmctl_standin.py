@@ -92,6 +92,34 @@ def test_create(tmp_path):
     assert proc.stderr == "vmctl: create imagefile operation failed: File exists\n"
 
 
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="needs qemu-img")
+def test_create_i_flattens_a_backing_chain(tmp_path):
+    """main.c ctl_convert reads the input through vmd's image code, which follows the qcow2
+    base chain: the copy is standalone, of the input's size, the caller's, mode 0600."""
+    st = tmp_path / "st"
+    data = tmp_path / "data.raw"
+    data.write_bytes(b"A" * 65536 + bytes((8 << 20) - 65536))
+    base = tmp_path / "base.qcow2"
+    subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(data),
+                    str(base)], check=True)  # fmt: skip
+    assert vmctl(st, "create", "-b", str(base), f"qcow2:{tmp_path}/ov").returncode == 0
+    proc = vmctl(st, "create", "-i", str(tmp_path / "ov"), f"raw:{tmp_path}/flat.raw")
+    assert (proc.returncode, proc.stderr) == (0, "vmctl: raw imagefile created\n")
+    flat = tmp_path / "flat.raw"
+    assert flat.read_bytes() == data.read_bytes()
+    assert flat.stat().st_mode & 0o777 == 0o600
+    proc = vmctl(st, "create", "-i", str(tmp_path / "ov"), f"qcow2:{tmp_path}/flat.qcow2")
+    info = subprocess.run(["qemu-img", "info", "--output=json", str(tmp_path / "flat.qcow2")],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "backing-filename" not in info and '"virtual-size": 8388608' in info
+    proc = vmctl(st, "create", "-i", str(tmp_path / "ov"), "-b", str(base), "x.qcow2")
+    assert (proc.returncode, proc.stderr) == (1, "vmctl: conflicting -b and -i arguments\n")
+    proc = vmctl(st, "create", "-i", str(tmp_path / "nothing"), f"raw:{tmp_path}/y.raw")
+    assert (proc.returncode, proc.stderr) == (1, "vmctl: failed to open source image file\n")
+    proc = vmctl(st, "create", "-i", str(tmp_path / "ov"), f"raw:{flat}")
+    assert (proc.returncode, proc.stderr) == (1, "vmctl: failed to create destination image file\n")
+
+
 def test_status_lists_vm_conf_vms_as_stopped(tmp_path):
     st = tmp_path / "st"
     st.mkdir()

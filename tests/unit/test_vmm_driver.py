@@ -152,6 +152,32 @@ def test_create_command_lines_follow_the_synopsis(fmt, size, base, arg):
     assert dict(opts) == ({"b": base} if base else {"s": arg})
 
 
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_convert_command_line_follows_the_synopsis(fmt):
+    args = Driver.convert_args("/out/.vm.ov", "/out/.vm.img.tmp", fmt)
+    cmd, opts, operands = check_synopsis(args)
+    assert (cmd, dict(opts), operands) == (
+        "create",
+        {"i": "/out/.vm.ov"},
+        [f"{fmt}:/out/.vm.img.tmp"],
+    )
+
+
+def test_convert_runs_as_the_user_without_a_timeout_and_quotes_vmctl(mocker):
+    run = mocker.Mock(
+        return_value=subprocess.CompletedProcess(
+            [], 1, "", "vmctl: failed to open source image file\n"
+        )
+    )
+    drv = Driver("/usr/sbin/vmctl", doas=True, run=run, env={"PATH": "/nonexistent"})
+    with pytest.raises(VmctlError) as failed:
+        drv.convert("/o/.ov", "/o/.tmp", "raw")
+    assert str(failed.value) == "vmctl create -i failed: vmctl: failed to open source image file"
+    argv = run.call_args.args[0]
+    assert argv == ["/usr/sbin/vmctl", "create", "-i", "/o/.ov", "raw:/o/.tmp"]
+    assert run.call_args.kwargs["timeout"] is None
+
+
 def test_create_needs_a_size_or_base():
     with pytest.raises(VmctlError):
         Driver.create_args("/out/vm.img", "raw")

@@ -4,9 +4,6 @@ the Go plugin's bugs stay fixed (image check, cleanup, timeouts, failure detecti
 from __future__ import annotations
 
 import os
-import subprocess
-import tty
-from pathlib import Path
 
 import pytest
 from packwrap_vmm.builder import VmmBuilder
@@ -18,80 +15,10 @@ from packwrap_vmm.step_wait_install import StepWaitInstall
 from packwrap_vmm.vmm import output_plan
 
 from packwrap.build.console import ConsoleError
-from packwrap.build.state import State
 from packwrap.build.steps.output_dir import StepOutputDir
 from packwrap.config.schema import SourceBody
 from packwrap.errors import PackwrapError
-from tests import state_support
-
-FMT = "%5s %5s %5s %7s %7s %7s %12s %8s %s"
-HEADER = FMT % ("ID", "PID", "VCPUS", "MAXMEM", "CURMEM", "TTY", "OWNER", "STATE", "NAME")
-
-
-class FakeVmctl:
-    """Just enough of vmd: create makes the file, start registers a VM on a real pty."""
-
-    def __init__(self, vm_id: int = 7):
-        self.calls: list[list[str]] = []
-        self.argvs: list[list[str]] = []
-        self.vms: dict[str, tuple[int, str]] = {}
-        self.vm_id = vm_id
-        self.ignore_graceful = False
-        self.master, slave = os.openpty()
-        tty.setraw(slave)
-        self.tty = os.ttyname(slave)
-        self.slave = slave
-
-    def __call__(self, argv, **kw):
-        self.argvs.append(list(argv))
-        args = argv[3:] if argv[:2] == ["doas", "-n"] else argv[1:]
-        self.calls.append(args)
-        cmd = args[0]
-        if cmd == "create":
-            Path(args[-1].split(":", 1)[1]).write_bytes(b"\0" * 512)
-            return subprocess.CompletedProcess(argv, 0, "", "vmctl: raw imagefile created\n")
-        if cmd == "start":
-            self.vms[args[-1]] = (self.vm_id, self.tty)
-            return subprocess.CompletedProcess(
-                argv, 0, "", f"vmctl: started vm {self.vm_id} successfully, tty {self.tty}\n"
-            )
-        if cmd == "status":
-            rows = [HEADER] + [
-                FMT % (i, 4242, 1, "512M", "512M", t[len("/dev/") :], "me", "running", n)
-                for n, (i, t) in self.vms.items()
-                if len(args) == 1 or args[1] == n
-            ]
-            return subprocess.CompletedProcess(argv, 0, "\n".join(rows) + "\n", "")
-        if cmd == "stop":
-            name = args[-1]
-            if self.ignore_graceful and len(args) == 2 and name in self.vms:
-                return subprocess.CompletedProcess(argv, 0, "", "requested to shutdown vm 7\n")
-            if self.vms.pop(name, None) is None:
-                return subprocess.CompletedProcess(
-                    argv, 1, "", f"stopping vm {name}: vm not found\n"
-                )
-            return subprocess.CompletedProcess(
-                argv, 0, "", f"stopping vm {name}: terminated vm 7\n"
-            )
-        raise AssertionError(args)
-
-
-@pytest.fixture
-def fake():
-    f = FakeVmctl()
-    yield f
-    os.close(f.master)
-    os.close(f.slave)
-
-
-def make_state(tmp_path: Path, fake: FakeVmctl, force=False, **values) -> State:
-    body = {"vm_name": "myvm", "output_directory": str(tmp_path / "out"), "disk_size": "64M",
-            "boot": "/bsd.rd", "log_directory": str(tmp_path / "logs"), **values}  # fmt: skip
-    config, problems, _ = SCHEMA.prepare(SourceBody(body))
-    assert not problems
-    state = state_support.make_state(config, build="openbsd-vmm.t", force=force)
-    state.data["vmm_driver"] = Driver("vmctl", run=fake, env={"PATH": "/nonexistent"})
-    return state
+from tests.vmm_support import make_state
 
 
 def test_output_dir_refuses_an_existing_image_unless_force(tmp_path, fake):

@@ -9,10 +9,15 @@ provisioning boot logs in as it would have after a fresh install.
 StepInstallCacheStore (right after the install ended, before the provisioning boot
 changes the disk) stores the installed disk under the key. Neither step ever fails the
 build over the cache: a cache that cannot be written is one warning and no cache.
+
+choose_cached_disk is issue 17's one rule for the disk of a hit, for every builder: a copy
+when the build only installs, else a copy-on-write overlay of the cached disk, flattened
+into a standalone image at the end unless use_backing_file keeps it layered.
 """
 
 from __future__ import annotations
 
+import enum
 import shutil
 import tempfile
 import time
@@ -52,6 +57,40 @@ def cache_hit(state: State) -> Entry | None:
 def installing(state: State) -> bool:
     """The condition of every install-only step: False when a cached install is used."""
     return cache_hit(state) is None
+
+
+class CachedDisk(enum.Enum):
+    """How a build on a cached install makes its disk."""
+
+    COPY = "copy"  # the cached disk copied: it is the result (or cannot be a backing file)
+    OVERLAY = "overlay"  # an overlay to provision on, flattened into a standalone image
+    LAYERED = "layered"  # an overlay kept as the artifact, the cache entry its backing file
+
+
+def choose_cached_disk(
+    state: State, *, provisions: bool, use_backing_file: bool, can_overlay: bool = True
+) -> CachedDisk:
+    """The disk of a hit, recorded in state for the steps that flatten it at the end.
+
+    An install-only build's artifact is the installed disk itself: a copy. `can_overlay`
+    is False where the builder's tool cannot layer on the cached disk's format.
+    """
+    if not provisions or not can_overlay:
+        choice = CachedDisk.COPY
+    else:
+        choice = CachedDisk.LAYERED if use_backing_file else CachedDisk.OVERLAY
+    state.data["cached_disk"] = choice
+    return choice
+
+
+def cached_disk(state: State) -> CachedDisk | None:
+    """What choose_cached_disk decided (None: no hit, or not decided yet)."""
+    return state.data.get("cached_disk")
+
+
+def must_flatten(state: State) -> bool:
+    """The disk is an overlay of the cached install that the artifact must not keep."""
+    return cached_disk(state) is CachedDisk.OVERLAY
 
 
 def created_text(entry: Entry) -> str:
