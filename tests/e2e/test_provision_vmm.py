@@ -109,7 +109,8 @@ def build(pw: Packwrap, project: Path):
 def test_provisioners_run_on_the_second_boot(
     netns_packwrap, fixture_media, installed_bios, tmp_path
 ):
-    project = seed_with_provisioners(tmp_path, fixture_media, DEMO)
+    project = seed_with_provisioners(tmp_path, fixture_media, DEMO, disk_format="qcow2")
+    image = project / "images" / "myvm.qcow2"
     result = build(netns_packwrap, project)
     assert result.rc == 0, result.out
     assert "-B net -b " in result.out  # the install boot
@@ -119,10 +120,25 @@ def test_provisioners_run_on_the_second_boot(
     assert "Waiting for SSH on 100.64.1.3:22" in result.out  # vmd keeps a name's id
     assert "Starting HTTP server on 100.64.1.2:" in result.out  # the host address itself
     assert "provisioning provvm" in result.out
-    tree = read_installed_tar(project / "images" / "myvm.raw", "raw")
+    tree = read_installed_tar(image, "qcow2")
     assert tree["var/db/packwrap-demo"] == b"via vmm\n"
     assert tree["etc/motd"] == MOTD.encode()
     assert not (tree.get("root/.ssh/authorized_keys") or b"").strip()  # temporary key removed
+    assert_nothing_left(tmp_path / "vmd")
+    # Issue 17: a changed provisioner provisions a `vmctl create -b` overlay of the cached
+    # install (no install boot), flattened by `vmctl create -i` into a standalone image.
+    (project / "files" / "motd").write_text("Provisioned again.\n")
+    again = netns_packwrap.run("build", "-force", "seed.json", cwd=project, timeout=150)
+    assert again.rc == 0, again.out
+    assert "Install skipped: cached install " in again.out and "-B net" not in again.out
+    assert "Creating qcow2 overlay " in again.out and "with vmctl create -i" in again.out
+    info = subprocess.run(["qemu-img", "info", "--output=json", str(image)],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "backing-filename" not in json.loads(info)
+    tree = read_installed_tar(image, "qcow2")
+    assert tree["etc/motd"] == b"Provisioned again.\n"
+    assert tree["var/db/packwrap-demo"] == b"via vmm\n"
+    assert sorted(p.name for p in image.parent.iterdir()) == ["myvm.qcow2"]  # no overlay
     assert_nothing_left(tmp_path / "vmd")
 
 
