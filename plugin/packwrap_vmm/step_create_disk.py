@@ -52,6 +52,19 @@ def check_base(state: State, base: str) -> None:
         state.ui.message("disk_size is ignored with disk_base: the size comes from the base")
 
 
+def _clear_stale_overlay(state: State, path: Path) -> None:
+    """Only a build stopped with -on-error=abort leaves its overlay (and says so)."""
+    if not path.exists():
+        return
+    if not state.options.force:
+        raise PackwrapError(
+            f"{path} exists, left by an earlier build of {config_of(state).vm_name} "
+            "stopped with -on-error=abort; remove it or use -force"
+        )
+    state.ui.say(f"Deleting the previous overlay {path} (-force)")
+    path.unlink()
+
+
 class StepCreateDisk(Step):
     name = "create disk"
 
@@ -90,6 +103,7 @@ class StepCreateDisk(Step):
         )
         if choice is CachedDisk.OVERLAY:
             path = overlay_path(state)
+            _clear_stale_overlay(state, path)
         state.data.setdefault("cleanup_hints", []).append(f"disk image: rm {path}")
         self.path = path
         if choice is CachedDisk.COPY:

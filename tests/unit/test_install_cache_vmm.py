@@ -95,6 +95,21 @@ def test_a_provisioned_qcow2_hit_boots_an_overlay_then_flattens_it(tmp_path, fak
     assert f"Flattening {overlay} into {final} with vmctl create -i" in state.ui.text
 
 
+def test_an_overlay_left_by_an_aborted_build_needs_force(tmp_path, fake):
+    state, _ = cached(tmp_path, fake, **QCOW2_SSH)  # cached() makes the hit's state -force
+    overlay = tmp_path / "out" / ".myvm.qcow2.overlay"
+    overlay.parent.mkdir()
+    overlay.write_bytes(b"left")
+    state.options.force = False
+    with pytest.raises(PackwrapError, match=f"^{overlay} exists, left by an earlier build"):
+        make_disk(state)
+    assert overlay.read_bytes() == b"left" and not any(c[0] == "create" for c in fake.calls)
+    state.options.force = True
+    make_disk(state)
+    assert f"Deleting the previous overlay {overlay} (-force)" in state.ui.text
+    assert fake.calls[-1][:2] == ["create", "-b"]
+
+
 def test_use_backing_file_keeps_the_vmctl_create_b_overlay(tmp_path, fake):
     state, _ = cached(tmp_path, fake, use_backing_file=True, **QCOW2_SSH)
     make_disk(state)
