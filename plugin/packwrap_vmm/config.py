@@ -61,7 +61,7 @@ VMM_OPTIONS = [
         "use_backing_file",
         BOOL,
         default=False,
-        help="install cache hit: the disk a `vmctl create -b` overlay of the cached install",
+        help="install cache hit: keep the image a `vmctl create -b` overlay of the cache entry",
     ),
     Option("disk_size", parse=parse_size, help="vmctl create -s, e.g. 1500M or 20G; bare = MiB"),
     Option("memory", aliases=("ram_size",), parse=parse_size, help="vmctl start -m, e.g. 1G"),
