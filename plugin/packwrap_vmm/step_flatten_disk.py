@@ -17,7 +17,7 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import Step, atomic_output, must_flatten
+from packwrap.sdk import PackwrapError, Step, atomic_output, must_flatten
 from packwrap_vmm.config import config_of
 from packwrap_vmm.vmm import disk_path, driver
 
@@ -43,7 +43,11 @@ class StepFlattenDisk(Step):
         state.ui.say(f"Flattening {overlay} into {final} with vmctl create -i")
         with atomic_output(final, mode=IMAGE_MODE) as partial:
             partial.unlink()  # vmctl makes the file itself, refusing an existing one
-            driver(state).convert(str(overlay), str(partial), config_of(state).disk_format)
+            try:
+                driver(state).convert(str(overlay), str(partial), config_of(state).disk_format)
+            except PackwrapError:
+                state.check_cancelled()  # Ctrl-C at the terminal ended vmctl too: say so
+                raise
             state.check_cancelled()
         self.made = final
         overlay.unlink()

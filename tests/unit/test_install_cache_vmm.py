@@ -169,10 +169,12 @@ def test_a_failing_vmctl_create_i_is_quoted_and_leaves_nothing(tmp_path, fake):
     assert out_files(tmp_path) == []  # no half-written image, no overlay
 
 
-def test_ctrl_c_during_the_flattening_leaves_nothing(tmp_path, fake):
+@pytest.mark.parametrize("vmctl_too", [False, True], ids=["packwrap", "process-group"])
+def test_ctrl_c_during_the_flattening_leaves_nothing(tmp_path, fake, vmctl_too):
     state, _ = cached(tmp_path, fake, **QCOW2_SSH)
     (tmp_path / "out").mkdir()
     real = fake._create
+    fake.fail_create_i = "" if vmctl_too else None  # SIGINT at the terminal ends vmctl too
 
     def interrupted(argv, args):
         done = real(argv, args)
