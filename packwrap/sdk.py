@@ -59,6 +59,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "WHOLE_MIB": ("packwrap.config.size", "WHOLE_MIB"),
     "format_duration": ("packwrap.durations", "format_duration"),
     "parse_duration": ("packwrap.durations", "parse_duration"),
+    "packer_target_path": ("packwrap.media.cache", "packer_target_path"),
     "parse_iso_checksum": ("packwrap.media.checksums", "parse_iso_checksum"),
     # common options
     "common_options": ("packwrap.build.common_options", None),
@@ -107,6 +108,10 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "template_data": ("packwrap.build.steps.http_server", "template_data"),
     "render_template": ("packwrap.build.bootcommand", "render"),
     "render_generated_files": ("packwrap.build.http_server", "render_generated_files"),
+    # host network
+    "interface_ipv4": ("packwrap.build.host_interface", "interface_ipv4"),
+    "requested_bind_address": ("packwrap.build.http_server", "requested_bind_address"),
+    "default_bind_address": ("packwrap.build.http_server", "default_bind_address"),
 }
 
 __all__ = [
@@ -160,18 +165,22 @@ __all__ = [
     "clone_or_copy",
     "common_options",
     "config_of",
+    "default_bind_address",
     "console_tail",
     "failure_marker",
     "format_duration",
     "guest_network",
     "input_file_hash",
     "installing",
+    "interface_ipv4",
     "log_line",
     "parse_duration",
+    "packer_target_path",
     "parse_iso_checksum",
     "parse_size",
     "render_generated_files",
     "render_template",
+    "requested_bind_address",
     "resolve_http_directory",
     "run_steps",
     "template_data",
@@ -184,7 +193,12 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from packwrap.build.artifact import Artifact
     from packwrap.build.bootcommand import render as render_template
     from packwrap.build.console import BuildFailed, ConsoleError, SerialConsole, console_tail
-    from packwrap.build.http_server import render_generated_files
+    from packwrap.build.host_interface import interface_ipv4
+    from packwrap.build.http_server import (
+        default_bind_address,
+        render_generated_files,
+        requested_bind_address,
+    )
     from packwrap.build.runner import run_steps
     from packwrap.build.state import BuildOptions, State, config_of
     from packwrap.build.step import If, Step
@@ -227,6 +241,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from packwrap.errors import Cancelled, PackwrapError
     from packwrap.installcache.copy import clone_or_copy
     from packwrap.installcache.key import file_hash as input_file_hash
+    from packwrap.media.cache import packer_target_path
     from packwrap.media.checksums import parse_iso_checksum
     from packwrap.provision.generalize import final_guest_steps, wants_final_steps
     from packwrap.provision.shutdown import StepShutdown

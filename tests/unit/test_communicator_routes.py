@@ -102,7 +102,7 @@ def test_ssh_options_are_core_options_of_both_builders(builder, tmp_path):
         ({"temporary_key_pair_type": "rsa", "temporary_key_pair_bits": 512}, "at least 1024"),
         ({"temporary_key_pair_type": "dsa"}, "no longer take DSA keys"),
         ({"temporary_key_pair_type": "rsa2"}, "'rsa2' is not one of dsa, ecdsa, ed25519, rsa"),
-        ({"communicator": "winrm"}, "'winrm' is not one of"),
+        ({"communicator": "winrm"}, 'OpenBSD has no WinRM service: use communicator = "ssh"'),
     ],
 )
 def test_bad_ssh_options_are_one_problem_each(values, message):

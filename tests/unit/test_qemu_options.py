@@ -369,7 +369,7 @@ def test_bridge_address_reads_the_interface():
     from packwrap_qemu.step_http_ip import bridge_address
 
     assert bridge_address("lo") == "127.0.0.1"
-    with pytest.raises(PackwrapError, match="net_bridge nosuchbr0"):
+    with pytest.raises(PackwrapError, match="net_bridge 'nosuchbr0': no such network interface"):
         bridge_address("nosuchbr0")
 
 
