@@ -350,9 +350,9 @@ def _check_comm(config: CommonConfig, problem: Problem) -> None:
         problem(f"ssh_private_key_file {key!r} does not exist", "ssh_private_key_file")
     if config.ssh_wait_timeout:
         config["ssh_timeout"] = config.ssh_wait_timeout
-    name = config.temporary_key_pair_name
-    if name is not None and (not name.strip() or any(c in name for c in "\r\n")):
-        problem(f"temporary_key_pair_name {name!r}: one line of text", "temporary_key_pair_name")
+    comment = config.temporary_key_pair_name
+    if comment is not None and (not comment.strip() or any(c in comment for c in "\r\n")):
+        problem(f"temporary_key_pair_name {comment!r}: one line of text", "temporary_key_pair_name")
     # Packer: with neither timeout nor attempts set, 5m and 10 attempts.
     if config.ssh_timeout is None and config.ssh_handshake_attempts is None:
         config["ssh_timeout"], config["ssh_handshake_attempts"] = 300.0, 10
