@@ -207,6 +207,9 @@ def _check_vnc(config: Config, problem: Callable[[str, str | None], None]) -> No
         problem("vnc_port_min and vnc_port_max must both be TCP ports (at most 65535)", None)
     if config.vnc_port_min > config.vnc_port_max:
         problem("vnc_port_min must be less than vnc_port_max", "vnc_port_min")
+    if not re.fullmatch(r"[0-9A-Za-z.:-]+", config.vnc_bind_address):
+        # it becomes part of QEMU's -vnc option string: an address, nothing more
+        problem(f"vnc_bind_address {config.vnc_bind_address!r}: not an address", None)
     if config.vnc_password and len(config.vnc_password) > 8:
         problem(f"vnc_password is longer than 8 characters ({len(config.vnc_password)})", None)
 

@@ -280,10 +280,12 @@ def write_source(
     expect_timeout: str = "120s",
     boot: tuple[list[str], list[str]] | None = None,
     provisioning: str | None = None,
+    extra: str = "",
 ) -> None:
     """provisioning: None (communicator none), "plain", "slow" (the provisioner runs for
     20 s) or "ignore-shutdown" (the guest ignores the shutdown command; for openbsd-vmm
-    the test sets VMCTL_QEMU_BIOS_APPEND to say so, see vmm_provisioning_env)."""
+    the test sets VMCTL_QEMU_BIOS_APPEND to say so, see vmm_provisioning_env).
+    extra: more lines for the source block (options that make a step do its work)."""
     template = QEMU_SOURCE if builder == "qemu" else VMM_SOURCE
     commands, expects = boot or (QEMU_BOOT if builder == "qemu" else VMM_BOOT)
     prov, provisioners = '  communicator     = "none"', ""
@@ -296,7 +298,7 @@ def write_source(
         inline = ["echo provisioning-start"] + (["sleep 20"] if provisioning == "slow" else [])
         provisioners = QEMU_PROVISIONERS.format(inline=json.dumps(inline))
     text = template.format(
-        provisioning=prov,
+        provisioning=prov + (f"\n{extra}" if extra else ""),
         provisioners=provisioners,
         media=media,
         append=APPEND,
