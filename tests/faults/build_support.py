@@ -290,8 +290,8 @@ def write_source(
     commands, expects = boot or (QEMU_BOOT if builder == "qemu" else VMM_BOOT)
     prov, provisioners = '  communicator     = "none"', ""
     if provisioning and builder == "qemu":
-        extra = " pwfixture.ignore_shutdown=1" if provisioning == "ignore-shutdown" else ""
-        prov = QEMU_PROVISIONING.format(media=media, append=APPEND, extra=extra)
+        ignore = " pwfixture.ignore_shutdown=1" if provisioning == "ignore-shutdown" else ""
+        prov = QEMU_PROVISIONING.format(media=media, append=APPEND, extra=ignore)
     elif provisioning:  # vmm: the disk boot's kernel args are the stand-in's environment
         prov = VMM_PROVISIONING.format(timeout=timeout)
     if provisioning:
