@@ -139,8 +139,9 @@ class StepRunQemu(Step):
         drv = qemu.driver(state)
         choice = drv.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
         screen = display.choose(config)
-        if screen.note and self.boot == "install":
+        if screen.note and not state.data.get("display_noted"):  # once per build
             state.ui.message(screen.note)
+            state.data["display_noted"] = True
         if "vnc_password" not in state.data:  # one per build, as Packer's
             state.data["vnc_password"] = vnc.password(config)
         spec = build_spec(state, qmp_path, choice.accel, screen)

@@ -204,7 +204,7 @@ def check_cloud_outputs(project: Path, disk: Path) -> None:
 
 def check_vnc(project: Path, out: str) -> None:
     """QEMU took a port of 5900-6000 on loopback itself; the log says which, with the
-    random password; QEMU's own log agrees."""
+    random password; QEMU's own log agrees. No window opened."""
     import re
 
     assert "-vnc 127.0.0.1:0,to=100,password=on" in out
@@ -213,6 +213,9 @@ def check_vnc(project: Path, out: str) -> None:
     assert re.search(rf"vnc://127\.0\.0\.1:{port.group(1)} with the password: \w{{8}}", out)
     qemu_log = (project / ".packwrap" / "logs" / "kernel.raw.qemu.log").read_text()
     assert f"VNC server running on 127.0.0.1:{port.group(1)}" in qemu_log
+    # headless = false (Packer's default) on a host without a screen: one line, no window
+    no_window = "headless = false, but no $DISPLAY or $WAYLAND_DISPLAY: running without a window"
+    assert out.count(no_window) == 1 and "-display none" in out
 
 
 def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
