@@ -179,7 +179,7 @@ VNC_OPTIONS = [
     Option("vnc_bind_address", default="127.0.0.1"),
     Option("vnc_port_min", INT, default=5900, help="first port QEMU may take (>= 5900)"),
     Option("vnc_port_max", INT, default=6000, help="last port QEMU may take"),
-    Option("vnc_use_password", BOOL, default=False),
+    Option("vnc_use_password", BOOL, default=False, help="implies qmp_enable, as in Packer"),
     Option("vnc_password", help="at most 8 characters; default: random, printed"),
     # Not Packer qemu's (VMware's name): packwrap types on the serial line, not over VNC.
     Option(
@@ -210,6 +210,8 @@ def _check_vnc(config: Config, problem: Callable[[str, str | None], None]) -> No
     if not re.fullmatch(r"[0-9A-Za-z.:-]+", config.vnc_bind_address):
         # it becomes part of QEMU's -vnc option string: an address, nothing more
         problem(f"vnc_bind_address {config.vnc_bind_address!r}: not an address", None)
+    if config.vnc_use_password:
+        config["qmp_enable"] = True  # Packer's rule: the socket at <output>/<vm>.monitor
     if config.vnc_password and len(config.vnc_password) > 8:
         problem(f"vnc_password is longer than 8 characters ({len(config.vnc_password)})", None)
 

@@ -56,6 +56,11 @@ def test_vnc_reaches_the_command_line_and_qemuargs_may_replace_it():
     assert pairs(argv, "-vnc") == ["none"]  # as Packer: a qemuargs switch replaces ours
 
 
+def test_vnc_use_password_enables_the_qmp_socket_as_packer_does():
+    assert config(vnc_use_password=True).qmp_enable
+    assert not config().qmp_enable
+
+
 def test_vnc_password_random_given_or_none():
     assert vnc.password(config()) == ""
     assert vnc.password(config(vnc_use_password=True, vnc_password="s3cret")) == "s3cret"
