@@ -45,7 +45,8 @@ HTTP_OPTIONS = [
         STRING,
         "tcp",
         choices=("tcp", "tcp4", "tcp6"),
-        help="The listener's address family: tcp (the address's), tcp4 or tcp6 (only).",
+        help="The listener's address family: tcp (the address's) or tcp4 (tcp6 is refused: "
+        "guests are told an IPv4 {{ .HTTPIP }}).",
     ),
 ]
 
@@ -68,7 +69,16 @@ def _check_http(config: CommonConfig, problem: Problem) -> None:
     if config.http_interface and config.http_bind_address:
         # the SDK's HTTPConfig.Prepare
         problem("either http_interface or http_bind_address can be specified", "http_interface")
-    if config.http_bind_address:
+    if config.http_network_protocol == "tcp6":
+        # Both builders tell the guest an IPv4 address ({{ .HTTPIP }}: QEMU's user network
+        # or bridge, vmd's tap): an IPv6-only listener would never answer it.
+        problem(
+            'http_network_protocol "tcp6": the guest is told an IPv4 address for the HTTP '
+            'server ({{ .HTTPIP }}), which an IPv6-only listener does not answer; use "tcp" '
+            'or "tcp4"',
+            "http_network_protocol",
+        )
+    elif config.http_bind_address:
         from packwrap.build.http_server import listener_family
 
         try:

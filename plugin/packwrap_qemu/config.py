@@ -190,15 +190,6 @@ VNC_OPTIONS = [
 ]
 
 
-def _check_http_family(config: Config, problem: Callable[[str, str | None], None]) -> None:
-    if config.http_network_protocol == "tcp6" and not config.net_bridge:
-        problem(
-            'http_network_protocol "tcp6": QEMU\'s user network takes the guest to the '
-            'HTTP server on 127.0.0.1 (IPv4); use "tcp" or "tcp4" (or net_bridge)',
-            "http_network_protocol",
-        )
-
-
 def _check_vnc(config: Config, problem: Callable[[str, str | None], None]) -> None:
     """Packer's VNC rules (builder/qemu/config.go, step_configure_vnc.go)."""
     if config.vnc_port_min < 5900:
@@ -450,8 +441,7 @@ class QemuConfig(common.CommonConfig):
 
 def _schema() -> Schema[QemuConfig]:
     options, checks = _common_options()
-    checks = [_check_boot_steps, *checks, _check, _check_http_family]
-    checks += [*guest_network.CHECKS, _check_user_network]
+    checks = [_check_boot_steps, *checks, _check, *guest_network.CHECKS, _check_user_network]
     options += guest_network.OPTIONS
     return Schema([*options, *QEMU_OPTIONS, *VNC_OPTIONS], checks, QemuConfig)
 

@@ -108,8 +108,13 @@ def test_protocol_problems_at_validate():
     assert qemu_problems(http_network_protocol="udp") == [
         "option 'http_network_protocol': 'udp' is not one of tcp, tcp4, tcp6"
     ]
-    (message,) = qemu_problems(http_network_protocol="tcp6")
-    assert message.startswith('http_network_protocol "tcp6": QEMU\'s user network')
+    # the guests are told an IPv4 {{ .HTTPIP }}: an IPv6-only listener cannot serve them
+    for bind in (None, "::1"):
+        assert qemu_problems(http_network_protocol="tcp6", http_bind_address=bind) == [
+            'http_network_protocol "tcp6": the guest is told an IPv4 address for the HTTP '
+            'server ({{ .HTTPIP }}), which an IPv6-only listener does not answer; use "tcp" '
+            'or "tcp4"'
+        ]
     assert qemu_problems(http_network_protocol="tcp4") == []
 
 
