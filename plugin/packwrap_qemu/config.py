@@ -175,7 +175,13 @@ IGNORED_BY_PACKER_QEMU = ("run_once", *common.IGNORED_BY_PACKER_QEMU)
 
 # Packer's VNC display (vnc.py): to watch the guest; packwrap types on the serial console.
 VNC_OPTIONS = [
-    Option("disable_vnc", BOOL, default=False, help="no VNC server"),
+    Option(
+        "disable_vnc",
+        BOOL,
+        default=False,
+        help="no VNC server (the SDK's meaning; Packer's qemu opens one anyway and only "
+        "skips typing over it: packwrap types on the serial console either way)",
+    ),
     Option("vnc_bind_address", default="127.0.0.1"),
     Option("vnc_port_min", INT, default=5900, help="first port QEMU may take (>= 5900)"),
     Option("vnc_port_max", INT, default=6000, help="last port QEMU may take"),
