@@ -111,7 +111,6 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     # host network
     "interface_ipv4": ("packwrap.build.host_interface", "interface_ipv4"),
     "requested_bind_address": ("packwrap.build.http_server", "requested_bind_address"),
-    "default_bind_address": ("packwrap.build.http_server", "default_bind_address"),
 }
 
 __all__ = [
@@ -165,7 +164,6 @@ __all__ = [
     "clone_or_copy",
     "common_options",
     "config_of",
-    "default_bind_address",
     "console_tail",
     "failure_marker",
     "format_duration",
@@ -195,7 +193,6 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from packwrap.build.console import BuildFailed, ConsoleError, SerialConsole, console_tail
     from packwrap.build.host_interface import interface_ipv4
     from packwrap.build.http_server import (
-        default_bind_address,
         render_generated_files,
         requested_bind_address,
     )

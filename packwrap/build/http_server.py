@@ -47,11 +47,6 @@ def listener_family(bind: str, protocol: str = "tcp") -> socket.AddressFamily:
     return family
 
 
-def default_bind_address(protocol: str = "tcp") -> str:
-    """The loopback address of the protocol's family."""
-    return "::1" if protocol == "tcp6" else "127.0.0.1"
-
-
 def requested_bind_address(config: Mapping[str, Any]) -> str | None:
     """Where the template asks the server to listen: http_bind_address, or the first
     IPv4 address of http_interface (one-line error if it has none); None: unasked."""

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from packwrap.sdk import (
     PackwrapError,
     Step,
-    default_bind_address,
     guest_network,
     interface_ipv4,
     requested_bind_address,
@@ -43,8 +42,7 @@ class StepHTTPIPDiscover(Step):
         state.data["user_net"] = net
         if net.net and not config.net_bridge:
             state.ui.message(f"user network {net.net}: host {net.host}, HTTP {net.http_ip}")
-        loopback = default_bind_address(config.http_network_protocol)
-        bind = requested_bind_address(config) or loopback
+        bind = requested_bind_address(config) or "127.0.0.1"
         if config.hermetic_network:
             if bind not in ("127.0.0.1", "0.0.0.0"):
                 state.ui.error(
@@ -57,7 +55,7 @@ class StepHTTPIPDiscover(Step):
         elif config.net_bridge:
             # Packer: the bridge's own address, where the bridged guest reaches the host
             state.data["http_ip"] = bridge_address(config.net_bridge)
-            if bind == loopback:
+            if bind == "127.0.0.1":
                 bind = state.data["http_ip"]
         else:
             state.data["http_ip"] = net.host

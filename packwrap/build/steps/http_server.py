@@ -2,7 +2,7 @@
 
 Reads from the state bag (all optional, set by the builder before this step):
   "http_bind_address"  where to listen (else http_bind_address / http_interface, else
-                       loopback in http_network_protocol's family)
+                       127.0.0.1)
   "http_ip"            what {{ .HTTPIP }} renders to in generated files (default: bind)
   "http_guest_port"    what {{ .HTTPPort }} renders to (default: the listening port)
   "vm_name"            {{ .Name }} / {{ .VMName }}
@@ -23,7 +23,6 @@ from pathlib import Path
 from packwrap.build import bootcommand
 from packwrap.build.http_server import (
     DocrootServer,
-    default_bind_address,
     render_generated_files,
     requested_bind_address,
 )
@@ -85,11 +84,7 @@ class StepHTTPServer(Step):
         if not directory and not content:
             return
         protocol = config.http_network_protocol
-        bind = (
-            state.data.get("http_bind_address")
-            or requested_bind_address(config)
-            or default_bind_address(protocol)
-        )
+        bind = state.data.get("http_bind_address") or requested_bind_address(config) or "127.0.0.1"
         docroot = resolve_http_directory(directory, state) if directory else None
         self.overlay = Path(tempfile.mkdtemp(prefix="packwrap-http-"))
         state.data["http_overlay_dir"] = str(self.overlay)
