@@ -45,8 +45,9 @@ class StepHTTPIPDiscover(Step):
         bind = requested_bind_address(config) or "127.0.0.1"
         if config.hermetic_network:
             if bind not in ("127.0.0.1", "0.0.0.0"):
+                asked = "http_interface" if config.http_interface else "http_bind_address"
                 state.ui.error(
-                    f"http_bind_address {bind} is ignored with hermetic_network: the guest "
+                    f"{asked} {bind} is ignored with hermetic_network: the guest "
                     "reaches the server through 127.0.0.1"
                 )
                 bind = "127.0.0.1"
