@@ -1,10 +1,12 @@
 """Which -display QEMU gets: Packer's `headless` rule, on hosts with and without a screen.
 
 Packer's qemu builder opens a window (-display gtk, or `display`) unless `headless` is
-true or `use_default_display` leaves the choice to QEMU. packwrap does the same where a
-window can open: $DISPLAY or $WAYLAND_DISPLAY is set and this QEMU has the display
-backend. Elsewhere it runs without a window and says so once: a build never fails for
-want of a screen. packwrap types on the serial console, so no window is ever needed.
+true (then `display` is not used at all) or `use_default_display` leaves the choice to
+QEMU. (Packer reads `display = "none"` as "unset", a quirk its source marks FIXME; here
+it means no window.) packwrap does the same where a window can open: $DISPLAY or
+$WAYLAND_DISPLAY is set and this QEMU has the display backend. Elsewhere it runs without
+a window and says so once: a build never fails for want of a screen. packwrap types on
+the serial console, so no window is ever needed.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def backends(binary: str) -> frozenset[str]:
 
 def choose(config: QemuConfig, env: Mapping[str, str] | None = None) -> Display:
     env = os.environ if env is None else env
-    if config.display == "none" or (config.headless and not config.display):
+    if config.headless or config.display == "none":
         return Display("none")
     if config.use_default_display and not config.display:
         return Display(None)

@@ -141,8 +141,8 @@ def test_headless_false_opens_packers_window_where_there_is_a_screen(gtk):
     assert display.choose(config(), {"DISPLAY": ":0"}).value == "gtk"
     assert display.choose(config(), {"WAYLAND_DISPLAY": "wayland-0"}).value == "gtk"
     assert display.choose(config(display="sdl"), {"DISPLAY": ":0"}).value == "sdl"
-    # display names the window even with headless = true (packwrap's rule before too)
-    assert display.choose(config(display="sdl", headless=True), {"DISPLAY": ":0"}).value == "sdl"
+    # as in Packer, headless = true wins over display
+    assert display.choose(config(display="sdl", headless=True), {"DISPLAY": ":0"}).value == "none"
 
 
 def test_headless_false_without_a_screen_runs_windowless_and_says_why(gtk):
