@@ -19,6 +19,8 @@ packer-plugin-sdk's packages:
   console            SerialConsole, console_tail, log_line
   installer          FAILURE_MARKERS, SUCCESS_MARKER, failure_marker
   template data      template_data, render_template, render_generated_files
+  host network       interface_ipv4, requested_bind_address (http_interface)
+  media              parse_iso_checksum, packer_target_path (Packer's download name)
 
 Names load lazily (PEP 562 `__getattr__` and a name -> module table), so importing the
 SDK costs nothing until a name is used and `packwrap --help` stays as fast as before.
