@@ -21,6 +21,8 @@ packer-plugin-sdk's packages:
   console            SerialConsole, console_tail, log_line
   installer          FAILURE_MARKERS, SUCCESS_MARKER, failure_marker
   template data      template_data, render_template, render_generated_files
+  host network       interface_ipv4, requested_bind_address (http_interface)
+  media              parse_iso_checksum, packer_target_path (Packer's download name)
 
 Names load lazily (PEP 562 `__getattr__` and a name -> module table), so importing the
 SDK costs nothing until a name is used and `packwrap --help` stays as fast as before.
@@ -61,6 +63,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "WHOLE_MIB": ("packwrap.config.size", "WHOLE_MIB"),
     "format_duration": ("packwrap.durations", "format_duration"),
     "parse_duration": ("packwrap.durations", "parse_duration"),
+    "packer_target_path": ("packwrap.media.cache", "packer_target_path"),
     "parse_iso_checksum": ("packwrap.media.checksums", "parse_iso_checksum"),
     # common options
     "common_options": ("packwrap.build.common_options", None),
@@ -114,6 +117,9 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "template_data": ("packwrap.build.steps.http_server", "template_data"),
     "render_template": ("packwrap.build.bootcommand", "render"),
     "render_generated_files": ("packwrap.build.http_server", "render_generated_files"),
+    # host network
+    "interface_ipv4": ("packwrap.build.host_interface", "interface_ipv4"),
+    "requested_bind_address": ("packwrap.build.http_server", "requested_bind_address"),
 }
 
 __all__ = [
@@ -177,13 +183,16 @@ __all__ = [
     "guest_network",
     "input_file_hash",
     "installing",
+    "interface_ipv4",
     "log_line",
     "must_flatten",
     "parse_duration",
+    "packer_target_path",
     "parse_iso_checksum",
     "parse_size",
     "render_generated_files",
     "render_template",
+    "requested_bind_address",
     "resolve_http_directory",
     "run_steps",
     "template_data",
@@ -197,7 +206,11 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from packwrap.build.artifact import Artifact
     from packwrap.build.bootcommand import render as render_template
     from packwrap.build.console import BuildFailed, ConsoleError, SerialConsole, console_tail
-    from packwrap.build.http_server import render_generated_files
+    from packwrap.build.host_interface import interface_ipv4
+    from packwrap.build.http_server import (
+        render_generated_files,
+        requested_bind_address,
+    )
     from packwrap.build.runner import run_steps
     from packwrap.build.state import BuildOptions, State, config_of
     from packwrap.build.step import If, Step
@@ -244,6 +257,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from packwrap.errors import Cancelled, PackwrapError
     from packwrap.installcache.copy import clone_or_copy
     from packwrap.installcache.key import file_hash as input_file_hash
+    from packwrap.media.cache import packer_target_path
     from packwrap.media.checksums import parse_iso_checksum
     from packwrap.provision.generalize import final_guest_steps, wants_final_steps
     from packwrap.provision.shutdown import StepShutdown

@@ -45,6 +45,9 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch) ->
     fills the user's install cache, and no two tests hit each other's entries."""
     monkeypatch.delenv("PACKWRAP_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    # and no screen: headless = false would open a QEMU window (plugin/packwrap_qemu/display.py)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
 
 
 @pytest.fixture

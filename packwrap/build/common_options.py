@@ -33,10 +33,21 @@ HTTP_OPTIONS = [
         help="Address the HTTP server listens on (default: what the builder needs, "
         "127.0.0.1 unless its network mode requires otherwise).",
     ),
-    Option("http_interface", STRING, None, ignored=True),
-    # packwrap's server listens where the guest reaches it (IPv4 loopback under QEMU's
-    # user network); Packer's listener protocol choice has no effect.
-    Option("http_network_protocol", STRING, "tcp", choices=("tcp", "tcp4", "tcp6"), ignored=True),
+    Option(
+        "http_interface",
+        STRING,
+        None,
+        help="Listen on this host interface's first IPv4 address (the SDK's meaning; "
+        "instead of http_bind_address).",
+    ),
+    Option(
+        "http_network_protocol",
+        STRING,
+        "tcp",
+        choices=("tcp", "tcp4", "tcp6"),
+        help="The listener's address family: tcp (the address's) or tcp4 (tcp6 is refused: "
+        "guests are told an IPv4 {{ .HTTPIP }}).",
+    ),
 ]
 
 
@@ -55,6 +66,25 @@ def _check_http(config: CommonConfig, problem: Problem) -> None:
             f"http_port_min ({lo}) must be less than or equal to http_port_max ({hi})",
             "http_port_min",
         )
+    if config.http_interface and config.http_bind_address:
+        # the SDK's HTTPConfig.Prepare
+        problem("either http_interface or http_bind_address can be specified", "http_interface")
+    if config.http_network_protocol == "tcp6":
+        # Both builders tell the guest an IPv4 address ({{ .HTTPIP }}: QEMU's user network
+        # or bridge, vmd's tap): an IPv6-only listener would never answer it.
+        problem(
+            'http_network_protocol "tcp6": the guest is told an IPv4 address for the HTTP '
+            'server ({{ .HTTPIP }}), which an IPv6-only listener does not answer; use "tcp" '
+            'or "tcp4"',
+            "http_network_protocol",
+        )
+    elif config.http_bind_address:
+        from packwrap.build.http_server import listener_family
+
+        try:
+            listener_family(config.http_bind_address, config.http_network_protocol)
+        except PackwrapError as exc:
+            problem(exc.message, "http_network_protocol")
 
 
 HTTP_CHECKS = [_check_http]
@@ -188,8 +218,16 @@ SHUTDOWN_CHECKS = [_check_shutdown]
 TEMPORARY_KEY_TYPES = ("dsa", "ecdsa", "ed25519", "rsa")
 
 SSH_EXTRA_OPTIONS = [
+    # A cloud's key pair name: Packer's qemu builder ignores it too (the key is
+    # ssh_private_key_file's).
     Option("ssh_keypair_name", STRING, None, ignored=True, help="cloud key pair name"),
-    Option("temporary_key_pair_name", STRING, None, ignored=True, help="cloud key pair name"),
+    Option(
+        "temporary_key_pair_name",
+        STRING,
+        None,
+        help="the temporary public key's comment (packwrap: packwrap-<build>; Packer: "
+        "packer_<uuid>)",
+    ),
     Option("temporary_key_pair_type", STRING, None, choices=TEMPORARY_KEY_TYPES),
     Option("temporary_key_pair_bits", INT, None),
     Option("ssh_ciphers", LIST, [], help="offer only these ciphers"),
@@ -208,8 +246,8 @@ SSH_EXTRA_OPTIONS = [
     Option("ssh_proxy_password", STRING, None),
     Option("ssh_local_tunnels", LIST, [], help='"port:host:hostport": -L over the session'),
     Option("ssh_remote_tunnels", LIST, [], help='"port:host:hostport": -R over the session'),
-    # WinRM is Windows' communicator: accepted so templates load; communicator "winrm"
-    # itself is refused (packwrap has no WinRM client).
+    # WinRM is Windows' communicator: accepted so templates load (Packer's qemu builder
+    # ignores them too when communicator is "ssh"); communicator "winrm" is refused.
     *(
         Option(name, kind, None, ignored=True, help="WinRM only")
         for name, kind in (
@@ -226,8 +264,32 @@ SSH_EXTRA_OPTIONS = [
     ),
 ]
 
+
+def _parse_communicator(value: object) -> str:
+    if value == "winrm":
+        raise ValueError('OpenBSD has no WinRM service: use communicator = "ssh"')
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+# Options Packer's own qemu builder accepts and ignores: packwrap does the same (a
+# warning says they have no effect). README counts them apart from the honoured ones.
+IGNORED_BY_PACKER_QEMU = (
+    "ssh_keypair_name",
+    "winrm_username",
+    "winrm_password",
+    "winrm_host",
+    "winrm_no_proxy",
+    "winrm_port",
+    "winrm_timeout",
+    "winrm_use_ssl",
+    "winrm_insecure",
+    "winrm_use_ntlm",
+)
+
 COMM_OPTIONS = [
-    Option("communicator", STRING, "ssh", choices=("ssh", "none")),
+    Option("communicator", STRING, "ssh", choices=("ssh", "none"), parse=_parse_communicator),
     Option("pause_before_connecting", DURATION, 0.0),
     Option("ssh_host", STRING, None),
     Option("ssh_port", INT, 22),
@@ -298,6 +360,9 @@ def _check_comm(config: CommonConfig, problem: Problem) -> None:
         problem(f"ssh_private_key_file {key!r} does not exist", "ssh_private_key_file")
     if config.ssh_wait_timeout:
         config["ssh_timeout"] = config.ssh_wait_timeout
+    comment = config.temporary_key_pair_name
+    if comment is not None and (not comment.strip() or any(c in comment for c in "\r\n")):
+        problem(f"temporary_key_pair_name {comment!r}: one line of text", "temporary_key_pair_name")
     # Packer: with neither timeout nor attempts set, 5m and 10 attempts.
     if config.ssh_timeout is None and config.ssh_handshake_attempts is None:
         config["ssh_timeout"], config["ssh_handshake_attempts"] = 300.0, 10

@@ -24,13 +24,39 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from packwrap.atomicfile import PRIVATE, atomic_write
 from packwrap.errors import PackwrapError
 
 LogFn = Callable[[str], None]
+
+
+def listener_family(bind: str, protocol: str = "tcp") -> socket.AddressFamily:
+    """http_network_protocol: "tcp" listens in the bind address's family; "tcp4" and
+    "tcp6" only in theirs, so the bind address must be of that family."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    wanted = {"tcp4": socket.AF_INET, "tcp6": socket.AF_INET6}.get(protocol, family)
+    if wanted != family:
+        kind = "IPv6" if wanted == socket.AF_INET6 else "IPv4"
+        raise PackwrapError(
+            f"http_network_protocol {protocol!r} listens on {kind} only; the HTTP server's "
+            f"address {bind} is not an {kind} address"
+        )
+    return family
+
+
+def requested_bind_address(config: Mapping[str, Any]) -> str | None:
+    """Where the template asks the server to listen: http_bind_address, or the first
+    IPv4 address of http_interface (one-line error if it has none); None: unasked."""
+    if config.get("http_bind_address"):
+        return str(config["http_bind_address"])
+    if config.get("http_interface"):
+        from packwrap.build.host_interface import interface_ipv4
+
+        return interface_ipv4(str(config["http_interface"]), "http_interface")
+    return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -47,7 +73,15 @@ class _Server(ThreadingHTTPServer):
         family: socket.AddressFamily,
     ) -> None:
         self.address_family = family
-        super().__init__(addr, handler)
+        super().__init__(addr, handler, bind_and_activate=False)
+        try:
+            if family == socket.AF_INET6:  # tcp6: IPv6 only, as Go's listener
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            self.server_bind()
+            self.server_activate()
+        except BaseException:
+            self.server_close()
+            raise
 
 
 class DocrootServer:
@@ -59,6 +93,7 @@ class DocrootServer:
         roots: list[Path],
         content: Mapping[str, str] | None = None,
         bind: str = "127.0.0.1",
+        protocol: str = "tcp",
         port_min: int = 8000,
         port_max: int = 9000,
         log: LogFn | None = None,
@@ -72,7 +107,7 @@ class DocrootServer:
         self.log = log or (lambda _m: None)
         self.warn = warn or self.log
         self.requests: list[tuple[str, str, int, int]] = []  # for tests and summaries
-        self._server = self._bind(bind, port_min, port_max)
+        self._server = self._bind(bind, listener_family(bind, protocol), port_min, port_max)
         self.address = bind
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -83,8 +118,7 @@ class DocrootServer:
         )
         self._thread.start()
 
-    def _bind(self, bind: str, lo: int, hi: int) -> _Server:
-        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    def _bind(self, bind: str, family: socket.AddressFamily, lo: int, hi: int) -> _Server:
         handler = _make_handler(self)
         if lo == hi or hi - lo <= 1:
             candidates = [lo]

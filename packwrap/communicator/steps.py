@@ -34,6 +34,12 @@ def needs_temporary_key(state: State) -> bool:
     )
 
 
+def temporary_key_comment(state: State) -> str:
+    """The public key's comment: temporary_key_pair_name (the SDK's meaning), else
+    packwrap-<build> (Packer's default is packer_<uuid>)."""
+    return config_of(state).temporary_key_pair_name or f"packwrap-{state.build_name}"
+
+
 class StepTemporaryKey(Step):
     """Make a key pair when the template names no credentials (Packer's StepSSHKeyGen).
 
@@ -51,7 +57,7 @@ class StepTemporaryKey(Step):
         cfg = config_of(state)
         pair = make_temporary_key_pair(
             directory,
-            comment=f"packwrap-{state.build_name}",
+            comment=temporary_key_comment(state),
             kind=cfg.temporary_key_pair_type,
             bits=cfg.temporary_key_pair_bits,
         )

@@ -121,3 +121,16 @@ def job_key(expected: Checksum | None, url: str) -> str:
     if expected is not None:
         return f"{expected.algo}-{expected.hexdigest}"
     return "url-" + hashlib.sha256(url.encode()).hexdigest()[:32]
+
+
+def packer_target_path(url: str, checksum: str, target_path: str, extension: str) -> Path:
+    """Where Packer's download step puts `url` (packer-plugin-sdk's StepDownload, which
+    packwrap builds follow so a Packer template finds what fetch-iso put there): a
+    target_path with an extension is the file itself; one without (a directory) holds
+    <sha1>.<extension>, sha1 of iso_checksum (of the URL when there is none). (With no
+    target_path Packer uses its own cache; packwrap asks for iso_target_path instead.)"""
+    if not target_path.endswith("/") and Path(target_path).suffix:
+        return Path(target_path).expanduser()
+    key = checksum if checksum and checksum != "none" else url
+    name = hashlib.sha1(key.encode()).hexdigest() + "." + (extension or "iso").lower()
+    return Path(target_path).expanduser() / name

@@ -76,8 +76,8 @@ HOST_DEVICE_OPTIONS = [
     Option("vtpm", BOOL, default=False, help="an emulated TPM (swtpm)"),
     Option("use_tpm1", BOOL, default=False, help="TPM 1.2 instead of 2.0"),
     Option("tpm_device_type", help="default per arch: tpm-tis (x86), tpm-tis-device (arm64)"),
-    # Packer reads run_once and does nothing with it ("TODO: deprecate").
-    Option("run_once", BOOL, ignored=True),
+    # Packer reads run_once and does nothing with it ("TODO: deprecate"): nor does packwrap.
+    Option("run_once", BOOL, ignored=True, help="no effect (Packer's qemu builder ignores it)"),
 ]
 
 QEMU_OPTIONS = [
@@ -102,8 +102,14 @@ QEMU_OPTIONS = [
     Option("threads", INT, default=0),
     Option("memory", default=512, parse=_parse_memory, help="-m, e.g. 1024 (MiB) or 1G"),
     Option("net_device", default="virtio-net"),
-    Option("headless", BOOL, default=False),  # see SILENTLY_WITHOUT_EFFECT
-    Option("display", help="-display value; default none (packwrap types on the serial line)"),
+    Option(
+        "headless",
+        BOOL,
+        default=False,
+        help="false: a window (gtk, or display) where $DISPLAY/$WAYLAND_DISPLAY allow; "
+        "else none, said once",
+    ),
+    Option("display", help="-display value (none: no window; default: see headless)"),
     Option("use_default_display", BOOL, default=False),
     Option("vga"),
     Option("firmware", help="-bios file (read-only pflash with use_pflash)"),
@@ -121,8 +127,12 @@ QEMU_OPTIONS = [
     Option("iso_urls", LIST, default=[]),
     Option("iso_checksum", default=""),
     Option("iso_target_path"),
-    # builds never download (fetch-iso does, to iso_target_path): no name to extend
-    Option("iso_target_extension", default="iso", ignored=True),
+    Option(
+        "iso_target_extension",
+        default="iso",
+        help="a remote iso_url is found at <iso_target_path dir>/<sha1>.<this> when "
+        "iso_target_path has no extension (Packer's name)",
+    ),
     Option("cdrom_interface", help="default per arch: ide (x86), virtio-scsi (arm64)"),
     Option("cd_files", LIST, default=[]),
     Option("cd_label", default="cidata"),
@@ -156,21 +166,51 @@ QEMU_OPTIONS = [
     Option("provision_kernel_args", default="", help="provisioning boot: -append"),
 ]
 
-# Accepted without a warning but without effect: packwrap opens no window whatever
-# headless says (display / use_default_display do), so `headless = true`, which nearly
-# every template sets, means what it says. README's "honoured" count leaves it out.
-SILENTLY_WITHOUT_EFFECT = ("headless",)
+# Accepted without a warning but without effect (none today; README's "honoured" count
+# leaves such options out).
+SILENTLY_WITHOUT_EFFECT: tuple[str, ...] = ()
 
-# Accepted so Packer templates load, but packwrap types on the serial console, not VNC.
-IGNORED_OPTIONS = [
-    Option("vnc_bind_address", ignored=True),
-    Option("vnc_port_min", INT, ignored=True),
-    Option("vnc_port_max", INT, ignored=True),
-    Option("vnc_use_password", BOOL, ignored=True),
-    Option("vnc_password", ignored=True),
-    Option("disable_vnc", BOOL, ignored=True),
-    Option("boot_key_interval_vnc", ignored=True),
+# Accepted and ignored by Packer's own qemu builder too (README counts them apart).
+IGNORED_BY_PACKER_QEMU = ("run_once", *common.IGNORED_BY_PACKER_QEMU)
+
+# Packer's VNC display (vnc.py): to watch the guest; packwrap types on the serial console.
+VNC_OPTIONS = [
+    Option(
+        "disable_vnc",
+        BOOL,
+        default=False,
+        help="no VNC server (the SDK's meaning; Packer's qemu opens one anyway and only "
+        "skips typing over it: packwrap types on the serial console either way)",
+    ),
+    Option("vnc_bind_address", default="127.0.0.1"),
+    Option("vnc_port_min", INT, default=5900, help="first port QEMU may take (>= 5900)"),
+    Option("vnc_port_max", INT, default=6000, help="last port QEMU may take"),
+    Option("vnc_use_password", BOOL, default=False, help="implies qmp_enable, as in Packer"),
+    Option("vnc_password", help="at most 8 characters; default: random, printed"),
+    # Not Packer qemu's (VMware's name): packwrap types on the serial line, not over VNC.
+    Option(
+        "boot_key_interval_vnc",
+        ignored=True,
+        help="no effect: packwrap types on the serial console (boot_key_interval)",
+    ),
 ]
+
+
+def _check_vnc(config: Config, problem: Callable[[str, str | None], None]) -> None:
+    """Packer's VNC rules (builder/qemu/config.go, step_configure_vnc.go)."""
+    if config.vnc_port_min < 5900:
+        problem("vnc_port_min cannot be below 5900", "vnc_port_min")
+    if config.vnc_port_min > 65535 or config.vnc_port_max > 65535:
+        problem("vnc_port_min and vnc_port_max must both be TCP ports (at most 65535)", None)
+    if config.vnc_port_min > config.vnc_port_max:
+        problem("vnc_port_min must be less than vnc_port_max", "vnc_port_min")
+    if not re.fullmatch(r"[0-9A-Za-z.:-]+", config.vnc_bind_address):
+        # it becomes part of QEMU's -vnc option string: an address, nothing more
+        problem(f"vnc_bind_address {config.vnc_bind_address!r}: not an address", None)
+    if config.vnc_use_password:
+        config["qmp_enable"] = True  # Packer's rule: the socket at <output>/<vm>.monitor
+    if config.vnc_password and len(config.vnc_password) > 8:
+        problem(f"vnc_password is longer than 8 characters ({len(config.vnc_password)})", None)
 
 
 def is_remote(url: str) -> bool:
@@ -215,6 +255,7 @@ def _check(config: Config, problem: Callable[[str, str | None], None]) -> None:
     check_host_tools(config, problem)
     if config.host_port_min > config.host_port_max:
         problem("host_port_min must be <= host_port_max", "host_port_min")
+    _check_vnc(config, problem)
     for i, arg in enumerate(config.qemuargs):
         if not arg or not arg[0].startswith("-"):
             problem(f'qemuargs[{i}]: each entry is ["-switch", "value"...]', "qemuargs")
@@ -395,21 +436,20 @@ class QemuConfig(common.CommonConfig):
     provision_kernel: str | None
     provision_initrd: str | None
     provision_kernel_args: str
-    # accepted for Packer templates, no effect
-    vnc_bind_address: str | None
-    vnc_port_min: int | None
-    vnc_port_max: int | None
-    vnc_use_password: bool | None
+    disable_vnc: bool
+    vnc_bind_address: str
+    vnc_port_min: int
+    vnc_port_max: int
+    vnc_use_password: bool
     vnc_password: str | None
-    disable_vnc: bool | None
-    boot_key_interval_vnc: str | None
+    boot_key_interval_vnc: str | None  # accepted, no effect
 
 
 def _schema() -> Schema[QemuConfig]:
     options, checks = _common_options()
     checks = [_check_boot_steps, *checks, _check, *guest_network.CHECKS, _check_user_network]
     options += guest_network.OPTIONS
-    return Schema([*options, *QEMU_OPTIONS, *IGNORED_OPTIONS], checks, QemuConfig)
+    return Schema([*options, *QEMU_OPTIONS, *VNC_OPTIONS], checks, QemuConfig)
 
 
 SCHEMA = _schema()

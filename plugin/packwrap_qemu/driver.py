@@ -211,6 +211,7 @@ class QemuSpec:
     kernel_args: str = ""
     serial_console: bool = True
     display: str | None = "none"
+    vnc: str | None = None  # -vnc's value (vnc.py); None: no VNC server
     vga: str | None = None
     firmware: str | None = None
     use_pflash: bool = False  # firmware as read-only pflash instead of -bios
@@ -367,6 +368,8 @@ def default_args(spec: QemuSpec) -> list[tuple[str, str | None]]:
     args.append(("-smp", ",".join(smp)))
     if spec.display is not None:
         args.append(("-display", spec.display))
+    if spec.vnc:
+        args.append(("-vnc", spec.vnc))
     if spec.vga:
         args.append(("-vga", spec.vga))
     args += _firmware_args(spec)

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from packwrap.sdk import PackwrapError, Step, guest_network
+from packwrap.sdk import (
+    PackwrapError,
+    Step,
+    guest_network,
+    interface_ipv4,
+    requested_bind_address,
+)
 from packwrap_qemu import driver, usernet
 from packwrap_qemu.config import config_of
 
@@ -20,20 +26,8 @@ if TYPE_CHECKING:
 
 
 def bridge_address(bridge: str) -> str:
-    """The first IPv4 address of a host interface (`ip -j -4 addr show dev BRIDGE`)."""
-    import json
-    import subprocess
-
-    proc = subprocess.run(
-        ["ip", "-j", "-4", "addr", "show", "dev", bridge], capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        raise PackwrapError(f"net_bridge {bridge}: {proc.stderr.strip() or 'ip failed'}")
-    for link in json.loads(proc.stdout or "[]"):
-        for addr in link.get("addr_info", []):
-            if addr.get("family") == "inet":
-                return str(addr["local"])
-    raise PackwrapError(f"net_bridge {bridge} has no IPv4 address for the HTTP server")
+    """The bridge's IPv4 address, where the bridged guest reaches the host (Packer's)."""
+    return interface_ipv4(bridge, "net_bridge")
 
 
 class StepHTTPIPDiscover(Step):
@@ -48,11 +42,12 @@ class StepHTTPIPDiscover(Step):
         state.data["user_net"] = net
         if net.net and not config.net_bridge:
             state.ui.message(f"user network {net.net}: host {net.host}, HTTP {net.http_ip}")
-        bind = config.get("http_bind_address") or "127.0.0.1"
+        bind = requested_bind_address(config) or "127.0.0.1"
         if config.hermetic_network:
             if bind not in ("127.0.0.1", "0.0.0.0"):
+                asked = "http_interface" if config.http_interface else "http_bind_address"
                 state.ui.error(
-                    f"http_bind_address {bind} is ignored with hermetic_network: the guest "
+                    f"{asked} {bind} is ignored with hermetic_network: the guest "
                     "reaches the server through 127.0.0.1"
                 )
                 bind = "127.0.0.1"

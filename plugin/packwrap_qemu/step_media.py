@@ -106,12 +106,19 @@ class StepResolveMedia(Step):
     def _iso(self, urls: list[str], config: Config, state: State) -> Path:
         candidates = [local_path(u) for u in urls if not is_remote(u)]
         if config.iso_target_path:
-            candidates.append(Path(config.iso_target_path).expanduser())
+            from packwrap.sdk import packer_target_path
+
+            for url in [u for u in urls if is_remote(u)] or urls[:1]:
+                target = packer_target_path(
+                    url, config.iso_checksum, config.iso_target_path, config.iso_target_extension
+                )
+                candidates.append(target)
         path = next((p for p in candidates if p.is_file()), None)
         if path is None:
             if any(is_remote(u) for u in urls):
+                into = f" --output {candidates[-1]}" if config.iso_target_path else ""
                 raise PackwrapError(
-                    f"ISO not downloaded yet ({urls[0]}); run `packwrap fetch-iso` first"
+                    f"ISO not downloaded yet ({urls[0]}); run `packwrap fetch-iso{into}` first"
                 )
             raise PackwrapError(
                 f"ISO {candidates[0]} not found (`packwrap fetch-iso` downloads and verifies it)"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packwrap.sdk import Step, render_template, template_data
-from packwrap_qemu import driver, machine, qemu, usernet
+from packwrap_qemu import display, driver, machine, qemu, usernet, vnc
 from packwrap_qemu.config import QemuConfig, config_of
 
 if TYPE_CHECKING:
@@ -33,7 +33,9 @@ def log_paths(state: State) -> tuple[Path, Path]:
     return log_dir / f"{vm}.console.log", log_dir / f"{vm}.qemu.log"
 
 
-def build_spec(state: State, qmp_path: Path, accelerator: str) -> driver.QemuSpec:
+def build_spec(
+    state: State, qmp_path: Path, accelerator: str, screen: display.Display | None = None
+) -> driver.QemuSpec:
     config = config_of(state)
     binary = config.qemu_binary
     machine_type = machine.machine_arg(binary, config.machine_type, accelerator)
@@ -44,9 +46,7 @@ def build_spec(state: State, qmp_path: Path, accelerator: str) -> driver.QemuSpe
         "OutputDir": state.data["output_dir"],
         "SSHHostPort": state.data.get("ssh_host_port", ""),
     }
-    display = config.display
-    if display is None and not config.use_default_display:
-        display = "none"  # packwrap types on the serial console: no window needed
+    screen = screen or display.choose(config)
     return driver.QemuSpec(
         binary=config.qemu_binary,
         machine=machine_type,
@@ -78,7 +78,8 @@ def build_spec(state: State, qmp_path: Path, accelerator: str) -> driver.QemuSpe
         initrd=state.data.get("initrd_path"),
         kernel_args=config.kernel_args or "",
         serial_console=config.serial_console,
-        display=display,
+        display=screen.value,
+        vnc=vnc.vnc_arg(config, password=bool(state.data.get("vnc_password"))),
         vga=config.vga,
         firmware=config.firmware,
         use_pflash=config.use_pflash,
@@ -137,9 +138,15 @@ class StepRunQemu(Step):
             qmp_path = Path(self.qmp_dir) / "qmp.sock"
         drv = qemu.driver(state)
         choice = drv.choose_accelerator(config.accelerator, config.qemu_binary, config.cpu_model)
-        spec = build_spec(state, qmp_path, choice.accel)
+        screen = display.choose(config)
+        if screen.note and not state.data.get("display_noted"):  # once per build
+            state.ui.message(screen.note)
+            state.data["display_noted"] = True
+        if "vnc_password" not in state.data:  # one per build, as Packer's
+            state.data["vnc_password"] = vnc.password(config)
+        spec = build_spec(state, qmp_path, choice.accel, screen)
         if config.serial_console and config.bios_serial_console and _seabios(spec):
-            if config.display is None and not config.vga and not config.use_default_display:
+            if screen.windowless and not config.vga:
                 # No screen anyway: QEMU's own switch (as -nographic sets it) makes SeaBIOS
                 # mirror its console, and BIOS boot loaders, on the serial line.
                 spec.machine = f"{spec.machine},graphics=off"
@@ -186,6 +193,8 @@ class StepRunQemu(Step):
             state.data["console"] = self.console
             state.data["console_log"] = console_log
             state.ui.message(f"Serial console {pty}, logged to {console_log}")
+        with vm.starting():
+            vnc.configure(vm, config, state)
         vm.cont()
 
     def cleanup(self, state: State) -> None:

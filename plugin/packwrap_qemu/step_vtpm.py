@@ -34,6 +34,13 @@ class StepStartVtpm(Step):
         version = "1.2" if config.use_tpm1 else "2.0"
         state.ui.say(f"Starting swtpm (TPM {version})")
         self.proc = qemu.driver(state).start_swtpm(Path(self.tmp), sock, tpm1=config.use_tpm1)
+        # -on-error=abort keeps it for the QEMU left running: say how to end it
+        state.data.setdefault("cleanup_hints", []).extend(
+            [
+                f"swtpm (pid {self.proc.pid}) may still be running: kill {self.proc.pid}",
+                f"its TPM state: rm -r {self.tmp}",
+            ]
+        )
         deadline = time.monotonic() + 10
         while not sock.exists():  # QEMU connects at start: the socket must be there
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -144,7 +144,7 @@ class StepStartVM(Step):
         state.ui.message(f"VM id {vm_id}, console {tty}, host {host}, guest {guest}")
         if self.purpose == "install":
             state.data["http_ip"] = host
-            if not cfg.get("http_bind_address"):
+            if not (cfg.get("http_bind_address") or cfg.get("http_interface")):
                 # Listen on the tap address (OpenBSD: always, it was awaited); elsewhere the
                 # VM's network is emulated (the vmctl stand-in) and reaches us on loopback
                 # unless the tap address is local (a test's network namespace).

@@ -213,6 +213,22 @@ def check_cloud_outputs(project: Path, disk: Path, signing: Keys) -> None:
     assert json.loads(info.stdout)["format-specific"]["data"]["create-type"] == "streamOptimized"
 
 
+def check_vnc(project: Path, out: str) -> None:
+    """QEMU took a port of 5900-6000 on loopback itself; the log says which, with the
+    random password; QEMU's own log agrees. No window opened."""
+    import re
+
+    assert "-vnc 127.0.0.1:0,to=100,password=on" in out
+    port = re.search(r"Found available VNC port: (\d+) on IP: 127\.0\.0\.1", out)
+    assert port and 5900 <= int(port.group(1)) <= 6000, out
+    assert re.search(rf"vnc://127\.0\.0\.1:{port.group(1)} with the password: \w{{8}}", out)
+    qemu_log = (project / ".packwrap" / "logs" / "kernel.raw.qemu.log").read_text()
+    assert f"VNC server running on 127.0.0.1:{port.group(1)}" in qemu_log
+    # headless = false (Packer's default) on a host without a screen: one line, no window
+    no_window = "headless = false, but no $DISPLAY or $WAYLAND_DISPLAY: running without a window"
+    assert out.count(no_window) == 1 and "-display none" in out
+
+
 def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     """The demo project (the openbsd blueprint) with a kernel-booted raw source and the
     outputs people ship, in one build: compress -> signify, vagrant, vmdk, manifest,
@@ -225,12 +241,19 @@ def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     source.write_text(source.read_text().replace('  post-processor "manifest" {', boxes))
     # and a shell-local -> artifice -> checksum chain after them
     source.write_text(source.read_text().rstrip().removesuffix("}") + CHAIN)
+    # Packer's VNC server with a random password, set over QMP before the guest runs
+    source.write_text(
+        source.read_text().replace(
+            "  communicator ", "  vnc_use_password = true\n  communicator ", 1
+        )
+    )
     http = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()}
     # a changed variable reaches the served install.conf; the project's http/ is not written
     result = build(packwrap, project, "qemu.kernel", "-var", "hostname=kern")
     assert result.rc == 0, result.out
     assert "http/install.conf.pkr.in is out of date (variables changed: hostname)" in result.out
     assert "-kernel" in result.out and "bsd.rd" in result.out
+    check_vnc(project, result.out)
     disk = project / "output" / "kernel" / "kernel.raw"
     assert installed(disk, "raw")["etc/myname"].startswith(b"kern")
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()} == http

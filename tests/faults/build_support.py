@@ -280,23 +280,25 @@ def write_source(
     expect_timeout: str = "120s",
     boot: tuple[list[str], list[str]] | None = None,
     provisioning: str | None = None,
+    extra: str = "",
 ) -> None:
     """provisioning: None (communicator none), "plain", "slow" (the provisioner runs for
     20 s) or "ignore-shutdown" (the guest ignores the shutdown command; for openbsd-vmm
-    the test sets VMCTL_QEMU_BIOS_APPEND to say so, see vmm_provisioning_env)."""
+    the test sets VMCTL_QEMU_BIOS_APPEND to say so, see vmm_provisioning_env).
+    extra: more lines for the source block (options that make a step do its work)."""
     template = QEMU_SOURCE if builder == "qemu" else VMM_SOURCE
     commands, expects = boot or (QEMU_BOOT if builder == "qemu" else VMM_BOOT)
     prov, provisioners = '  communicator     = "none"', ""
     if provisioning and builder == "qemu":
-        extra = " pwfixture.ignore_shutdown=1" if provisioning == "ignore-shutdown" else ""
-        prov = QEMU_PROVISIONING.format(media=media, append=APPEND, extra=extra)
+        ignore = " pwfixture.ignore_shutdown=1" if provisioning == "ignore-shutdown" else ""
+        prov = QEMU_PROVISIONING.format(media=media, append=APPEND, extra=ignore)
     elif provisioning:  # vmm: the disk boot's kernel args are the stand-in's environment
         prov = VMM_PROVISIONING.format(timeout=timeout)
     if provisioning:
         inline = ["echo provisioning-start"] + (["sleep 20"] if provisioning == "slow" else [])
         provisioners = QEMU_PROVISIONERS.format(inline=json.dumps(inline))
     text = template.format(
-        provisioning=prov,
+        provisioning=prov + (f"\n{extra}" if extra else ""),
         provisioners=provisioners,
         media=media,
         append=APPEND,

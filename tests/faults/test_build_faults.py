@@ -79,19 +79,38 @@ class Step:
     fmt: str = "raw"
     provisioning: str | None = None  # qemu's provisioning boot (see write_source)
     default: tuple[str, ...] = ()  # "INT", "TERM", "abort": what the default run covers
+    extra: str = ""  # source lines that make the step do its work (vtpm = true, ...)
+    did: str = ""  # what the build prints when that work was done (checked before the signal)
 
+
+# disk_image: the fixture's ISO stands in for an image to build on (copied, then resized)
+DISK_IMAGE = "  disk_image = true\n  skip_resize_disk = false"
 
 QEMU_STEPS = [
     Step("check provisioners", disk=False, provisioning="plain"),
     Step("resolve boot media", disk=False),
     Step("prepare output directory", disk=False, default=("INT",)),
     Step("install cache", disk=False),
+    # The device steps do their work only when asked: swtpm runs (a process to end), the
+    # floppy image is written, the disk_image copy (the fixture's ISO as the image to
+    # build on) is resized, the UEFI variables are copied.
+    Step("start vTPM", disk=False, extra="  vtpm = true", did="swtpm pid"),
+    Step(
+        "create floppy",
+        disk=False,
+        extra='  floppy_content = { "pw.txt" = "fault" }',
+        did="Creating floppy disk (packer)",
+    ),
     Step("create disk", default=("INT", "TERM")),
+    Step("resize disk", extra=DISK_IMAGE, did="Resizing "),
+    Step("prepare UEFI variables", extra="  efi_boot = true", did="variables copied to"),
     Step("discover HTTP address"),
     Step("http server", default=("INT",)),
     Step("site-set"),
+    Step("local sets"),
     Step("forward SSH port"),
     Step("start QEMU", vm=True, default=("INT", "TERM", "abort")),
+    Step("installer drift guard", vm=True),
     Step("boot command", "Typing the boot command", vm=True, default=("INT",)),
     Step(
         "wait for power-off",
@@ -110,6 +129,22 @@ QEMU_STEPS = [
         vm=True,
         provisioning="slow",
         default=("INT", "TERM", "abort"),
+    ),
+    # The final guest steps (packwrap/provision/generalize.py), each asked for
+    Step("syspatch", vm=True, provisioning="plain", extra="  syspatch = true", did="syspatch:"),
+    Step(
+        "build record",
+        vm=True,
+        provisioning="plain",
+        extra="  build_record = true",
+        did="Writing the build record",
+    ),
+    Step(
+        "generalize",
+        vm=True,
+        provisioning="plain",
+        extra="  generalize = true",
+        did="Generalize: ",
     ),
     Step("remove temporary ssh key", vm=True, provisioning="plain"),
     Step(
@@ -261,13 +296,14 @@ def test_signal_during_step(request, pw, tmp_path, media, builder, step, sig, on
     netns = setup_builder(request, builder, step.provisioning)
     ssh = ("communicator=ssh",) if step.provisioning else ()  # install.conf: the key
     project = new_project(pw, tmp_path, media, builder, *ssh)
-    write_source(
-        project, builder, media, fmt=step.fmt, provisioning=step.provisioning, timeout="30s"
-    )
+    write_source(project, builder, media, fmt=step.fmt, provisioning=step.provisioning,
+                 timeout="30s", extra=step.extra)  # fmt: skip
     pause = None if step.trigger else step.name
     proc = start_build(pw, project, builder, f"-on-error={on_error}", pause=pause, netns=netns)
     wait_for_any(pw, proc, [step.trigger or f"{MARK} {step.name!r}"], timeout=90)
     ns = netns_of(proc.pid) if netns else None  # packwrap itself (unshare and sh exec'd)
+    if step.did:  # the step did its work before the signal (not a no-op)
+        wait_for_any(pw, proc, [step.did], timeout=5)
     kind = f"SIG{sig} during a step" + (" (-on-error=abort)" if on_error == "abort" else "")
     INJECTED[kind] += 1
     proc.send_signal(getattr(signal, f"SIG{sig}"))
@@ -313,7 +349,8 @@ def check_abort_leftovers(pw, project, builder, step, out) -> None:
     assert (disk is not None) == step.disk, out
     vm_pids = sorted(pw.qemu_pids) if builder == "qemu" else [q for q, _ in pw.standin_pids()]
     assert bool([p for p in vm_pids if pid_alive(p)]) == step.vm, out
-    commands = hint_commands(cleanup_hints(out)) if (step.disk or step.vm) else []
+    hinted = step.disk or step.vm or "To clean up by hand:" in out  # e.g. swtpm's
+    commands = hint_commands(cleanup_hints(out)) if hinted else []
     if step.vm:
         assert any(c[0] in ("kill", "vmctl") for c in commands), out
     if step.disk:

@@ -102,7 +102,7 @@ def test_ssh_options_are_core_options_of_both_builders(builder, tmp_path):
         ({"temporary_key_pair_type": "rsa", "temporary_key_pair_bits": 512}, "at least 1024"),
         ({"temporary_key_pair_type": "dsa"}, "no longer take DSA keys"),
         ({"temporary_key_pair_type": "rsa2"}, "'rsa2' is not one of dsa, ecdsa, ed25519, rsa"),
-        ({"communicator": "winrm"}, "'winrm' is not one of"),
+        ({"communicator": "winrm"}, 'OpenBSD has no WinRM service: use communicator = "ssh"'),
     ],
 )
 def test_bad_ssh_options_are_one_problem_each(values, message):
@@ -373,3 +373,32 @@ def test_agent_is_forwarded_unless_disabled(server, keypair, monkeypatch, tmp_pa
         assert server.agent_requests == (1 if forward else 0)
     finally:
         comm.close()
+
+
+def test_temporary_key_pair_name_is_the_public_keys_comment(tmp_path):
+    """The SDK's temporary_key_pair_name (Packer: packer_<uuid>; packwrap: packwrap-<build>)."""
+    from packwrap.communicator.steps import StepTemporaryKey
+
+    for values, comment in (
+        ({}, "packwrap-qemu.t"),
+        ({"temporary_key_pair_name": "ci-key"}, "ci-key"),
+    ):
+        config, problems, _ = QemuBuilder.schema.prepare(
+            SourceBody({"kernel": "k", "ssh_username": "root", **values}, file="t", line=1)
+        )
+        assert problems == []
+        state = make_state(config)
+        step = StepTemporaryKey()
+        step.run(state)
+        try:
+            assert state.data["ssh_public_key"].split()[2:] == [comment]
+        finally:
+            step.cleanup(state)
+    _, problems, _ = QemuBuilder.schema.prepare(
+        SourceBody(
+            {"kernel": "k", "ssh_username": "root", "temporary_key_pair_name": "a\nb"},
+            file="t",
+            line=1,
+        )  # fmt: skip
+    )
+    assert [p.message for p in problems] == ["temporary_key_pair_name 'a\\nb': one line of text"]

@@ -88,10 +88,27 @@ def test_choices_and_unknown_options():
     assert any("did you mean 'disk_size'" in m for m in messages)
 
 
-def test_vnc_options_are_accepted_with_a_warning():
-    _, problems, warnings = prepare(vnc_bind_address="127.0.0.1", vnc_port_min=5900)
-    assert problems == []
-    assert len(warnings) == 2 and all("no effect" in w for w in warnings)
+def test_vnc_options_have_packers_defaults_and_rules():
+    config, problems, warnings = prepare()
+    assert problems == [] and warnings == []
+    assert (config.vnc_bind_address, config.vnc_port_min, config.vnc_port_max) == (
+        "127.0.0.1",
+        5900,
+        6000,
+    )
+    assert not config.disable_vnc and not config.vnc_use_password
+    for values, message in (
+        ({"vnc_port_min": 5899}, "vnc_port_min cannot be below 5900"),
+        ({"vnc_port_min": 6001}, "vnc_port_min must be less than vnc_port_max"),
+        (
+            {"vnc_port_max": 70000},
+            "vnc_port_min and vnc_port_max must both be TCP ports (at most 65535)",
+        ),
+        ({"vnc_password": "123456789"}, "vnc_password is longer than 8 characters (9)"),
+        ({"vnc_bind_address": "127.0.0.1,password=off"}, "not an address"),
+    ):
+        _, problems, _ = prepare(**values)
+        assert len(problems) == 1 and message in problems[0].message, values
 
 
 def test_raw_cannot_be_compressed():

@@ -307,6 +307,11 @@ def test_vtpm_starts_swtpm_and_cleanup_ends_it(tmp_path):
         assert state.data["tpm_socket"].is_socket()
         assert step.proc is not None and step.proc.poll() is None
         assert "--tpm2" in step.proc.args
+        # -on-error=abort skips this cleanup: the hints say how to do it by hand
+        assert state.data["cleanup_hints"][-2:] == [
+            f"swtpm (pid {step.proc.pid}) may still be running: kill {step.proc.pid}",
+            f"its TPM state: rm -r {step.tmp}",
+        ]
     finally:
         step.cleanup(state)
     assert step.proc.poll() is not None and "tpm_socket" not in state.data
@@ -369,7 +374,7 @@ def test_bridge_address_reads_the_interface():
     from packwrap_qemu.step_http_ip import bridge_address
 
     assert bridge_address("lo") == "127.0.0.1"
-    with pytest.raises(PackwrapError, match="net_bridge nosuchbr0"):
+    with pytest.raises(PackwrapError, match="net_bridge 'nosuchbr0': no such network interface"):
         bridge_address("nosuchbr0")
 
 

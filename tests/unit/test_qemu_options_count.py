@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from packwrap_qemu.config import SCHEMA, SILENTLY_WITHOUT_EFFECT
+from packwrap_qemu.config import IGNORED_BY_PACKER_QEMU, SCHEMA, SILENTLY_WITHOUT_EFFECT
 
 REPO = Path(__file__).resolve().parents[2]
 OPTIONS_FILE = REPO / "tests" / "data" / "packer_plugin_qemu_options.txt"
@@ -29,6 +29,19 @@ def honoured() -> set[str]:
     return {n for n in accepted() if SCHEMA.aliases.get(n, n) not in ignored}
 
 
+def ignored_as_packer() -> set[str]:
+    """Accepted without effect because Packer's own qemu builder ignores them too."""
+    return {n for n in accepted() if n in IGNORED_BY_PACKER_QEMU}
+
+
+def test_options_ignored_as_packer_are_ignored_options():
+    """The third column holds only options packwrap ignores (with the usual warning),
+    each with a help text saying so or listed in README."""
+    for name in IGNORED_BY_PACKER_QEMU:
+        assert SCHEMA.options[name].ignored, name
+    assert honoured().isdisjoint(ignored_as_packer())
+
+
 def test_list_records_the_revision_read():
     text = OPTIONS_FILE.read_text()
     assert re.search(r"commit [0-9a-f]{40}", text)
@@ -40,8 +53,12 @@ def test_list_records_the_revision_read():
 def test_readme_option_counts_are_measured():
     """Fails when support drops (and when it grows, so the README is updated)."""
     readme = (REPO / "README.md").read_text()
-    m = re.search(r"options: (\d+)/(\d+) accepted, (\d+)/\d+ honoured", readme)
-    assert m, "README.md must state 'options: N/M accepted, H/M honoured'"
+    m = re.search(
+        r"options: (\d+)/(\d+) accepted, (\d+)/\d+ honoured, (\d+)/\d+ ignored by "
+        r"Packer's qemu builder too",
+        readme.replace("\n", " "),
+    )
+    assert m, "README.md must state 'options: N/M accepted, H/M honoured, P/M ignored by ...'"
     total = len(plugin_options())
     assert int(m.group(2)) == total
     missing = sorted(set(plugin_options()) - accepted())
@@ -49,6 +66,9 @@ def test_readme_option_counts_are_measured():
     assert len(accepted()) == int(m.group(1)), "support grew: update the README count"
     assert len(honoured()) >= int(m.group(3)), sorted(accepted() - honoured())
     assert len(honoured()) == int(m.group(3)), "support grew: update the README count"
+    assert len(ignored_as_packer()) == int(m.group(4)), sorted(ignored_as_packer())
+    unexplained = accepted() - honoured() - ignored_as_packer()
+    assert not unexplained, f"accepted, without effect, and Packer honours them: {unexplained}"
 
 
 def test_the_options_without_effect_are_known():

@@ -188,7 +188,7 @@ def test_remote_iso_is_taken_from_iso_target_path(tmp_path):
     state = make_state(
         tmp_path, iso_url=url, iso_checksum="none", iso_target_path=str(target), kernel=None
     )
-    with pytest.raises(PackwrapError, match="run `packwrap fetch-iso` first"):
+    with pytest.raises(PackwrapError, match=f"run `packwrap fetch-iso --output {target}` first"):
         StepResolveMedia().run(state)
     target.parent.mkdir()
     target.write_bytes(b"iso")

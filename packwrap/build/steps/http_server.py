@@ -1,7 +1,8 @@
 """StepHTTPServer: serve http_directory / http_content to the guest for as long as the build runs.
 
 Reads from the state bag (all optional, set by the builder before this step):
-  "http_bind_address"  where to listen (else config.http_bind_address, else 127.0.0.1)
+  "http_bind_address"  where to listen (else http_bind_address / http_interface, else
+                       127.0.0.1)
   "http_ip"            what {{ .HTTPIP }} renders to in generated files (default: bind)
   "http_guest_port"    what {{ .HTTPPort }} renders to (default: the listening port)
   "vm_name"            {{ .Name }} / {{ .VMName }}
@@ -20,7 +21,11 @@ import tempfile
 from pathlib import Path
 
 from packwrap.build import bootcommand
-from packwrap.build.http_server import DocrootServer, render_generated_files
+from packwrap.build.http_server import (
+    DocrootServer,
+    render_generated_files,
+    requested_bind_address,
+)
 from packwrap.build.state import State, config_of
 from packwrap.build.step import Step
 from packwrap.build.ui import log_line
@@ -78,7 +83,8 @@ class StepHTTPServer(Step):
         state.data.setdefault("http_port", 0)
         if not directory and not content:
             return
-        bind = state.data.get("http_bind_address") or config.http_bind_address or "127.0.0.1"
+        protocol = config.http_network_protocol
+        bind = state.data.get("http_bind_address") or requested_bind_address(config) or "127.0.0.1"
         docroot = resolve_http_directory(directory, state) if directory else None
         self.overlay = Path(tempfile.mkdtemp(prefix="packwrap-http-"))
         state.data["http_overlay_dir"] = str(self.overlay)
@@ -86,6 +92,7 @@ class StepHTTPServer(Step):
         self.server = DocrootServer(
             roots=[self.overlay, *([docroot] if docroot else [])],
             bind=bind,
+            protocol=protocol,
             port_min=config.http_port_min,
             port_max=config.http_port_max,
             log=lambda m: log_line(ui, m),
