@@ -25,13 +25,21 @@ from packwrap.errors import Cancelled, PackwrapError
 
 
 @dataclass
-class SshSettings:
+class Login:
+    """Where and as whom to log in: what the target and the bastion (ssh_bastion_*)
+    share, read by _connected_client."""
+
     host: str
     port: int = 22
     username: str = "root"
     password: str | None = None
     private_key_file: Path | None = None
     agent_auth: bool = False
+    certificate_file: Path | None = None  # offered with the key (ssh_certificate_file)
+
+
+@dataclass
+class SshSettings(Login):
     timeout: float = 300.0  # ssh_timeout: total time to get a session
     handshake_attempts: int = 10  # ssh_handshake_attempts: failed handshakes/auths
     host_key_fingerprint: str | None = None  # pin, "SHA256:<base64>"
@@ -41,22 +49,14 @@ class SshSettings:
     kex: tuple[str, ...] = ()  # ssh_key_exchange_algorithms
     bastion: JumpHost | None = None  # ssh_bastion_*: the session runs through this host
     proxy: SocksProxy | None = None  # ssh_proxy_*: the TCP connection goes through SOCKS5
-    certificate_file: Path | None = None  # ssh_certificate_file: offered with the key
     pty: bool = False  # ssh_pty
     agent_forwarding: bool = True  # not ssh_disable_agent_forwarding
     read_write_timeout: float = 0.0  # ssh_read_write_timeout: a command's limit (0: none)
 
 
 @dataclass
-class JumpHost:
-    host: str
-    port: int = 22
-    username: str = "root"
-    password: str | None = None
-    private_key_file: Path | None = None
-    agent_auth: bool = False
+class JumpHost(Login):
     interactive: bool = False  # keyboard-interactive with the password
-    certificate_file: Path | None = None
 
 
 @dataclass
@@ -118,7 +118,7 @@ def _load_key(path: Path | None, option: str, certificate: Path | None = None) -
     return key
 
 
-def _connected_client(login: SshSettings | JumpHost, pkey: Any, **connect_args: Any) -> Any:
+def _connected_client(login: Login, pkey: Any, **connect_args: Any) -> Any:
     """A paramiko client logged in to the target or the bastion. The host key is taken on
     first use (connect() records or checks it). On failure the client is closed and the
     exception says whether an SSH server answered at all (its version line), for
