@@ -4,7 +4,8 @@ One implementation for both builders (they splice `final_guest_steps()` in after
 provisioners). Each shell piece runs as its own command and is named in the build log.
 
 OpenBSD facts (sources read: openbsd/src usr.sbin/syspatch/syspatch.sh 1.168,
-libexec/reorder_kernel/reorder_kernel.sh 1.15; recorded in docs/generalize.md):
+libexec/reorder_kernel/reorder_kernel.sh 1.15, etc/rc 1.590, sbin/reboot/reboot.c 1.34;
+recorded in docs/generalize.md):
 - rc starts `/usr/libexec/reorder_kernel &` at the end of every boot; the relink takes no
   lock file, and syspatch itself tells it is running with
   `pgrep -xf '/bin/ksh .*reorder_kernel'` (and refuses to patch meanwhile). We wait the
@@ -12,6 +13,11 @@ libexec/reorder_kernel/reorder_kernel.sh 1.15; recorded in docs/generalize.md):
 - syspatch exits 2 when there is nothing to apply, and also (through its err "... 2")
   after it "updated itself, run it again to install missing patches"; 0 when it applied
   patches; anything else is an error. So: run it until it exits 2 without that message.
+- halt, reboot and shutdown run `/etc/rc shutdown` (unless -q), and its first act is
+  store_random: fresh /etc/random.seed and /var/db/host.random, written after anything
+  we remove over SSH. Then, in multi-user mode, it runs `sh /etc/rc.shutdown`. So the
+  seeds are removed twice: now (for a power-off that skips rc) and by a one-shot
+  rc.shutdown hook that runs after store_random and puts the old rc.shutdown back.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ SYSPATCH = "/usr/sbin/syspatch"
 SYSPATCH_MAX_RUNS = 8
 SYSPATCH_AGAIN = "updated itself"
 ZERO_FILE = ".packwrap-zero"
+SEEDS = "/etc/random.seed /var/db/host.random"
+RC_SHUTDOWN = "/etc/rc.shutdown"
+RC_SHUTDOWN_SAVED = "/etc/rc.shutdown.packwrap-saved"
 
 
 def wants_final_steps(config: CommonConfig) -> bool:
@@ -100,12 +109,35 @@ def _zero_fill_command() -> str:
     )
 
 
+def seed_hook_command() -> str:
+    """Prepend to /etc/rc.shutdown (before any `exit` of the user's own lines) a one-shot
+    hook that removes the seeds rc's store_random has just written and restores the file
+    as it was (or removes it if there was none). sh keeps reading the open file, so the
+    user's lines still run after the hook. Idempotent: a hook in place stays the one."""
+    restore = f"mv -f {RC_SHUTDOWN_SAVED} {RC_SHUTDOWN}"
+    hook = (
+        "# packwrap generalize, runs once: rc has just written fresh random seeds;",
+        "# a clone of this image must make its own at its first boot.",
+        f"rm -f {SEEDS}",
+    )
+    lines = " ".join(f"'{line}'" for line in hook)
+    return (
+        f"f={RC_SHUTDOWN}; s={RC_SHUTDOWN_SAVED}; "
+        f"if grep -qF '{hook[0]}' \"$f\" 2>/dev/null; then echo '  already in place'; exit 0; fi; "
+        f'if [ -e "$f" ]; then cp -p "$f" "$s"; r="{restore}"; else r="rm -f $f"; fi; '
+        f'{{ printf "%s\\n" {lines} "$r"; if [ -e "$s" ]; then cat "$s"; fi; }} > "$f.packwrap" && '
+        f'mv -f "$f.packwrap" "$f"'
+    )
+
+
 def generalize_commands(temporary_key_body: str | None) -> list[GuestCommand]:
     """The generalize sequence, in order (each must exit 0)."""
     commands = [
         # rc runs `ssh-keygen -A` at boot: each clone makes its own.
         GuestCommand("removing the SSH host keys", "rm -f /etc/ssh/ssh_host_*"),
-        GuestCommand("removing the random seeds", "rm -f /etc/random.seed /var/db/host.random"),
+        GuestCommand("removing the random seeds", f"rm -f {SEEDS}"),
+        # rc's shutdown writes new ones after this step (see the module docstring).
+        GuestCommand("removing the seeds rc writes at shutdown too", seed_hook_command()),
         GuestCommand(
             "removing the DHCP leases",
             "rm -f /var/db/dhcpleased/* /var/db/dhclient.leases.*",

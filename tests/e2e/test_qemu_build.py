@@ -172,8 +172,13 @@ CHAIN = """
 """
 
 
-BOX_POST_PROCESSORS = """  post-processor "compress" {
-    output = "gce/{{.BuildName}}.tar.gz"
+BOX_POST_PROCESSORS = """  post-processors {
+    post-processor "compress" {
+      output = "gce/{{.BuildName}}.tar.gz"
+    }
+    post-processor "signify" {
+      private_key_file = "SIGNING_KEY"
+    }
   }
   post-processor "vagrant" {
     output = "boxes/{{.BuildName}}_{{.Provider}}.box"
@@ -182,13 +187,19 @@ BOX_POST_PROCESSORS = """  post-processor "compress" {
   post-processor "manifest" {"""
 
 
-def check_cloud_outputs(project: Path, disk: Path) -> None:
-    """compress, vagrant and vmdk on the built raw disk (tests/unit/test_postprocess_*.py
-    check each format in depth; here: each output of a real build checks out)."""
+def check_cloud_outputs(project: Path, disk: Path, signing: Keys) -> None:
+    """compress (then signify), vagrant and vmdk on the built raw disk
+    (tests/unit/test_postprocess_*.py check each format in depth; here: each output of a
+    real build checks out)."""
     import tarfile
 
     gce = project / "gce" / "kernel.tar.gz"
     subprocess.run(["gzip", "-t", str(gce)], check=True)
+    # the chain's signify signed compress's artifact: OpenBSD's own tool verifies it
+    assert sorted(p.name for p in gce.parent.iterdir()) == ["SHA256", "SHA256.sig", gce.name]
+    done = subprocess.run([SIGNIFY, "-C", "-p", str(signing.pub), "-x", "SHA256.sig"],
+                          cwd=gce.parent, capture_output=True, text=True)  # fmt: skip
+    assert done.stdout.splitlines() == ["Signature Verified", f"{gce.name}: OK"], done.stderr
     with tarfile.open(gce, "r:gz") as tar:
         (member,) = tar.getmembers()
         assert (member.name, member.size) == (disk.name, disk.stat().st_size)
@@ -203,11 +214,15 @@ def check_cloud_outputs(project: Path, disk: Path) -> None:
 
 
 def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
+    """The demo project (the openbsd blueprint) with a kernel-booted raw source and the
+    outputs people ship, in one build: compress -> signify, vagrant, vmdk, manifest,
+    shell-local -> artifice -> checksum; each output is checked with its own tool."""
     project = new_project(packwrap, tmp_path, fixture_media)
     add_kernel_source(project, fixture_media)
     source = project / "kernel.pkr.hcl"
-    source.write_text(source.read_text().replace('  post-processor "manifest" {',
-                                                 BOX_POST_PROCESSORS))  # fmt: skip
+    signing = make_keys(tmp_path / "signify", "images")
+    boxes = BOX_POST_PROCESSORS.replace("SIGNING_KEY", str(signing.sec))
+    source.write_text(source.read_text().replace('  post-processor "manifest" {', boxes))
     # and a shell-local -> artifice -> checksum chain after them
     source.write_text(source.read_text().rstrip().removesuffix("}") + CHAIN)
     http = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()}
@@ -221,7 +236,7 @@ def test_kernel_boot_builds_a_raw_disk(packwrap, tmp_path, fixture_media):
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (project / "http").iterdir()} == http
     entry = json.loads((project / "kernel-manifest.json").read_text())["builds"][-1]
     assert entry["files"] == [{"name": "output/kernel/kernel.raw", "size": disk.stat().st_size}]
-    check_cloud_outputs(project, disk)
+    check_cloud_outputs(project, disk, signing)
     assert (project / "shell-local.txt").read_text() == "kernel qemu\n"
     # shell-local ran after the build, artifice made its file the artifact, checksum
     # hashed that (a small file: the 2G disk is hashed in the ISO build's chain)

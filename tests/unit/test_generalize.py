@@ -109,6 +109,7 @@ def test_generalize_runs_each_piece_named_then_zero_fills(tmp_path):
     assert said == [
         "Generalize: removing the SSH host keys",
         "Generalize: removing the random seeds",
+        "Generalize: removing the seeds rc writes at shutdown too",
         "Generalize: removing the DHCP leases",
         "Generalize: removing shell histories",
         "Generalize: removing lladdr lines from /etc/hostname.*",
@@ -159,6 +160,7 @@ def test_the_generalize_shell_leaves_none_of_the_files(tmp_path):
     assert left == [
         "etc/hostname.vio0",
         "etc/hostname.vio1",
+        "etc/rc.shutdown",  # the one-shot seed hook (it goes at the shutdown)
         "etc/ssh/sshd_config",
         "home/puffy/.profile",
         "root/.ssh/authorized_keys",
@@ -167,6 +169,51 @@ def test_the_generalize_shell_leaves_none_of_the_files(tmp_path):
     assert (root / "etc/hostname.vio0").stat().st_mode & 0o777 == 0o640  # rewritten in place
     assert (root / "etc/hostname.vio1").read_text() == ""
     assert (root / "root/.ssh/authorized_keys").read_text() == "ssh-ed25519 AAAAmine me@host\n"
+
+
+def _rc_shutdown(root: Path) -> None:
+    """What OpenBSD's `/etc/rc shutdown` does that matters here (etc/rc 1.590): store_random
+    writes fresh seeds, then (multi-user) `sh /etc/rc.shutdown`."""
+    (root / "etc/random.seed").write_bytes(b"s" * 512)
+    (root / "var/db/host.random").write_bytes(b"h" * 4096)
+    if (root / "etc/rc.shutdown").exists():
+        subprocess.run(["sh", "etc/rc.shutdown"], cwd=root, check=True,
+                       env={"PATH": "/bin:/usr/bin"},
+                       input=b"")  # fmt: skip
+
+
+USER_RC_SHUTDOWN = "powerdown=NO\necho user hook ran > /tmp/x\nexit 0\n"
+
+
+@pytest.mark.parametrize("user_lines", [None, USER_RC_SHUTDOWN])
+def test_the_seed_hook_removes_what_rc_writes_at_shutdown_then_goes(tmp_path, user_lines):
+    """The hook runs after store_random, even before a user rc.shutdown that exits, and
+    leaves rc.shutdown as it found it: the next shutdown (a clone's) keeps its seeds."""
+    root = tmp_path / "guest"
+    (root / "etc").mkdir(parents=True)
+    (root / "var/db").mkdir(parents=True)
+    if user_lines is not None:
+        (root / "etc/rc.shutdown").write_text(user_lines.replace("/tmp/x", f"{root}/x"))
+        (root / "etc/rc.shutdown").chmod(0o644)
+    hook = _in_root(gz.seed_hook_command(), root)
+    done = subprocess.run(["sh", "-c", hook], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    again = subprocess.run(["sh", "-c", hook], capture_output=True, text=True)
+    assert again.returncode == 0 and "already in place" in again.stdout
+    _rc_shutdown(root)
+    assert not (root / "etc/random.seed").exists()
+    assert not (root / "var/db/host.random").exists()
+    if user_lines is None:
+        assert not (root / "etc/rc.shutdown").exists()
+    else:
+        assert (root / "etc/rc.shutdown").read_text() == user_lines.replace("/tmp/x", f"{root}/x")
+        assert (root / "etc/rc.shutdown").stat().st_mode & 0o777 == 0o644
+        assert (root / "x").read_text() == "user hook ran\n"  # the user's lines still ran
+    assert sorted(p.name for p in (root / "etc").iterdir()) == (
+        [] if user_lines is None else ["rc.shutdown"]
+    )
+    _rc_shutdown(root)  # a clone's shutdown: seeds stay
+    assert (root / "etc/random.seed").exists() and (root / "var/db/host.random").exists()
 
 
 def test_the_zero_fill_command_fills_then_removes(tmp_path):
