@@ -41,9 +41,6 @@ class Finished:
     status: int
     tail: list[str]
 
-    def last_line(self) -> str | None:
-        return next((line.strip() for line in reversed(self.tail) if line.strip()), None)
-
 
 @dataclass(frozen=True)
 class Cancel:
