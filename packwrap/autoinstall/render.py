@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 from typing import Any
 
 from packwrap.autoinstall.checks import LOGIN, RESERVED_LOGINS, ZONE, known_timezone
@@ -24,7 +23,7 @@ from packwrap.autoinstall.matching import canonical_key, expand_templates
 from packwrap.autoinstall.passwords import LOCKED, check_password_value
 from packwrap.autoinstall.release import Release, load_release
 from packwrap.autoinstall.sets_source import BUILD_SERVER, is_build_server, server_directory
-from packwrap.autoinstall.simulate import InstallContext
+from packwrap.autoinstall.simulate import InstallContext, apply_set_pattern
 from packwrap.autoinstall.siteset import SITE_SUBDIR
 from packwrap.autoinstall.variables import resolve
 from packwrap.build import guest_network
@@ -79,17 +78,9 @@ def select_sets(rel: Release, tokens: str, *, ncpu: int = 1) -> list[str]:
     for token in tokens.split():
         if token in ("done", "abort"):
             raise _fail("sets", f"{token!r} is not a set pattern")
-        remove = token.startswith("-")
-        pattern = token[1:] if token[:1] in "+-" else token
-        pattern = "*" if pattern == "all" else pattern
-        hits = [s for s in avail if fnmatchcase(s, pattern)]
+        selected, hits = apply_set_pattern(avail, selected, token)
         if not hits:
             raise _fail("sets", f"{token!r} matches none of the sets ({' '.join(avail)})")
-        for s in hits:
-            if remove:
-                selected = [x for x in selected if x != s]
-            elif s not in selected:
-                selected.append(s)
     return [s for s in avail if s in selected]
 
 

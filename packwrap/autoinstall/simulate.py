@@ -618,11 +618,7 @@ class Simulator:
                     return []
                 if token == "done":
                     return [s for s in avail if s in selected]
-                remove = token.startswith("-")
-                pattern = token[1:] if token[:1] in "+-" else token
-                if pattern == "all":
-                    pattern = "*"
-                hits = [s for s in avail if fnmatchcase(s, pattern)]
+                selected, hits = apply_set_pattern(avail, selected, token)
                 if not hits and line is not None:
                     self.finding(
                         line,
@@ -630,12 +626,22 @@ class Simulator:
                         f"set pattern {token!r} matches none of the sets offered here "
                         f"({' '.join(avail)})",
                     )
-                for s in hits:
-                    if remove:
-                        selected = [x for x in selected if x != s]
-                    elif s not in selected:
-                        selected.append(s)
         return [s for s in avail if s in selected]
+
+
+def apply_set_pattern(
+    avail: list[str], selected: list[str], token: str
+) -> tuple[list[str], list[str]]:
+    """One `[+|-]pattern` of a `Set name(s)` answer, as install.sub's select_sets reads it
+    (`all` is `*`, shell-style matching): (the selection after it, the sets it matched).
+    The one rule for the renderer (render.select_sets) and the simulation."""
+    remove = token.startswith("-")
+    pattern = token[1:] if token[:1] in "+-" else token
+    pattern = "*" if pattern == "all" else pattern
+    hits = [s for s in avail if fnmatchcase(s, pattern)]
+    if remove:
+        return [x for x in selected if x not in hits], hits
+    return selected + [s for s in hits if s not in selected], hits
 
 
 def simulate(

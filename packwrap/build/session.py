@@ -37,6 +37,7 @@ from packwrap.build.ui import (
     no_color,
     safe_name,
 )
+from packwrap.childproc import run_child
 from packwrap.config.schema import ConfigError, Problem
 from packwrap.durations import format_duration
 from packwrap.errors import Cancelled, PackwrapError
@@ -440,40 +441,12 @@ class BuildSession:
     def _hand_off(self, handoff: list[BuildSpec], packer: str) -> list[BuildResult]:
         argv = self.packer_argv(packer, handoff)
         self.ui.say(f"==> Handing {', '.join(b.name for b in handoff)} to {packer}")
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                errors="replace",
-                start_new_session=True,  # signals reach it through us, once
-            )
-        except OSError as exc:
-            raise PackwrapError(f"cannot run {packer}: {exc.strerror}") from None
-        self.packer_proc = proc
-        pump = threading.Thread(target=self._pump, args=(proc,), daemon=True)
-        pump.start()
-        try:
-            while proc.poll() is None:
-                time.sleep(0.1)  # the main thread stays free for signal handlers
-            rc = proc.returncode
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            self.packer_proc = None
-            pump.join(2)
-            if pump.is_alive():
-                # something packer started still holds its output: end its session
-                with contextlib.suppress(OSError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                pump.join(2)
+        # No cancel event here: a signal reaches packer through _on_cancel, and packer
+        # cleans up and exits by itself (30 s of grace when we must end it).
+        done = run_child(
+            argv, self._write_packer_line, what=None, grace=30.0, on_start=self._set_packer
+        )
+        rc = done.status
         name = "packer: " + ", ".join(b.name for b in handoff)
         if rc == 0:
             return [BuildResult(name)]
@@ -482,13 +455,13 @@ class BuildSession:
             BuildResult(name, error=f"packer build exited with status {rc}", cancelled=cancelled)
         ]
 
-    def _pump(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        with contextlib.suppress(OSError, ValueError):
-            for line in proc.stdout:
-                with self.terminal.lock:
-                    self.terminal.out.write(line)
-                    self.terminal.out.flush()
+    def _set_packer(self, proc: subprocess.Popen[str] | None) -> None:
+        self.packer_proc = proc
+
+    def _write_packer_line(self, line: str) -> None:
+        with self.terminal.lock:
+            self.terminal.out.write(line)
+            self.terminal.out.flush()
 
     # -- signals ------------------------------------------------------------------------
 

@@ -25,13 +25,21 @@ from packwrap.errors import Cancelled, PackwrapError
 
 
 @dataclass
-class SshSettings:
+class Login:
+    """Where and as whom to log in: what the target and the bastion (ssh_bastion_*)
+    share, read by _connected_client."""
+
     host: str
     port: int = 22
     username: str = "root"
     password: str | None = None
     private_key_file: Path | None = None
     agent_auth: bool = False
+    certificate_file: Path | None = None  # offered with the key (ssh_certificate_file)
+
+
+@dataclass
+class SshSettings(Login):
     timeout: float = 300.0  # ssh_timeout: total time to get a session
     handshake_attempts: int = 10  # ssh_handshake_attempts: failed handshakes/auths
     host_key_fingerprint: str | None = None  # pin, "SHA256:<base64>"
@@ -41,22 +49,14 @@ class SshSettings:
     kex: tuple[str, ...] = ()  # ssh_key_exchange_algorithms
     bastion: JumpHost | None = None  # ssh_bastion_*: the session runs through this host
     proxy: SocksProxy | None = None  # ssh_proxy_*: the TCP connection goes through SOCKS5
-    certificate_file: Path | None = None  # ssh_certificate_file: offered with the key
     pty: bool = False  # ssh_pty
     agent_forwarding: bool = True  # not ssh_disable_agent_forwarding
     read_write_timeout: float = 0.0  # ssh_read_write_timeout: a command's limit (0: none)
 
 
 @dataclass
-class JumpHost:
-    host: str
-    port: int = 22
-    username: str = "root"
-    password: str | None = None
-    private_key_file: Path | None = None
-    agent_auth: bool = False
+class JumpHost(Login):
     interactive: bool = False  # keyboard-interactive with the password
-    certificate_file: Path | None = None
 
 
 @dataclass
@@ -118,26 +118,42 @@ def _load_key(path: Path | None, option: str, certificate: Path | None = None) -
     return key
 
 
-def _open_bastion(jump: JumpHost, target: tuple[str, int]) -> tuple[Any, Any]:
-    """(bastion client, channel to target): the channel is the session's socket."""
+def _connected_client(login: Login, pkey: Any, **connect_args: Any) -> Any:
+    """A paramiko client logged in to the target or the bastion. The host key is taken on
+    first use (connect() records or checks it). On failure the client is closed and the
+    exception says whether an SSH server answered at all (its version line), for
+    connect()'s _no_banner: carried on the exception itself, which may be of any type."""
     import paramiko
 
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    pkey = _load_key(jump.private_key_file, "ssh_bastion_private_key_file", jump.certificate_file)
     try:
-        # ssh_bastion_interactive: paramiko's password auth falls back to
-        # keyboard-interactive with the same password when the server asks for that.
         client.connect(
-            jump.host,
-            port=jump.port,
-            username=jump.username,
-            password=jump.password,
+            login.host,
+            port=login.port,
+            username=login.username,
+            password=login.password,
             pkey=pkey,
-            allow_agent=jump.agent_auth,
+            allow_agent=login.agent_auth,
             look_for_keys=False,
             timeout=10,
+            **connect_args,
         )
+    except BaseException as exc:
+        transport = client.get_transport()
+        exc.ssh_banner_seen = bool(transport is not None and transport.remote_version)  # type: ignore[attr-defined]
+        client.close()
+        raise
+    return client
+
+
+def _open_bastion(jump: JumpHost, target: tuple[str, int]) -> tuple[Any, Any]:
+    """(bastion client, channel to target): the channel is the session's socket.
+    ssh_bastion_interactive: paramiko's password auth falls back to keyboard-interactive
+    with the same password when the server asks for that."""
+    pkey = _load_key(jump.private_key_file, "ssh_bastion_private_key_file", jump.certificate_file)
+    client = _connected_client(jump, pkey)
+    try:
         transport = client.get_transport()
         assert transport is not None  # connect() succeeded
         channel = transport.open_channel("direct-tcpip", target, ("127.0.0.1", 0))
@@ -276,39 +292,23 @@ class SshCommunicator:
 
     @staticmethod
     def _open(settings: SshSettings) -> tuple[Any, Any]:
-        import paramiko
-
-        client = paramiko.SSHClient()
-        # Trust-on-first-use, recorded in the log by connect(); pinning checks it after.
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
         pkey = _load_key(
             settings.private_key_file, "ssh_private_key_file", settings.certificate_file
         )
         disabled = disabled_algorithms(settings)
         sock, bastion = SshCommunicator._route(settings)
         try:
-            client.connect(
-                settings.host,
-                port=settings.port,
-                username=settings.username,
-                password=settings.password,
-                pkey=pkey,
-                allow_agent=settings.agent_auth,
-                look_for_keys=False,
-                timeout=10,
+            client = _connected_client(
+                settings,
+                pkey,
                 banner_timeout=10,
                 auth_timeout=10,
                 sock=sock,
                 disabled_algorithms=disabled or None,
             )
-        except BaseException as exc:
+        except BaseException:
             if bastion is not None:
                 bastion.close()
-            transport = client.get_transport()
-            # Whether an SSH server answered at all (its version line), for connect()'s
-            # _no_banner: carried on the exception itself, which may be of any type.
-            exc.ssh_banner_seen = bool(transport is not None and transport.remote_version)  # type: ignore[attr-defined]
-            client.close()
             raise
         transport = client.get_transport()
         if transport is not None and settings.keepalive_interval > 0:

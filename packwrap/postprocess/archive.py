@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
+from packwrap.childproc import end
 from packwrap.errors import PackwrapError
-from packwrap.postprocess.tools import end, failure
+from packwrap.postprocess.tools import failure
 
 if TYPE_CHECKING:
     from packwrap.postprocess.base import PPContext
@@ -135,7 +136,7 @@ def _check_children(
         except subprocess.TimeoutExpired:
             continue
         if child.returncode != 0:
-            err = child.stderr.read() if child.stderr else b""
+            err = child.stderr.read().decode("utf-8", "replace") if child.stderr else ""
             raise PackwrapError(f"{what}: {failure(str(child.args[0]), child.returncode, err)}")  # type: ignore[index]
 
 

@@ -14,20 +14,17 @@ script's absolute path. Output goes to the build UI line by line; an exit status
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import platform
-import signal
-import subprocess
 import tempfile
-import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from packwrap.childproc import Cancel, run_child
 from packwrap.config.schema import BOOL, LIST, MAP, STRING, Config, Option, Schema
-from packwrap.errors import Cancelled, PackwrapError
+from packwrap.errors import PackwrapError
 
 if TYPE_CHECKING:
     from packwrap.build.artifact import Artifact
@@ -38,7 +35,6 @@ DEFAULT_SHEBANG = "/bin/sh -e"
 ENV_VAR_FORMAT = "%s='%s' "
 #: Packer's only_on names (Go's GOOS values it accepts).
 SYSTEMS = ("darwin", "freebsd", "linux", "openbsd", "solaris", "windows")
-TAIL_LINES = 10
 
 
 def _exit_codes(value: Any) -> list[int]:
@@ -204,52 +200,12 @@ def _execute_command(
 
 def run_streamed(argv: list[str], ctx: PPContext) -> tuple[int, list[str]]:
     """Run argv in ctx.cwd, each output line to the build UI; (exit status, last lines).
-    Ctrl-C ends the command's process group (it is started as its own session)."""
-    try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=ctx.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise PackwrapError(f"shell-local: cannot run {argv[0]}: {exc.strerror}") from None
-    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        with contextlib.suppress(OSError, ValueError):
-            for line in proc.stdout:
-                tail.append(line.rstrip("\n"))
-                ctx.ui.message(line.rstrip("\n"))
-
-    reader = threading.Thread(target=pump, name="shell-local-output", daemon=True)
-    reader.start()
-    try:
-        while proc.poll() is None:
-            if ctx.cancel_event.wait(0.05):
-                raise Cancelled("interrupted during post-processor 'shell-local'")
-    finally:
-        _end(proc)
-        reader.join(2)  # a background child may still hold the pipe: do not wait for it
-        if not reader.is_alive() and proc.stdout is not None:
-            proc.stdout.close()
-    return proc.returncode, list(tail)
-
-
-def _end(proc: subprocess.Popen[str]) -> None:
-    """The command and what it started, ended by its process group (its own pid)."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, None)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    Ctrl-C ends the command's process group (packwrap/childproc.py)."""
+    done = run_child(
+        argv,
+        lambda line: ctx.ui.message(line.rstrip("\n")),
+        what="shell-local",
+        cancel=Cancel(ctx.cancel_event, "post-processor 'shell-local'"),
+        cwd=ctx.cwd,
+    )
+    return done.status, done.tail

@@ -1,16 +1,16 @@
 """The host programs post-processors run (tar, zstd, lz4, bgzip, qemu-img): found on PATH
-(a missing one is named with its Debian package at validate time), run with the build's
-cancel event watched, ended by their own pid, their error quoted."""
+(a missing one is named with its Debian package at validate time), run through
+packwrap/childproc.py (the build's cancel event watched), their error quoted."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packwrap.build.artifact import Artifact
+from packwrap.childproc import Cancel, run_child
 from packwrap.errors import PackwrapError
 
 if TYPE_CHECKING:
@@ -34,16 +34,9 @@ def missing_tool(program: str) -> str | None:
     return f"needs the program {program!r}, which is not on PATH (Debian package {package})"
 
 
-def end(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a child we started (by its own pid) and reap it."""
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
-
-
-def failure(program: str, returncode: int, stderr: bytes) -> str:
+def failure(program: str, returncode: int, stderr: str) -> str:
     """How a program failed: its last line of stderr, quoted, else its exit status."""
-    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    lines = stderr.strip().splitlines()
     return f"{program} failed: {lines[-1] if lines else f'exit status {returncode}'}"
 
 
@@ -51,24 +44,14 @@ def run_tool(argv: list[str], ctx: PPContext, what: str) -> str:
     """Run a program to its end (Ctrl-C ends it), its stdout as text; a failure quotes
     its last line of stderr."""
     ctx.check_cancelled(what)
-    try:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-    except OSError as exc:
-        raise PackwrapError(f"{what}: cannot run {argv[0]}: {exc.strerror}") from None
-    try:
-        while True:
-            try:
-                out, err = proc.communicate(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                ctx.check_cancelled(what)
-    finally:
-        end(proc)
-    if proc.returncode != 0:
-        raise PackwrapError(f"{what}: {failure(argv[0], proc.returncode, err)}")
-    return out.decode("utf-8", "replace")
+    out: list[str] = []
+    done = run_child(
+        argv, out.append, what=what, cancel=Cancel(ctx.cancel_event, what), separate_stderr=True
+    )
+    if done.status != 0:
+        stderr = "\n".join(done.tail)
+        raise PackwrapError(f"{what}: {failure(argv[0], done.status, stderr)}")
+    return "".join(out)
 
 
 def image_info(path: Path, ctx: PPContext, what: str) -> tuple[str, int]:

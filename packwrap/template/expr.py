@@ -476,16 +476,12 @@ class Parser:
                         quoted=quoted, escapes=escapes, until=("else", "endif"), strip_first=strip
                     )
                     other: list = []
-                    self.pos += 2
-                    self.accept("~")
-                    if self.ident() == "else":
+                    if self._directive_word() == "else":
                         strip = self._close_directive()
                         other = self.template(
                             quoted=quoted, escapes=escapes, until=("endif",), strip_first=strip
                         )
-                        self.pos += 2
-                        self.accept("~")
-                        self.ident()
+                        self._directive_word()
                     strip_next = self._close_directive()
                     parts.append(("if", cond, then, other))
                 elif word == "for":
@@ -498,9 +494,7 @@ class Parser:
                     body = self.template(
                         quoted=quoted, escapes=escapes, until=("endfor",), strip_first=strip
                     )
-                    self.pos += 2
-                    self.accept("~")
-                    self.ident()
+                    self._directive_word()
                     strip_next = self._close_directive()
                     key, val = (first, second) if second else (None, first)
                     parts.append(("for", key, val, coll, body))
@@ -509,6 +503,12 @@ class Parser:
                 continue
             buf.append(c)
             self.pos += 1
+
+    def _directive_word(self) -> str | None:
+        """The word of the `%{` a nested template stopped at (else, endif, endfor)."""
+        self.pos += 2
+        self.accept("~")
+        return self.ident()
 
     def _close_directive(self) -> bool:
         strip = self.accept("~")

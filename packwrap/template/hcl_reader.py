@@ -1,7 +1,8 @@
 """Read a .pkr.hcl / .pkrvars.hcl file into a syntax.Body.
 
 python-hcl2 (lark) parses the structure and gives positions; each attribute's
-expression text is then parsed by our own expr.Parser, which we evaluate.
+expression text is then parsed by our own expr.Parser, which we evaluate. A well-formed
+file is read without lark by template/hcl_fast.py, to the same Body.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ def parse_tree(text: str) -> Any:
 
 
 def parse_hcl(text: str, file: str) -> Body:
+    """The file's Body: read without lark when it is well-formed and simple
+    (template/hcl_fast.py), else by python-hcl2, which words any syntax error."""
+    from packwrap.template.hcl_fast import read_body
+
+    return read_body(text, file) or parse_with_python_hcl2(text, file)
+
+
+def parse_with_python_hcl2(text: str, file: str) -> Body:
     from lark import Token, Tree
     from lark.exceptions import UnexpectedInput
 

@@ -1,6 +1,7 @@
 """Each concern issue 19 gave one owner stays in that one module: the secret placeholder
 (masking.py), writing by temporary file and rename (atomicfile.py), HCL's literal-`${`
-marks (template/hcl_emit.py)."""
+marks (template/hcl_emit.py), and running a child program while the build waits on it
+(childproc.py)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,32 @@ def test_only_the_hcl_writer_spells_the_literal_marks():
         "packwrap/template/hcl_fmt.py",  # the aligner skips `$${` inside strings
     }
     assert set(spelt) - readers == {"packwrap/template/hcl_emit.py"}
+
+
+# Popen under postprocess/ and build/ outside childproc.py, each for a reason that is
+# not "run a program to its end while the build waits, its output to the UI".
+POPEN_NOT_STREAMED_RUNS = {
+    "packwrap/postprocess/archive.py",  # tar | compressor pipes into the output file
+}
+
+
+def _starts_a_child(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+            if name == "Popen":
+                return True
+    return False
+
+
+def test_only_childproc_runs_a_streamed_child_under_postprocess_and_build():
+    found = {
+        p.relative_to(ROOT).as_posix()
+        for d in ("postprocess", "build")
+        for p in (ROOT / "packwrap" / d).rglob("*.py")
+        if _starts_a_child(ast.parse(p.read_text()))
+    }
+    assert found == POPEN_NOT_STREAMED_RUNS, "run the child with packwrap.childproc.run_child"
+    assert _starts_a_child(ast.parse("import subprocess\nsubprocess.Popen(['x'])"))
+    assert _starts_a_child(ast.parse("from subprocess import Popen\nPopen(['x'])"))
