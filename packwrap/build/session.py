@@ -237,9 +237,10 @@ class BuildSession:
         """A blueprint project's generated docroot files rendered for the variables, read
         only: each build serves the out-of-date ones from its HTTP overlay."""
         from packwrap.blueprint.regenerate import BlueprintUnavailable, plan
+        from packwrap.plugins import boots_efi
 
         try:
-            generated = plan(template.dir, template.variables)
+            generated = plan(template.dir, template.variables, efi=boots_efi(template.builds))
         except BlueprintUnavailable as exc:
             self.ui.error(f"Warning: {exc}")
             return None

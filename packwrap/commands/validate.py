@@ -199,10 +199,12 @@ def _lint_response_file(template: Template, report: Report) -> None:
     """Lint the response file the build would serve, rendered in memory when it is out of
     date with the variables (validate writes nothing)."""
     from packwrap.blueprint import lint_context
+    from packwrap.plugins import boots_efi
 
-    generated = _generated(template, report)
+    efi = boots_efi(template.builds)  # the answers depend on it (disk_partitioning)
+    generated = _generated(template, report, efi=efi)
     target = lint_context.lint_target(
-        template.dir, variables=template.variables, generated=generated
+        template.dir, variables=template.variables, generated=generated, efi=efi
     )
     if target is None:
         return
@@ -216,14 +218,14 @@ def _lint_response_file(template: Template, report: Report) -> None:
             report.warnings.append(text)
 
 
-def _generated(template: Template, report: Report) -> Any:
+def _generated(template: Template, report: Report, *, efi: bool) -> Any:
     """The project's generated files rendered for the variables (None: not a blueprint
     project, or its files cannot be rendered: then a warning or a problem says why)."""
     from packwrap.blueprint.regenerate import BlueprintUnavailable, plan
     from packwrap.errors import PackwrapError
 
     try:
-        generated = plan(template.dir, template.variables)
+        generated = plan(template.dir, template.variables, efi=efi)
     except BlueprintUnavailable as exc:
         report.warnings.append(str(exc))
         return None
