@@ -97,8 +97,13 @@ def for_lint_command(
     project's variables (its template, loaded here); a template that does not load or a
     blueprint that cannot be loaded leaves the file on disk (validate reports why). Variables
     the blueprint refuses to render are a PackwrapError, as the build refuses them."""
-    template = _template(project_dir)
+    record = read_record(project_dir)
+    template = None
+    if file is None or (release is None and (record is None or not record.release)):
+        template = _template(project_dir)
     variables = template.variables if template is not None else None
+    # An explicit file of a project that knows its release is checked without loading the
+    # template (lint's start-up time): then against a BIOS machine.
     efi = _boots_efi(template)
     generated = None
     if file is None and variables is not None:
