@@ -106,7 +106,7 @@ def test_i386_whole_mbr_answers_whole():
 
 
 def test_an_unknown_value_names_the_choices():
-    with pytest.raises(PackwrapError, match="variable disk_partitioning: 'mbr' is not one of"):
+    with pytest.raises(PackwrapError, match='partitioning: .mbr. is not one of "", whole-mbr'):
         render_install_conf({**VALUES, "disk_partitioning": "mbr"}, "7.6")
 
 
@@ -200,3 +200,13 @@ def test_whole_mbr_without_uefi_validates_and_is_served_as_whole(project: Path, 
     assert main(["validate", str(project)]) == 0
     assert main(["regenerate", str(project)]) == 0
     assert f"{AMD64_Q} = whole" in (project / "http" / "install.conf.pkr.in").read_text()
+
+
+def test_new_refuses_an_unknown_value_naming_the_choices(tmp_path: Path, capsys):
+    target = tmp_path / "bad"
+    argv = ["new", "openbsd-76", str(target), "--no-root-password"]
+    assert main([*argv, "--var", "disk_partitioning=mbr"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "disk_partitioning: 'mbr' is not one of \"\", whole-mbr, whole-gpt" in err
+    assert not target.exists()
