@@ -14,7 +14,7 @@ import pytest
 
 from packwrap.autoinstall.lint import lint
 from packwrap.autoinstall.matching import parse
-from packwrap.autoinstall.release import load_release
+from packwrap.autoinstall.release import known_arches, known_releases, load_release
 from packwrap.autoinstall.render import answers_context, render_install_conf
 from packwrap.autoinstall.simulate import simulate
 from packwrap.cli import main
@@ -210,3 +210,10 @@ def test_new_refuses_an_unknown_value_naming_the_choices(tmp_path: Path, capsys)
     assert err.count("\n") == 1
     assert "disk_partitioning: 'mbr' is not one of \"\", whole-mbr, whole-gpt" in err
     assert not target.exists()
+
+
+@pytest.mark.parametrize("release", known_releases())
+def test_every_release_knows_which_whole_disk_uefi_boots(release):
+    # amd64 (and i386): fdisk -iy, no EFI System partition; arm64: an msdos boot partition
+    bootable = {arch: load_release(release, arch).whole_disk_efi_sys for arch in known_arches()}
+    assert bootable == {"amd64": False, "arm64": True, "i386": False}
