@@ -64,7 +64,10 @@ def boots_efi(builds: Iterable[BuildSpec]) -> bool:
     rule (a source the builder cannot prepare counts as it is written; validate reports
     its problems). Builds handed to packer are not known here: BIOS."""
     for build in builds:
-        builder = builder_for(build.source.type)
+        try:
+            builder = builder_for(build.source.type)
+        except ImportError:
+            continue  # reported in one line where the build loads its builder
         rule = getattr(builder, "boots_efi", None)
         if builder is None or rule is None:
             continue

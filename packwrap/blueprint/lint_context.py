@@ -138,10 +138,7 @@ def _boots_efi(template: Template | None) -> bool:
         return False
     from packwrap.plugins import boots_efi
 
-    try:
-        return boots_efi(template.builds)
-    except Exception:  # noqa: BLE001 - a builder that fails to load: validate names it
-        return False
+    return boots_efi(template.builds)
 
 
 def lint(target: LintTarget) -> list[Any]:

@@ -143,6 +143,16 @@ def test_the_qemu_builder_says_when_it_boots_through_uefi():
     assert boots_efi([_build("openbsd-vmm", iso_url="x.iso"), _build("qemu", **iso, efi_boot=True)])
 
 
+def test_a_builder_that_fails_to_load_is_left_to_the_build_to_report(monkeypatch):
+    from packwrap import plugins
+
+    def broken(type_name: str):
+        raise ImportError("No module named 'packwrap_fake.builder'")
+
+    monkeypatch.setattr(plugins, "builder_for", broken)
+    assert not plugins.boots_efi([_build("qemu", efi_boot=True)])
+
+
 # -- the commands -------------------------------------------------------------------------
 
 
