@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from packwrap.autoinstall.release import Release
 
-INSTALLER_DEFAULT = ""  # no answer: GPT on a UEFI boot (amd64), else MBR
 WHOLE_MBR = "whole-mbr"
 WHOLE_GPT = "whole-gpt"
 
-#: The variable's value -> the answer to the disk question (none for the default).
+#: The variable's value -> the answer to the disk question; none for "", the installer's
+#: default for the machine (amd64: GPT on a UEFI boot, else MBR).
 ANSWERS = {WHOLE_MBR: "whole", WHOLE_GPT: "gpt"}
 
 

@@ -107,10 +107,10 @@ def _split_base(http_base: str) -> tuple[str, str]:
 
 
 def answers_context(
-    values: Mapping[str, Any], release: str = "7.6", arch: str | None = None, efi: bool = False
+    values: Mapping[str, Any], release: str = "7.6", arch: str | None = None
 ) -> InstallContext:
     """The machine the rendered file is checked against: the default VM, adjusted to the
-    interface, disks and site set the variables name, booted through UEFI when `efi`."""
+    interface, disks and site set the variables name."""
     v = resolve(values)
     rel = load_release(release, arch)
     host = str(v["hostname"]).split(".")[0] if v["site_set_per_host"] else None
@@ -124,7 +124,6 @@ def answers_context(
         interfaces=interfaces,
         disks=tuple(dict.fromkeys(disks)),
         docroot_sets=(rel.site_set(host),),
-        efi=efi,
     )
 
 

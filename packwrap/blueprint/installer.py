@@ -94,7 +94,7 @@ def answers_context(
     context = None
     if values is not None:
         try:
-            context = context_for(values, release, arch, efi=efi)
+            context = context_for(values, release, arch)
         except PackwrapError:
             context = None
     if not site_dir:
