@@ -54,7 +54,6 @@ class Generated:
     sensitive: frozenset[str]
     changed: list[str]  # variables whose values differ from the recorded ones
     files: list[GeneratedFile]
-    efi: bool = False  # rendered for a build that boots through UEFI
 
     @property
     def project_dir(self) -> Path:
@@ -175,7 +174,7 @@ def plan(
         else:
             status = EDITED
         files.append(GeneratedFile(f.path, f.content, f.secret, status))
-    return Generated(record, values, sensitive, changed, files, efi)
+    return Generated(record, values, sensitive, changed, files)
 
 
 def regenerate(

@@ -164,12 +164,14 @@ def project(tmp_path: Path) -> Path:
 
 
 def _efi_boot(project: Path) -> None:
+    """efi_boot = true in the qemu source (as tests/e2e/test_qemu_uefi.py writes it)."""
     source = project / "openbsd-76.pkr.hcl"
     text = source.read_text()
-    assert "\n  http_directory" in text
-    source.write_text(
-        text.replace("\n  http_directory", "\n  efi_boot = true\n  http_directory", 1)
-    )
+    qemu = text.index('source "qemu"')
+    head, tail = text[:qemu], text[qemu:]
+    assert "\n  http_directory" in tail
+    tail = tail.replace("\n  http_directory", "\n  efi_boot = true\n  http_directory", 1)
+    source.write_text(head + tail)
 
 
 def test_new_scaffolds_the_installer_default(project: Path):
@@ -227,3 +229,14 @@ def test_every_release_knows_which_whole_disk_uefi_boots(release):
     # amd64 (and i386): fdisk -iy, no EFI System partition; arm64: an msdos boot partition
     bootable = {arch: load_release(release, arch).whole_disk_efi_sys for arch in known_arches()}
     assert bootable == {"amd64": False, "arm64": True, "i386": False}
+
+
+def test_only_the_selected_builds_firmware_counts(tmp_path: Path, capsys):
+    target = tmp_path / "both"
+    assert main(["new", "openbsd-76", str(target), "--no-root-password"]) == 0  # vmm + qemu
+    _efi_boot(target)
+    update_pkrvars(target / "openbsd-76.auto.pkrvars.hcl", {"disk_partitioning": "whole-mbr"})
+    assert main(["validate", "-only=openbsd-vmm.*", str(target)]) == 0  # vmd boots by BIOS
+    capsys.readouterr()
+    assert main(["validate", str(target)]) == 1
+    assert "UEFI cannot boot it" in capsys.readouterr().err
