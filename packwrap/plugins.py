@@ -11,15 +11,22 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from packwrap.build.state import State
     from packwrap.build.step import Step
     from packwrap.config import Config, Schema
+    from packwrap.template.model import BuildSpec
 
 ENTRY_POINT_GROUP = "packwrap.builders"
 
 
 class Builder(Protocol):
-    """What a builder plugin provides (Packer's config / builder split, in Python)."""
+    """What a builder plugin provides (Packer's config / builder split, in Python).
+
+    Optional: `boots_efi(config) -> bool`, whether the VM boots the installer through UEFI
+    (a builder without it boots by BIOS, as vmd does); see `boots_efi` below.
+    """
 
     #: Source type this builder claims, e.g. "qemu".
     type_name: ClassVar[str]
@@ -50,3 +57,21 @@ def builder_for(source_type: str) -> type[Builder] | None:
             builder: type[Builder] = ep.load()
             return builder
     return None
+
+
+def boots_efi(builds: Iterable[BuildSpec]) -> bool:
+    """Whether any of these builds boots the installer through UEFI, by its builder's own
+    rule (a source the builder cannot prepare counts as it is written; validate reports
+    its problems). Builds handed to packer are not known here: BIOS."""
+    for build in builds:
+        try:
+            builder = builder_for(build.source.type)
+        except ImportError:
+            continue  # reported in one line where the build loads its builder
+        rule = getattr(builder, "boots_efi", None)
+        if builder is None or rule is None:
+            continue
+        config, _problems, _warnings = builder.schema.prepare(build.source.body)
+        if rule(config):
+            return True
+    return False

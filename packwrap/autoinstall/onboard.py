@@ -37,6 +37,7 @@ _TOP_KEYS = (
     "mp_sane_sets",
     "zone_dirs",
     "autoinstall_encryption",
+    "whole_disk_efi_sys",
 )
 
 

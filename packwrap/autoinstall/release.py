@@ -79,6 +79,8 @@ class Release:
     sets_default_order: tuple[str, ...] = ("cd", "http")
     #: the etc set's /etc/localtime: the offline timezone default after the sets
     etc_localtime: str = ""
+    #: `whole` at the disk question leaves an EFI System partition UEFI boots from
+    whole_disk_efi_sys: bool = False
     source: str = ""
     path: Path | None = None
     _by_id: dict[str, Prompt] = field(default_factory=dict, compare=False, repr=False)
@@ -259,6 +261,7 @@ def load_release(release: str, arch: str | None = None) -> Release:
         autoinstall_encryption=bool(data.get("autoinstall_encryption", False)),
         sets_default_order=tuple(data.get("sets_default_order", ("cd", "http"))),
         etc_localtime=str(data.get("etc_localtime", "")),
+        whole_disk_efi_sys=bool(data.get("whole_disk_efi_sys", False)),
         source=data.get("source", ""),
         path=where,
     )

@@ -20,6 +20,8 @@ from typing import Any
 from packwrap.autoinstall.checks import LOGIN, RESERVED_LOGINS, ZONE, known_timezone
 from packwrap.autoinstall.disklabel import render_disklabel
 from packwrap.autoinstall.matching import canonical_key, expand_templates
+from packwrap.autoinstall.partitioning import ANSWERS as PARTITIONING_ANSWERS
+from packwrap.autoinstall.partitioning import partitioning_problem
 from packwrap.autoinstall.passwords import LOCKED, check_password_value
 from packwrap.autoinstall.release import Release, load_release
 from packwrap.autoinstall.sets_source import BUILD_SERVER, is_build_server, server_directory
@@ -122,7 +124,9 @@ def render_install_conf(
     *,
     http_base: str = DEFAULT_HTTP_BASE,
     arch: str | None = None,
+    efi: bool = False,
 ) -> str:
+    """install.conf for `values`; `efi`: a build boots the installer through UEFI."""
     rel = load_release(release, arch)
     v = resolve(values)
     out = _Lines(rel)
@@ -132,7 +136,7 @@ def render_install_conf(
     _root_and_services(v, out)
     _user(v, out)
     _timezone(v, rel, out)
-    _disks(v, rel, out, networked=networked, http_base=http_base)
+    _disks(v, rel, out, networked=networked, http_base=http_base, efi=efi)
     _sets(v, rel, out, networked=networked, http_base=http_base)
     return "\n".join(out.lines) + "\n"
 
@@ -317,7 +321,7 @@ def _timezone(v: dict[str, Any], rel: Release, out: _Lines) -> None:
 
 
 def _disks(
-    v: dict[str, Any], rel: Release, out: _Lines, *, networked: bool, http_base: str
+    v: dict[str, Any], rel: Release, out: _Lines, *, networked: bool, http_base: str, efi: bool
 ) -> None:
     disk = _one_line(v, "root_disk")
     if disk:
@@ -325,25 +329,32 @@ def _disks(
             raise _fail("root_disk", f"{disk!r} is not a disk name (sd0, wd0) or a DUID")
         out.add("root_disk", disk)
     encrypted = _encryption(v, rel, out)
-    if v["disk_partitioning"] == "whole-gpt":
-        question = rel["disk_partitioning"]
-        if "gpt" not in question.choices:
-            raise _fail(
-                "disk_partitioning",
-                f"whole-gpt: the OpenBSD/{rel.arch} installer asks {question.text!r}, "
-                "which has no whole-disk GPT choice",
-            )
-        # With encryption the installer asks for the physical disk (the crypto chunk),
-        # then again for the softraid volume (install.sub encrypt_root, configure_disk):
-        # one answer each, or the volume would get the default MBR.
-        for _disk in range(2 if encrypted else 1):
-            out.add("disk_partitioning", "gpt")
-            out.add("gpt_proceed", "yes")
+    _partitioning(v, rel, out, encrypted=encrypted, efi=efi)
     if v["disklabel_layout"]:
         if not networked:
             raise _fail("disklabel_layout", "the template is fetched over HTTP: needs a network")
         render_disklabel(v["disklabel_layout"])  # validate now, not at build time
         out.add("disklabel_template", http_base.rstrip("/") + "/disklabel")
+
+
+def _partitioning(
+    v: dict[str, Any], rel: Release, out: _Lines, *, encrypted: bool, efi: bool
+) -> None:
+    """The disk question's answer; none for "" (the installer's default for the machine)."""
+    value = v["disk_partitioning"]
+    problem = partitioning_problem(value, rel, efi=efi)
+    if problem:
+        raise _fail("disk_partitioning", f'"{value}": {problem}')
+    answer = PARTITIONING_ANSWERS.get(value)
+    if answer is None:
+        return
+    # With encryption the installer asks for the physical disk (the crypto chunk), then
+    # again for the softraid volume (install.sub encrypt_root, configure_disk): one answer
+    # each, or the volume would get the installer's default.
+    for _disk in range(2 if encrypted else 1):
+        out.add("disk_partitioning", answer)
+        if answer == "gpt":
+            out.add("gpt_proceed", "yes")  # asked only off EFI; unused otherwise
 
 
 def _encryption(v: dict[str, Any], rel: Release, out: _Lines) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 from packwrap.autoinstall.checks import RESERVED_LOGINS, value_problem
 from packwrap.autoinstall.findings import Finding
 from packwrap.autoinstall.matching import Entry, expand_templates, has_template, key_matches
+from packwrap.autoinstall.partitioning import mbr_unbootable
 from packwrap.autoinstall.release import Prompt, Release
 from packwrap.autoinstall.sets_source import server_directory
 from packwrap.errors import PackwrapError
@@ -419,6 +420,11 @@ class Simulator:
             resp = expand_templates(self.ask("disk_partitioning", default, variant=int(area)))
             first = resp[:1].lower()
             if first == "w":
+                # The disk that boots: the root disk, or the crypto chunk under softraid.
+                why = None if softraid else mbr_unbootable(self.rel, efi=ctx.efi)
+                if why and self.last_line is not None:
+                    fix = "answer gpt or leave it out" if gpt else "boot it by BIOS"
+                    self.finding(self.last_line, "error", f"{why}: {fix}")
                 return
             if first == "g" and gpt:
                 if ctx.efi or self.ask_yn("gpt_proceed"):

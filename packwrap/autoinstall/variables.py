@@ -98,7 +98,7 @@ def resolve(values: Mapping[str, Any]) -> dict[str, Any]:
         value = values.get(var.name, var.default)
         value = _coerce(var, var.default if value is None else value)
         if var.choices and value not in var.choices:
-            allowed = ", ".join(str(c) for c in var.choices)
+            allowed = ", ".join(str(c) if c != "" else '""' for c in var.choices)
             raise PackwrapError(f"variable {var.name}: {value!r} is not one of {allowed}")
         out[var.name] = value
     return out

@@ -46,10 +46,12 @@ def installer_variables() -> list[Variable]:
     return out
 
 
-def render_install_conf(values: Mapping[str, Any], release: str, arch: str | None = None) -> str:
+def render_install_conf(
+    values: Mapping[str, Any], release: str, arch: str | None = None, *, efi: bool = False
+) -> str:
     from packwrap.autoinstall.render import render_install_conf as render
 
-    return render(dict(values), release, arch=arch)
+    return render(dict(values), release, arch=arch, efi=efi)
 
 
 def render_disklabel(layout: Any) -> str:
@@ -78,10 +80,11 @@ def answers_context(
     site_dir: bool,
     arch: str | None = None,
     builders: tuple[str, ...] = (),
+    efi: bool = False,
 ) -> Any:
     """The machine a response file is checked against (interface, disks, site sets, the
-    builders' network); with no site/ directory the build serves no site set. None when
-    the values cannot say."""
+    builders' network, UEFI); with no site/ directory the build serves no site set. None
+    when the values cannot say."""
     from dataclasses import replace
 
     from packwrap.autoinstall.render import answers_context as context_for
@@ -96,6 +99,8 @@ def answers_context(
             context = None
     if not site_dir:
         context = replace(context or InstallContext(), docroot_sets=())
+    if efi:
+        context = replace(context or InstallContext(), efi=True)
     if builders or values is not None:
         # QEMU's hermetic_network is the only network that reaches nothing but the build.
         hermetic = "qemu" in (builders or ("qemu",)) and _true(

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packwrap.blueprint import installer
 from packwrap.blueprint.record import read_record, resolve_release
-from packwrap.blueprint.regenerate import Generated, plan
+from packwrap.blueprint.regenerate import BlueprintUnavailable, Generated, plan
 from packwrap.errors import PackwrapError
+
+if TYPE_CHECKING:
+    from packwrap.template import Template
 
 DEFAULT_FILES = ("http/install.conf.pkr.in", "http/install.conf")
 DEFAULT_RELEASE = "7.6"
@@ -47,8 +50,10 @@ def lint_target(
     variables: Mapping[str, Any] | None = None,
     generated: Generated | None = None,
     arch: str | None = None,
+    efi: bool = False,
 ) -> LintTarget | None:
-    """The response file to lint, or None when the project has none."""
+    """The response file to lint, or None when the project has none; `efi`: a build of
+    the project boots the installer through UEFI."""
     record = generated.record if generated is not None else read_record(project_dir)
     rendered = None
     if file is None:
@@ -75,7 +80,7 @@ def lint_target(
     site_dir = (project_dir / "site").is_dir()
     builders = tuple(str(b) for b in (record.data.get("builders") or ())) if record else ()
     context = installer.answers_context(
-        values, resolved, site_dir=site_dir, arch=arch, builders=builders
+        values, resolved, site_dir=site_dir, arch=arch, builders=builders, efi=efi
     )
     return LintTarget(file, text, resolved, context, rendered is not None, arch)
 
@@ -90,16 +95,21 @@ def for_lint_command(
 ) -> tuple[LintTarget | None, Generated | None]:
     """`packwrap lint`'s target: without a file, what the build would serve for the
     project's variables (its template, loaded here); a template that does not load or a
-    blueprint that cannot render leaves the file on disk (validate reports why)."""
+    blueprint that cannot be loaded leaves the file on disk (validate reports why). Variables
+    the blueprint refuses to render are a PackwrapError, as the build refuses them."""
     record = read_record(project_dir)
-    variables = None
+    template = None
     if file is None or (release is None and (record is None or not record.release)):
-        variables = _template_variables(project_dir)
+        template = _template(project_dir)
+    variables = template.variables if template is not None else None
+    # An explicit file of a project that knows its release is checked without loading the
+    # template (lint's start-up time): then against a BIOS machine.
+    efi = _boots_efi(template)
     generated = None
     if file is None and variables is not None:
         try:
-            generated = plan(project_dir, variables)
-        except PackwrapError as exc:
+            generated = plan(project_dir, variables, efi=efi)
+        except BlueprintUnavailable as exc:
             warn(str(exc))
     target = lint_target(
         project_dir,
@@ -108,17 +118,27 @@ def for_lint_command(
         variables=variables,
         generated=generated,
         arch=arch,
+        efi=efi,
     )
     return target, generated
 
 
-def _template_variables(project_dir: Path) -> Mapping[str, Any] | None:
+def _template(project_dir: Path) -> Template | None:
     try:
         from packwrap.template import load_template
 
-        return load_template(project_dir).variables
+        return load_template(project_dir)
     except Exception:  # noqa: BLE001 - not a template directory, or a broken one
         return None
+
+
+def _boots_efi(template: Template | None) -> bool:
+    """A build of the template boots through UEFI (its builder's rule)."""
+    if template is None:
+        return False
+    from packwrap.plugins import boots_efi
+
+    return boots_efi(template.builds)
 
 
 def lint(target: LintTarget) -> list[Any]:

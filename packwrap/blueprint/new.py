@@ -81,13 +81,16 @@ def plan(
         raise UsageError(f"--arch {arch!r}: blueprint {bp.name} knows {', '.join(arches)}")
     if fmt not in ("hcl", "json"):
         raise UsageError(f"--format {fmt!r}: expected hcl or json")
+    builders = _builders(bp, arch, builder)
     options = Options(
         name=inst.name,
         release=inst.release,
         arch=arch,
-        builders=_builders(bp, arch, builder),
+        builders=builders,
         format=fmt,
         pure_packer=pure_packer,
+        # The qemu source the blueprint writes boots through UEFI on such an arch (arm64).
+        efi="qemu" in builders and bool(bp.data.get("arches", {}).get(arch, {}).get("efi_boot")),
     )
     overrides = parse_var_args(var_args, bp.variables)
     for name, value in overrides.items():

@@ -103,8 +103,11 @@ class Generated:
         return {k: digest_secret(v) if k in self.sensitive else v for k, v in self.values.items()}
 
 
-def plan(project_dir: Path | str, variables: Mapping[str, Any]) -> Generated | None:
-    """Render the regenerable files for `variables` and compare them with the disk.
+def plan(
+    project_dir: Path | str, variables: Mapping[str, Any], *, efi: bool = False
+) -> Generated | None:
+    """Render the regenerable files for `variables` and compare them with the disk; `efi`:
+    a build of the template boots through UEFI (packwrap.plugins.boots_efi).
 
     Reads only. None for a directory that is not a blueprint project (or whose blueprint
     regenerates nothing); BlueprintUnavailable when the blueprint cannot be loaded;
@@ -135,6 +138,7 @@ def plan(project_dir: Path | str, variables: Mapping[str, Any]) -> Generated | N
         format=meta.get("format", "hcl"),
         pure_packer=bool(meta.get("pure_packer")),
         base_dir=project_dir,
+        efi=efi,
     )
     recorded = record.values
     overrides = {}
@@ -174,13 +178,18 @@ def plan(project_dir: Path | str, variables: Mapping[str, Any]) -> Generated | N
 
 
 def regenerate(
-    project_dir: Path | str, variables: Mapping[str, Any], ui: Any, *, force: bool = False
+    project_dir: Path | str,
+    variables: Mapping[str, Any],
+    ui: Any,
+    *,
+    force: bool = False,
+    efi: bool = False,
 ) -> list[str]:
     """`packwrap regenerate`: write stale and missing generated files (hand-edited ones
     too with `force`), each atomically, then the record; returns the paths written."""
     from packwrap.blueprint.render import sha256
 
-    gen = plan(project_dir, variables)
+    gen = plan(project_dir, variables, efi=efi)
     if gen is None:
         raise UsageError(
             f"{project_dir}: not a blueprint project with generated files "

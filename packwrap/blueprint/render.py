@@ -42,6 +42,7 @@ class Options:
     format: str = "hcl"  # or "json"
     pure_packer: bool = False
     base_dir: Path | None = None  # relative file names in values: from here (default CWD)
+    efi: bool = False  # a build boots the installer through UEFI (the disk answer needs it)
 
 
 @dataclass
@@ -179,7 +180,10 @@ def _environment(
         if not options.release:
             raise PackwrapError(f"blueprint {bp.name!r}: install_conf() needs a release")
         return installer.render_install_conf(
-            installer_values(values, options.base_dir), options.release, arch=options.arch
+            installer_values(values, options.base_dir),
+            options.release,
+            arch=options.arch,
+            efi=options.efi,
         )
 
     def disklabel() -> str:

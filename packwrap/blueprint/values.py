@@ -76,7 +76,7 @@ def coerce(var: Variable, value: Any) -> Any:
                 raise bad(f"JSON for type {var.type}") from None
         out = value
     if var.choices and out not in var.choices:
-        choices = ", ".join(str(c) for c in var.choices)
+        choices = ", ".join(str(c) if c != "" else '""' for c in var.choices)
         raise UsageError(f"variable {var.name}: {value!r} is not one of {choices}")
     return out
 

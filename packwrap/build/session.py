@@ -133,8 +133,8 @@ class BuildSession:
         if self.flags.warn_undeclared:
             for w in template.warnings:
                 self.ui.error(f"Warning: {w}")
-        self.generated = self._generated_files(template)
         builds = select_builds(template, self.flags.only, self.flags.except_)
+        self.generated = self._generated_files(template, builds)
         embedded, handoff = self._prepare(template, builds)
         self._unlock_keys(embedded)
         packer = None
@@ -234,13 +234,15 @@ class BuildSession:
 
         unlock_chains([chain for p in embedded for chain in p.chains], self.env)
 
-    def _generated_files(self, template: Template) -> Generated | None:
-        """A blueprint project's generated docroot files rendered for the variables, read
-        only: each build serves the out-of-date ones from its HTTP overlay."""
+    def _generated_files(self, template: Template, builds: list[BuildSpec]) -> Generated | None:
+        """A blueprint project's generated docroot files rendered for the variables and the
+        selected builds' firmware, read only: each build serves the out-of-date ones from
+        its HTTP overlay."""
         from packwrap.blueprint.regenerate import BlueprintUnavailable, plan
+        from packwrap.plugins import boots_efi
 
         try:
-            generated = plan(template.dir, template.variables)
+            generated = plan(template.dir, template.variables, efi=boots_efi(builds))
         except BlueprintUnavailable as exc:
             self.ui.error(f"Warning: {exc}")
             return None

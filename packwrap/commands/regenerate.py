@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
         from pathlib import Path
 
         from packwrap.blueprint.regenerate import regenerate
+        from packwrap.plugins import boots_efi
         from packwrap.template import load_template
         from packwrap.template.cliargs import parse_packer_flags
 
@@ -46,6 +47,7 @@ def register(app: typer.Typer) -> None:
         path = Path(flags.path or ".")
         template = load_template(path, settings=flags.settings)
         ui = _Ui()
-        written = regenerate(template.dir, template.variables, ui, force=flags.force)
+        efi = boots_efi(template.builds)
+        written = regenerate(template.dir, template.variables, ui, force=flags.force, efi=efi)
         if not written and not ui.warned:
             typer.echo("The generated files are up to date.")

@@ -76,7 +76,7 @@ def validate(flags: PackerFlags) -> Report:
         handed_off += _check_build(build, template, report, flags)
     if handed_off:
         _packer_syntax(path, report)
-    _lint_response_file(template, report)
+    _lint_response_file(template, builds, report)
     report.problems = [template.mask(p) for p in report.problems]
     return report
 
@@ -195,14 +195,16 @@ def _packer_syntax(path: Any, report: Report) -> None:
         report.problem(f"{path}: packer validate -syntax-only failed: {detail}")
 
 
-def _lint_response_file(template: Template, report: Report) -> None:
+def _lint_response_file(template: Template, builds: list[Any], report: Report) -> None:
     """Lint the response file the build would serve, rendered in memory when it is out of
     date with the variables (validate writes nothing)."""
     from packwrap.blueprint import lint_context
+    from packwrap.plugins import boots_efi
 
-    generated = _generated(template, report)
+    efi = boots_efi(builds)  # the selected builds' firmware decides disk_partitioning
+    generated = _generated(template, report, efi=efi)
     target = lint_context.lint_target(
-        template.dir, variables=template.variables, generated=generated
+        template.dir, variables=template.variables, generated=generated, efi=efi
     )
     if target is None:
         return
@@ -216,14 +218,14 @@ def _lint_response_file(template: Template, report: Report) -> None:
             report.warnings.append(text)
 
 
-def _generated(template: Template, report: Report) -> Any:
+def _generated(template: Template, report: Report, *, efi: bool) -> Any:
     """The project's generated files rendered for the variables (None: not a blueprint
     project, or its files cannot be rendered: then a warning or a problem says why)."""
     from packwrap.blueprint.regenerate import BlueprintUnavailable, plan
     from packwrap.errors import PackwrapError
 
     try:
-        generated = plan(template.dir, template.variables)
+        generated = plan(template.dir, template.variables, efi=efi)
     except BlueprintUnavailable as exc:
         report.warnings.append(str(exc))
         return None

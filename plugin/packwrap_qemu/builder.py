@@ -40,7 +40,7 @@ from packwrap.sdk import (
 from packwrap_qemu import qemu
 from packwrap_qemu.artifact import make_artifact
 from packwrap_qemu.config import SCHEMA, QemuConfig, config_of
-from packwrap_qemu.firmware import StepPrepareEfiVars
+from packwrap_qemu.firmware import StepPrepareEfiVars, efi_enabled
 from packwrap_qemu.step_convert_disk import StepConvertDisk
 from packwrap_qemu.step_create_disk import StepCreateDisk, StepResizeDisk
 from packwrap_qemu.step_floppy import StepCreateFloppy
@@ -163,6 +163,11 @@ class QemuBuilder:
 
     def http_ip(self, config: QemuConfig, state: State) -> str:
         return state.data["http_ip"]
+
+    @staticmethod
+    def boots_efi(config: QemuConfig) -> bool:
+        """The installer starts through UEFI (the answers depend on it: disk_partitioning)."""
+        return efi_enabled(config)
 
     def artifact(self, config: QemuConfig, state: State) -> Artifact:
         return make_artifact(state)

@@ -220,7 +220,7 @@ def combinations(draw):
         "ipv4": draw(st.sampled_from(["autoconf", "none", "192.0.2.10", "192.0.2.10/24"])),
         "ipv6": draw(st.sampled_from(["none", "autoconf", "2001:db8::10", "2001:db8::10/64"])),
         "root_disk": draw(st.sampled_from(["", "sd0", "wd0"])),
-        "disk_partitioning": draw(st.sampled_from(["whole-mbr", "whole-gpt"])),
+        "disk_partitioning": draw(st.sampled_from(["", "whole-mbr", "whole-gpt"])),
         "sets_location": draw(st.sampled_from(["cd0", "http", "disk"])),
         "sets": draw(st.sampled_from(["", "-game*", "-game* -x*", "-x* +xbase*", "-man* -comp*"])),
     }

@@ -398,7 +398,7 @@ def _umask() -> int:
 
 
 def test_a_failing_render_leaves_no_directory(tmp_path, monkeypatch, capsys):
-    def boom(values, release, arch=None):
+    def boom(values, release, arch=None, efi=False):
         from packwrap.errors import PackwrapError
 
         raise PackwrapError("renderer broke")
