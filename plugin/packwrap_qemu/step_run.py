@@ -6,6 +6,7 @@ QEMU starts with -S; the pty it made for the serial line is found through QMP
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import tempfile
@@ -107,6 +108,23 @@ def qmp_socket(config: QemuConfig, state: State) -> Path | None:
     return None
 
 
+UNIX_PATH_MAX = 108  # sockaddr_un.sun_path on Linux, the closing NUL included
+
+
+def listen_path(requested: Path) -> tuple[Path, str | None]:
+    """Where QEMU listens for a QMP socket asked for at `requested`, and the private
+    directory made for it (None: none). A unix socket path must fit sun_path; a longer
+    one (a deep output_directory) gets a short private socket, and `requested` becomes a
+    symlink to it: connect() follows symlinks, so Packer's path still reaches QEMU from
+    a client that names it in fewer bytes (relative to its directory)."""
+    if len(os.fsencode(requested)) < UNIX_PATH_MAX:
+        return requested, None
+    private = tempfile.mkdtemp(prefix="packwrap-qmp-")
+    short = Path(private) / "qmp.sock"
+    requested.symlink_to(short)
+    return short, private
+
+
 def _seabios(spec: driver.QemuSpec) -> bool:
     """QEMU's default x86 BIOS runs (its serial mirror applies): no firmware, no UEFI."""
     return not (spec.firmware or spec.efi_code) and spec.boot_order
@@ -121,6 +139,7 @@ class StepRunQemu(Step):
     def __init__(self, boot: str = "install") -> None:
         self.boot = boot
         self.qmp_dir: str | None = None
+        self.qmp_link: Path | None = None  # the asked-for path, when it links to qmp_dir
         self.vm: driver.QemuProcess | None = None
         self.console: SerialConsole | None = None
         self.fw_dir: str | None = None
@@ -131,8 +150,14 @@ class StepRunQemu(Step):
         config = config_of(state)
         user_qmp = qmp_socket(config, state)
         if user_qmp is not None:
-            qmp_path = user_qmp
-            qmp_path.unlink(missing_ok=True)
+            user_qmp.unlink(missing_ok=True)
+            qmp_path, self.qmp_dir = listen_path(user_qmp)
+            if self.qmp_dir is not None:
+                self.qmp_link = user_qmp
+                state.ui.message(
+                    f"QMP socket {user_qmp} is a link to {qmp_path} "
+                    f"(a unix socket path must be shorter than {UNIX_PATH_MAX} bytes)"
+                )
         else:  # a short private path: unix socket paths are limited to ~108 bytes
             self.qmp_dir = tempfile.mkdtemp(prefix="packwrap-qmp-")
             qmp_path = Path(self.qmp_dir) / "qmp.sock"
@@ -209,3 +234,5 @@ class StepRunQemu(Step):
         for tmp in (self.qmp_dir, self.fw_dir):
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
+        if self.qmp_link is not None:
+            self.qmp_link.unlink(missing_ok=True)  # it would dangle

@@ -390,6 +390,34 @@ def test_qmp_enable_puts_the_socket_where_packer_does(tmp_path):
     assert qmp_socket(plain.config, plain) is None  # a private socket
 
 
+def test_a_qmp_path_too_long_for_a_unix_socket_links_to_a_short_one(tmp_path, monkeypatch):
+    """QEMU cannot listen on a path of 108 bytes or more (a deep output_directory, as
+    under pytest-xdist): it listens on a short private path, and the asked-for path is a
+    symlink that a client connects through (by a path that fits, e.g. from its dir)."""
+    import shutil
+    import socket
+
+    from packwrap_qemu.step_run import UNIX_PATH_MAX, listen_path
+
+    short_enough = tmp_path / "q.sock"
+    assert listen_path(short_enough) == (short_enough, None)
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    asked = deep / "img.qcow2.monitor"
+    assert len(str(asked)) >= UNIX_PATH_MAX
+    listen, private = listen_path(asked)
+    try:
+        assert private is not None and len(str(listen)) < UNIX_PATH_MAX
+        assert asked.is_symlink() and asked.readlink() == listen
+        with socket.socket(socket.AF_UNIX) as server, socket.socket(socket.AF_UNIX) as client:
+            server.bind(str(listen))
+            server.listen(1)
+            monkeypatch.chdir(deep)
+            client.connect(asked.name)  # through the link
+    finally:
+        shutil.rmtree(private or "", ignore_errors=True)
+
+
 def test_validate_says_what_to_install_in_one_line(tmp_path):
     """`packwrap validate` on a host without swtpm: one line with file:line, exit 1."""
     from tests.packwrap_runner import cli_env, run_cli
