@@ -12,6 +12,11 @@ GIL hand-off, a cross-CPU interrupt) cost enough to make the whole transfer 1.5x
 with twice the CPU time (bench/README.md). `sync()` flushes the batch and waits until
 everything handed over has been hashed, which keeps "bytes hashed" equal to "bytes
 written" whenever the caller looks.
+
+The two threads share only SimpleQueues (C-level, never held by Python code): Ctrl-C
+raises KeyboardInterrupt at any bytecode of the producer, and one raised inside a
+Python-level lock's __enter__ (threading.Condition's) left that lock held, the worker
+blocked on it and close()'s join waiting forever -- a hung Ctrl-C under load.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ import queue
 import threading
 
 _Item = tuple["bytes | bytearray", int]
+
+
+class _Sync:
+    """A marker in the work queue: the worker hands it back when it gets there."""
 
 
 class StreamHasher:
@@ -35,10 +44,10 @@ class StreamHasher:
             self._free.put(b)
         self._batch: list[_Item] = []
         self._batch_size = max(1, min(batch, buffers // 2))  # two batches fit in the pool
-        # Batches of (buffer or bytes, length); None stops the worker.
-        self._work: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
-        self._pending = 0  # batches handed over, not yet hashed
-        self._idle = threading.Condition()
+        # Batches of (buffer or bytes, length); a _Sync token is echoed back on _synced
+        # once everything before it is hashed; None stops the worker.
+        self._work: queue.SimpleQueue[list[_Item] | _Sync | None] = queue.SimpleQueue()
+        self._synced: queue.SimpleQueue[_Sync] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -72,8 +81,6 @@ class StreamHasher:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
-        with self._idle:
-            self._pending += 1
         self._work.put(batch)
 
     def _start(self) -> None:
@@ -85,6 +92,9 @@ class StreamHasher:
     def _run(self) -> None:
         hashes = list(self._hashes.values())
         while (batch := self._work.get()) is not None:
+            if isinstance(batch, _Sync):
+                self._synced.put(batch)
+                continue
             for buf, n in batch:
                 try:
                     if self._error is None:
@@ -96,16 +106,14 @@ class StreamHasher:
                 finally:
                     if isinstance(buf, bytearray) and id(buf) in self._pool_ids:
                         self._free.put(buf)
-            with self._idle:
-                self._pending -= 1
-                if self._pending == 0:
-                    self._idle.notify_all()
 
     def sync(self) -> None:
         self._flush()
-        with self._idle:
-            while self._pending:
-                self._idle.wait()
+        if self._thread is not None:
+            token = _Sync()
+            self._work.put(token)
+            while self._synced.get() is not token:  # an older sync's, cut short by Ctrl-C
+                pass
         if self._error is not None:
             raise self._error
 

@@ -117,7 +117,51 @@ def test_stream_hasher_batches_wake_the_worker_less():
         hasher.submit(buf, 1024)
     assert hasher.hexdigests()["sha256"] == hashlib.sha256(data).hexdigest()
     hasher.close()
-    assert [len(b) for b in handed if b is not None] == [8] * 8
+    assert [len(b) for b in handed if isinstance(b, list)] == [8] * 8
+
+
+def test_ctrl_c_anywhere_in_the_producer_never_hangs_close():
+    """KeyboardInterrupt at each call, line and return of the producer's code (and of the
+    threading code it calls) in turn: close() always finishes. With a Condition shared by
+    both threads, an interrupt on the return of its __enter__ left the lock held and the
+    worker and close() blocked for good (a Ctrl-C of fetch-iso that hung under load)."""
+    import sys
+
+    import packwrap.media.hashing as hashing_mod
+
+    traced = {hashing_mod.__file__, threading.__file__}
+    k = 0
+    while True:
+        k += 1
+        hasher = StreamHasher(["sha256"], chunk_size=1024, buffers=4, batch=2)
+        hasher.release(hasher.buffer())  # the worker runs before the interrupts start
+        seen = 0
+
+        def interrupt_at_k(frame, event, arg, k=k):
+            nonlocal seen
+            if frame.f_code.co_filename in traced:
+                seen += 1
+                if seen == k:
+                    raise KeyboardInterrupt
+            return interrupt_at_k
+
+        interrupted = False
+        sys.settrace(interrupt_at_k)
+        try:
+            for _ in range(6):
+                hasher.submit(hasher.buffer(), 1024)
+            hasher.sync()
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            sys.settrace(None)
+        closer = threading.Thread(target=hasher.close, daemon=True)
+        closer.start()
+        closer.join(5)
+        assert not closer.is_alive(), f"close() hangs after an interrupt at trace event {k}"
+        if not interrupted:
+            break  # k passed the last event: every point was tried
+    assert k > 20
 
 
 class _TruncateSpy:
