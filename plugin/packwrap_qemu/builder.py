@@ -49,6 +49,7 @@ from packwrap_qemu.step_media import StepResolveMedia
 from packwrap_qemu.step_port_forward import StepPortForward
 from packwrap_qemu.step_run import StepRunQemu
 from packwrap_qemu.step_vtpm import StepStartVtpm
+from packwrap_qemu.step_wait_guest_address import StepWaitGuestAddress
 from packwrap_qemu.step_wait_poweroff import StepWaitForPowerOff
 
 if TYPE_CHECKING:
@@ -154,6 +155,7 @@ class QemuBuilder:
         """
         return [
             If(_boots_again, StepRunQemu(boot="disk")),
+            StepWaitGuestAddress(),  # net_bridge without ssh_host (its applies())
             If(_provisions, StepConnect()),
             StepProvision(),
             *[If(_provisions, step) for step in final_guest_steps()],

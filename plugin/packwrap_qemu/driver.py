@@ -226,6 +226,7 @@ class QemuSpec:
     fwd_command: str = ""  # "busybox nc 127.0.0.1" style prefix; the port is appended
     ssh_host_port: int | None = None  # hostfwd 127.0.0.1:<port> -> guest :22
     ssh_guest_port: int = 22
+    mac_address: str | None = None  # the NIC's, when set (net_bridge: found by it in ARP)
     no_reboot: bool = True
     sercon_file: Path | None = None  # SeaBIOS serial console (see write_sercon_file)
     user_args: list[list[str]] = field(default_factory=list)  # qemuargs, already rendered
@@ -389,7 +390,8 @@ def default_args(spec: QemuSpec) -> list[tuple[str, str | None]]:
             args.append(("-append", spec.kernel_args))
     args.append(("-netdev", _netdev(spec)))
     model = _NET_MODELS.get(spec.net_device, spec.net_device)
-    args.append(("-device", f"{model},netdev=n0,romfile="))
+    mac = f",mac={_opt(spec.mac_address)}" if spec.mac_address else ""
+    args.append(("-device", f"{model},netdev=n0{mac},romfile="))
     return args
 
 

@@ -96,11 +96,6 @@ def check_host_tools(config: Config, problem: Callable[[str, str | None], None])
         problem(message, option)
     if config.net_bridge and config.hermetic_network:
         problem("net_bridge and hermetic_network are mutually exclusive", "net_bridge")
-    if config.net_bridge and config.communicator == "ssh" and not config.ssh_host:
-        # Packer asks a guest agent for the bridged guest's address; packwrap does not.
-        problem(
-            "net_bridge with communicator ssh needs ssh_host (the guest's address)", "net_bridge"
-        )
     for path in config.floppy_files:
         if not any(Path(p).exists() for p in _glob(path)):
             problem(f"floppy_files: {path} not found", "floppy_files")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from packwrap.sdk import PackwrapError, Step
 from packwrap_qemu.config import config_of
+from packwrap_qemu.step_wait_guest_address import guest_mac
 
 if TYPE_CHECKING:
     from packwrap.sdk import State
@@ -32,8 +33,13 @@ class StepPortForward(Step):
 
     def run(self, state: State) -> None:
         config = config_of(state)
-        if config.communicator != "ssh" or config.skip_nat_mapping or config.net_bridge:
-            return  # bridged: the guest has its own address (ssh_host), no NAT to map
+        if config.net_bridge:
+            # bridged: the guest has its own address (ssh_host, or found by its MAC:
+            # step_wait_guest_address.py), no NAT to map
+            state.data.setdefault("guest_mac", guest_mac())
+            return
+        if config.communicator != "ssh" or config.skip_nat_mapping:
+            return
         port = free_port(config.host_port_min, config.host_port_max)
         state.data["ssh_host_port"] = port
         state.data["ssh_host"] = "127.0.0.1"

@@ -92,6 +92,7 @@ def build_spec(
         http_port=http_port,
         fwd_command=driver.guestfwd_command(),
         ssh_host_port=state.data.get("ssh_host_port"),
+        mac_address=state.data.get("guest_mac"),
         ssh_guest_port=config.get("ssh_port") or 22,
         no_reboot=config.no_reboot,
         user_args=render_qemuargs(config.qemuargs or [], data),

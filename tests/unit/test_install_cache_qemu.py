@@ -83,5 +83,6 @@ def test_an_install_only_hit_copies_the_cached_disk(tmp_path):
     skipped = [s.name for s in QemuBuilder().steps(state.config) if not s.applies(state)]
     assert skipped == ["temporary ssh key", "site-set", "local sets", "start QEMU",
                        "installer drift guard", "boot command", "wait for power-off",
-                       "start QEMU (disk)", "connect", "syspatch", "build record", "generalize",
-                       "remove temporary ssh key", "shutdown"]  # fmt: skip
+                       "start QEMU (disk)", "wait for guest address", "connect", "syspatch",
+                       "build record", "generalize", "remove temporary ssh key",
+                       "shutdown"]  # fmt: skip
