@@ -51,6 +51,16 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch) ->
 
 
 @pytest.fixture
+def qemu_project(tmp_path: Path) -> Path:
+    """A project as `packwrap new openbsd-76 --builder qemu` makes it (in-process)."""
+    from packwrap.cli import main
+
+    target = tmp_path / "p"
+    assert main(["new", "openbsd-76", str(target), "--builder", "qemu", "--no-root-password"]) == 0
+    return target
+
+
+@pytest.fixture
 def ui() -> RecordingUi:
     """A build UI that records what steps print (tests/state_support.py)."""
     from tests.state_support import RecordingUi

@@ -118,7 +118,12 @@ class StepCreateDisk(Step):
         state.data["disk_path"] = state.data["disk_image"] = str(path)
 
     def cleanup(self, state: State) -> None:
-        if self.path is not None and state.failed:
-            state.ui.say(f"Removing disk image {self.path} (the build did not finish)")
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+        remove_unfinished(state, self.path)
+
+
+def remove_unfinished(state: State, path: Path | None) -> None:
+    """A failed build's disk goes (the Go plugin left a half-installed image behind)."""
+    if path is not None and state.failed:
+        state.ui.say(f"Removing disk image {path} (the build did not finish)")
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

@@ -13,12 +13,12 @@ any failure or Ctrl-C, so the artifact path never holds a half-written image.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packwrap.sdk import PackwrapError, Step, atomic_output, must_flatten
 from packwrap_vmm.config import config_of
+from packwrap_vmm.step_create_disk import remove_unfinished
 from packwrap_vmm.vmm import disk_path, driver
 
 if TYPE_CHECKING:
@@ -55,8 +55,5 @@ class StepFlattenDisk(Step):
 
     def cleanup(self, state: State) -> None:
         # A build stopped after this step (Ctrl-C) leaves no image, as one stopped before.
-        if self.made is not None and state.failed:
-            state.ui.say(f"Removing disk image {self.made} (the build did not finish)")
-            with contextlib.suppress(FileNotFoundError):
-                self.made.unlink()
+        remove_unfinished(state, self.made)
         self.made = None

@@ -157,10 +157,8 @@ def test_a_builder_that_fails_to_load_is_left_to_the_build_to_report(monkeypatch
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    target = tmp_path / "p"
-    assert main(["new", "openbsd-76", str(target), "--builder", "qemu", "--no-root-password"]) == 0
-    return target
+def project(qemu_project: Path) -> Path:
+    return qemu_project
 
 
 def _efi_boot(project: Path) -> None:

@@ -28,10 +28,8 @@ def snapshot(root: Path) -> dict[str, tuple]:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    target = tmp_path / "p"
-    assert main(["new", "openbsd-76", str(target), "--builder", "qemu", "--no-root-password"]) == 0
-    return target
+def project(qemu_project: Path) -> Path:
+    return qemu_project
 
 
 def record(project: Path) -> dict:
