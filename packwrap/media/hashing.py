@@ -16,16 +16,21 @@ written" whenever the caller looks.
 The two threads share only SimpleQueues (C-level, never held by Python code): Ctrl-C
 raises KeyboardInterrupt at any bytecode of the producer, and one raised inside a
 Python-level lock's __enter__ (threading.Condition's) left that lock held, the worker
-blocked on it and close()'s join waiting forever -- a hung Ctrl-C under load.
+blocked on it and close()'s join waiting forever -- a hung Ctrl-C under load. The worker
+also blocks SIGINT and SIGTERM: the kernel may hand a process signal to any thread that
+does not block it, and one taken by the worker left the main thread asleep in recv() on a
+stalled mirror until the stall ended (Python runs handlers in the main thread only).
 """
 
 from __future__ import annotations
 
 import hashlib
 import queue
+import signal
 import threading
 
 _Item = tuple["bytes | bytearray", int]
+WORKER_BLOCKS = {signal.SIGINT, signal.SIGTERM}  # the main thread's, to interrupt its I/O
 
 
 class _Sync:
@@ -90,6 +95,7 @@ class StreamHasher:
 
     # -- worker
     def _run(self) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_BLOCKS)
         hashes = list(self._hashes.values())
         while (batch := self._work.get()) is not None:
             if isinstance(batch, _Sync):

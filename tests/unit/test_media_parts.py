@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import signal
 import threading
 import time
 from pathlib import Path
@@ -118,6 +119,19 @@ def test_stream_hasher_batches_wake_the_worker_less():
     assert hasher.hexdigests()["sha256"] == hashlib.sha256(data).hexdigest()
     hasher.close()
     assert [len(b) for b in handed if isinstance(b, list)] == [8] * 8
+
+
+def test_the_hash_worker_leaves_ctrl_c_to_the_main_thread():
+    """The kernel gives a process-directed SIGINT to a thread that does not block it: the
+    worker blocks it, so the main thread's blocking read is the one interrupted."""
+    hasher = StreamHasher(["sha256"], chunk_size=1024, buffers=4, batch=1)
+    hasher.submit(hasher.buffer(), 1024)
+    hasher.sync()  # the worker has run
+    assert hasher._thread is not None
+    status = Path(f"/proc/self/task/{hasher._thread.native_id}/status").read_text()
+    blocked = int(next(ln for ln in status.splitlines() if ln.startswith("SigBlk:")).split()[1], 16)
+    hasher.close()
+    assert blocked & (1 << (signal.SIGINT - 1)) and blocked & (1 << (signal.SIGTERM - 1))
 
 
 def test_ctrl_c_anywhere_in_the_producer_never_hangs_close():
